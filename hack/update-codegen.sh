@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Regenerates everything derived from pkg/apis: deepcopy and CRD YAML
+# (controller-gen), and the typed clientset, listers and informers
+# (k8s.io/code-generator). Tools are pinned in hack/tools/codegen/go.mod.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+module=github.com/liatrio/gitpulse
+apis=$module/pkg/apis/stable/v1
+out=pkg/client
+tool() { go tool -modfile="$root/hack/tools/codegen/go.mod" "$@"; }
+boilerplate=hack/boilerplate.go.txt
+
+tool controller-gen object:headerFile="$boilerplate" paths=./pkg/apis/...
+tool controller-gen crd:crdVersions=v1 paths=./pkg/apis/... output:crd:artifacts:config=crds
+
+rm -rf "$out"
+tool client-gen --go-header-file "$boilerplate" \
+  --clientset-name versioned --input-base "" --input "$apis" \
+  --output-pkg "$module/$out/clientset" --output-dir "$out/clientset"
+tool lister-gen --go-header-file "$boilerplate" \
+  --output-pkg "$module/$out/listers" --output-dir "$out/listers" "$apis"
+tool informer-gen --go-header-file "$boilerplate" \
+  --versioned-clientset-package "$module/$out/clientset/versioned" \
+  --listers-package "$module/$out/listers" \
+  --output-pkg "$module/$out/informers" --output-dir "$out/informers" "$apis"
+gofmt -w pkg/apis "$out"

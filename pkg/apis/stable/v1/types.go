@@ -1,0 +1,229 @@
+package v1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// PullRequestState is the GitHub state of a pull request, with merged told
+// apart from closed.
+// +kubebuilder:validation:Enum=open;closed;merged
+type PullRequestState string
+
+const (
+	PullRequestOpen   PullRequestState = "open"
+	PullRequestClosed PullRequestState = "closed"
+	PullRequestMerged PullRequestState = "merged"
+)
+
+// BranchState says whether a branch exists in its repository.
+// +kubebuilder:validation:Enum=created;deleted
+type BranchState string
+
+const (
+	BranchCreated BranchState = "created"
+	BranchDeleted BranchState = "deleted"
+)
+
+// ConditionReady is the condition type the recorder sets once an object
+// reflects the newest delivery it has seen.
+const ConditionReady = "Ready"
+
+// +genclient
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=pr;prs,categories=gitpulse
+// +kubebuilder:printcolumn:name="Repository",type=string,JSONPath=`.spec.repository`
+// +kubebuilder:printcolumn:name="Number",type=integer,JSONPath=`.spec.number`
+// +kubebuilder:printcolumn:name="Status",type=string,JSONPath=`.spec.status`
+// +kubebuilder:printcolumn:name="User",type=string,JSONPath=`.spec.user`
+// +kubebuilder:printcolumn:name="Branch",type=string,JSONPath=`.spec.branch`
+// +kubebuilder:printcolumn:name="Title",type=string,JSONPath=`.spec.title`,priority=1
+// +kubebuilder:printcolumn:name="Last-Action",type=string,JSONPath=`.status.lastAction`,priority=1
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+
+// PullRequest is one GitHub pull request, identified by repository and number.
+type PullRequest struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	Spec PullRequestSpec `json:"spec"`
+	// +optional
+	Status PullRequestStatus `json:"status,omitempty"`
+}
+
+// PullRequestSpec is what GitHub last told us about a pull request. The first
+// four fields keep the names and meaning of the original liatrio example, so
+// objects written for it still validate.
+type PullRequestSpec struct {
+	// User is the login of the pull request's author.
+	User string `json:"user"`
+	// Branch is the head branch (the branch being merged).
+	Branch string `json:"branch"`
+	// Status is open, closed, or merged.
+	// +kubebuilder:validation:Enum=open;closed;merged
+	Status string `json:"status"`
+	// ID is the pull request number, as a string (as in the original example).
+	ID string `json:"id"`
+
+	// Repository is GitHub's owner/name of the repository.
+	// +optional
+	// +kubebuilder:validation:MaxLength=140
+	Repository string `json:"repository,omitempty"`
+	// Number is the pull request number within the repository.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	Number int64 `json:"number,omitempty"`
+	// Title is the pull request's title.
+	// +optional
+	Title string `json:"title,omitempty"`
+	// BaseBranch is the branch the pull request merges into.
+	// +optional
+	BaseBranch string `json:"baseBranch,omitempty"`
+	// HeadSHA is the commit at the head branch's tip.
+	// +optional
+	HeadSHA string `json:"headSHA,omitempty"`
+	// URL is the pull request's page on GitHub.
+	// +optional
+	URL string `json:"url,omitempty"`
+	// Merged is true once the pull request was merged.
+	// +optional
+	Merged bool `json:"merged,omitempty"`
+	// Draft is true while the pull request is a draft.
+	// +optional
+	Draft bool `json:"draft,omitempty"`
+	// OpenedAt is when the pull request was opened (GitHub created_at).
+	// +optional
+	OpenedAt *metav1.Time `json:"openedAt,omitempty"`
+	// ClosedAt is when the pull request was closed, merged or not.
+	// +optional
+	ClosedAt *metav1.Time `json:"closedAt,omitempty"`
+	// MergedAt is when the pull request was merged.
+	// +optional
+	MergedAt *metav1.Time `json:"mergedAt,omitempty"`
+	// UpdatedAt is GitHub's updated_at of the newest delivery applied. The
+	// recorder never applies a delivery older than this, so late or
+	// redelivered events cannot move the object backwards.
+	// +optional
+	UpdatedAt *metav1.Time `json:"updatedAt,omitempty"`
+}
+
+// PullRequestStatus is the recorder's bookkeeping about a pull request.
+type PullRequestStatus struct {
+	// ObservedGeneration is the generation the status describes.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+	// LastDeliveryID is the X-GitHub-Delivery of the newest delivery applied.
+	// +optional
+	LastDeliveryID string `json:"lastDeliveryID,omitempty"`
+	// LastAction is the pull_request action of that delivery (opened, closed, ...).
+	// +optional
+	LastAction string `json:"lastAction,omitempty"`
+	// ObservedUpdatedAt is GitHub's updated_at of that delivery.
+	// +optional
+	ObservedUpdatedAt *metav1.Time `json:"observedUpdatedAt,omitempty"`
+	// Conditions are the latest observations of the object's state.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+// +kubebuilder:object:root=true
+
+// PullRequestList is a list of PullRequests.
+type PullRequestList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []PullRequest `json:"items"`
+}
+
+// +genclient
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=br,categories=gitpulse
+// +kubebuilder:printcolumn:name="Repository",type=string,JSONPath=`.spec.repository`
+// +kubebuilder:printcolumn:name="Branch",type=string,JSONPath=`.spec.name`
+// +kubebuilder:printcolumn:name="State",type=string,JSONPath=`.spec.state`
+// +kubebuilder:printcolumn:name="Pushes",type=integer,JSONPath=`.spec.pushCount`
+// +kubebuilder:printcolumn:name="Head",type=string,JSONPath=`.spec.headSHA`,priority=1
+// +kubebuilder:printcolumn:name="Last-Push",type=date,JSONPath=`.spec.lastPushAt`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+
+// Branch is one branch of a GitHub repository, identified by repository and name.
+type Branch struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	Spec BranchSpec `json:"spec"`
+	// +optional
+	Status BranchStatus `json:"status,omitempty"`
+}
+
+// BranchSpec is what GitHub last told us about a branch. Name and State keep
+// the names and meaning of the original liatrio example.
+type BranchSpec struct {
+	// Name is the branch name as GitHub spells it (may contain slashes).
+	Name string `json:"name"`
+	// State is created or deleted.
+	// +kubebuilder:validation:Enum=created;deleted
+	State string `json:"state"`
+
+	// Repository is GitHub's owner/name of the repository.
+	// +optional
+	// +kubebuilder:validation:MaxLength=140
+	Repository string `json:"repository,omitempty"`
+	// HeadSHA is the commit at the branch's tip after the newest push.
+	// +optional
+	HeadSHA string `json:"headSHA,omitempty"`
+	// PushCount is the number of distinct pushes recorded to this branch.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	PushCount int64 `json:"pushCount,omitempty"`
+	// LastPushAt is when the newest push happened (GitHub's push time).
+	// +optional
+	LastPushAt *metav1.Time `json:"lastPushAt,omitempty"`
+	// LastPushForced is true when the newest push was a force push.
+	// +optional
+	LastPushForced bool `json:"lastPushForced,omitempty"`
+	// CreatedAt is when the branch was created, as far as GitHub told us.
+	// +optional
+	CreatedAt *metav1.Time `json:"createdAt,omitempty"`
+	// DeletedAt is when the branch was deleted.
+	// +optional
+	DeletedAt *metav1.Time `json:"deletedAt,omitempty"`
+	// UpdatedAt is the time of the newest delivery applied; older
+	// deliveries never move the object backwards.
+	// +optional
+	UpdatedAt *metav1.Time `json:"updatedAt,omitempty"`
+}
+
+// BranchStatus is the recorder's bookkeeping about a branch.
+type BranchStatus struct {
+	// ObservedGeneration is the generation the status describes.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+	// LastDeliveryID is the X-GitHub-Delivery of the newest delivery applied.
+	// +optional
+	LastDeliveryID string `json:"lastDeliveryID,omitempty"`
+	// LastAction is created, pushed or deleted.
+	// +optional
+	LastAction string `json:"lastAction,omitempty"`
+	// Conditions are the latest observations of the object's state.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+// +kubebuilder:object:root=true
+
+// BranchList is a list of Branches.
+type BranchList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []Branch `json:"items"`
+}

@@ -1,0 +1,62 @@
+package v1
+
+// The contract between the recorder (which writes objects and Events) and the
+// metrics function (which reads them). Both sides import these names; nothing
+// else may spell them.
+const (
+	// AnnotationRepository holds GitHub's raw owner/name on objects and Events
+	// (a slash is not allowed in a label value).
+	AnnotationRepository = GroupName + "/repository"
+	// AnnotationBranch holds the raw branch name on Branch objects.
+	AnnotationBranch = GroupName + "/branch"
+	// AnnotationDeliveryID holds the X-GitHub-Delivery GUID on Events.
+	AnnotationDeliveryID = GroupName + "/delivery-id"
+	// AnnotationRecentDeliveries holds, on PullRequest and Branch objects, the
+	// newest delivery ids already applied (comma separated, bounded). It is
+	// written in the same update as the spec, so a retried delivery can tell
+	// that its change is already in place.
+	AnnotationRecentDeliveries = GroupName + "/recent-deliveries"
+
+	// LabelRepositoryOwner and LabelRepositoryName carry the repository as
+	// label-safe values, for label selectors.
+	LabelRepositoryOwner = GroupName + "/repository-owner"
+	LabelRepositoryName  = GroupName + "/repository-name"
+	// LabelPullRequestNumber carries the pull request number.
+	LabelPullRequestNumber = GroupName + "/number"
+
+	// ReportingController is the Event reportingController (field selector
+	// reportingComponent) of every Event the recorder writes.
+	ReportingController = "stable.liatr.io/gitpulse-recorder"
+	// SourceComponent is the Event source.component of those Events.
+	SourceComponent = "gitpulse-recorder"
+)
+
+// Event reasons written by the recorder.
+const (
+	ReasonPullRequestOpened           = "PullRequestOpened"
+	ReasonPullRequestReopened         = "PullRequestReopened"
+	ReasonPullRequestClosed           = "PullRequestClosed"
+	ReasonPullRequestMerged           = "PullRequestMerged"
+	ReasonPullRequestSynchronized     = "PullRequestSynchronized"
+	ReasonPullRequestEdited           = "PullRequestEdited"
+	ReasonPullRequestReadyForReview   = "PullRequestReadyForReview"
+	ReasonPullRequestConvertedToDraft = "PullRequestConvertedToDraft"
+	// ReasonPullRequestUpdated covers every other pull_request action
+	// (labeled, assigned, review_requested, ...); the Event's action field
+	// says which.
+	ReasonPullRequestUpdated = "PullRequestUpdated"
+
+	ReasonBranchCreated = "BranchCreated"
+	ReasonBranchPushed  = "BranchPushed"
+	ReasonBranchDeleted = "BranchDeleted"
+)
+
+// Branch Event actions (the Event's action field); pull request Events carry
+// GitHub's pull_request action, except that a closed pull request that was
+// merged is reported with action "merged".
+const (
+	ActionCreated = "created"
+	ActionPushed  = "pushed"
+	ActionDeleted = "deleted"
+	ActionMerged  = "merged"
+)
