@@ -158,7 +158,9 @@ func TestHealthAndLifecycle(t *testing.T) {
 
 type httpFunction struct{}
 
-func (httpFunction) Handle(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "path "+r.URL.Path) }
+func (httpFunction) Handle(w http.ResponseWriter, r *http.Request) {
+	io.WriteString(w, "path "+r.URL.Path)
+}
 
 func TestHTTPMode_RoutesEverythingButHealthToHandle(t *testing.T) {
 	s := start(t, httpFunction{}, Options{})
