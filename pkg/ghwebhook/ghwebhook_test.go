@@ -33,7 +33,10 @@ func TestPayloads_ParseWithGoGitHub(t *testing.T) {
 				return e.GetPullRequest().GetMerged() && e.GetRepo().GetFullName() == "o/r" && e.GetPullRequest().GetMergedAt().Time.Equal(now)
 			}},
 		{"push", Push{Repo: "o/r", Branch: "feature/x", After: "abc", At: now}.Payload(),
-			func(v any) bool { e := v.(*github.PushEvent); return e.GetRef() == "refs/heads/feature/x" && e.GetRepo().GetFullName() == "o/r" }},
+			func(v any) bool {
+				e := v.(*github.PushEvent)
+				return e.GetRef() == "refs/heads/feature/x" && e.GetRepo().GetFullName() == "o/r"
+			}},
 		{"create", Ref{Repo: "o/r", Ref: "feature/x"}.CreatePayload(),
 			func(v any) bool { e := v.(*github.CreateEvent); return e.GetRefType() == "branch" }},
 		{"delete", Ref{Repo: "o/r", Ref: "v1", RefType: "tag"}.DeletePayload(),
