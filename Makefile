@@ -115,13 +115,18 @@ bench: test-deps ## Benchmarks on the local control plane; prints a table.
 
 ## ---- running it
 
+.PHONY: build
+build: ## Build the local binaries (bin/gitpulse-local, -recorder, -metrics, -demo).
+	go build -o $(BIN)/ ./cmd/gitpulse-local ./cmd/gitpulse-recorder ./cmd/gitpulse-demo
+	cd functions/metrics && go build -o $(BIN)/ ./cmd/gitpulse-metrics
+
 .PHONY: run
-run: controlplane ## Start the whole stack locally (control plane, recorder, metrics, intake).
-	go run ./cmd/gitpulse-local
+run: controlplane build ## Start the whole stack locally (control plane, recorder, metrics, intake).
+	exec $(BIN)/gitpulse-local
 
 .PHONY: demo
-demo: ## Replay a realistic story into a running `make run` and show the result.
-	go run ./cmd/gitpulse-demo
+demo: build ## Replay a realistic story into a running `make run` and show the result.
+	$(BIN)/gitpulse-demo
 
 .PHONY: clean
 clean: ## Remove built binaries and caches.

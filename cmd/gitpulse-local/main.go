@@ -1,0 +1,106 @@
+// Command gitpulse-local runs gitpulse on one machine (`make run`): a local
+// control plane, the recorder and metrics functions as processes, and an
+// intake for raw GitHub webhooks. It prints the addresses when ready, writes
+// them to .cache/run/env, and stops everything on SIGINT/SIGTERM.
+//
+// Ports come from GITPULSE_{APISERVER,ETCD,RECORDER,METRICS,INTAKE}_PORT
+// (defaults 16443, 12379, 18081, 18082, 18080: clear of common services);
+// the webhook secret from GITPULSE_WEBHOOK_SECRET (default: a random one).
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/liatrio/gitpulse/pkg/controlplane"
+	"github.com/liatrio/gitpulse/pkg/localstack"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "gitpulse-local:", err)
+		os.Exit(1)
+	}
+}
+
+func port(name string, def int) (int, error) {
+	v := os.Getenv(name)
+	if v == "" {
+		return def, nil
+	}
+	p, err := strconv.Atoi(v)
+	if err != nil || p < 0 || p > 65535 {
+		return 0, fmt.Errorf("%s=%q is not a port", name, v)
+	}
+	return p, nil
+}
+
+func run() error {
+	root, err := controlplane.ModuleRoot()
+	if err != nil {
+		return err
+	}
+	opts := localstack.Options{
+		Root:   root,
+		Dir:    filepath.Join(root, ".cache", "run"),
+		BinDir: filepath.Join(root, "bin"),
+		Secret: os.Getenv("GITPULSE_WEBHOOK_SECRET"),
+	}
+	for _, p := range []struct {
+		env string
+		def int
+		dst *int
+	}{
+		{"GITPULSE_APISERVER_PORT", 16443, &opts.APIServerPort},
+		{"GITPULSE_ETCD_PORT", 12379, &opts.EtcdPort},
+		{"GITPULSE_RECORDER_PORT", 18081, &opts.RecorderPort},
+		{"GITPULSE_METRICS_PORT", 18082, &opts.MetricsPort},
+		{"GITPULSE_INTAKE_PORT", 18080, &opts.IntakePort},
+	} {
+		if *p.dst, err = port(p.env, p.def); err != nil {
+			return err
+		}
+	}
+	// Each run starts from an empty control plane: what a newcomer expects,
+	// and no stale etcd data from an older version.
+	if err := os.RemoveAll(filepath.Join(opts.Dir, "controlplane")); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
+		return err
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	fmt.Println("gitpulse: starting control plane, recorder, metrics and intake ...")
+	start := time.Now()
+	stack, err := localstack.Start(ctx, opts)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		fmt.Println("\ngitpulse: stopping ...")
+		stack.Stop()
+		fmt.Println("gitpulse: stopped")
+	}()
+	envFile := filepath.Join(opts.Dir, "env")
+	if err := stack.WriteEnv(envFile); err != nil {
+		return err
+	}
+	env := stack.Env()
+	fmt.Printf("gitpulse: ready in %s\n\n", time.Since(start).Round(100*time.Millisecond))
+	for _, k := range []string{"KUBECONFIG", "GITPULSE_EVENTS_URL", "GITPULSE_WEBHOOK_URL", "GITPULSE_METRICS_URL", "GITPULSE_WEBHOOK_SECRET", "GITPULSE_NAMESPACE"} {
+		fmt.Printf("  %s=%s\n", k, env[k])
+	}
+	fmt.Printf("\n(also written to %s)\n", envFile)
+	fmt.Printf("try:  make demo    or    %s --kubeconfig %s get gitpulse -A\n", filepath.Join(root, "bin", "controlplane", "kubectl"), env["KUBECONFIG"])
+	fmt.Println("logs: " + opts.Dir + "/*.log   stop: Ctrl-C")
+	<-ctx.Done()
+	return nil
+}

@@ -1,0 +1,377 @@
+// Package localstack runs the whole of gitpulse on one machine: a local
+// control plane, the recorder and metrics functions as separate processes
+// (as they are separate pods in a cluster), and the raw-webhook intake. It is
+// what `make run` starts and what the end-to-end tests drive.
+package localstack
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/liatrio/gitpulse/pkg/controlplane"
+	"github.com/liatrio/gitpulse/pkg/intake"
+)
+
+// Options configure Start. Zero ports pick free ones.
+type Options struct {
+	// Root is the gitpulse module root (for crds/); default: found from the
+	// working folder.
+	Root string
+	// Dir holds the control plane's data, the kubeconfig, logs and the env
+	// file; default a temporary folder.
+	Dir string
+	// BinDir holds gitpulse-recorder and gitpulse-metrics (see Build).
+	BinDir string
+	// Namespace the functions write and watch; default "gitpulse".
+	Namespace string
+	// Secret for raw webhooks; default a random one.
+	Secret                                                         string
+	APIServerPort, EtcdPort, RecorderPort, MetricsPort, IntakePort int
+	// EventTTL for the API server (default 1h).
+	EventTTL time.Duration
+	// Env is added to both functions' environment.
+	Env []string
+	// Log receives the functions' logs; default files in Dir.
+	Log io.Writer
+}
+
+// Stack is a running gitpulse.
+type Stack struct {
+	opts         Options
+	ownDir       bool
+	ControlPlane *controlplane.ControlPlane
+	Kube         kubernetes.Interface
+	kubeconfig   string
+	intakeSrv    *http.Server
+	intakeURL    string
+
+	mu       sync.Mutex
+	recorder *Process
+	metrics  *Process
+}
+
+// Start brings the whole stack up and returns once every part is ready.
+func Start(ctx context.Context, opts Options) (*Stack, error) {
+	if opts.Root == "" {
+		root, err := controlplane.ModuleRoot()
+		if err != nil {
+			return nil, err
+		}
+		opts.Root = root
+	}
+	if opts.Namespace == "" {
+		opts.Namespace = "gitpulse"
+	}
+	if opts.Secret == "" {
+		b := make([]byte, 16)
+		rand.Read(b)
+		opts.Secret = hex.EncodeToString(b)
+	}
+	s := &Stack{opts: opts}
+	if s.opts.Dir == "" {
+		d, err := os.MkdirTemp("", "gitpulse-run-")
+		if err != nil {
+			return nil, err
+		}
+		s.opts.Dir, s.ownDir = d, true
+	}
+	var err error
+	for _, p := range []*int{&s.opts.RecorderPort, &s.opts.MetricsPort, &s.opts.IntakePort} {
+		if *p == 0 {
+			if *p, err = controlplane.FreePort(); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if err := s.start(ctx); err != nil {
+		s.Stop()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Stack) start(ctx context.Context) error {
+	cp, err := controlplane.Start(ctx, controlplane.Options{
+		Dir: filepath.Join(s.opts.Dir, "controlplane"), EventTTL: s.opts.EventTTL,
+		APIServerPort: s.opts.APIServerPort, EtcdPort: s.opts.EtcdPort,
+	})
+	if err != nil {
+		return err
+	}
+	s.ControlPlane = cp
+	crds, err := controlplane.ReadCRDs(filepath.Join(s.opts.Root, "crds"))
+	if err != nil {
+		return err
+	}
+	if err := controlplane.InstallCRDs(ctx, cp.Config(), crds); err != nil {
+		return err
+	}
+	s.Kube = kubernetes.NewForConfigOrDie(cp.Config())
+	_, err = s.Kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: s.opts.Namespace}}, metav1.CreateOptions{})
+	if err != nil && !apierrors.IsAlreadyExists(err) {
+		return err
+	}
+	s.kubeconfig = filepath.Join(s.opts.Dir, "kubeconfig")
+	if err := cp.WriteKubeconfig(s.kubeconfig); err != nil {
+		return err
+	}
+	if err := s.StartRecorder(ctx); err != nil {
+		return err
+	}
+	if err := s.StartMetrics(ctx); err != nil {
+		return err
+	}
+	return s.startIntake()
+}
+
+func (s *Stack) startIntake() error {
+	h, err := intake.New(intake.Options{Secret: []byte(s.opts.Secret), Target: s.RecorderURL()})
+	if err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/webhook", h)
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "OK") })
+	lis, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(s.opts.IntakePort))
+	if err != nil {
+		return fmt.Errorf("intake: %w", err)
+	}
+	s.intakeURL = "http://" + lis.Addr().String() + "/webhook"
+	s.intakeSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go s.intakeSrv.Serve(lis)
+	return nil
+}
+
+// RecorderURL receives CloudEvents exactly as the GitHubSource adapter (via
+// the Broker) sends them.
+func (s *Stack) RecorderURL() string { return "http://127.0.0.1:" + strconv.Itoa(s.opts.RecorderPort) }
+
+// MetricsURL is the metrics function's /metrics.
+func (s *Stack) MetricsURL() string {
+	return "http://127.0.0.1:" + strconv.Itoa(s.opts.MetricsPort) + "/metrics"
+}
+
+// WebhookURL receives raw, signed GitHub webhooks.
+func (s *Stack) WebhookURL() string { return s.intakeURL }
+
+// Secret is the webhook secret the intake checks.
+func (s *Stack) Secret() string { return s.opts.Secret }
+
+// Namespace is where the functions write and watch.
+func (s *Stack) Namespace() string { return s.opts.Namespace }
+
+// Kubeconfig is the path of an admin kubeconfig for the control plane.
+func (s *Stack) Kubeconfig() string { return s.kubeconfig }
+
+// Env is what a user (or `make demo`) needs to talk to the stack.
+func (s *Stack) Env() map[string]string {
+	return map[string]string{
+		"KUBECONFIG":              s.kubeconfig,
+		"GITPULSE_NAMESPACE":      s.opts.Namespace,
+		"GITPULSE_EVENTS_URL":     s.RecorderURL(),
+		"GITPULSE_WEBHOOK_URL":    s.WebhookURL(),
+		"GITPULSE_METRICS_URL":    s.MetricsURL(),
+		"GITPULSE_WEBHOOK_SECRET": s.opts.Secret,
+	}
+}
+
+// WriteEnv writes Env as sorted KEY=value lines.
+func (s *Stack) WriteEnv(path string) error {
+	env := s.Env()
+	keys := make([]string, 0, len(env))
+	for k := range env {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	for _, k := range keys {
+		fmt.Fprintf(&b, "%s=%s\n", k, env[k])
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(path, []byte(b.String()), 0o600)
+}
+
+func (s *Stack) functionEnv(port int) []string {
+	env := append(os.Environ(),
+		"KUBECONFIG="+s.kubeconfig,
+		"GITPULSE_NAMESPACE="+s.opts.Namespace,
+		"PORT="+strconv.Itoa(port),
+		"LISTEN_ADDRESS=127.0.0.1:"+strconv.Itoa(port),
+	)
+	return append(env, s.opts.Env...)
+}
+
+// StartRecorder starts the recorder process (again, after KillRecorder).
+func (s *Stack) StartRecorder(ctx context.Context) error {
+	p, err := s.startFunction(ctx, "gitpulse-recorder", s.opts.RecorderPort)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.recorder = p
+	s.mu.Unlock()
+	return nil
+}
+
+// StartMetrics starts the metrics process (again, after KillMetrics).
+func (s *Stack) StartMetrics(ctx context.Context) error {
+	p, err := s.startFunction(ctx, "gitpulse-metrics", s.opts.MetricsPort)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.metrics = p
+	s.mu.Unlock()
+	return nil
+}
+
+// KillRecorder ends the recorder process with SIGKILL, as a crash would.
+func (s *Stack) KillRecorder() { s.mu.Lock(); defer s.mu.Unlock(); s.recorder.Kill() }
+
+// KillMetrics ends the metrics process with SIGKILL, as a crash would.
+func (s *Stack) KillMetrics() { s.mu.Lock(); defer s.mu.Unlock(); s.metrics.Kill() }
+
+func (s *Stack) startFunction(ctx context.Context, name string, port int) (*Process, error) {
+	var out io.Writer = s.opts.Log
+	if out == nil {
+		f, err := os.OpenFile(filepath.Join(s.opts.Dir, name+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		if err != nil {
+			return nil, err
+		}
+		out = f
+	}
+	p, err := StartProcess(filepath.Join(s.opts.BinDir, name), s.functionEnv(port), out)
+	if err != nil {
+		return nil, err
+	}
+	ready := "http://127.0.0.1:" + strconv.Itoa(port) + "/health/readiness"
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if resp, err := http.Get(ready); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return p, nil
+			}
+		}
+		if p.Exited() {
+			return nil, fmt.Errorf("%s exited during start (log: %s)", name, filepath.Join(s.opts.Dir, name+".log"))
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			p.Kill()
+			return nil, fmt.Errorf("%s not ready after 60s", name)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Stop ends every part: intake, functions (SIGTERM, graceful), control plane.
+func (s *Stack) Stop() {
+	if s.intakeSrv != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		s.intakeSrv.Shutdown(ctx)
+		cancel()
+	}
+	s.mu.Lock()
+	s.recorder.Terminate(10 * time.Second)
+	s.metrics.Terminate(10 * time.Second)
+	s.mu.Unlock()
+	if s.ControlPlane != nil {
+		s.ControlPlane.Stop()
+	}
+	if s.ownDir {
+		os.RemoveAll(s.opts.Dir)
+	}
+}
+
+// Build compiles gitpulse-recorder and gitpulse-metrics into binDir.
+func Build(ctx context.Context, root, binDir string) error {
+	builds := []struct{ dir, pkg, out string }{
+		{root, "./cmd/gitpulse-recorder", "gitpulse-recorder"},
+		{filepath.Join(root, "functions", "metrics"), "./cmd/gitpulse-metrics", "gitpulse-metrics"},
+	}
+	for _, b := range builds {
+		cmd := exec.CommandContext(ctx, "go", "build", "-o", filepath.Join(binDir, b.out), b.pkg)
+		cmd.Dir = b.dir
+		cmd.Env = append(os.Environ(), "GOWORK=off")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("building %s: %w\n%s", b.out, err, out)
+		}
+	}
+	return nil
+}
+
+// Process is a child process in its own process group that dies with us.
+type Process struct {
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+// StartProcess starts path with env, output to out.
+func StartProcess(path string, env []string, out io.Writer) (*Process, error) {
+	cmd := exec.Command(path)
+	cmd.Env = env
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	p := &Process{cmd: cmd, done: make(chan struct{})}
+	go func() { cmd.Wait(); close(p.done) }()
+	return p, nil
+}
+
+// Exited reports whether the process has ended.
+func (p *Process) Exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// Kill sends SIGKILL to the process group and waits.
+func (p *Process) Kill() {
+	if p == nil || p.Exited() {
+		return
+	}
+	syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+	<-p.done
+}
+
+// Terminate sends SIGTERM, waits up to grace, then kills.
+func (p *Process) Terminate(grace time.Duration) error {
+	if p == nil || p.Exited() {
+		return nil
+	}
+	syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
+	select {
+	case <-p.done:
+		return nil
+	case <-time.After(grace):
+		p.Kill()
+		return errors.New("did not stop within grace period; killed")
+	}
+}

@@ -1,0 +1,272 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+
+	stablev1 "github.com/liatrio/gitpulse/pkg/apis/stable/v1"
+	"github.com/liatrio/gitpulse/pkg/client/clientset/versioned"
+	"github.com/liatrio/gitpulse/pkg/ghwebhook"
+	"github.com/liatrio/gitpulse/pkg/naming"
+	"github.com/liatrio/gitpulse/test/workload"
+)
+
+// TestChaos_NothingLostNothingCountedTwice sends a generated workload through
+// the signed raw-webhook intake — histories shuffled, a fifth of deliveries
+// sent twice (some at the same moment) — while the API server and etcd are
+// killed and restarted once, and the metrics function is killed and
+// restarted once. A sender retries 5xx as a Broker would. At the end every
+// object must hold the last state of its history, there must be exactly one
+// Event per distinct delivery, and every counter must equal its number of
+// distinct deliveries.
+func TestChaos_NothingLostNothingCountedTwice(t *testing.T) {
+	s := stack(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	defer cancel()
+
+	w := workload.Generate(workload.Options{Repos: 20, PRsPerRepo: 5, BranchesPerRepo: 6, Seed: 42,
+		Start: time.Date(2026, 11, 1, 9, 0, 0, 0, time.UTC)})
+	order, concurrent := w.Schedule(7, 0.2)
+	distinct := len(w.Items())
+	if distinct < 1000 {
+		t.Fatalf("workload has %d distinct deliveries, want >= 1000", distinct)
+	}
+
+	sender := &ghwebhook.Sender{URL: s.WebhookURL(), Secret: []byte(s.Secret()), Retries: 40, Backoff: 100 * time.Millisecond,
+		Client: &http.Client{Timeout: 30 * time.Second}}
+	var sent, retried, failed atomic.Int64
+	var firstErr atomic.Value
+	send := func(it workload.Item) {
+		res, err := sender.Send(ctx, it.Delivery)
+		sent.Add(1)
+		if res.Attempts > 1 {
+			retried.Add(1)
+		}
+		if err == nil && res.Code != http.StatusAccepted {
+			err = fmt.Errorf("delivery %s (%s) answered %d: %s", it.ID, it.Event, res.Code, res.Body)
+		}
+		if err != nil {
+			failed.Add(1)
+			firstErr.CompareAndSwap(nil, err)
+		}
+	}
+
+	// Eight senders; a delivery marked concurrent goes out together with the
+	// previous one. Faults are injected at 35% (control plane) and 65%
+	// (metrics function) of the schedule, while senders keep sending.
+	work := make(chan []workload.Item)
+	var wg sync.WaitGroup
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for batch := range work {
+				var bwg sync.WaitGroup
+				for _, it := range batch {
+					bwg.Add(1)
+					go func() { defer bwg.Done(); send(it) }()
+				}
+				bwg.Wait()
+			}
+		}()
+	}
+	var faults sync.WaitGroup
+	for i := 0; i < len(order); {
+		batch := []workload.Item{order[i]}
+		j := i + 1
+		for j < len(order) && concurrent[j] {
+			batch = append(batch, order[j])
+			j++
+		}
+		switch {
+		case i <= len(order)*35/100 && j > len(order)*35/100:
+			faults.Add(1)
+			go func() {
+				defer faults.Done()
+				t.Log("chaos: killing kube-apiserver and etcd")
+				s.ControlPlane.Kill()
+				time.Sleep(2 * time.Second)
+				if err := s.ControlPlane.Restart(ctx); err != nil {
+					t.Errorf("restarting control plane: %v", err)
+				}
+				t.Log("chaos: control plane back")
+			}()
+		case i <= len(order)*65/100 && j > len(order)*65/100:
+			faults.Add(1)
+			go func() {
+				defer faults.Done()
+				t.Log("chaos: killing the metrics function")
+				s.KillMetrics()
+				time.Sleep(time.Second)
+				if err := s.StartMetrics(ctx); err != nil {
+					t.Errorf("restarting metrics: %v", err)
+				}
+				t.Log("chaos: metrics function back")
+			}()
+		}
+		work <- batch
+		i = j
+	}
+	close(work)
+	wg.Wait()
+	faults.Wait()
+	if err, _ := firstErr.Load().(error); err != nil {
+		t.Fatalf("%d of %d sends failed; first: %v", failed.Load(), sent.Load(), err)
+	}
+
+	// Objects: the last state of each history.
+	gp := versioned.NewForConfigOrDie(s.ControlPlane.Config())
+	ns := s.Namespace()
+	wrongObjects := 0
+	for _, want := range w.PRs {
+		got, err := gp.StableV1().PullRequests(ns).Get(ctx, naming.PullRequestName(want.Repo, int64(want.Number)), metav1.GetOptions{})
+		if err != nil {
+			t.Errorf("PR %s#%d: %v", want.Repo, want.Number, err)
+			wrongObjects++
+			continue
+		}
+		if got.Spec.Status != want.Status || got.Spec.HeadSHA != want.HeadSHA || got.Spec.Title != want.Title {
+			wrongObjects++
+			t.Errorf("PR %s#%d = {%s %s %q}, want {%s %s %q}", want.Repo, want.Number,
+				got.Spec.Status, got.Spec.HeadSHA, got.Spec.Title, want.Status, want.HeadSHA, want.Title)
+		}
+	}
+	for _, want := range w.Branches {
+		got, err := gp.StableV1().Branches(ns).Get(ctx, naming.BranchName(want.Repo, want.Name), metav1.GetOptions{})
+		if err != nil {
+			t.Errorf("branch %s:%s: %v", want.Repo, want.Name, err)
+			wrongObjects++
+			continue
+		}
+		if got.Spec.State != want.State || got.Spec.HeadSHA != want.HeadSHA || got.Spec.PushCount != int64(want.PushCount) {
+			wrongObjects++
+			t.Errorf("branch %s:%s = {%s %s %d}, want {%s %s %d}", want.Repo, want.Name,
+				got.Spec.State, got.Spec.HeadSHA, got.Spec.PushCount, want.State, want.HeadSHA, want.PushCount)
+		}
+	}
+
+	// Events: exactly one per distinct delivery.
+	events, err := s.Kube.CoreV1().Events(ns).List(ctx, metav1.ListOptions{
+		FieldSelector: fields.OneTermEqualSelector("reportingComponent", stablev1.ReportingController).String()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	perDelivery := map[string]int{}
+	for _, e := range events.Items {
+		perDelivery[e.Annotations[stablev1.AnnotationDeliveryID]]++
+	}
+	lost, doubled := 0, 0
+	for _, it := range w.Items() {
+		switch n := perDelivery[it.ID]; {
+		case n == 0:
+			lost++
+		case n > 1:
+			doubled++
+		}
+	}
+
+	// Counters: equal to the distinct deliveries of their kind, once the
+	// restarted metrics function has caught up.
+	want := w.Counts()
+	var got map[[3]string]int
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		got, err = scrapeCounts(ctx, s.MetricsURL())
+		if err == nil && equalCounts(got, want) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	counterDiffs := diffCounts(got, want)
+
+	t.Logf("chaos: %d distinct deliveries, %d sends (%d duplicates), %d needed retries; "+
+		"%d PRs + %d branches checked, %d wrong; %d Events: %d lost, %d double; counter series wrong: %d",
+		distinct, len(order), len(order)-distinct, retried.Load(), len(w.PRs), len(w.Branches), wrongObjects,
+		len(events.Items), lost, doubled, len(counterDiffs))
+	fmt.Printf("chaos figures: distinct=%d sends=%d retried=%d lost=%d double_counted=%d wrong_objects=%d counter_mismatches=%d\n",
+		distinct, len(order), retried.Load(), lost, doubled, wrongObjects, len(counterDiffs))
+	if lost != 0 || doubled != 0 || len(events.Items) != distinct {
+		t.Errorf("Events: %d for %d distinct deliveries (%d lost, %d double)", len(events.Items), distinct, lost, doubled)
+	}
+	for _, d := range counterDiffs {
+		t.Error(d)
+	}
+}
+
+// scrapeCounts reads the per-delivery counters from /metrics with the
+// Prometheus text parser.
+func scrapeCounts(ctx context.Context, url string) (map[[3]string]int, error) {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	counts := map[[3]string]int{}
+	for name, kind := range map[string]string{
+		"gitpulse_pull_request_events_total": workload.KindPullRequest,
+		"gitpulse_branch_events_total":       workload.KindBranch,
+	} {
+		mf := families[name]
+		if mf == nil {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			counts[[3]string{label(m, "repository"), kind, label(m, "action")}] += int(m.GetCounter().GetValue())
+		}
+	}
+	return counts, nil
+}
+
+func label(m *dto.Metric, name string) string {
+	for _, l := range m.GetLabel() {
+		if l.GetName() == name {
+			return l.GetValue()
+		}
+	}
+	return ""
+}
+
+func equalCounts(a, b map[[3]string]int) bool { return len(diffCounts(a, b)) == 0 }
+
+func diffCounts(got, want map[[3]string]int) []string {
+	var d []string
+	for k, w := range want {
+		if got[k] != w {
+			d = append(d, fmt.Sprintf("counter %s{repository=%q,action=%q} = %d, want %d", k[1], k[0], k[2], got[k], w))
+		}
+	}
+	for k, g := range got {
+		if _, ok := want[k]; !ok && g != 0 {
+			d = append(d, fmt.Sprintf("unexpected counter %s{repository=%q,action=%q} = %d", k[1], k[0], k[2], g))
+		}
+	}
+	sort.Strings(d)
+	return d
+}
+
+var _ = strings.TrimSpace

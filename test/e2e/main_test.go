@@ -1,0 +1,82 @@
+// Package e2e runs gitpulse as a user does with `make run` — a local control
+// plane, the recorder and metrics functions as separate processes, the
+// raw-webhook intake — and drives it from outside, as GitHub and a Broker
+// would.
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/liatrio/gitpulse/pkg/controlplane"
+	"github.com/liatrio/gitpulse/pkg/localstack"
+)
+
+var shared *localstack.Stack
+
+func TestMain(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	root, err := controlplane.ModuleRoot()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	bin, err := os.MkdirTemp("", "gitpulse-e2e-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(bin)
+	if err := localstack.Build(ctx, root, bin); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	dir, err := os.MkdirTemp("", "gitpulse-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	shared, err = localstack.Start(ctx, localstack.Options{Root: root, BinDir: bin, Dir: dir,
+		Env: []string{"GITPULSE_LOG_LEVEL=warn"}})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "starting the stack:", err)
+		dumpLogs(dir)
+		return 1
+	}
+	code := m.Run()
+	if code != 0 {
+		dumpLogs(dir)
+	}
+	shared.Stop()
+	os.RemoveAll(dir)
+	return code
+}
+
+// dumpLogs prints the tail of each function's log, to explain a failure.
+func dumpLogs(dir string) {
+	logs, _ := filepath.Glob(filepath.Join(dir, "*.log"))
+	for _, l := range logs {
+		b, _ := os.ReadFile(l)
+		if len(b) > 4000 {
+			b = b[len(b)-4000:]
+		}
+		fmt.Fprintf(os.Stderr, "---- %s (tail)\n%s\n", filepath.Base(l), b)
+	}
+}
+
+func stack(t *testing.T) *localstack.Stack {
+	t.Helper()
+	if shared == nil {
+		t.Fatal("stack not started")
+	}
+	return shared
+}
