@@ -1,0 +1,87 @@
+package githubevent
+
+import (
+	"testing"
+	"time"
+
+	"k8s.io/apimachinery/pkg/util/validation"
+
+	stablev1 "github.com/liatrio/gitpulse/pkg/apis/stable/v1"
+	"github.com/liatrio/gitpulse/pkg/naming"
+)
+
+// FuzzParse feeds arbitrary event types and payloads through the
+// payload -> Change translation. It must never panic, must refuse only with
+// the documented 4xx errors, and every Change it accepts must be one the
+// recorder can write: valid object names, a known reason, a non-empty
+// action, an order time in whole seconds. The checked-in seed corpus
+// (testdata/fuzz/FuzzParse) holds one small payload per shape.
+func FuzzParse(f *testing.F) {
+	f.Add("pull_request", []byte(`{"action":"opened","pull_request":{"number":1,"state":"open","updated_at":"2026-01-01T10:00:00Z"},"repository":{"full_name":"o/r"}}`))
+	f.Fuzz(func(t *testing.T, eventType string, payload []byte) {
+		e, err := NewCloudEvent(eventType, "fuzz-delivery", payload)
+		if err != nil {
+			return // not an event the adapter could have sent
+		}
+		ch, err := Parse(e, time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+		if err != nil {
+			if !IsInvalid(err) {
+				t.Fatalf("error %v is not one of the documented refusals", err)
+			}
+			return
+		}
+		if ch.DeliveryID != "fuzz-delivery" || ch.OccurredAt.IsZero() || !ch.OccurredAt.Equal(ch.OccurredAt.Truncate(time.Second)) {
+			t.Fatalf("bad identity or time: %+v", ch)
+		}
+		set := 0
+		if ch.PullRequest != nil {
+			set++
+		}
+		if ch.Branch != nil {
+			set++
+		}
+		if ch.Ignored != "" {
+			if ch.Kind() != "" || ch.Reason() != "" {
+				t.Fatalf("ignored change has kind %q reason %q", ch.Kind(), ch.Reason())
+			}
+			return
+		}
+		if set != 1 {
+			t.Fatalf("change is about %d objects: %+v", set, ch)
+		}
+		if err := checkRepository(ch.Repository); err != nil {
+			t.Fatalf("accepted repository %q: %v", ch.Repository, err)
+		}
+		if ch.Reason() == "" || ch.Action() == "" || ch.Message() == "" {
+			t.Fatalf("reason %q action %q message %q", ch.Reason(), ch.Action(), ch.Message())
+		}
+		var name string
+		switch {
+		case ch.PullRequest != nil:
+			pr := ch.PullRequest
+			if pr.Number <= 0 {
+				t.Fatalf("pull request number %d", pr.Number)
+			}
+			switch pr.State {
+			case stablev1.PullRequestOpen, stablev1.PullRequestClosed, stablev1.PullRequestMerged:
+			default:
+				t.Fatalf("pull request state %q", pr.State)
+			}
+			name = naming.PullRequestName(ch.Repository, pr.Number)
+		case ch.Branch != nil:
+			if ch.Branch.Name == "" {
+				t.Fatal("branch without a name")
+			}
+			if _, ok := branchReasons[ch.Branch.Action]; !ok {
+				t.Fatalf("branch action %q", ch.Branch.Action)
+			}
+			name = naming.BranchName(ch.Repository, ch.Branch.Name)
+		}
+		if errs := validation.IsDNS1123Label(name); len(errs) > 0 {
+			t.Fatalf("object name %q: %v", name, errs)
+		}
+		if errs := validation.IsDNS1123Subdomain(naming.EventName(ch.DeliveryID)); len(errs) > 0 {
+			t.Fatalf("event name: %v", errs)
+		}
+	})
+}

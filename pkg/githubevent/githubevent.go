@@ -1,0 +1,431 @@
+// Package githubevent turns a GitHub webhook delivery, as the Knative
+// GitHubSource shapes it into a CloudEvent, into a Change: a plain value that
+// says which PullRequest or Branch object the delivery is about and what it
+// tells us. It does no I/O, so every translation is unit- and fuzz-tested.
+package githubevent
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/cloudevents/sdk-go/v2/event"
+	"github.com/google/go-github/v60/github"
+
+	stablev1 "github.com/liatrio/gitpulse/pkg/apis/stable/v1"
+)
+
+// TypePrefix starts the CloudEvent type of every GitHubSource event; the
+// rest is the X-GitHub-Event header value.
+const TypePrefix = "dev.knative.source.github."
+
+// The CloudEvent types the recorder subscribes to.
+const (
+	TypePullRequest = TypePrefix + "pull_request"
+	TypePush        = TypePrefix + "push"
+	TypeCreate      = TypePrefix + "create"
+	TypeDelete      = TypePrefix + "delete"
+	TypePing        = TypePrefix + "ping"
+)
+
+// Why a delivery can never be recorded. Every error Parse returns wraps one of
+// these; the recorder answers them with 4xx so the Broker does not retry.
+var (
+	ErrUnknownType  = errors.New("not a GitHub event type")
+	ErrMalformed    = errors.New("malformed payload")
+	ErrMismatch     = errors.New("payload does not match its event type")
+	ErrNoRepository = errors.New("payload names no repository")
+	ErrNoDeliveryID = errors.New("event has no id (X-GitHub-Delivery)")
+)
+
+// IsInvalid reports whether err says the delivery itself is at fault, so that
+// redelivering it can never succeed.
+func IsInvalid(err error) bool {
+	for _, target := range []error{ErrUnknownType, ErrMalformed, ErrMismatch, ErrNoRepository, ErrNoDeliveryID} {
+		if errors.Is(err, target) {
+			return true
+		}
+	}
+	return false
+}
+
+// TimeSource names where a Change's OccurredAt came from, for logs and docs.
+type TimeSource string
+
+const (
+	TimeFromUpdatedAt  TimeSource = "pull_request.updated_at"
+	TimeFromPushedAt   TimeSource = "repository.pushed_at"
+	TimeFromHeadCommit TimeSource = "head_commit.timestamp"
+	TimeFromCloudEvent TimeSource = "cloudevent.time"
+	TimeFromArrival    TimeSource = "arrival"
+)
+
+// Change is what one delivery tells us. Exactly one of PullRequest and Branch
+// is set, unless Ignored says why the delivery changes nothing.
+type Change struct {
+	// DeliveryID is the X-GitHub-Delivery GUID (the CloudEvent id).
+	DeliveryID string
+	// Event is the X-GitHub-Event name: pull_request, push, create, ...
+	Event string
+	// Repository is GitHub's owner/name.
+	Repository string
+	// Sender is the login of whoever caused the delivery.
+	Sender string
+	// OccurredAt orders deliveries about one object: a delivery older than
+	// what an object already reflects must not move it backwards. It is
+	// truncated to whole seconds because that is what metav1.Time stores and
+	// what GitHub's own timestamps carry; ties keep arrival order.
+	OccurredAt time.Time
+	// TimeSource says where OccurredAt came from.
+	TimeSource TimeSource
+
+	// Ignored, when not empty, says why the delivery is acknowledged without
+	// any effect (a tag, a ping, an event type we do not record).
+	Ignored string
+
+	PullRequest *PullRequestChange
+	Branch      *BranchChange
+}
+
+// PullRequestChange is the pull request as the payload describes it.
+type PullRequestChange struct {
+	// Action is GitHub's pull_request action (opened, closed, synchronize, ...).
+	Action     string
+	Number     int64
+	Title      string
+	User       string
+	HeadBranch string
+	BaseBranch string
+	HeadSHA    string
+	URL        string
+	// State is open, closed or merged (merged told apart from closed).
+	State    stablev1.PullRequestState
+	Merged   bool
+	Draft    bool
+	OpenedAt time.Time
+	ClosedAt time.Time
+	MergedAt time.Time
+}
+
+// BranchChange is what a create, delete or push delivery says about a branch.
+type BranchChange struct {
+	// Action is stablev1.ActionCreated, ActionPushed or ActionDeleted.
+	Action string
+	// Name is the raw branch name (may contain slashes).
+	Name string
+	// HeadSHA is the branch tip after a push.
+	HeadSHA string
+	// Forced is true for a force push.
+	Forced bool
+	// Created is true for a push that created the branch.
+	Created bool
+	// Commits is the number of commits a push carried.
+	Commits int
+}
+
+// Parse translates a GitHubSource CloudEvent into a Change. received is the
+// arrival time, the last resort for ordering deliveries that carry no time
+// of their own. Errors wrap the Err* values above.
+func Parse(e event.Event, received time.Time) (Change, error) {
+	if !strings.HasPrefix(e.Type(), TypePrefix) || len(e.Type()) == len(TypePrefix) {
+		return Change{}, fmt.Errorf("%w: %q", ErrUnknownType, e.Type())
+	}
+	if e.ID() == "" {
+		return Change{}, ErrNoDeliveryID
+	}
+	if ct := e.DataContentType(); ct != "" && !strings.Contains(strings.ToLower(ct), "json") {
+		return Change{}, fmt.Errorf("%w: datacontenttype %q is not JSON", ErrMalformed, ct)
+	}
+	name := strings.TrimPrefix(e.Type(), TypePrefix)
+	ch := Change{DeliveryID: e.ID(), Event: name}
+	ceTime, ceSource := received, TimeFromArrival
+	if !e.Time().IsZero() {
+		ceTime, ceSource = e.Time(), TimeFromCloudEvent
+	}
+	ch.OccurredAt, ch.TimeSource = ceTime, ceSource
+
+	payload, err := github.ParseWebHook(name, e.Data())
+	if err != nil {
+		if strings.HasPrefix(err.Error(), "unknown X-Github-Event") {
+			// A GitHub event type go-github does not know: nothing we
+			// record, but it is GitHub's, so acknowledge it.
+			ch.Ignored = "event type " + name + " is not recorded"
+			ch.OccurredAt = ch.OccurredAt.Truncate(time.Second)
+			return ch, nil
+		}
+		return Change{}, fmt.Errorf("%w: %s: %w", ErrMalformed, name, err)
+	}
+
+	switch p := payload.(type) {
+	case *github.PullRequestEvent:
+		err = ch.fromPullRequest(p)
+	case *github.PushEvent:
+		err = ch.fromPush(p)
+	case *github.CreateEvent:
+		err = ch.fromRef(stablev1.ActionCreated, p.GetRef(), p.GetRefType(), p.GetRepo().GetFullName(), p.GetSender().GetLogin())
+	case *github.DeleteEvent:
+		err = ch.fromRef(stablev1.ActionDeleted, p.GetRef(), p.GetRefType(), p.GetRepo().GetFullName(), p.GetSender().GetLogin())
+	case *github.PingEvent:
+		ch.Repository = p.GetRepo().GetFullName()
+		ch.Sender = p.GetSender().GetLogin()
+		ch.Ignored = "ping"
+	default:
+		ch.Ignored = "event type " + name + " is not recorded"
+	}
+	if err != nil {
+		return Change{}, err
+	}
+	ch.OccurredAt = ch.OccurredAt.UTC().Truncate(time.Second)
+	return ch, nil
+}
+
+func (ch *Change) fromPullRequest(p *github.PullRequestEvent) error {
+	pr := p.GetPullRequest()
+	if pr == nil || p.GetAction() == "" {
+		return fmt.Errorf("%w: pull_request without pull_request object or action", ErrMismatch)
+	}
+	ch.Repository = p.GetRepo().GetFullName()
+	if err := checkRepository(ch.Repository); err != nil {
+		return err
+	}
+	number := int64(pr.GetNumber())
+	if number == 0 {
+		number = int64(p.GetNumber())
+	}
+	if number <= 0 {
+		return fmt.Errorf("%w: pull_request without a positive number", ErrMismatch)
+	}
+	if pr.GetUpdatedAt().IsZero() {
+		return fmt.Errorf("%w: pull_request without updated_at", ErrMismatch)
+	}
+	ch.Sender = p.GetSender().GetLogin()
+	ch.OccurredAt, ch.TimeSource = pr.GetUpdatedAt().Time, TimeFromUpdatedAt
+
+	c := &PullRequestChange{
+		Action:     p.GetAction(),
+		Number:     number,
+		Title:      pr.GetTitle(),
+		User:       pr.GetUser().GetLogin(),
+		HeadBranch: pr.GetHead().GetRef(),
+		BaseBranch: pr.GetBase().GetRef(),
+		HeadSHA:    pr.GetHead().GetSHA(),
+		URL:        pr.GetHTMLURL(),
+		Merged:     pr.GetMerged() || !pr.GetMergedAt().IsZero(),
+		Draft:      pr.GetDraft(),
+		OpenedAt:   pr.GetCreatedAt().Time,
+		ClosedAt:   pr.GetClosedAt().Time,
+		MergedAt:   pr.GetMergedAt().Time,
+	}
+	switch {
+	case c.Merged:
+		c.State = stablev1.PullRequestMerged
+	case pr.GetState() == "closed":
+		c.State = stablev1.PullRequestClosed
+	case pr.GetState() == "open":
+		c.State = stablev1.PullRequestOpen
+	default:
+		return fmt.Errorf("%w: pull_request state %q", ErrMismatch, pr.GetState())
+	}
+	ch.PullRequest = c
+	return nil
+}
+
+func (ch *Change) fromPush(p *github.PushEvent) error {
+	ref := p.GetRef()
+	if ref == "" {
+		return fmt.Errorf("%w: push without ref", ErrMismatch)
+	}
+	ch.Repository = p.GetRepo().GetFullName()
+	if err := checkRepository(ch.Repository); err != nil {
+		return err
+	}
+	ch.Sender = p.GetSender().GetLogin()
+	if ch.Sender == "" {
+		ch.Sender = p.GetPusher().GetName()
+	}
+	// repository.pushed_at is the time of the push itself; head_commit's
+	// timestamp is when the commit was authored, which may be long before
+	// (a force push back to an old commit), so it is only a fallback.
+	switch {
+	case !p.GetRepo().GetPushedAt().IsZero():
+		ch.OccurredAt, ch.TimeSource = p.GetRepo().GetPushedAt().Time, TimeFromPushedAt
+	case !p.GetHeadCommit().GetTimestamp().IsZero():
+		ch.OccurredAt, ch.TimeSource = p.GetHeadCommit().GetTimestamp().Time, TimeFromHeadCommit
+	}
+	branch, ok := strings.CutPrefix(ref, "refs/heads/")
+	if !ok || branch == "" {
+		ch.Ignored = "push to " + ref + " is not a branch"
+		return nil
+	}
+	c := &BranchChange{
+		Action:  stablev1.ActionPushed,
+		Name:    branch,
+		HeadSHA: p.GetAfter(),
+		Forced:  p.GetForced(),
+		Created: p.GetCreated(),
+		Commits: len(p.Commits),
+	}
+	if p.GetDeleted() {
+		// The branch tip after a deletion is 0000...; keep the last real one.
+		c.Action, c.HeadSHA, c.Commits = stablev1.ActionDeleted, "", 0
+	}
+	ch.Branch = c
+	return nil
+}
+
+// fromRef handles create and delete. Their payloads carry no time of the
+// event itself, so they keep the CloudEvent time (the adapter's receipt)
+// or, without one, the arrival time.
+func (ch *Change) fromRef(action, ref, refType, repository, sender string) error {
+	if ref == "" || refType == "" {
+		return fmt.Errorf("%w: %s without ref or ref_type", ErrMismatch, ch.Event)
+	}
+	ch.Repository = repository
+	if err := checkRepository(ch.Repository); err != nil {
+		return err
+	}
+	ch.Sender = sender
+	if refType != "branch" {
+		ch.Ignored = ch.Event + " of a " + refType + " is not recorded"
+		return nil
+	}
+	name := strings.TrimPrefix(ref, "refs/heads/")
+	if name == "" {
+		return fmt.Errorf("%w: %s of a branch without a name", ErrMismatch, ch.Event)
+	}
+	ch.Branch = &BranchChange{Action: action, Name: name}
+	return nil
+}
+
+func checkRepository(fullName string) error {
+	owner, name, ok := strings.Cut(fullName, "/")
+	if !ok || owner == "" || name == "" || strings.Contains(name, "/") {
+		if fullName == "" {
+			return ErrNoRepository
+		}
+		return fmt.Errorf("%w: %q is not owner/name", ErrNoRepository, fullName)
+	}
+	if len(fullName) > 140 {
+		return fmt.Errorf("%w: %q is longer than 140 characters", ErrNoRepository, fullName)
+	}
+	return nil
+}
+
+// Object kinds a Change lands on.
+const (
+	KindPullRequest = "PullRequest"
+	KindBranch      = "Branch"
+)
+
+// Kind is the kind of object the Change is about, or "" when it is ignored.
+func (ch Change) Kind() string {
+	switch {
+	case ch.Ignored != "":
+		return ""
+	case ch.PullRequest != nil:
+		return KindPullRequest
+	case ch.Branch != nil:
+		return KindBranch
+	}
+	return ""
+}
+
+// Action is the Event's action: GitHub's pull_request action (but "merged"
+// for a merged pull request's closed), or created / pushed / deleted.
+func (ch Change) Action() string {
+	switch {
+	case ch.PullRequest != nil:
+		if ch.PullRequest.Action == "closed" && ch.PullRequest.Merged {
+			return stablev1.ActionMerged
+		}
+		return ch.PullRequest.Action
+	case ch.Branch != nil:
+		return ch.Branch.Action
+	}
+	return ""
+}
+
+var pullRequestReasons = map[string]string{
+	"opened":              stablev1.ReasonPullRequestOpened,
+	"reopened":            stablev1.ReasonPullRequestReopened,
+	"closed":              stablev1.ReasonPullRequestClosed,
+	stablev1.ActionMerged: stablev1.ReasonPullRequestMerged,
+	"synchronize":         stablev1.ReasonPullRequestSynchronized,
+	"edited":              stablev1.ReasonPullRequestEdited,
+	"ready_for_review":    stablev1.ReasonPullRequestReadyForReview,
+	"converted_to_draft":  stablev1.ReasonPullRequestConvertedToDraft,
+}
+
+var branchReasons = map[string]string{
+	stablev1.ActionCreated: stablev1.ReasonBranchCreated,
+	stablev1.ActionPushed:  stablev1.ReasonBranchPushed,
+	stablev1.ActionDeleted: stablev1.ReasonBranchDeleted,
+}
+
+// Reason is the Event reason for the Change.
+func (ch Change) Reason() string {
+	switch {
+	case ch.PullRequest != nil:
+		if r, ok := pullRequestReasons[ch.Action()]; ok {
+			return r
+		}
+		return stablev1.ReasonPullRequestUpdated
+	case ch.Branch != nil:
+		return branchReasons[ch.Branch.Action]
+	}
+	return ""
+}
+
+// Message is the Event message: who did what to which pull request or branch
+// in which repository.
+func (ch Change) Message() string {
+	who := ch.Sender
+	if who == "" {
+		who = "someone"
+	}
+	switch {
+	case ch.PullRequest != nil:
+		pr := ch.PullRequest
+		verb := strings.ReplaceAll(ch.Action(), "_", " ")
+		switch ch.Action() {
+		case "synchronize":
+			verb = "pushed to"
+		case "ready_for_review":
+			verb = "marked ready for review"
+		case "converted_to_draft":
+			verb = "converted to draft"
+		}
+		return fmt.Sprintf("%s %s pull request #%d %q (%s -> %s) in %s",
+			who, verb, pr.Number, pr.Title, pr.HeadBranch, pr.BaseBranch, ch.Repository)
+	case ch.Branch != nil:
+		b := ch.Branch
+		switch b.Action {
+		case stablev1.ActionPushed:
+			forced := ""
+			if b.Forced {
+				forced = "force-"
+			}
+			return fmt.Sprintf("%s %spushed %s to branch %s in %s (head %s)",
+				who, forced, plural(b.Commits, "commit"), b.Name, ch.Repository, short(b.HeadSHA))
+		default:
+			return fmt.Sprintf("%s %s branch %s in %s", who, b.Action, b.Name, ch.Repository)
+		}
+	}
+	return ""
+}
+
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return strconv.Itoa(n) + " " + noun + "s"
+}
+
+func short(sha string) string {
+	if len(sha) > 12 {
+		return sha[:12]
+	}
+	return sha
+}
