@@ -213,6 +213,12 @@ func (s *Stack) WriteEnv(path string) error {
 	return os.WriteFile(path, []byte(b.String()), 0o600)
 }
 
+// FunctionEnv is the environment a function process gets, listening on port.
+func (s *Stack) FunctionEnv(port int) []string { return s.functionEnv(port) }
+
+// BinDir holds the function binaries.
+func (s *Stack) BinDir() string { return s.opts.BinDir }
+
 func (s *Stack) functionEnv(port int) []string {
 	env := append(os.Environ(),
 		"KUBECONFIG="+s.kubeconfig,
@@ -246,6 +252,9 @@ func (s *Stack) StartMetrics(ctx context.Context) error {
 	s.mu.Unlock()
 	return nil
 }
+
+// MetricsPid is the metrics process's id (for RSS measurements).
+func (s *Stack) MetricsPid() int { s.mu.Lock(); defer s.mu.Unlock(); return s.metrics.Pid() }
 
 // KillRecorder ends the recorder process with SIGKILL, as a crash would.
 func (s *Stack) KillRecorder() { s.mu.Lock(); defer s.mu.Unlock(); s.recorder.Kill() }
@@ -341,6 +350,9 @@ func StartProcess(path string, env []string, out io.Writer) (*Process, error) {
 	go func() { cmd.Wait(); close(p.done) }()
 	return p, nil
 }
+
+// Pid is the process id.
+func (p *Process) Pid() int { return p.cmd.Process.Pid }
 
 // Exited reports whether the process has ended.
 func (p *Process) Exited() bool {

@@ -1,0 +1,364 @@
+// Package bench measures gitpulse on the local control plane (`make bench`):
+// the API server's own write ceiling, the recorder's end-to-end rate through
+// HTTP, the recorder's cold start, and the metrics function with many Events.
+// It measures and prints; it asserts nothing about speed. The figures go to
+// docs/benchmarks.md.
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"text/tabwriter"
+	"time"
+
+	"github.com/cloudevents/sdk-go/v2/binding"
+	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	stablev1 "github.com/liatrio/gitpulse/pkg/apis/stable/v1"
+	"github.com/liatrio/gitpulse/pkg/client/clientset/versioned"
+	"github.com/liatrio/gitpulse/pkg/controlplane"
+	"github.com/liatrio/gitpulse/pkg/ghwebhook"
+	"github.com/liatrio/gitpulse/pkg/githubevent"
+	"github.com/liatrio/gitpulse/pkg/localstack"
+	"github.com/liatrio/gitpulse/pkg/naming"
+)
+
+var (
+	stack   *localstack.Stack
+	results []row
+	seq     atomic.Int64
+)
+
+type row struct{ name, figures string }
+
+func record(name, format string, args ...any) {
+	results = append(results, row{name, fmt.Sprintf(format, args...)})
+}
+
+func TestMain(m *testing.M) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	root, err := controlplane.ModuleRoot()
+	if err != nil {
+		panic(err)
+	}
+	bin, _ := os.MkdirTemp("", "gitpulse-bench-bin-")
+	if err := localstack.Build(ctx, root, bin); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	stack, err = localstack.Start(ctx, localstack.Options{Root: root, BinDir: bin,
+		Env: []string{"GITPULSE_LOG_LEVEL=warn", "GITPULSE_MAX_REPOSITORIES=5000"}})
+	cancel()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	stack.Stop()
+	os.RemoveAll(bin)
+	if len(results) > 0 {
+		fmt.Printf("\ngitpulse benchmarks — %d cores (GOMAXPROCS %d), %s/%s, %s\n\n", runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.GOOS, runtime.GOARCH, time.Now().UTC().Format(time.RFC3339))
+		tw := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', 0)
+		for _, r := range results {
+			fmt.Fprintf(tw, "%s\t%s\n", r.name, r.figures)
+		}
+		tw.Flush()
+	}
+	os.Exit(code)
+}
+
+// latencies summarises a run of n operations at some concurrency.
+type latencies struct {
+	mu   sync.Mutex
+	all  []time.Duration
+	wall time.Duration
+}
+
+func (l *latencies) add(d time.Duration) { l.mu.Lock(); l.all = append(l.all, d); l.mu.Unlock() }
+func (l *latencies) pct(p float64) time.Duration {
+	sort.Slice(l.all, func(i, j int) bool { return l.all[i] < l.all[j] })
+	if len(l.all) == 0 {
+		return 0
+	}
+	return l.all[min(len(l.all)-1, int(p*float64(len(l.all))))]
+}
+func (l *latencies) rate() float64 { return float64(len(l.all)) / l.wall.Seconds() }
+
+// drive runs op n times from c workers and measures each call.
+func drive(b *testing.B, n, c int, op func(i int) error) *latencies {
+	l := &latencies{}
+	next := atomic.Int64{}
+	var wg sync.WaitGroup
+	var firstErr atomic.Value
+	start := time.Now()
+	for w := 0; w < c; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					return
+				}
+				t := time.Now()
+				if err := op(i); err != nil {
+					firstErr.CompareAndSwap(nil, err)
+					return
+				}
+				l.add(time.Since(t))
+			}
+		}()
+	}
+	wg.Wait()
+	l.wall = time.Since(start)
+	if err, _ := firstErr.Load().(error); err != nil {
+		b.Fatal(err)
+	}
+	return l
+}
+
+const perRun = 1500
+
+var concurrencies = []int{1, 8, 32}
+
+// BenchmarkGitpulse runs every measurement once, in order, on one stack.
+func BenchmarkGitpulse(b *testing.B) {
+	ceilings := map[int]float64{}
+	for _, c := range concurrencies {
+		b.Run(fmt.Sprintf("apiserver-ceiling/c=%d", c), func(b *testing.B) { ceilings[c] = benchCeiling(b, c) })
+	}
+	for _, c := range concurrencies {
+		b.Run(fmt.Sprintf("recorder/c=%d", c), func(b *testing.B) { benchRecorder(b, c, ceilings[c]) })
+	}
+	b.Run("recorder-cold-start", benchColdStart)
+	b.Run("metrics/events=10k", func(b *testing.B) { benchMetrics(b, 10_000) })
+	b.Run("metrics/events=100k", func(b *testing.B) { benchMetrics(b, 100_000) })
+}
+
+// benchCeiling: what the API server can take of the recorder's writes — one
+// PullRequest create and one Event create per delivery — from a plain
+// client-go loop at the same concurrency.
+func benchCeiling(b *testing.B, c int) float64 {
+	ctx := context.Background()
+	ns := stack.Namespace()
+	gp := versioned.NewForConfigOrDie(stack.ControlPlane.Config())
+	run := seq.Add(1)
+	l := drive(b, perRun, c, func(i int) error {
+		repo := fmt.Sprintf("ceiling-%d/repo", run)
+		pr, err := gp.StableV1().PullRequests(ns).Create(ctx, &stablev1.PullRequest{
+			ObjectMeta: metav1.ObjectMeta{Name: naming.PullRequestName(repo, int64(i))},
+			Spec: stablev1.PullRequestSpec{User: "u", Branch: "b", Status: "open", ID: fmt.Sprint(i),
+				Repository: repo, Number: int64(i), Title: "bench"},
+		}, metav1.CreateOptions{})
+		if err != nil {
+			return err
+		}
+		_, err = stack.Kube.CoreV1().Events(ns).Create(ctx, benchEvent(ns, fmt.Sprintf("ceiling-%d-%d", run, i), repo, pr), metav1.CreateOptions{})
+		return err
+	})
+	record(fmt.Sprintf("apiserver ceiling c=%d", c), "%.0f deliveries/s\tp50 %s\tp99 %s", l.rate(), l.pct(0.5).Round(100*time.Microsecond), l.pct(0.99).Round(100*time.Microsecond))
+	b.ReportMetric(l.rate(), "deliveries/s")
+	return l.rate()
+}
+
+func benchEvent(ns, id, repo string, pr *stablev1.PullRequest) *corev1.Event {
+	now := metav1.Now()
+	return &corev1.Event{
+		ObjectMeta: metav1.ObjectMeta{Name: naming.EventName(id), Namespace: ns,
+			Annotations: map[string]string{stablev1.AnnotationDeliveryID: id, stablev1.AnnotationRepository: repo}},
+		InvolvedObject: corev1.ObjectReference{APIVersion: "stable.liatr.io/v1", Kind: "PullRequest", Name: pr.Name, Namespace: ns, UID: pr.UID},
+		Reason:         stablev1.ReasonPullRequestOpened, Message: "bench", Type: corev1.EventTypeNormal, Action: "opened",
+		ReportingController: "bench", ReportingInstance: "bench", Source: corev1.EventSource{Component: "bench"},
+		FirstTimestamp: now, LastTimestamp: now, Count: 1,
+	}
+}
+
+// benchRecorder: distinct pull_request "opened" deliveries POSTed to the
+// recorder as binary-mode CloudEvents.
+func benchRecorder(b *testing.B, c int, ceiling float64) {
+	run := seq.Add(1)
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	now := time.Now().UTC()
+	l := drive(b, perRun, c, func(i int) error {
+		repo := ghwebhook.Repo(fmt.Sprintf("bench-%d/repo-%d", run, i%50))
+		code, err := postCloudEvent(client, stack.RecorderURL(), "pull_request", fmt.Sprintf("bench-%d-%d", run, i),
+			ghwebhook.PullRequest{Repo: repo, Number: i, Action: "opened", User: "u", Title: "t", Head: "h", HeadSHA: "abc",
+				CreatedAt: now, UpdatedAt: now}.Payload())
+		if err == nil && code/100 != 2 {
+			err = fmt.Errorf("recorder answered %d", code)
+		}
+		return err
+	})
+	ratio := l.rate() / ceiling
+	record(fmt.Sprintf("recorder c=%d", c), "%.0f deliveries/s\tp50 %s\tp99 %s\t%.2f of ceiling", l.rate(), l.pct(0.5).Round(100*time.Microsecond), l.pct(0.99).Round(100*time.Microsecond), ratio)
+	b.ReportMetric(l.rate(), "deliveries/s")
+	b.ReportMetric(ratio, "ratio-to-ceiling")
+}
+
+func postCloudEvent(client *http.Client, url, eventType, id string, payload []byte) (int, error) {
+	ev, err := githubevent.NewCloudEvent(eventType, id, payload)
+	if err != nil {
+		return 0, err
+	}
+	req, _ := http.NewRequest(http.MethodPost, url, nil)
+	if err := cehttp.WriteRequest(context.Background(), binding.ToMessage(&ev), req); err != nil {
+		return 0, err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode, nil
+}
+
+// benchColdStart: exec of a new recorder process to its first handled
+// delivery (2xx), the median of 5.
+func benchColdStart(b *testing.B) {
+	var times []time.Duration
+	run := seq.Add(1)
+	for k := 0; k < 5; k++ {
+		port, _ := controlplane.FreePort()
+		url := fmt.Sprintf("http://127.0.0.1:%d", port)
+		now := time.Now().UTC()
+		payload := ghwebhook.PullRequest{Repo: ghwebhook.Repo(fmt.Sprintf("cold-%d/r", run)), Number: k, Action: "opened",
+			User: "u", Title: "t", Head: "h", CreatedAt: now, UpdatedAt: now}.Payload()
+		start := time.Now()
+		p, err := localstack.StartProcess(stack.BinDir()+"/gitpulse-recorder", stack.FunctionEnv(port), io.Discard)
+		if err != nil {
+			b.Fatal(err)
+		}
+		client := &http.Client{Timeout: 5 * time.Second}
+		for {
+			code, err := postCloudEvent(client, url, "pull_request", fmt.Sprintf("cold-%d-%d", run, k), payload)
+			if err == nil && code/100 == 2 {
+				break
+			}
+			if time.Since(start) > 20*time.Second {
+				p.Kill()
+				b.Fatalf("no delivery handled within 20s (last: %d %v)", code, err)
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+		times = append(times, time.Since(start))
+		p.Terminate(5 * time.Second)
+	}
+	sort.Slice(times, func(i, j int) bool { return times[i] < times[j] })
+	record("recorder cold start", "median %s\t(min %s, max %s, of 5)", times[2].Round(time.Millisecond), times[0].Round(time.Millisecond), times[4].Round(time.Millisecond))
+	b.ReportMetric(float64(times[2].Milliseconds()), "ms-to-first-delivery")
+}
+
+var eventsCreated atomic.Int64
+
+// benchMetrics: with `total` recorder Events present (across 1,000
+// repositories), a fresh metrics process's time to its first complete
+// /metrics, its RSS, and the time of one scrape.
+func benchMetrics(b *testing.B, total int) {
+	ctx := context.Background()
+	ns := stack.Namespace()
+	stack.KillMetrics()
+	have := int(eventsCreated.Load())
+	if total > have {
+		l := drive(b, total-have, 32, func(i int) error {
+			n := have + i
+			now := metav1.Now()
+			repo := fmt.Sprintf("org-%d/repo-%d", n%1000/100, n%1000)
+			_, err := stack.Kube.CoreV1().Events(ns).Create(ctx, &corev1.Event{
+				ObjectMeta: metav1.ObjectMeta{Name: naming.EventName(fmt.Sprintf("metrics-bench-%d", n)), Namespace: ns,
+					Annotations: map[string]string{stablev1.AnnotationDeliveryID: fmt.Sprint(n), stablev1.AnnotationRepository: repo}},
+				InvolvedObject: corev1.ObjectReference{APIVersion: "stable.liatr.io/v1", Kind: "PullRequest",
+					Name: fmt.Sprintf("pr-%d", n%5000), Namespace: ns},
+				Reason: stablev1.ReasonPullRequestSynchronized, Message: "bench", Type: corev1.EventTypeNormal, Action: "synchronize",
+				ReportingController: stablev1.ReportingController, ReportingInstance: "bench",
+				Source:         corev1.EventSource{Component: stablev1.SourceComponent},
+				FirstTimestamp: now, LastTimestamp: now, Count: 1,
+			}, metav1.CreateOptions{})
+			return err
+		})
+		eventsCreated.Store(int64(total))
+		b.Logf("created %d Events at %.0f/s", total-have, l.rate())
+	}
+	// A fresh function: forget what an earlier run counted, so it counts all.
+	stack.Kube.CoreV1().ConfigMaps(ns).Delete(ctx, "gitpulse-metrics-checkpoint", metav1.DeleteOptions{})
+	start := time.Now()
+	if err := stack.StartMetrics(ctx); err != nil {
+		b.Fatal(err)
+	}
+	// The recorder benchmarks' own Events are counted too, so "complete"
+	// means at least the bench-made ones.
+	var body string
+	for {
+		body = scrape(b)
+		if sumCounter(body, "gitpulse_pull_request_events_total") >= float64(total) {
+			break
+		}
+		if time.Since(start) > 5*time.Minute {
+			b.Fatalf("/metrics incomplete after 5 minutes: %v of %d", sumCounter(body, "gitpulse_pull_request_events_total"), total)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	first := time.Since(start)
+	runtime.GC()
+	rss := rssMiB(stack.MetricsPid())
+	var scrapes []time.Duration
+	for k := 0; k < 10; k++ {
+		t := time.Now()
+		body = scrape(b)
+		scrapes = append(scrapes, time.Since(t))
+	}
+	sort.Slice(scrapes, func(i, j int) bool { return scrapes[i] < scrapes[j] })
+	series := strings.Count(body, "\ngitpulse_pull_request_events_total{")
+	record(fmt.Sprintf("metrics %dk Events", total/1000), "first complete /metrics %s\tRSS %.1f MiB\tscrape %s (median of 10, %d repository series, %d bytes)",
+		first.Round(time.Millisecond), rss, scrapes[5].Round(100*time.Microsecond), series, len(body))
+	b.ReportMetric(first.Seconds(), "s-to-complete")
+	b.ReportMetric(rss, "RSS-MiB")
+}
+
+func scrape(b *testing.B) string {
+	resp, err := http.Get(stack.MetricsURL())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return string(body)
+}
+
+func sumCounter(body, name string) float64 {
+	total := 0.0
+	for _, l := range strings.Split(body, "\n") {
+		if strings.HasPrefix(l, name+"{") {
+			var v float64
+			fmt.Sscanf(l[strings.LastIndex(l, " ")+1:], "%g", &v)
+			total += v
+		}
+	}
+	return total
+}
+
+func rssMiB(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return -1
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "VmRSS:") {
+			var kb float64
+			fmt.Sscanf(strings.TrimSpace(strings.TrimPrefix(l, "VmRSS:")), "%g", &kb)
+			return kb / 1024
+		}
+	}
+	return -1
+}
