@@ -1,0 +1,190 @@
+package recorder
+
+import (
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	stablev1 "github.com/liatrio/gitpulse/pkg/apis/stable/v1"
+	"github.com/liatrio/gitpulse/pkg/githubevent"
+	"github.com/liatrio/gitpulse/pkg/naming"
+)
+
+// The recorder's own bookkeeping on PullRequest and Branch objects, written
+// in the same update as the spec. The status subresource is derived from it
+// (and the spec) alone, so whichever writer updates the status last writes
+// the right one, and a retried delivery re-derives a status it failed to
+// write.
+const (
+	// AnnotationLastAppliedDelivery is the delivery that last moved the spec.
+	AnnotationLastAppliedDelivery = stablev1.GroupName + "/last-applied-delivery"
+	// AnnotationLastAppliedAction is that delivery's Event action.
+	AnnotationLastAppliedAction = stablev1.GroupName + "/last-applied-action"
+)
+
+// DefaultRecentDeliveries bounds AnnotationRecentDeliveries. Redelivery
+// usually follows within seconds (Broker retries); an older redelivery is
+// still caught by its Event, which exists for the API server's event TTL.
+const DefaultRecentDeliveries = 20
+
+// seen reports whether deliveryID is among the object's recent deliveries.
+func seen(meta *metav1.ObjectMeta, deliveryID string) bool {
+	return slices.Contains(recentDeliveries(meta), deliveryID)
+}
+
+func recentDeliveries(meta *metav1.ObjectMeta) []string {
+	v := meta.Annotations[stablev1.AnnotationRecentDeliveries]
+	if v == "" {
+		return nil
+	}
+	return strings.Split(v, ",")
+}
+
+// remember records deliveryID as applied, newest first, keeping at most max.
+func remember(meta *metav1.ObjectMeta, deliveryID string, max int) {
+	ids := append([]string{deliveryID}, recentDeliveries(meta)...)
+	if len(ids) > max {
+		ids = ids[:max]
+	}
+	setAnnotation(meta, stablev1.AnnotationRecentDeliveries, strings.Join(ids, ","))
+}
+
+func setAnnotation(meta *metav1.ObjectMeta, key, value string) {
+	if meta.Annotations == nil {
+		meta.Annotations = map[string]string{}
+	}
+	meta.Annotations[key] = value
+}
+
+func setLabel(meta *metav1.ObjectMeta, key, value string) {
+	if meta.Labels == nil {
+		meta.Labels = map[string]string{}
+	}
+	meta.Labels[key] = value
+}
+
+// identify writes the labels and annotations every object carries: the raw
+// repository (annotation) and its label-safe owner and name.
+func identify(meta *metav1.ObjectMeta, repository string) {
+	owner, name, _ := strings.Cut(repository, "/")
+	setAnnotation(meta, stablev1.AnnotationRepository, repository)
+	setLabel(meta, stablev1.LabelRepositoryOwner, naming.LabelValue(owner))
+	setLabel(meta, stablev1.LabelRepositoryName, naming.LabelValue(name))
+}
+
+func markApplied(meta *metav1.ObjectMeta, ch githubevent.Change) {
+	setAnnotation(meta, AnnotationLastAppliedDelivery, ch.DeliveryID)
+	setAnnotation(meta, AnnotationLastAppliedAction, ch.Action())
+}
+
+// newer reports whether a delivery at t may move an object last moved at
+// updated. Equal times apply (arrival order breaks ties): GitHub's
+// timestamps have whole-second resolution, and an edit and a close within
+// one second are both real.
+func newer(t time.Time, updated *metav1.Time) bool {
+	return updated == nil || !t.Before(updated.Time)
+}
+
+func timeOrNil(t time.Time) *metav1.Time {
+	if t.IsZero() {
+		return nil
+	}
+	mt := metav1.NewTime(t.UTC().Truncate(time.Second))
+	return &mt
+}
+
+// applyPullRequest moves pr to what ch says, unless ch is older than what pr
+// already reflects, or would un-merge it (merged is final on GitHub, so a
+// same-second "converted_to_draft" or a late "synchronize" never reopens a
+// merged pull request). It reports whether the spec moved.
+func applyPullRequest(pr *stablev1.PullRequest, ch githubevent.Change) bool {
+	c := ch.PullRequest
+	identify(&pr.ObjectMeta, ch.Repository)
+	setLabel(&pr.ObjectMeta, stablev1.LabelPullRequestNumber, strconv.FormatInt(c.Number, 10))
+	s := &pr.Spec
+	s.Repository, s.Number, s.ID = ch.Repository, c.Number, strconv.FormatInt(c.Number, 10)
+	if !newer(ch.OccurredAt, s.UpdatedAt) || (s.Merged && !c.Merged) {
+		if s.Status == "" { // never leave the required fields empty
+			s.Status = string(c.State)
+		}
+		return false
+	}
+	s.User = c.User
+	s.Branch = c.HeadBranch
+	s.Status = string(c.State)
+	s.Title = c.Title
+	s.BaseBranch = c.BaseBranch
+	s.HeadSHA = c.HeadSHA
+	s.URL = c.URL
+	s.Merged = c.Merged
+	s.Draft = c.Draft
+	s.OpenedAt = timeOrNil(c.OpenedAt)
+	s.ClosedAt = timeOrNil(c.ClosedAt)
+	s.MergedAt = timeOrNil(c.MergedAt)
+	s.UpdatedAt = timeOrNil(ch.OccurredAt)
+	markApplied(&pr.ObjectMeta, ch)
+	return true
+}
+
+// applyBranch moves b to what ch says unless ch is older than what b already
+// reflects. A push counts in pushCount even when it is older (it happened;
+// the delivery-id bookkeeping keeps the count exact), but only the newest
+// push sets the head, the push time and the state. It reports whether the
+// state moved.
+func applyBranch(b *stablev1.Branch, ch githubevent.Change) bool {
+	c := ch.Branch
+	identify(&b.ObjectMeta, ch.Repository)
+	setAnnotation(&b.ObjectMeta, stablev1.AnnotationBranch, c.Name)
+	s := &b.Spec
+	s.Name, s.Repository = c.Name, ch.Repository
+	if c.Action == stablev1.ActionPushed {
+		s.PushCount++
+	}
+	if !newer(ch.OccurredAt, s.UpdatedAt) {
+		if s.State == "" {
+			s.State = string(stablev1.BranchCreated)
+		}
+		return false
+	}
+	at := timeOrNil(ch.OccurredAt)
+	wasDeleted := s.State == string(stablev1.BranchDeleted)
+	switch c.Action {
+	case stablev1.ActionCreated:
+		s.State = string(stablev1.BranchCreated)
+		s.CreatedAt, s.DeletedAt = at, nil
+	case stablev1.ActionPushed:
+		s.State = string(stablev1.BranchCreated)
+		s.HeadSHA = c.HeadSHA
+		s.LastPushAt = at
+		s.LastPushForced = c.Forced
+		if c.Created && (s.CreatedAt == nil || wasDeleted) {
+			s.CreatedAt = at
+		}
+		s.DeletedAt = nil
+	case stablev1.ActionDeleted:
+		s.State = string(stablev1.BranchDeleted)
+		s.DeletedAt = at
+	}
+	s.UpdatedAt = at
+	markApplied(&b.ObjectMeta, ch)
+	return true
+}
+
+// Status derivation: the status says which delivery the spec reflects and
+// that it is current for this generation.
+func readyCondition(generation int64, delivery string) metav1.Condition {
+	msg := "reflects the newest delivery applied"
+	if delivery != "" {
+		msg = "reflects delivery " + delivery
+	}
+	return metav1.Condition{
+		Type:               stablev1.ConditionReady,
+		Status:             metav1.ConditionTrue,
+		ObservedGeneration: generation,
+		Reason:             "Recorded",
+		Message:            msg,
+	}
+}

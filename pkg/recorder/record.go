@@ -1,0 +1,326 @@
+package recorder
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"unicode/utf8"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
+
+	stablev1 "github.com/liatrio/gitpulse/pkg/apis/stable/v1"
+	"github.com/liatrio/gitpulse/pkg/githubevent"
+	"github.com/liatrio/gitpulse/pkg/naming"
+)
+
+// Record applies ch and records its Event. The steps are ordered so that a
+// retry of the same delivery after any failure finishes the job without
+// doing any part twice:
+//
+//  1. If the delivery's Event exists (its name depends on the delivery id
+//     alone), everything was done: Duplicate.
+//  2. The object is upserted (get-modify-update, retried on conflict) with
+//     the delivery id added to its recent-deliveries annotation in the same
+//     write; if the id is already there, the write happened before and is
+//     not repeated (so a push is never counted twice).
+//  3. The status is derived from the object and written if it differs.
+//  4. The Event is created; AlreadyExists means a concurrent copy of this
+//     delivery won the race: Duplicate.
+func (r *Recorder) Record(ctx context.Context, ch githubevent.Change) (Outcome, error) {
+	if ch.Kind() == "" {
+		return Ignored, nil
+	}
+	events := r.opts.Kube.CoreV1().Events(r.opts.Namespace)
+	eventName := naming.EventName(ch.DeliveryID)
+	switch _, err := events.Get(ctx, eventName, metav1.GetOptions{}); {
+	case err == nil:
+		return Duplicate, nil
+	case !apierrors.IsNotFound(err):
+		return "", fmt.Errorf("looking up event %s: %w", eventName, err)
+	}
+
+	var (
+		ref corev1.ObjectReference
+		res upsertResult
+		err error
+	)
+	switch ch.Kind() {
+	case githubevent.KindPullRequest:
+		ref, res, err = r.recordPullRequest(ctx, ch)
+	case githubevent.KindBranch:
+		ref, res, err = r.recordBranch(ctx, ch)
+	}
+	if err != nil {
+		return "", err
+	}
+	created, err := r.createEvent(ctx, ch, ref)
+	switch {
+	case err != nil:
+		return "", err
+	case !created:
+		return Duplicate, nil
+	case res.already:
+		return Completed, nil
+	case !res.applied:
+		return Stale, nil
+	}
+	return Recorded, nil
+}
+
+type upsertResult struct {
+	// applied: this call moved the object's state.
+	applied bool
+	// already: the delivery had been applied by an earlier attempt.
+	already bool
+}
+
+// store adapts one typed client to the generic upsert and status steps.
+type store[T any] struct {
+	get          func(ctx context.Context, name string) (T, error)
+	create       func(ctx context.Context, obj T) (T, error)
+	update       func(ctx context.Context, obj T) (T, error)
+	updateStatus func(ctx context.Context, obj T) (T, error)
+	fresh        func() T
+	copy         func(T) T
+	meta         func(T) *metav1.ObjectMeta
+	// apply moves obj to the change; reports whether the state moved.
+	apply func(T) bool
+	// derive sets obj's status from its spec and annotations; reports
+	// whether it changed.
+	derive func(T) bool
+}
+
+func upsert[T any](ctx context.Context, r *Recorder, s store[T], name string, ch githubevent.Change) (T, upsertResult, error) {
+	var (
+		out T
+		res upsertResult
+	)
+	retriable := func(err error) bool { return apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err) }
+	err := retry.OnError(r.opts.Backoff, retriable, func() error {
+		res = upsertResult{}
+		cur, err := s.get(ctx, name)
+		if apierrors.IsNotFound(err) {
+			obj := s.fresh()
+			m := s.meta(obj)
+			m.Name, m.Namespace = name, r.opts.Namespace
+			res.applied = s.apply(obj)
+			remember(m, ch.DeliveryID, r.opts.RecentDeliveries)
+			out, err = s.create(ctx, obj)
+			return err
+		}
+		if err != nil {
+			return err
+		}
+		if seen(s.meta(cur), ch.DeliveryID) {
+			res.already, out = true, cur
+			return nil
+		}
+		obj := s.copy(cur)
+		res.applied = s.apply(obj)
+		remember(s.meta(obj), ch.DeliveryID, r.opts.RecentDeliveries)
+		out, err = s.update(ctx, obj)
+		return err
+	})
+	if err != nil {
+		return out, res, fmt.Errorf("writing %s/%s: %w", r.opts.Namespace, name, err)
+	}
+	// The status is derived, so whichever writer comes last writes the
+	// right one; a conflict means someone else wrote after us: re-derive.
+	attempt := out
+	err = retry.OnError(r.opts.Backoff, apierrors.IsConflict, func() error {
+		next := s.copy(attempt)
+		if !s.derive(next) {
+			return nil
+		}
+		_, err := s.updateStatus(ctx, next)
+		if apierrors.IsConflict(err) {
+			fresh, gerr := s.get(ctx, name)
+			if gerr != nil {
+				return gerr
+			}
+			attempt = fresh
+		}
+		return err
+	})
+	if err != nil {
+		return out, res, fmt.Errorf("writing status of %s/%s: %w", r.opts.Namespace, name, err)
+	}
+	return out, res, nil
+}
+
+func (r *Recorder) recordPullRequest(ctx context.Context, ch githubevent.Change) (corev1.ObjectReference, upsertResult, error) {
+	c := r.opts.Gitpulse.StableV1().PullRequests(r.opts.Namespace)
+	s := store[*stablev1.PullRequest]{
+		get: func(ctx context.Context, name string) (*stablev1.PullRequest, error) {
+			return c.Get(ctx, name, metav1.GetOptions{})
+		},
+		create: func(ctx context.Context, o *stablev1.PullRequest) (*stablev1.PullRequest, error) {
+			return c.Create(ctx, o, metav1.CreateOptions{})
+		},
+		update: func(ctx context.Context, o *stablev1.PullRequest) (*stablev1.PullRequest, error) {
+			return c.Update(ctx, o, metav1.UpdateOptions{})
+		},
+		updateStatus: func(ctx context.Context, o *stablev1.PullRequest) (*stablev1.PullRequest, error) {
+			return c.UpdateStatus(ctx, o, metav1.UpdateOptions{})
+		},
+		fresh:  func() *stablev1.PullRequest { return &stablev1.PullRequest{} },
+		copy:   (*stablev1.PullRequest).DeepCopy,
+		meta:   func(o *stablev1.PullRequest) *metav1.ObjectMeta { return &o.ObjectMeta },
+		apply:  func(o *stablev1.PullRequest) bool { return applyPullRequest(o, ch) },
+		derive: derivePullRequestStatus,
+	}
+	obj, res, err := upsert(ctx, r, s, naming.PullRequestName(ch.Repository, ch.PullRequest.Number), ch)
+	if err != nil {
+		return corev1.ObjectReference{}, res, err
+	}
+	return reference(githubevent.KindPullRequest, &obj.ObjectMeta), res, nil
+}
+
+func (r *Recorder) recordBranch(ctx context.Context, ch githubevent.Change) (corev1.ObjectReference, upsertResult, error) {
+	c := r.opts.Gitpulse.StableV1().Branches(r.opts.Namespace)
+	s := store[*stablev1.Branch]{
+		get: func(ctx context.Context, name string) (*stablev1.Branch, error) {
+			return c.Get(ctx, name, metav1.GetOptions{})
+		},
+		create: func(ctx context.Context, o *stablev1.Branch) (*stablev1.Branch, error) {
+			return c.Create(ctx, o, metav1.CreateOptions{})
+		},
+		update: func(ctx context.Context, o *stablev1.Branch) (*stablev1.Branch, error) {
+			return c.Update(ctx, o, metav1.UpdateOptions{})
+		},
+		updateStatus: func(ctx context.Context, o *stablev1.Branch) (*stablev1.Branch, error) {
+			return c.UpdateStatus(ctx, o, metav1.UpdateOptions{})
+		},
+		fresh:  func() *stablev1.Branch { return &stablev1.Branch{} },
+		copy:   (*stablev1.Branch).DeepCopy,
+		meta:   func(o *stablev1.Branch) *metav1.ObjectMeta { return &o.ObjectMeta },
+		apply:  func(o *stablev1.Branch) bool { return applyBranch(o, ch) },
+		derive: deriveBranchStatus,
+	}
+	obj, res, err := upsert(ctx, r, s, naming.BranchName(ch.Repository, ch.Branch.Name), ch)
+	if err != nil {
+		return corev1.ObjectReference{}, res, err
+	}
+	return reference(githubevent.KindBranch, &obj.ObjectMeta), res, nil
+}
+
+func reference(kind string, m *metav1.ObjectMeta) corev1.ObjectReference {
+	return corev1.ObjectReference{
+		APIVersion: stablev1.SchemeGroupVersion.String(),
+		Kind:       kind,
+		Name:       m.Name,
+		Namespace:  m.Namespace,
+		UID:        m.UID,
+	}
+}
+
+func derivePullRequestStatus(pr *stablev1.PullRequest) bool {
+	want := pr.Status.DeepCopy()
+	want.ObservedGeneration = pr.Generation
+	want.LastDeliveryID = pr.Annotations[AnnotationLastAppliedDelivery]
+	want.LastAction = pr.Annotations[AnnotationLastAppliedAction]
+	want.ObservedUpdatedAt = pr.Spec.UpdatedAt
+	meta.SetStatusCondition(&want.Conditions, readyCondition(pr.Generation, want.LastDeliveryID))
+	if equality.Semantic.DeepEqual(*want, pr.Status) {
+		return false
+	}
+	pr.Status = *want
+	return true
+}
+
+func deriveBranchStatus(b *stablev1.Branch) bool {
+	want := b.Status.DeepCopy()
+	want.ObservedGeneration = b.Generation
+	want.LastDeliveryID = b.Annotations[AnnotationLastAppliedDelivery]
+	want.LastAction = b.Annotations[AnnotationLastAppliedAction]
+	meta.SetStatusCondition(&want.Conditions, readyCondition(b.Generation, want.LastDeliveryID))
+	if equality.Semantic.DeepEqual(*want, b.Status) {
+		return false
+	}
+	b.Status = *want
+	return true
+}
+
+// maxMessageBytes is the API server's limit on an Event's message.
+const maxMessageBytes = 1024
+
+// createEvent writes the delivery's one Event. Its name is derived from the
+// delivery id rather than generated (as tools/events and tools/record do),
+// because exactly one Event per delivery is the contract: the API server's
+// AlreadyExists is what makes a redelivered or concurrent copy a no-op. It
+// reports false when the Event already existed.
+func (r *Recorder) createEvent(ctx context.Context, ch githubevent.Change, ref corev1.ObjectReference) (bool, error) {
+	now := r.opts.Now()
+	owner, name, _ := strings.Cut(ch.Repository, "/")
+	msg := ch.Message()
+	for len(msg) > maxMessageBytes {
+		_, size := utf8.DecodeLastRuneInString(msg)
+		msg = msg[:len(msg)-size]
+	}
+	ev := &corev1.Event{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:      naming.EventName(ch.DeliveryID),
+			Namespace: r.opts.Namespace,
+			Annotations: map[string]string{
+				stablev1.AnnotationDeliveryID: ch.DeliveryID,
+				stablev1.AnnotationRepository: ch.Repository,
+			},
+			Labels: map[string]string{
+				stablev1.LabelRepositoryOwner: naming.LabelValue(owner),
+				stablev1.LabelRepositoryName:  naming.LabelValue(name),
+			},
+		},
+		InvolvedObject:      ref,
+		Reason:              ch.Reason(),
+		Message:             msg,
+		Type:                corev1.EventTypeNormal,
+		Action:              ch.Action(),
+		Source:              corev1.EventSource{Component: stablev1.SourceComponent, Host: r.opts.Instance},
+		ReportingController: stablev1.ReportingController,
+		ReportingInstance:   r.opts.Instance,
+		FirstTimestamp:      metav1.NewTime(now),
+		LastTimestamp:       metav1.NewTime(now),
+		EventTime:           metav1.NewMicroTime(now),
+		Count:               1,
+	}
+	_, err := r.opts.Kube.CoreV1().Events(r.opts.Namespace).Create(ctx, ev, metav1.CreateOptions{})
+	switch {
+	case apierrors.IsAlreadyExists(err):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("creating event %s: %w", ev.Name, err)
+	}
+	return true, nil
+}
+
+// StatusCode is the HTTP answer for an error from Handle's steps: 400 for an
+// event that can never be recorded, 422 when the API server refuses what we
+// wrote as invalid (retrying cannot help), 503 for transient API server
+// trouble (unreachable, timeouts, throttling, conflicts that outlasted the
+// retries) and 500 for anything else (RBAC, a missing namespace: the
+// Broker's retries give an operator time to fix it).
+func StatusCode(err error) int {
+	var netErr net.Error
+	switch {
+	case err == nil:
+		return http.StatusOK
+	case githubevent.IsInvalid(err):
+		return http.StatusBadRequest
+	case apierrors.IsInvalid(err), apierrors.IsBadRequest(err):
+		return http.StatusUnprocessableEntity
+	case apierrors.IsConflict(err), apierrors.IsAlreadyExists(err),
+		apierrors.IsServerTimeout(err), apierrors.IsTimeout(err),
+		apierrors.IsTooManyRequests(err), apierrors.IsServiceUnavailable(err),
+		errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr):
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}

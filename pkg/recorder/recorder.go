@@ -1,0 +1,151 @@
+// Package recorder applies githubevent Changes to the API server: it upserts
+// the PullRequest or Branch object a delivery is about and records one
+// core/v1 Event per accepted delivery, exactly once under the Broker's
+// at-least-once delivery. It also decides the HTTP answer for every
+// delivery (see Handle).
+package recorder
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/cloudevents/sdk-go/v2/event"
+	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/liatrio/gitpulse/pkg/client/clientset/versioned"
+	"github.com/liatrio/gitpulse/pkg/githubevent"
+)
+
+// Options configure a Recorder.
+type Options struct {
+	Kube     kubernetes.Interface
+	Gitpulse versioned.Interface
+	// Namespace receives every object and Event.
+	Namespace string
+	// Instance is the Events' reportingInstance and source.host; default
+	// the host name.
+	Instance string
+	// MaxBodyBytes refuses larger event data with 413; 0 means
+	// DefaultMaxBodyBytes.
+	MaxBodyBytes int64
+	// RecentDeliveries bounds the recent-deliveries annotation; 0 means
+	// DefaultRecentDeliveries.
+	RecentDeliveries int
+	// Backoff paces retries of conflicting writes; the zero value means
+	// DefaultBackoff.
+	Backoff wait.Backoff
+	Logger  *slog.Logger
+	// Now is the clock (arrival time, Event timestamps); default time.Now.
+	Now func() time.Time
+}
+
+// DefaultMaxBodyBytes is GitHub's cap on webhook payloads (25 MB).
+const DefaultMaxBodyBytes = 25 << 20
+
+// DefaultBackoff retries conflicting writes for a few seconds: many
+// concurrent deliveries about one busy branch all converge on one object.
+// Exhausting it answers 503, and the Broker retries later.
+var DefaultBackoff = wait.Backoff{Steps: 12, Duration: 10 * time.Millisecond, Factor: 1.6, Jitter: 0.5, Cap: time.Second}
+
+// Recorder records deliveries. It is safe for concurrent use.
+type Recorder struct {
+	opts Options
+	log  *slog.Logger
+}
+
+// New checks opts and fills in defaults.
+func New(opts Options) (*Recorder, error) {
+	if opts.Kube == nil || opts.Gitpulse == nil {
+		return nil, errors.New("recorder: Kube and Gitpulse clients are required")
+	}
+	if opts.Namespace == "" {
+		return nil, errors.New("recorder: Namespace is required")
+	}
+	if opts.Instance == "" {
+		opts.Instance, _ = os.Hostname()
+		if opts.Instance == "" {
+			opts.Instance = "gitpulse-recorder"
+		}
+	}
+	if opts.MaxBodyBytes <= 0 {
+		opts.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if opts.RecentDeliveries <= 0 {
+		opts.RecentDeliveries = DefaultRecentDeliveries
+	}
+	if opts.Backoff.Steps == 0 {
+		opts.Backoff = DefaultBackoff
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Recorder{opts: opts, log: opts.Logger}, nil
+}
+
+// Outcome is what recording one delivery did.
+type Outcome string
+
+const (
+	// Recorded: the object moved and the Event was written.
+	Recorded Outcome = "recorded"
+	// Stale: the delivery is older than the object's state; the Event was
+	// written (and a push counted) but the state did not move backwards.
+	Stale Outcome = "stale"
+	// Completed: a retry of a delivery whose object write had succeeded;
+	// only the missing status or Event was written.
+	Completed Outcome = "completed"
+	// Duplicate: the delivery had already been recorded; nothing changed.
+	Duplicate Outcome = "duplicate"
+	// Ignored: a delivery we acknowledge without effect (tag, ping, ...).
+	Ignored Outcome = "ignored"
+)
+
+// Handle is the CloudEvents handler. It answers nil (2xx) for recorded,
+// duplicate and ignored deliveries; a cehttp Result with 400 for events that
+// can never be recorded (not GitHub's, malformed, payload not matching its
+// type, no repository), 413 for data over the limit, 422 when the API
+// server refuses the object as invalid; and 500/503 when the API server
+// fails, so that the Broker retries. Every non-2xx is logged with the
+// delivery id and the reason.
+func (r *Recorder) Handle(ctx context.Context, e event.Event) (*event.Event, error) {
+	log := r.log.With("delivery", e.ID(), "type", e.Type())
+	if n := int64(len(e.Data())); n > r.opts.MaxBodyBytes {
+		return nil, r.refuse(log, http.StatusRequestEntityTooLarge,
+			fmt.Errorf("event data is %d bytes, over the %d byte limit", n, r.opts.MaxBodyBytes))
+	}
+	ch, err := githubevent.Parse(e, r.opts.Now())
+	if err != nil {
+		return nil, r.refuse(log, http.StatusBadRequest, err)
+	}
+	if ch.Ignored != "" {
+		log.Debug("delivery ignored", "why", ch.Ignored, "repository", ch.Repository)
+		return nil, nil
+	}
+	outcome, err := r.Record(ctx, ch)
+	if err != nil {
+		return nil, r.refuse(log, StatusCode(err), err)
+	}
+	log.Info("delivery "+string(outcome), "outcome", outcome, "repository", ch.Repository,
+		"kind", ch.Kind(), "action", ch.Action(), "reason", ch.Reason(),
+		"occurredAt", ch.OccurredAt, "timeSource", ch.TimeSource)
+	return nil, nil
+}
+
+func (r *Recorder) refuse(log *slog.Logger, code int, err error) error {
+	level := slog.LevelWarn
+	if code >= 500 {
+		level = slog.LevelError
+	}
+	log.Log(context.Background(), level, "delivery refused", "code", code, "reason", err.Error())
+	return cehttp.NewResult(code, "%w", err)
+}
