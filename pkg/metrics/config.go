@@ -1,0 +1,103 @@
+package metrics
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+)
+
+// Configuration keys (environment variables in the function's func.yaml).
+const (
+	EnvNamespace          = "GITPULSE_NAMESPACE"
+	EnvMaxRepositories    = "GITPULSE_MAX_REPOSITORIES"
+	EnvCheckpointInterval = "GITPULSE_CHECKPOINT_INTERVAL"
+	EnvKubeconfig         = "KUBECONFIG"
+)
+
+// CheckpointName is the ConfigMap holding the exactness checkpoint; the
+// function's Role grants update on this one name only.
+const CheckpointName = "gitpulse-metrics-checkpoint"
+
+// Defaults.
+const (
+	DefaultMaxRepositories    = 500
+	DefaultCheckpointInterval = 5 * time.Second
+)
+
+// serviceAccountNamespace is where a pod finds its own namespace.
+const serviceAccountNamespace = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+
+// Config is the function's configuration, read once at Start.
+type Config struct {
+	// Namespace is the one namespace watched (Events, PullRequests, Branches)
+	// and where the checkpoint lives.
+	Namespace string
+	// MaxRepositories caps the distinct repository label values; the rest
+	// are folded into repository="other".
+	MaxRepositories int
+	// CheckpointInterval is how often counts are persisted.
+	CheckpointInterval time.Duration
+	// Kubeconfig is a kubeconfig path for running outside a cluster; empty
+	// means in-cluster configuration.
+	Kubeconfig string
+}
+
+// ConfigFromMap reads a Config from func-go's configuration map (the process
+// environment by default).
+func ConfigFromMap(m map[string]string) (Config, error) {
+	c := Config{
+		Namespace:          strings.TrimSpace(m[EnvNamespace]),
+		MaxRepositories:    DefaultMaxRepositories,
+		CheckpointInterval: DefaultCheckpointInterval,
+		Kubeconfig:         m[EnvKubeconfig],
+	}
+	if c.Namespace == "" {
+		// In a pod the namespace comes with the service account token.
+		b, err := os.ReadFile(serviceAccountNamespace)
+		if err != nil {
+			return Config{}, fmt.Errorf("%s is not set and the pod namespace is unknown: %w", EnvNamespace, err)
+		}
+		c.Namespace = strings.TrimSpace(string(b))
+	}
+	if v := m[EnvMaxRepositories]; v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return Config{}, fmt.Errorf("%s=%q: want a positive integer", EnvMaxRepositories, v)
+		}
+		c.MaxRepositories = n
+	}
+	if v := m[EnvCheckpointInterval]; v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return Config{}, fmt.Errorf("%s=%q: want a positive duration", EnvCheckpointInterval, v)
+		}
+		c.CheckpointInterval = d
+	}
+	return c, nil
+}
+
+// RestConfig is the API server configuration: the kubeconfig when one is
+// given, otherwise the pod's service account.
+func (c Config) RestConfig() (*rest.Config, error) {
+	if c.Kubeconfig != "" {
+		cfg, err := clientcmd.BuildConfigFromFlags("", c.Kubeconfig)
+		if err != nil {
+			return nil, fmt.Errorf("loading kubeconfig %s: %w", c.Kubeconfig, err)
+		}
+		return cfg, nil
+	}
+	cfg, err := rest.InClusterConfig()
+	if errors.Is(err, rest.ErrNotInCluster) {
+		return nil, fmt.Errorf("not in a cluster and %s is not set: %w", EnvKubeconfig, err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("in-cluster configuration: %w", err)
+	}
+	return cfg, nil
+}

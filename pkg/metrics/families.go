@@ -1,0 +1,395 @@
+package metrics
+
+import (
+	"cmp"
+	"slices"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	stablev1 "github.com/liatrio/gitpulse/pkg/apis/stable/v1"
+	"github.com/liatrio/gitpulse/pkg/eventcount"
+)
+
+// Kinds of involvedObject the counters know.
+const (
+	kindPullRequest = "PullRequest"
+	kindBranch      = "Branch"
+)
+
+// mergeDurationBuckets suit pull requests that live from minutes to weeks:
+// 10m, 30m, 1h, 3h, 6h, 12h, 1d, 2d, 3d, 1w, 2w, 4w.
+var mergeDurationBuckets = []float64{600, 1800, 3600, 10800, 21600, 43200, 86400, 172800, 259200, 604800, 1209600, 2419200}
+
+// metricKind is how a family is exposed.
+type metricKind int
+
+const (
+	kindCounter metricKind = iota
+	kindGauge
+	kindHistogram
+)
+
+// family is one row of the metric table: adding a metric is adding a row
+// (the kube-state-metrics way). generate turns one scrape's view into
+// samples; label values follow labels in order.
+type family struct {
+	name     string
+	help     string
+	kind     metricKind
+	labels   []string
+	generate func(v *view) []sample
+}
+
+type sample struct {
+	labels []string
+	value  float64
+	hist   *histogram
+}
+
+type histogram struct {
+	count   uint64
+	sum     float64
+	buckets map[float64]uint64 // cumulative
+}
+
+// familyTable is every metric the function serves. The names and labels of
+// the first six rows are the public contract (docs/metrics.md).
+func familyTable() []family {
+	return []family{
+		{
+			name:     "gitpulse_pull_request_events_total",
+			help:     "Pull request deliveries recorded, one per distinct Event of the recorder.",
+			kind:     kindCounter,
+			labels:   []string{"namespace", "repository", "action"},
+			generate: func(v *view) []sample { return v.eventCounts(kindPullRequest) },
+		},
+		{
+			name:     "gitpulse_branch_events_total",
+			help:     "Branch deliveries recorded (created, pushed, deleted), one per distinct Event of the recorder.",
+			kind:     kindCounter,
+			labels:   []string{"namespace", "repository", "action"},
+			generate: func(v *view) []sample { return v.eventCounts(kindBranch) },
+		},
+		{
+			name:   "pull_requests_total",
+			help:   "Pull request deliveries recorded, all repositories (the original example's pull_requests counter).",
+			kind:   kindCounter,
+			labels: nil,
+			generate: func(v *view) []sample {
+				var n uint64
+				for k, c := range v.counts {
+					if k.Kind == kindPullRequest {
+						n += c
+					}
+				}
+				return []sample{{value: float64(n)}}
+			},
+		},
+		{
+			name:   "gitpulse_pull_requests",
+			help:   "Pull requests by state (open, closed, merged).",
+			kind:   kindGauge,
+			labels: []string{"namespace", "repository", "state"},
+			generate: func(v *view) []sample {
+				return v.stateCounts(v.pullRequestStates(), []string{string(stablev1.PullRequestOpen), string(stablev1.PullRequestClosed), string(stablev1.PullRequestMerged)})
+			},
+		},
+		{
+			name:   "gitpulse_branches",
+			help:   "Branches by state (created, deleted).",
+			kind:   kindGauge,
+			labels: []string{"namespace", "repository", "state"},
+			generate: func(v *view) []sample {
+				return v.stateCounts(v.branchStates(), []string{string(stablev1.BranchCreated), string(stablev1.BranchDeleted)})
+			},
+		},
+		{
+			name:     "gitpulse_pull_request_merge_duration_seconds",
+			help:     "Time from opening to merging of the merged pull requests that exist, from their timestamps.",
+			kind:     kindHistogram,
+			labels:   []string{"namespace", "repository"},
+			generate: func(v *view) []sample { return v.mergeDurations() },
+		},
+		{
+			name:     "gitpulse_pull_request_oldest_open_timestamp_seconds",
+			help:     "Unix time the oldest open pull request was opened.",
+			kind:     kindGauge,
+			labels:   []string{"namespace", "repository"},
+			generate: func(v *view) []sample { return v.oldestOpen() },
+		},
+		{
+			name:   "gitpulse_metrics_watch_restarts_total",
+			help:   "Watches of the metrics function that ended in an error and were restarted (including 410 Gone and API server restarts).",
+			kind:   kindCounter,
+			labels: []string{"resource"},
+			generate: func(v *view) []sample {
+				return mapSamples(v.watchRestarts)
+			},
+		},
+		{
+			name:   "gitpulse_metrics_events_uncountable_total",
+			help:   "Recorder Events seen but not counted because they are malformed, by reason.",
+			kind:   kindCounter,
+			labels: []string{"reason"},
+			generate: func(v *view) []sample {
+				return mapSamples(v.uncountable)
+			},
+		},
+		{
+			name:   "gitpulse_metrics_last_event_timestamp_seconds",
+			help:   "Creation time of the newest recorder Event seen, as Unix time (0 before the first).",
+			kind:   kindGauge,
+			labels: nil,
+			generate: func(v *view) []sample {
+				return []sample{{value: v.lastEvent}}
+			},
+		},
+		{
+			name:   "gitpulse_metrics_checkpoint_writes_total",
+			help:   "Writes of the exactness checkpoint ConfigMap, by result.",
+			kind:   kindCounter,
+			labels: []string{"result"},
+			generate: func(v *view) []sample {
+				return mapSamples(v.checkpointWrites)
+			},
+		},
+		{
+			name:   "gitpulse_metrics_checkpoint_pending_events",
+			help:   "Events counted but not yet persisted in the checkpoint.",
+			kind:   kindGauge,
+			labels: nil,
+			generate: func(v *view) []sample {
+				return []sample{{value: float64(v.pending)}}
+			},
+		},
+		{
+			// Last, so that it includes what the rows above just admitted.
+			name:   "gitpulse_metrics_series_dropped_total",
+			help:   "Distinct repositories folded into repository=\"other\" by the cap on repository label values.",
+			kind:   kindCounter,
+			labels: nil,
+			generate: func(v *view) []sample {
+				return []sample{{value: float64(v.repos.droppedTotal())}}
+			},
+		},
+	}
+}
+
+// view is what one scrape reports, gathered once.
+type view struct {
+	repos            *repoCap
+	counts           map[eventcount.Key]uint64
+	pullRequests     []*stablev1.PullRequest
+	branches         []*stablev1.Branch
+	watchRestarts    map[string]uint64
+	uncountable      map[string]uint64
+	checkpointWrites map[string]uint64
+	lastEvent        float64
+	pending          int
+}
+
+func (v *view) eventCounts(kind string) []sample {
+	var out []sample
+	for k, c := range v.counts {
+		if k.Kind == kind {
+			out = append(out, sample{labels: []string{k.Namespace, k.Repository, k.Action}, value: float64(c)})
+		}
+	}
+	return out
+}
+
+// nsRepo is a (namespace, raw repository) pair.
+type nsRepo struct{ namespace, repository string }
+
+func (v *view) pullRequestStates() map[nsRepo]map[string]int {
+	out := map[nsRepo]map[string]int{}
+	for _, pr := range v.pullRequests {
+		state := pr.Spec.Status
+		if pr.Spec.Merged {
+			state = string(stablev1.PullRequestMerged)
+		}
+		add(out, nsRepo{pr.Namespace, repositoryOf(pr.Spec.Repository, pr.Annotations)}, state)
+	}
+	return out
+}
+
+func (v *view) branchStates() map[nsRepo]map[string]int {
+	out := map[nsRepo]map[string]int{}
+	for _, b := range v.branches {
+		add(out, nsRepo{b.Namespace, repositoryOf(b.Spec.Repository, b.Annotations)}, b.Spec.State)
+	}
+	return out
+}
+
+func add(m map[nsRepo]map[string]int, k nsRepo, state string) {
+	if k.repository == "" {
+		return
+	}
+	if m[k] == nil {
+		m[k] = map[string]int{}
+	}
+	m[k][state]++
+}
+
+// stateCounts emits every known state for each (namespace, repository) that
+// has objects, zeros included, so that a query for one state finds a series.
+// Repositories are admitted in sorted order so that the cap is deterministic.
+func (v *view) stateCounts(raw map[nsRepo]map[string]int, states []string) []sample {
+	capped := map[nsRepo]map[string]int{}
+	for _, k := range sortedKeys(raw) {
+		ck := nsRepo{k.namespace, v.repos.admit(k.repository)}
+		if capped[ck] == nil {
+			capped[ck] = map[string]int{}
+		}
+		for s, n := range raw[k] {
+			capped[ck][s] += n
+		}
+	}
+	var out []sample
+	for k, byState := range capped {
+		for _, s := range states {
+			out = append(out, sample{labels: []string{k.namespace, k.repository, s}, value: float64(byState[s])})
+		}
+	}
+	return out
+}
+
+func (v *view) mergeDurations() []sample {
+	raw := map[nsRepo][]float64{}
+	for _, pr := range v.pullRequests {
+		s := pr.Spec
+		if !s.Merged && s.Status != string(stablev1.PullRequestMerged) {
+			continue
+		}
+		if s.OpenedAt == nil || s.MergedAt == nil || s.MergedAt.Before(s.OpenedAt) {
+			continue
+		}
+		k := nsRepo{pr.Namespace, repositoryOf(s.Repository, pr.Annotations)}
+		if k.repository == "" {
+			continue
+		}
+		raw[k] = append(raw[k], s.MergedAt.Sub(s.OpenedAt.Time).Seconds())
+	}
+	hists := map[nsRepo]*histogram{}
+	for _, k := range sortedKeys(raw) {
+		ck := nsRepo{k.namespace, v.repos.admit(k.repository)}
+		h := hists[ck]
+		if h == nil {
+			h = &histogram{buckets: map[float64]uint64{}}
+			for _, b := range mergeDurationBuckets {
+				h.buckets[b] = 0
+			}
+			hists[ck] = h
+		}
+		for _, d := range raw[k] {
+			h.count++
+			h.sum += d
+			for _, b := range mergeDurationBuckets {
+				if d <= b {
+					h.buckets[b]++
+				}
+			}
+		}
+	}
+	var out []sample
+	for k, h := range hists {
+		out = append(out, sample{labels: []string{k.namespace, k.repository}, hist: h})
+	}
+	return out
+}
+
+func (v *view) oldestOpen() []sample {
+	raw := map[nsRepo]float64{}
+	for _, pr := range v.pullRequests {
+		if pr.Spec.Merged || pr.Spec.Status != string(stablev1.PullRequestOpen) {
+			continue
+		}
+		k := nsRepo{pr.Namespace, repositoryOf(pr.Spec.Repository, pr.Annotations)}
+		if k.repository == "" {
+			continue
+		}
+		opened := pr.CreationTimestamp.Time
+		if pr.Spec.OpenedAt != nil {
+			opened = pr.Spec.OpenedAt.Time
+		}
+		t := float64(opened.Unix())
+		if old, ok := raw[k]; !ok || t < old {
+			raw[k] = t
+		}
+	}
+	capped := map[nsRepo]float64{}
+	for _, k := range sortedKeys(raw) {
+		ck := nsRepo{k.namespace, v.repos.admit(k.repository)}
+		if old, ok := capped[ck]; !ok || raw[k] < old {
+			capped[ck] = raw[k]
+		}
+	}
+	var out []sample
+	for k, t := range capped {
+		out = append(out, sample{labels: []string{k.namespace, k.repository}, value: t})
+	}
+	return out
+}
+
+func repositoryOf(spec string, annotations map[string]string) string {
+	if spec != "" {
+		return spec
+	}
+	return annotations[stablev1.AnnotationRepository]
+}
+
+func sortedKeys[V any](m map[nsRepo]V) []nsRepo {
+	keys := make([]nsRepo, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b nsRepo) int {
+		return cmp.Or(cmp.Compare(a.repository, b.repository), cmp.Compare(a.namespace, b.namespace))
+	})
+	return keys
+}
+
+func mapSamples(m map[string]uint64) []sample {
+	out := make([]sample, 0, len(m))
+	for k, n := range m {
+		out = append(out, sample{labels: []string{k}, value: float64(n)})
+	}
+	return out
+}
+
+// collector serves the table from a fresh view on every scrape.
+type collector struct {
+	families []family
+	descs    []*prometheus.Desc
+	view     func() *view
+}
+
+func newCollector(view func() *view) *collector {
+	c := &collector{families: familyTable(), view: view}
+	for _, f := range c.families {
+		c.descs = append(c.descs, prometheus.NewDesc(f.name, f.help, f.labels, nil))
+	}
+	return c
+}
+
+func (c *collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range c.descs {
+		ch <- d
+	}
+}
+
+func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	v := c.view()
+	for i, f := range c.families {
+		for _, s := range f.generate(v) {
+			switch f.kind {
+			case kindHistogram:
+				ch <- prometheus.MustNewConstHistogram(c.descs[i], s.hist.count, s.hist.sum, s.hist.buckets, s.labels...)
+			case kindCounter:
+				ch <- prometheus.MustNewConstMetric(c.descs[i], prometheus.CounterValue, s.value, s.labels...)
+			default:
+				ch <- prometheus.MustNewConstMetric(c.descs[i], prometheus.GaugeValue, s.value, s.labels...)
+			}
+		}
+	}
+}

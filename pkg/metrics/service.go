@@ -1,0 +1,325 @@
+// Package metrics is the metrics function: it watches the recorder's Events
+// and the PullRequest and Branch objects of one namespace with client-go
+// informers and serves Prometheus metrics about them.
+//
+// Counters come from Events, counted exactly once through an
+// eventcount.Counter (see that package for why a ConfigMap checkpoint); gauges
+// and the merge-duration histogram are computed from object state on each
+// scrape. Every family is a row of familyTable.
+package metrics
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/wait"
+	kubeinformers "k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/cache"
+
+	stablev1 "github.com/liatrio/gitpulse/pkg/apis/stable/v1"
+	"github.com/liatrio/gitpulse/pkg/client/clientset/versioned"
+	gpinformers "github.com/liatrio/gitpulse/pkg/client/informers/externalversions"
+	stablelisters "github.com/liatrio/gitpulse/pkg/client/listers/stable/v1"
+	"github.com/liatrio/gitpulse/pkg/eventcount"
+)
+
+// Paths served by Handler.
+const (
+	MetricsPath   = "/metrics"
+	ReadinessPath = "/health/readiness"
+	LivenessPath  = "/health/liveness"
+)
+
+// Options configures a Service.
+type Options struct {
+	Config Config
+	// RestConfig reaches the API server; nil means Config.RestConfig().
+	RestConfig *rest.Config
+	Logger     *slog.Logger
+}
+
+// Service watches one namespace and serves its metrics.
+type Service struct {
+	cfg     Config
+	log     *slog.Logger
+	kube    kubernetes.Interface
+	gitpuls versioned.Interface
+
+	counter  *eventcount.Counter
+	repos    *repoCap
+	events   *eventWatcher
+	registry *prometheus.Registry
+	handler  http.Handler
+
+	mu        sync.Mutex
+	prLister  stablelisters.PullRequestLister
+	brLister  stablelisters.BranchLister
+	cancel    context.CancelFunc
+	done      chan struct{}
+	factories []interface{ Shutdown() }
+
+	ready       atomic.Bool
+	writesOK    atomic.Uint64
+	writesError atomic.Uint64
+}
+
+// New builds a Service; Start starts it.
+func New(opts Options) (*Service, error) {
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if opts.Config.Namespace == "" {
+		return nil, errors.New("metrics: no namespace configured")
+	}
+	if opts.Config.MaxRepositories <= 0 {
+		opts.Config.MaxRepositories = DefaultMaxRepositories
+	}
+	if opts.Config.CheckpointInterval <= 0 {
+		opts.Config.CheckpointInterval = DefaultCheckpointInterval
+	}
+	rc := opts.RestConfig
+	if rc == nil {
+		var err error
+		if rc, err = opts.Config.RestConfig(); err != nil {
+			return nil, err
+		}
+	}
+	rc = rest.CopyConfig(rc)
+	rc.UserAgent = "gitpulse-metrics"
+	kube, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes client: %w", err)
+	}
+	gp, err := versioned.NewForConfig(rc)
+	if err != nil {
+		return nil, fmt.Errorf("gitpulse client: %w", err)
+	}
+	s := &Service{
+		cfg:     opts.Config,
+		log:     log.With("component", "metrics", "namespace", opts.Config.Namespace),
+		kube:    kube,
+		gitpuls: gp,
+		repos:   newRepoCap(opts.Config.MaxRepositories),
+	}
+	s.counter = eventcount.New(eventcount.Options{
+		ConfigMaps: kube.CoreV1().ConfigMaps(opts.Config.Namespace),
+		Name:       CheckpointName,
+		Logger:     s.log,
+	})
+	s.events = newEventWatcher(s.counter, s.repos, s.log)
+	s.registry = prometheus.NewRegistry()
+	if err := s.registry.Register(newCollector(s.view)); err != nil {
+		return nil, fmt.Errorf("registering collector: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle(MetricsPath, promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{
+		EnableOpenMetrics: true, // OpenMetrics when the scraper asks for it
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelError),
+	}))
+	mux.HandleFunc(ReadinessPath, s.probe(s.Ready))
+	mux.HandleFunc(LivenessPath, s.probe(s.Alive))
+	s.handler = mux
+	return s, nil
+}
+
+// Handler serves /metrics and the health endpoints.
+func (s *Service) Handler() http.Handler { return s.handler }
+
+// Start loads the checkpoint and starts the informers in the background; it
+// returns at once (Ready turns true when the caches are synced). ctx only
+// bounds Start itself: the Service runs until Stop.
+func (s *Service) Start(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cancel != nil {
+		return errors.New("metrics: already started")
+	}
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	s.cancel = cancel
+	s.done = make(chan struct{})
+	go s.run(runCtx)
+	return nil
+}
+
+func (s *Service) run(ctx context.Context) {
+	defer close(s.done)
+	// The checkpoint first: counting before it is loaded would report
+	// counts twice until the first flush.
+	err := wait.PollUntilContextCancel(ctx, time.Second, true, func(ctx context.Context) (bool, error) {
+		if err := s.counter.Load(ctx); err != nil {
+			s.log.ErrorContext(ctx, "loading checkpoint, retrying", "error", err)
+			return false, nil
+		}
+		return true, nil
+	})
+	if err != nil {
+		return
+	}
+	for k := range s.counter.Counts() {
+		s.repos.seed(k.Repository)
+	}
+
+	eventsSynced, err := s.startInformers(ctx)
+	if err != nil {
+		s.log.ErrorContext(ctx, "starting informers", "error", err)
+		return
+	}
+	if !cache.WaitForCacheSync(ctx.Done(), eventsSynced...) {
+		return
+	}
+	s.counter.MarkSynced()
+	s.ready.Store(true)
+	s.log.InfoContext(ctx, "caches synced, serving", "counted_pending", s.counter.Pending())
+
+	tick := time.NewTicker(s.cfg.CheckpointInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			s.flush(ctx)
+		}
+	}
+}
+
+func (s *Service) startInformers(ctx context.Context) ([]cache.InformerSynced, error) {
+	ns := s.cfg.Namespace
+	// Only the recorder's Events: the API server filters, so other
+	// components' Events never reach (or cost memory in) this process.
+	selector := fields.OneTermEqualSelector("reportingComponent", stablev1.ReportingController).String()
+	kf := kubeinformers.NewSharedInformerFactoryWithOptions(s.kube, 0,
+		kubeinformers.WithNamespace(ns),
+		kubeinformers.WithTweakListOptions(func(o *metav1.ListOptions) { o.FieldSelector = selector }),
+		kubeinformers.WithTransform(slimEvent))
+	gf := gpinformers.NewSharedInformerFactoryWithOptions(s.gitpuls, 0,
+		gpinformers.WithNamespace(ns),
+		gpinformers.WithTransform(slimObject))
+
+	evInf := kf.Core().V1().Events().Informer()
+	prInf := gf.Stable().V1().PullRequests().Informer()
+	brInf := gf.Stable().V1().Branches().Informer()
+	for name, inf := range map[string]cache.SharedIndexInformer{"events": evInf, "pullrequests": prInf, "branches": brInf} {
+		if err := inf.SetWatchErrorHandlerWithContext(func(ctx context.Context, r *cache.Reflector, err error) {
+			s.events.watchRestarted(ctx, name, r, err)
+		}); err != nil {
+			return nil, fmt.Errorf("watch error handler for %s: %w", name, err)
+		}
+	}
+	reg, err := evInf.AddEventHandler(s.events.handler())
+	if err != nil {
+		return nil, fmt.Errorf("event handler: %w", err)
+	}
+	s.mu.Lock()
+	s.prLister = gf.Stable().V1().PullRequests().Lister()
+	s.brLister = gf.Stable().V1().Branches().Lister()
+	s.factories = []interface{ Shutdown() }{kf, gf}
+	s.mu.Unlock()
+	kf.Start(ctx.Done())
+	gf.Start(ctx.Done())
+	// The handler's HasSynced, not the informer's: counting is complete only
+	// once our handler has seen every listed Event.
+	return []cache.InformerSynced{reg.HasSynced, prInf.HasSynced, brInf.HasSynced}, nil
+}
+
+func (s *Service) flush(ctx context.Context) {
+	if err := s.counter.Flush(ctx); err != nil {
+		s.writesError.Add(1)
+		s.log.ErrorContext(ctx, "writing checkpoint", "error", err, "pending", s.counter.Pending())
+		return
+	}
+	s.writesOK.Add(1)
+}
+
+// Stop stops the informers and persists what was counted. A Stop whose ctx
+// is already done skips the final write, like a crash: those Events are
+// counted again by the next process, from the list.
+func (s *Service) Stop(ctx context.Context) error {
+	s.mu.Lock()
+	cancel, done, factories := s.cancel, s.done, s.factories
+	s.mu.Unlock()
+	if cancel == nil {
+		return nil
+	}
+	cancel()
+	<-done
+	for _, f := range factories {
+		f.Shutdown()
+	}
+	s.ready.Store(false)
+	if !s.counter.Loaded() {
+		return nil
+	}
+	if err := s.counter.Flush(ctx); err != nil {
+		return fmt.Errorf("final checkpoint: %w", err)
+	}
+	return nil
+}
+
+// Ready reports whether the checkpoint is loaded and the caches are synced.
+func (s *Service) Ready(context.Context) (bool, error) { return s.ready.Load(), nil }
+
+// Alive reports whether the process should keep running; informers recover
+// from API server outages by themselves, so it always is.
+func (s *Service) Alive(context.Context) (bool, error) { return true, nil }
+
+// WaitReady blocks until Ready or ctx is done.
+func (s *Service) WaitReady(ctx context.Context) error {
+	return wait.PollUntilContextCancel(ctx, 50*time.Millisecond, true, func(context.Context) (bool, error) {
+		return s.ready.Load(), nil
+	})
+}
+
+// Counts returns the current event counters (checkpoint plus pending), for
+// tests and diagnostics.
+func (s *Service) Counts() map[eventcount.Key]uint64 { return s.counter.Counts() }
+
+func (s *Service) probe(check func(context.Context) (bool, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		ok, err := check(r.Context())
+		if err != nil || !ok {
+			http.Error(w, "not ready", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("OK"))
+	}
+}
+
+// view gathers what one scrape reports.
+func (s *Service) view() *view {
+	v := &view{
+		repos:            s.repos,
+		counts:           s.counter.Counts(),
+		pending:          s.counter.Pending(),
+		checkpointWrites: map[string]uint64{"success": s.writesOK.Load(), "error": s.writesError.Load()},
+	}
+	s.events.snapshot(v)
+	s.mu.Lock()
+	prl, brl := s.prLister, s.brLister
+	s.mu.Unlock()
+	if prl != nil {
+		prs, _ := prl.List(labels.Everything())
+		v.pullRequests = prs
+		v.branches, _ = brl.List(labels.Everything())
+	}
+	// Deterministic admission order for the repository cap.
+	slices.SortFunc(v.pullRequests, func(a, b *stablev1.PullRequest) int { return strings.Compare(a.Name, b.Name) })
+	slices.SortFunc(v.branches, func(a, b *stablev1.Branch) int { return strings.Compare(a.Name, b.Name) })
+	return v
+}
