@@ -129,48 +129,60 @@ func applyPullRequest(pr *stablev1.PullRequest, ch githubevent.Change) bool {
 	return true
 }
 
-// applyBranch moves b to what ch says unless ch is older than what b already
-// reflects. A push counts in pushCount even when it is older (it happened;
-// the delivery-id bookkeeping keeps the count exact), but only the newest
-// push sets the head, the push time and the state. It reports whether the
-// state moved.
+// applyBranch moves b to what ch says, ordering two things separately:
+//
+//   - the branch's existence (state, created/deleted times) by
+//     spec.updatedAt, the time of the newest create, delete or push applied;
+//   - its push facts (head, last push time, forced) by spec.lastPushAt.
+//
+// They are separate because create and delete payloads carry no time of
+// their own (they are ordered by the CloudEvent time, the adapter's clock)
+// while pushes carry GitHub's: a push that lands a second "before" the
+// create delivery by the other clock still sets the head. A push counts in
+// pushCount even when it is older than both (it happened; the delivery-id
+// bookkeeping keeps the count exact). It reports whether anything but the
+// count moved.
 func applyBranch(b *stablev1.Branch, ch githubevent.Change) bool {
 	c := ch.Branch
 	identify(&b.ObjectMeta, ch.Repository)
 	setAnnotation(&b.ObjectMeta, stablev1.AnnotationBranch, c.Name)
 	s := &b.Spec
 	s.Name, s.Repository = c.Name, ch.Repository
+	at := timeOrNil(ch.OccurredAt)
+	moved := false
 	if c.Action == stablev1.ActionPushed {
 		s.PushCount++
+		if newer(ch.OccurredAt, s.LastPushAt) {
+			s.HeadSHA, s.LastPushAt, s.LastPushForced = c.HeadSHA, at, c.Forced
+			moved = true
+		}
 	}
-	if !newer(ch.OccurredAt, s.UpdatedAt) {
-		if s.State == "" {
+	if newer(ch.OccurredAt, s.UpdatedAt) {
+		wasDeleted := s.State == string(stablev1.BranchDeleted)
+		switch c.Action {
+		case stablev1.ActionCreated:
 			s.State = string(stablev1.BranchCreated)
+			s.CreatedAt, s.DeletedAt = at, nil
+		case stablev1.ActionPushed:
+			s.State = string(stablev1.BranchCreated)
+			if c.Created && (s.CreatedAt == nil || wasDeleted) {
+				s.CreatedAt = at
+			}
+			s.DeletedAt = nil
+		case stablev1.ActionDeleted:
+			s.State = string(stablev1.BranchDeleted)
+			s.DeletedAt = at
 		}
-		return false
+		s.UpdatedAt = at
+		moved = true
 	}
-	at := timeOrNil(ch.OccurredAt)
-	wasDeleted := s.State == string(stablev1.BranchDeleted)
-	switch c.Action {
-	case stablev1.ActionCreated:
+	if s.State == "" { // never leave the required field empty
 		s.State = string(stablev1.BranchCreated)
-		s.CreatedAt, s.DeletedAt = at, nil
-	case stablev1.ActionPushed:
-		s.State = string(stablev1.BranchCreated)
-		s.HeadSHA = c.HeadSHA
-		s.LastPushAt = at
-		s.LastPushForced = c.Forced
-		if c.Created && (s.CreatedAt == nil || wasDeleted) {
-			s.CreatedAt = at
-		}
-		s.DeletedAt = nil
-	case stablev1.ActionDeleted:
-		s.State = string(stablev1.BranchDeleted)
-		s.DeletedAt = at
 	}
-	s.UpdatedAt = at
-	markApplied(&b.ObjectMeta, ch)
-	return true
+	if moved {
+		markApplied(&b.ObjectMeta, ch)
+	}
+	return moved
 }
 
 // Status derivation: the status says which delivery the spec reflects and

@@ -96,7 +96,7 @@ func TestApplyPullRequest_NeverMovesBackwards(t *testing.T) {
 	}
 }
 
-func TestApplyBranch_CountsEveryPushButKeepsTheNewestState(t *testing.T) {
+func TestApplyBranch_CountsEveryPushButKeepsTheNewestStateAndHead(t *testing.T) {
 	b := &stablev1.Branch{}
 	steps := []struct {
 		ch        githubevent.Change
@@ -109,8 +109,13 @@ func TestApplyBranch_CountsEveryPushButKeepsTheNewestState(t *testing.T) {
 		{branchChange("p2", stablev1.ActionPushed, "10:02:00", "two"), true, stablev1.BranchCreated, "two", 1},
 		{branchChange("p1", stablev1.ActionPushed, "10:01:00", "one"), false, stablev1.BranchCreated, "two", 2},
 		{branchChange("d", stablev1.ActionDeleted, "10:03:00", ""), true, stablev1.BranchDeleted, "two", 2},
-		{branchChange("p0", stablev1.ActionPushed, "10:02:30", "late"), false, stablev1.BranchDeleted, "two", 3},
-		{branchChange("c2", stablev1.ActionCreated, "10:04:00", ""), true, stablev1.BranchCreated, "two", 3},
+		// A push that happened before the deletion but arrives after it still
+		// sets the head (it was the head when the branch was deleted).
+		{branchChange("p0", stablev1.ActionPushed, "10:02:30", "late"), true, stablev1.BranchDeleted, "late", 3},
+		{branchChange("c2", stablev1.ActionCreated, "10:04:00", ""), true, stablev1.BranchCreated, "late", 3},
+		// A push stamped by GitHub's clock a second before the create
+		// delivery (stamped by the adapter's) still moves the head.
+		{branchChange("p3", stablev1.ActionPushed, "10:03:59", "three"), true, stablev1.BranchCreated, "three", 4},
 	}
 	for _, s := range steps {
 		if moved := applyBranch(b, s.ch); moved != s.wantMoved {
@@ -121,7 +126,7 @@ func TestApplyBranch_CountsEveryPushButKeepsTheNewestState(t *testing.T) {
 				b.Spec.State, b.Spec.HeadSHA, b.Spec.PushCount, s.wantState, s.wantHead, s.wantCount)
 		}
 	}
-	if b.Spec.DeletedAt != nil || !b.Spec.CreatedAt.Time.Equal(at("10:04:00")) || !b.Spec.LastPushAt.Time.Equal(at("10:02:00")) {
+	if b.Spec.DeletedAt != nil || !b.Spec.CreatedAt.Time.Equal(at("10:04:00")) || !b.Spec.LastPushAt.Time.Equal(at("10:03:59")) {
 		t.Errorf("timestamps after re-creation: %+v", b.Spec)
 	}
 	if b.Annotations[stablev1.AnnotationBranch] != "feature/x" || b.Labels[stablev1.LabelRepositoryOwner] != "o" {
