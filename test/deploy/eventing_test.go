@@ -35,7 +35,8 @@ func TestTriggers_RouteEachGitHubTypeToTheRecorderWithRetries(t *testing.T) {
 		if got := str("spec", "subscriber", "ref", "kind") + "/" + str("spec", "subscriber", "ref", "name"); got != "Service/gitpulse-recorder" {
 			t.Errorf("%s: subscriber %s, want the recorder's Knative Service", obj.GetName(), got)
 		}
-		if retry, _, _ := unstructured.NestedInt64(obj.Object, "spec", "delivery", "retry"); retry < 1 {
+		// Decoded YAML numbers are float64 (JSON semantics).
+		if retry, _, _ := unstructured.NestedFieldNoCopy(obj.Object, "spec", "delivery", "retry"); retry == nil || retry.(float64) < 1 {
 			t.Errorf("%s: no retries", obj.GetName())
 		}
 		if p := str("spec", "delivery", "backoffPolicy"); p != "exponential" {
