@@ -1,0 +1,325 @@
+package recorder_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	cloudevents "github.com/cloudevents/sdk-go/v2"
+	"github.com/cloudevents/sdk-go/v2/binding"
+	"github.com/cloudevents/sdk-go/v2/event"
+	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	recorderfn "github.com/liatrio/gitpulse/functions/recorder"
+	"github.com/liatrio/gitpulse/pkg/funcrunner"
+	"github.com/liatrio/gitpulse/pkg/githubevent"
+	"github.com/liatrio/gitpulse/pkg/recorder"
+	"github.com/liatrio/gitpulse/pkg/testenv"
+)
+
+// harness is one recorder served over HTTP by pkg/funcrunner (as func-go
+// would serve it), writing into its own namespace.
+type harness struct {
+	env    *testenv.Env
+	ns     string
+	url    string
+	logs   *syncBuffer
+	client cloudevents.Client
+}
+
+// serve starts fn on a loopback port for the duration of the test.
+func serve(t *testing.T, env *testenv.Env, ns string, fn any, cfg map[string]string, logs *syncBuffer) *harness {
+	t.Helper()
+	srv, err := funcrunner.New(fn, funcrunner.Options{Config: cfg, Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := srv.Start(ctx); err != nil {
+		t.Fatalf("starting the recorder: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+	})
+	client, err := cloudevents.NewClientHTTP()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &harness{env: env, ns: ns, url: srv.URL(), logs: logs, client: client}
+}
+
+// startFunction serves the real function (functions/recorder), configured
+// the way a cluster configures it: through the environment map.
+func startFunction(t *testing.T, env *testenv.Env, ns string) *harness {
+	t.Helper()
+	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := env.ControlPlane.WriteKubeconfig(kubeconfig); err != nil {
+		t.Fatal(err)
+	}
+	cfg := map[string]string{
+		recorder.EnvKubeconfig: kubeconfig,
+		recorder.EnvNamespace:  ns,
+		recorder.EnvInstance:   "recorder-test-0",
+		recorder.EnvLogLevel:   "warn",
+	}
+	return serve(t, env, ns, recorderfn.New(), cfg, nil)
+}
+
+// startRecorder serves a pkg/recorder Recorder in a fresh namespace with
+// its logs captured, so tests can read what it logged.
+func startRecorder(t *testing.T, env *testenv.Env, mutate ...func(*recorder.Options)) *harness {
+	t.Helper()
+	ns := env.Namespace(t)
+	logs := &syncBuffer{}
+	opts := recorder.Options{
+		Kube: env.Kube, Gitpulse: env.Gitpulse, Namespace: ns, Instance: "recorder-test-0",
+		Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+	}
+	for _, m := range mutate {
+		m(&opts)
+	}
+	rec, err := recorder.New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return serve(t, env, ns, rec, map[string]string{}, logs)
+}
+
+// How an event travels over HTTP.
+type mode string
+
+const (
+	binary     mode = "binary"
+	structured mode = "structured"
+	base64Mode mode = "structured-data_base64"
+)
+
+var modes = []mode{binary, structured, base64Mode}
+
+// send delivers e and returns the HTTP status code the recorder answered.
+func (h *harness) send(t *testing.T, m mode, e event.Event) int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if m == base64Mode {
+		return h.sendBase64(t, ctx, e)
+	}
+	ctx = cloudevents.ContextWithTarget(ctx, h.url)
+	if m == structured {
+		ctx = binding.WithForceStructured(ctx)
+	}
+	res := h.client.Send(ctx, e)
+	var httpResult *cehttp.Result
+	if !cloudevents.ResultAs(res, &httpResult) {
+		t.Fatalf("sending %s: %v", e.ID(), res)
+	}
+	return httpResult.StatusCode
+}
+
+// sendBase64 posts a structured event whose data is data_base64, as some
+// senders (and the spec) allow.
+func (h *harness) sendBase64(t *testing.T, ctx context.Context, e event.Event) int {
+	t.Helper()
+	body := map[string]any{
+		"specversion": "1.0", "id": e.ID(), "type": e.Type(), "source": e.Source(),
+		"datacontenttype": e.DataContentType(), "data_base64": base64.StdEncoding.EncodeToString(e.Data()),
+	}
+	if e.Subject() != "" {
+		body["subject"] = e.Subject()
+	}
+	if !e.Time().IsZero() {
+		body["time"] = e.Time().Format(time.RFC3339Nano)
+	}
+	b, err := json.Marshal(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, h.url, bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/cloudevents+json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("sending %s: %v", e.ID(), err)
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	return resp.StatusCode
+}
+
+// deliver builds the GitHubSource adapter's CloudEvent for payload, sends
+// it and fails the test unless the answer is want.
+func (h *harness) deliver(t *testing.T, m mode, eventType, deliveryID string, payload []byte, want int) event.Event {
+	t.Helper()
+	e := adapterEvent(t, eventType, deliveryID, payload)
+	if got := h.send(t, m, e); got != want {
+		t.Fatalf("%s %s (%s): answered %d, want %d\nlogs:\n%s", eventType, deliveryID, m, got, want, h.logs)
+	}
+	return e
+}
+
+func adapterEvent(t *testing.T, eventType, deliveryID string, payload []byte) event.Event {
+	t.Helper()
+	e, err := githubevent.NewCloudEvent(eventType, deliveryID, payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Knative's adapter client stamps the send time.
+	e.SetTime(time.Now())
+	return e
+}
+
+func (h *harness) events(t *testing.T) []corev1.Event {
+	t.Helper()
+	list, err := h.env.Kube.CoreV1().Events(h.ns).List(context.Background(), metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return list.Items
+}
+
+func (h *harness) event(t *testing.T, name string) *corev1.Event {
+	t.Helper()
+	ev, err := h.env.Kube.CoreV1().Events(h.ns).Get(context.Background(), name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("event %s: %v", name, err)
+	}
+	return ev
+}
+
+// newDeliveryID makes an X-GitHub-Delivery style GUID.
+func newDeliveryID(t testing.TB) string {
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
+}
+
+func readTestdata(t testing.TB, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// payload is a decoded webhook payload, read with dotted paths, so that
+// assertions do not reuse the go-github decoding under test.
+type payload map[string]any
+
+func decode(t testing.TB, b []byte) payload {
+	t.Helper()
+	var p payload
+	if err := json.Unmarshal(b, &p); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func (p payload) get(path string) any {
+	var cur any = map[string]any(p)
+	for _, k := range strings.Split(path, ".") {
+		m, ok := cur.(map[string]any)
+		if !ok {
+			return nil
+		}
+		cur = m[k]
+	}
+	return cur
+}
+
+func (p payload) str(path string) string {
+	s, _ := p.get(path).(string)
+	return s
+}
+
+func (p payload) boolean(path string) bool {
+	b, _ := p.get(path).(bool)
+	return b
+}
+
+func (p payload) number(path string) int64 {
+	f, _ := p.get(path).(float64)
+	return int64(f)
+}
+
+// time reads an ISO timestamp or a Unix time (GitHub uses both) as UTC
+// RFC 3339, "" when absent.
+func (p payload) time(t testing.TB, path string) string {
+	t.Helper()
+	switch v := p.get(path).(type) {
+	case string:
+		tm, err := time.Parse(time.RFC3339, v)
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		return tm.UTC().Format(time.RFC3339)
+	case float64:
+		return time.Unix(int64(v), 0).UTC().Format(time.RFC3339)
+	}
+	return ""
+}
+
+func fmtTime(mt *metav1.Time) string {
+	if mt == nil {
+		return ""
+	}
+	return mt.UTC().Format(time.RFC3339)
+}
+
+// syncBuffer collects logs written from concurrent requests.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	if b == nil {
+		return "(not captured)"
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// mismatch collects field-by-field differences for one report.
+type mismatch struct{ lines []string }
+
+func (m *mismatch) eq(field string, got, want any) {
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		m.lines = append(m.lines, fmt.Sprintf("%s = %v, want %v", field, got, want))
+	}
+}
+
+func (m *mismatch) report(t *testing.T, what string) {
+	t.Helper()
+	if len(m.lines) > 0 {
+		t.Errorf("%s:\n  %s", what, strings.Join(m.lines, "\n  "))
+	}
+}
