@@ -1,0 +1,257 @@
+package metrics_test
+
+import (
+	"context"
+	"flag"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	stablev1 "github.com/liatrio/gitpulse/pkg/apis/stable/v1"
+	"github.com/liatrio/gitpulse/pkg/metrics"
+	"github.com/liatrio/gitpulse/pkg/naming"
+	"github.com/liatrio/gitpulse/pkg/testenv"
+)
+
+func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
+
+var update = flag.Bool("update", false, "rewrite testdata/*.prom golden files from the current output")
+
+// fixture writes a namespace's worth of objects and Events whose exposition
+// is testdata/exposition.prom: four repositories against a cap of two, so
+// the last two fold into repository="other"; malformed Events; an Event of
+// another controller that the field selector must keep out.
+//
+// Admission to the cap is first come, so the fixture comes in two phases:
+// fixtureAcme, then (once those Events are counted) fixtureZeta.
+func fixtureAcme(t *testing.T, env *testenv.Env, ns string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	day := func(d, h int) *metav1.Time {
+		tm := metav1.NewTime(time.Date(2026, 11, d, h, 0, 0, 0, time.UTC))
+		return &tm
+	}
+	prs := []struct {
+		repo     string
+		number   int64
+		status   string
+		opened   *metav1.Time
+		mergedAt *metav1.Time
+	}{
+		{"acme/api", 1, "open", day(1, 0), nil},
+		{"acme/api", 2, "merged", day(1, 0), day(1, 2)}, // 2 h
+		{"acme/api", 3, "merged", day(2, 0), day(9, 0)}, // 7 d
+		{"acme/web", 4, "closed", day(3, 0), nil},       //
+		{"acme/web", 5, "merged", day(1, 0), day(3, 0)}, // 2 d
+		{"acme/web", 6, "open", day(20, 0), nil},        //
+	}
+	for _, p := range prs {
+		pr := &stablev1.PullRequest{
+			ObjectMeta: metav1.ObjectMeta{Name: naming.PullRequestName(p.repo, p.number),
+				Annotations: map[string]string{stablev1.AnnotationRepository: p.repo}},
+			Spec: stablev1.PullRequestSpec{User: "octocat", Branch: "feature", Status: p.status, ID: "1",
+				Repository: p.repo, Number: p.number, OpenedAt: p.opened, MergedAt: p.mergedAt, Merged: p.status == "merged"},
+		}
+		if _, err := env.Gitpulse.StableV1().PullRequests(ns).Create(ctx, pr, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	branches := []struct{ repo, name, state string }{
+		{"acme/api", "main", "created"},
+		{"acme/api", "feature/x", "deleted"},
+		{"acme/web", "main", "created"},
+	}
+	for _, b := range branches {
+		br := &stablev1.Branch{
+			ObjectMeta: metav1.ObjectMeta{Name: naming.BranchName(b.repo, b.name)},
+			Spec:       stablev1.BranchSpec{Name: b.name, State: b.state, Repository: b.repo},
+		}
+		if _, err := env.Gitpulse.StableV1().Branches(ns).Create(ctx, br, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustCreateEvents(t, env.Kube, ns,
+		eventSpec{delivery: "a01", kind: "PullRequest", repository: "acme/api", action: "opened"},
+		eventSpec{delivery: "a02", kind: "PullRequest", repository: "acme/api", action: "opened"},
+		eventSpec{delivery: "a03", kind: "PullRequest", repository: "acme/api", action: "merged"},
+		eventSpec{delivery: "a04", kind: "PullRequest", repository: "acme/api", action: "labeled"},
+		eventSpec{delivery: "a05", kind: "PullRequest", repository: "acme/web", action: "opened"},
+		eventSpec{delivery: "a06", kind: "PullRequest", repository: "acme/web", action: "closed"},
+		eventSpec{delivery: "a07", kind: "PullRequest", repository: "acme/web", action: "some_future_action"},
+		eventSpec{delivery: "b01", kind: "Branch", repository: "acme/api", action: "created"},
+		eventSpec{delivery: "b02", kind: "Branch", repository: "acme/api", action: "pushed"},
+		eventSpec{delivery: "b03", kind: "Branch", repository: "acme/api", action: "pushed"},
+		eventSpec{delivery: "b04", kind: "Branch", repository: "acme/api", action: "deleted"},
+	)
+}
+
+// fixtureZeta adds two more repositories (over a cap of two), malformed
+// Events and another controller's Event.
+func fixtureZeta(t *testing.T, env *testenv.Env, ns string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, p := range []struct {
+		number int64
+		status string
+		merged *metav1.Time
+	}{{7, "open", nil}, {8, "merged", &metav1.Time{Time: time.Date(2026, 11, 5, 1, 0, 0, 0, time.UTC)}}} {
+		opened := metav1.NewTime(time.Date(2026, 11, 5, 0, 0, 0, 0, time.UTC))
+		pr := &stablev1.PullRequest{
+			ObjectMeta: metav1.ObjectMeta{Name: naming.PullRequestName("zeta/other", p.number)},
+			Spec: stablev1.PullRequestSpec{User: "octocat", Branch: "feature", Status: p.status, ID: "1",
+				Repository: "zeta/other", Number: p.number, OpenedAt: &opened, MergedAt: p.merged, Merged: p.merged != nil},
+		}
+		if _, err := env.Gitpulse.StableV1().PullRequests(ns).Create(ctx, pr, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	br := &stablev1.Branch{
+		ObjectMeta: metav1.ObjectMeta{Name: naming.BranchName("zeta/lib", "main")},
+		Spec:       stablev1.BranchSpec{Name: "main", State: "created", Repository: "zeta/lib"},
+	}
+	if _, err := env.Gitpulse.StableV1().Branches(ns).Create(ctx, br, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	mustCreateEvents(t, env.Kube, ns,
+		eventSpec{delivery: "c01", kind: "PullRequest", repository: "zeta/other", action: "opened"},
+		eventSpec{delivery: "c02", kind: "Branch", repository: "zeta/lib", action: "pushed"},
+		// Not countable: seen, reported by reason, never in a counter.
+		eventSpec{delivery: "x01", kind: "PullRequest", repository: "", action: "opened"},
+		eventSpec{delivery: "x02", kind: "Issue", repository: "acme/api", action: "opened"},
+		eventSpec{delivery: "x03", kind: "Branch", repository: "acme/api", action: "renamed"},
+		eventSpec{delivery: "x04", kind: "Branch", repository: "not a repository", action: "pushed"},
+		// Another controller's Event: filtered out by the API server.
+		eventSpec{delivery: "y01", kind: "PullRequest", repository: "acme/api", action: "opened", controller: "example.com/other"},
+	)
+}
+
+// startFixture writes the fixture around starting a Service with a cap of
+// two repositories and waits until everything is counted.
+func startFixture(t *testing.T, env *testenv.Env, ns string) *metrics.Service {
+	t.Helper()
+	fixtureAcme(t, env, ns)
+	svc := startService(t, env.Config(), metrics.Config{Namespace: ns, MaxRepositories: 2})
+	waitCounted(t, svc, 11, 9)
+	fixtureZeta(t, env, ns)
+	waitCounted(t, svc, 13, 12)
+	return svc
+}
+
+// waitCounted waits until the counters sum to events and the gauges to objects.
+func waitCounted(t *testing.T, svc *metrics.Service, events, objects float64) {
+	t.Helper()
+	eventually(t, 10*time.Second, "Events counted and objects seen", func() (bool, string) {
+		body, f := scrape(t, svc.Handler())
+		got := counterSum(f, "gitpulse_pull_request_events_total", nil) + counterSum(f, "gitpulse_branch_events_total", nil)
+		seen := counterSum(f, "gitpulse_pull_requests", nil) + counterSum(f, "gitpulse_branches", nil)
+		uncountable := counterSum(f, "gitpulse_metrics_events_uncountable_total", nil)
+		return got == events && seen == objects && (events < 13 || uncountable == 4), body
+	})
+}
+
+func TestExposition_MatchesGoldenText(t *testing.T) {
+	env := testenv.Get(t)
+	ns := env.Namespace(t)
+	svc := startFixture(t, env, ns)
+
+	body, _ := scrape(t, svc.Handler())
+	got := strings.ReplaceAll(body, `namespace="`+ns+`"`, `namespace="NAMESPACE"`)
+
+	goldenPath := filepath.Join("testdata", "exposition.prom")
+	if *update {
+		// Self metrics whose values depend on timing stay out of the golden
+		// file; they are checked by TestExposition_SelfMetrics.
+		var names []string
+		for _, n := range goldenFamilies(got) {
+			switch n {
+			case "gitpulse_metrics_last_event_timestamp_seconds", "gitpulse_metrics_checkpoint_writes_total",
+				"gitpulse_metrics_checkpoint_pending_events":
+				continue
+			}
+			names = append(names, n)
+		}
+		if err := os.WriteFile(goldenPath, []byte(familyText(got, names)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	golden, err := os.ReadFile(goldenPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := string(golden)
+	if have := familyText(got, goldenFamilies(want)); have != want {
+		t.Errorf("exposition differs from %s (go test -run %s -update rewrites it)\n--- got\n%s\n--- want\n%s",
+			goldenPath, t.Name(), have, want)
+	}
+}
+
+func TestExposition_SelfMetrics(t *testing.T) {
+	env := testenv.Get(t)
+	ns := env.Namespace(t)
+	before := time.Now().Add(-time.Second).Unix()
+	mustCreateEvents(t, env.Kube, ns, eventSpec{delivery: "s01", kind: "Branch", repository: "acme/api", action: "pushed"})
+	svc := startService(t, env.Config(), metrics.Config{Namespace: ns, CheckpointInterval: 50 * time.Millisecond})
+	eventually(t, 10*time.Second, "checkpoint written and newest Event time reported", func() (bool, string) {
+		body, f := scrape(t, svc.Handler())
+		last := counterSum(f, "gitpulse_metrics_last_event_timestamp_seconds", nil)
+		writes := counterSum(f, "gitpulse_metrics_checkpoint_writes_total", map[string]string{"result": "success"})
+		pending := counterSum(f, "gitpulse_metrics_checkpoint_pending_events", nil)
+		return last >= float64(before) && last <= float64(time.Now().Unix()) && writes >= 1 && pending == 0, body
+	})
+}
+
+func TestExposition_NegotiatesOpenMetrics(t *testing.T) {
+	env := testenv.Get(t)
+	ns := env.Namespace(t)
+	mustCreateEvents(t, env.Kube, ns, eventSpec{delivery: "o01", kind: "PullRequest", repository: "acme/api", action: "opened"})
+	svc := startService(t, env.Config(), metrics.Config{Namespace: ns})
+
+	cases := []struct {
+		name, accept, wantType string
+		wantEOF                bool
+	}{
+		{"no Accept header gets the text format", "", "text/plain; version=0.0.4", false},
+		{"OpenMetrics on request", "application/openmetrics-text; version=1.0.0", "application/openmetrics-text; version=1.0.0", true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			eventually(t, 10*time.Second, "Event counted", func() (bool, string) {
+				req := httptest.NewRequest(http.MethodGet, metrics.MetricsPath, nil)
+				if tc.accept != "" {
+					req.Header.Set("Accept", tc.accept)
+				}
+				rec := httptest.NewRecorder()
+				svc.Handler().ServeHTTP(rec, req)
+				ct := rec.Header().Get("Content-Type")
+				body := rec.Body.String()
+				sample := `gitpulse_pull_request_events_total{action="opened",namespace="` + ns + `",repository="acme/api"} 1`
+				ok := strings.HasPrefix(ct, tc.wantType) && strings.HasSuffix(body, "# EOF\n") == tc.wantEOF &&
+					strings.Contains(body, sample)
+				return ok, ct + "\n" + body
+			})
+		})
+	}
+}
+
+func TestExposition_PassesPromtoolCheckMetrics(t *testing.T) {
+	env := testenv.Get(t)
+	promtool := filepath.Join(prometheusBin(t, env.Root), "promtool")
+	ns := env.Namespace(t)
+	svc := startFixture(t, env, ns)
+	body, _ := scrape(t, svc.Handler())
+	cmd := exec.Command(promtool, "check", "metrics")
+	cmd.Stdin = strings.NewReader(body)
+	out, err := cmd.CombinedOutput()
+	if err != nil || len(strings.TrimSpace(string(out))) > 0 {
+		t.Fatalf("promtool check metrics: %v\n%s\n--- input\n%s", err, out, body)
+	}
+}
