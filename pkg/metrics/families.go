@@ -119,11 +119,20 @@ func familyTable() []family {
 		},
 		{
 			name:   "gitpulse_metrics_watch_restarts_total",
-			help:   "Watches of the metrics function that ended in an error and were restarted (including 410 Gone and API server restarts).",
+			help:   "Watches the metrics function re-established after one ended (timeout, broken connection, API server restart, re-list after 410 Gone).",
 			kind:   kindCounter,
 			labels: []string{"resource"},
 			generate: func(v *view) []sample {
 				return mapSamples(v.watchRestarts)
+			},
+		},
+		{
+			name:   "gitpulse_metrics_watch_errors_total",
+			help:   "List-and-watch cycles of the metrics function that failed and forced a re-list.",
+			kind:   kindCounter,
+			labels: []string{"resource"},
+			generate: func(v *view) []sample {
+				return mapSamples(v.watchErrors)
 			},
 		},
 		{
@@ -182,6 +191,7 @@ type view struct {
 	pullRequests     []*stablev1.PullRequest
 	branches         []*stablev1.Branch
 	watchRestarts    map[string]uint64
+	watchErrors      map[string]uint64
 	uncountable      map[string]uint64
 	checkpointWrites map[string]uint64
 	lastEvent        float64

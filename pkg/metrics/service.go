@@ -22,18 +22,19 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
-	kubeinformers "k8s.io/client-go/informers"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 
 	stablev1 "github.com/liatrio/gitpulse/pkg/apis/stable/v1"
 	"github.com/liatrio/gitpulse/pkg/client/clientset/versioned"
-	gpinformers "github.com/liatrio/gitpulse/pkg/client/informers/externalversions"
 	stablelisters "github.com/liatrio/gitpulse/pkg/client/listers/stable/v1"
 	"github.com/liatrio/gitpulse/pkg/eventcount"
 )
@@ -66,12 +67,12 @@ type Service struct {
 	registry *prometheus.Registry
 	handler  http.Handler
 
-	mu        sync.Mutex
-	prLister  stablelisters.PullRequestLister
-	brLister  stablelisters.BranchLister
-	cancel    context.CancelFunc
-	done      chan struct{}
-	factories []interface{ Shutdown() }
+	mu       sync.Mutex
+	prLister stablelisters.PullRequestLister
+	brLister stablelisters.BranchLister
+	cancel   context.CancelFunc
+	done     chan struct{}
+	wg       sync.WaitGroup // informer goroutines
 
 	ready       atomic.Bool
 	writesOK    atomic.Uint64
@@ -204,38 +205,70 @@ func (s *Service) startInformers(ctx context.Context) ([]cache.InformerSynced, e
 	// Only the recorder's Events: the API server filters, so other
 	// components' Events never reach (or cost memory in) this process.
 	selector := fields.OneTermEqualSelector("reportingComponent", stablev1.ReportingController).String()
-	kf := kubeinformers.NewSharedInformerFactoryWithOptions(s.kube, 0,
-		kubeinformers.WithNamespace(ns),
-		kubeinformers.WithTweakListOptions(func(o *metav1.ListOptions) { o.FieldSelector = selector }),
-		kubeinformers.WithTransform(slimEvent))
-	gf := gpinformers.NewSharedInformerFactoryWithOptions(s.gitpuls, 0,
-		gpinformers.WithNamespace(ns),
-		gpinformers.WithTransform(slimObject))
+	events := s.kube.CoreV1().Events(ns)
+	prs := s.gitpuls.StableV1().PullRequests(ns)
+	brs := s.gitpuls.StableV1().Branches(ns)
 
-	evInf := kf.Core().V1().Events().Informer()
-	prInf := gf.Stable().V1().PullRequests().Informer()
-	brInf := gf.Stable().V1().Branches().Informer()
-	for name, inf := range map[string]cache.SharedIndexInformer{"events": evInf, "pullrequests": prInf, "branches": brInf} {
-		if err := inf.SetWatchErrorHandlerWithContext(func(ctx context.Context, r *cache.Reflector, err error) {
-			s.events.watchRestarted(ctx, name, r, err)
-		}); err != nil {
-			return nil, fmt.Errorf("watch error handler for %s: %w", name, err)
-		}
-	}
+	// Informers over ListWatches of our own (rather than the generated
+	// factories) so that every watch (re)start is counted: the reflector
+	// retries a broken watch internally and calls the error handler only
+	// when it has to re-list.
+	evInf := s.informer("events", &corev1.Event{}, slimEvent,
+		func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			o.FieldSelector = selector
+			return events.List(ctx, o)
+		},
+		func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			o.FieldSelector = selector
+			return events.Watch(ctx, o)
+		})
+	prInf := s.informer("pullrequests", &stablev1.PullRequest{}, slimObject,
+		func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) { return prs.List(ctx, o) },
+		func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) { return prs.Watch(ctx, o) })
+	brInf := s.informer("branches", &stablev1.Branch{}, slimObject,
+		func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) { return brs.List(ctx, o) },
+		func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) { return brs.Watch(ctx, o) })
+
 	reg, err := evInf.AddEventHandler(s.events.handler())
 	if err != nil {
 		return nil, fmt.Errorf("event handler: %w", err)
 	}
 	s.mu.Lock()
-	s.prLister = gf.Stable().V1().PullRequests().Lister()
-	s.brLister = gf.Stable().V1().Branches().Lister()
-	s.factories = []interface{ Shutdown() }{kf, gf}
+	s.prLister = stablelisters.NewPullRequestLister(prInf.GetIndexer())
+	s.brLister = stablelisters.NewBranchLister(brInf.GetIndexer())
 	s.mu.Unlock()
-	kf.Start(ctx.Done())
-	gf.Start(ctx.Done())
+	for _, inf := range []cache.SharedIndexInformer{evInf, prInf, brInf} {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			inf.RunWithContext(ctx)
+		}()
+	}
 	// The handler's HasSynced, not the informer's: counting is complete only
 	// once our handler has seen every listed Event.
 	return []cache.InformerSynced{reg.HasSynced, prInf.HasSynced, brInf.HasSynced}, nil
+}
+
+// informer builds one namespaced informer (no resync) whose watches and
+// watch errors are counted under resource.
+func (s *Service) informer(resource string, example runtime.Object, transform cache.TransformFunc,
+	list cache.ListWithContextFunc, watchFn cache.WatchFuncWithContext) cache.SharedIndexInformer {
+	lw := &cache.ListWatch{
+		ListWithContextFunc: list,
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			s.events.watchStarted(resource)
+			return watchFn(ctx, o)
+		},
+	}
+	inf := cache.NewSharedIndexInformerWithOptions(lw, example, cache.SharedIndexInformerOptions{
+		Indexers: cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc},
+	})
+	// Neither can fail before the informer runs.
+	_ = inf.SetTransform(transform)
+	_ = inf.SetWatchErrorHandlerWithContext(func(ctx context.Context, r *cache.Reflector, err error) {
+		s.events.watchFailed(ctx, resource, r, err)
+	})
+	return inf
 }
 
 func (s *Service) flush(ctx context.Context) {
@@ -252,16 +285,14 @@ func (s *Service) flush(ctx context.Context) {
 // counted again by the next process, from the list.
 func (s *Service) Stop(ctx context.Context) error {
 	s.mu.Lock()
-	cancel, done, factories := s.cancel, s.done, s.factories
+	cancel, done := s.cancel, s.done
 	s.mu.Unlock()
 	if cancel == nil {
 		return nil
 	}
 	cancel()
 	<-done
-	for _, f := range factories {
-		f.Shutdown()
-	}
+	s.wg.Wait() // informers and their handlers have returned
 	s.ready.Store(false)
 	if !s.counter.Loaded() {
 		return nil

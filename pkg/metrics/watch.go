@@ -55,7 +55,8 @@ type eventWatcher struct {
 	uncountableSeen map[types.UID]struct{}
 	uncountable     map[string]uint64
 	lastEvent       int64
-	watchRestarts   map[string]uint64
+	watchStarts     map[string]uint64
+	watchErrors     map[string]uint64
 }
 
 func newEventWatcher(counter *eventcount.Counter, repos *repoCap, log *slog.Logger) *eventWatcher {
@@ -65,13 +66,15 @@ func newEventWatcher(counter *eventcount.Counter, repos *repoCap, log *slog.Logg
 		log:             log,
 		uncountableSeen: map[types.UID]struct{}{},
 		uncountable:     map[string]uint64{},
-		watchRestarts:   map[string]uint64{},
+		watchStarts:     map[string]uint64{},
+		watchErrors:     map[string]uint64{},
 	}
 	for _, r := range []string{reasonMissingRepository, reasonInvalidRepository, reasonUnknownKind, reasonMissingAction, reasonUnknownAction} {
 		w.uncountable[r] = 0
 	}
 	for _, r := range []string{"events", "pullrequests", "branches"} {
-		w.watchRestarts[r] = 0
+		w.watchStarts[r] = 0
+		w.watchErrors[r] = 0
 	}
 	return w
 }
@@ -133,13 +136,22 @@ func (w *eventWatcher) forget(ev *corev1.Event) {
 	delete(w.uncountableSeen, ev.UID)
 }
 
-// watchRestarted counts a watch that ended in an error (the reflector then
-// re-lists or resumes, with backoff).
-func (w *eventWatcher) watchRestarted(ctx context.Context, resource string, r *cache.Reflector, err error) {
+// watchStarted counts a watch call; every one after the first is a
+// restart (a server-side timeout, a broken connection, an API server
+// restart, or a re-list after 410 Gone).
+func (w *eventWatcher) watchStarted(resource string) {
 	w.mu.Lock()
-	w.watchRestarts[resource]++
+	defer w.mu.Unlock()
+	w.watchStarts[resource]++
+}
+
+// watchFailed counts a list-and-watch that ended in an error (the reflector
+// then re-lists, with backoff).
+func (w *eventWatcher) watchFailed(ctx context.Context, resource string, r *cache.Reflector, err error) {
+	w.mu.Lock()
+	w.watchErrors[resource]++
 	w.mu.Unlock()
-	w.log.Info("watch ended, restarting", "resource", resource, "error", err)
+	w.log.Info("watch failed, re-listing", "resource", resource, "error", err)
 	cache.DefaultWatchErrorHandler(ctx, r, err)
 }
 
@@ -150,9 +162,13 @@ func (w *eventWatcher) snapshot(v *view) {
 	for k, n := range w.uncountable {
 		v.uncountable[k] = n
 	}
-	v.watchRestarts = make(map[string]uint64, len(w.watchRestarts))
-	for k, n := range w.watchRestarts {
-		v.watchRestarts[k] = n
+	v.watchRestarts = make(map[string]uint64, len(w.watchStarts))
+	for k, n := range w.watchStarts {
+		v.watchRestarts[k] = max(n, 1) - 1
+	}
+	v.watchErrors = make(map[string]uint64, len(w.watchErrors))
+	for k, n := range w.watchErrors {
+		v.watchErrors[k] = n
 	}
 	v.lastEvent = float64(w.lastEvent)
 }
