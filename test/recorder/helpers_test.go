@@ -58,11 +58,17 @@ func serve(t *testing.T, env *testenv.Env, ns string, fn any, cfg map[string]str
 		defer cancel()
 		_ = srv.Shutdown(ctx)
 	})
+	return newHarness(t, env, ns, srv.URL(), logs)
+}
+
+// newHarness sends to a recorder listening at url.
+func newHarness(t *testing.T, env *testenv.Env, ns, url string, logs *syncBuffer) *harness {
+	t.Helper()
 	client, err := cloudevents.NewClientHTTP()
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &harness{env: env, ns: ns, url: srv.URL(), logs: logs, client: client}
+	return &harness{env: env, ns: ns, url: url, logs: logs, client: client}
 }
 
 // startFunction serves the real function (functions/recorder), configured
