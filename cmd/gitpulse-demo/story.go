@@ -1,6 +1,8 @@
 package main
 
 import (
+	"crypto/sha1"
+	"encoding/hex"
 	"fmt"
 	"time"
 
@@ -23,7 +25,10 @@ func Story(t0 time.Time) []Step {
 	id := func() string { n++; return fmt.Sprintf("demo-%d-%03d", run, n) }
 	at := func(h float64) time.Time { return t0.Add(time.Duration(h * float64(time.Hour))) }
 	const pay, web = ghwebhook.Repo("acme/payments"), ghwebhook.Repo("acme/web")
-	sha := func(i int) string { return fmt.Sprintf("%040x", run+int64(i)) }
+	sha := func(i int) string {
+		sum := sha1.Sum([]byte(fmt.Sprint(run, i)))
+		return hex.EncodeToString(sum[:])
+	}
 
 	create := func(r ghwebhook.Repo, b, who string, h float64) Step {
 		return Step{fmt.Sprintf("%s created branch %s in %s", who, b, r), ghwebhook.Delivery{Event: "create", ID: id(),
