@@ -39,7 +39,7 @@ type Options struct {
 	// DefaultRecentDeliveries.
 	RecentDeliveries int
 	// Backoff paces retries of conflicting writes; the zero value means
-	// DefaultBackoff.
+	// DefaultBackoff().
 	Backoff wait.Backoff
 	Logger  *slog.Logger
 	// Now is the clock (arrival time, Event timestamps); default time.Now.
@@ -52,7 +52,9 @@ const DefaultMaxBodyBytes = 25 << 20
 // DefaultBackoff retries conflicting writes for a few seconds: many
 // concurrent deliveries about one busy branch all converge on one object.
 // Exhausting it answers 503, and the Broker retries later.
-var DefaultBackoff = wait.Backoff{Steps: 12, Duration: 10 * time.Millisecond, Factor: 1.6, Jitter: 0.5, Cap: time.Second}
+func DefaultBackoff() wait.Backoff {
+	return wait.Backoff{Steps: 12, Duration: 10 * time.Millisecond, Factor: 1.6, Jitter: 0.5, Cap: time.Second}
+}
 
 // Recorder records deliveries. It is safe for concurrent use.
 type Recorder struct {
@@ -81,7 +83,7 @@ func New(opts Options) (*Recorder, error) {
 		opts.RecentDeliveries = DefaultRecentDeliveries
 	}
 	if opts.Backoff.Steps == 0 {
-		opts.Backoff = DefaultBackoff
+		opts.Backoff = DefaultBackoff()
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()

@@ -305,7 +305,6 @@ func TestRecorder_AnswersServiceUnavailableWhileTheAPIServerIsDown(t *testing.T)
 	t.Cleanup(private.ControlPlane.Stop)
 	h := startRecorder(t, private, func(o *recorder.Options) {
 		o.Namespace = "default"
-		o.Backoff.Steps = 3
 	})
 	h.ns = "default"
 	h.deliver(t, binary, "push", newDeliveryID(t), withPush(t, "a", 1767225600), http.StatusOK)
