@@ -401,3 +401,27 @@ func TestRecorder_RetryFinishesAHalfRecordedDelivery(t *testing.T) {
 		t.Errorf("the last attempt was not logged as completing the delivery\n%s", h.logs)
 	}
 }
+
+// TestRecorder_AcknowledgesGitHubEventsItDoesNotRecord: GitHub event types
+// the recorder has no object for (and ones go-github does not know yet) are
+// answered 2xx, logged at debug, and change nothing.
+func TestRecorder_AcknowledgesGitHubEventsItDoesNotRecord(t *testing.T) {
+	env := testenv.Get(t)
+	h := startRecorder(t, env)
+	repo := `"repository":{"full_name":"Codertocat/Hello-World"}`
+	for i, d := range []struct{ eventType, body string }{
+		{"issues", `{"action":"opened","issue":{"number":1},` + repo + `}`},
+		{"watch", `{"action":"started",` + repo + `}`},
+		{"a_future_event", `{"action":"happened",` + repo + `}`},
+		{"ping", `{"zen":"Keep it logically awesome.","hook_id":1}`},
+	} {
+		id := newDeliveryID(t)
+		h.deliver(t, modes[i%len(modes)], d.eventType, id, []byte(d.body), http.StatusOK)
+		if !strings.Contains(h.logs.String(), id) || !strings.Contains(h.logs.String(), `"level":"DEBUG","msg":"delivery ignored"`) {
+			t.Errorf("%s was not logged as ignored\n%s", d.eventType, h.logs)
+		}
+	}
+	if n := len(h.events(t)); n != 0 {
+		t.Errorf("%d Events for ignored deliveries", n)
+	}
+}
