@@ -161,6 +161,7 @@ func TestDashboard_GraphsEveryGitpulseMetric(t *testing.T) {
 		"gitpulse_pull_requests", "gitpulse_branches",
 		"gitpulse_pull_request_merge_duration_seconds_bucket", "pull_requests_total",
 		"gitpulse_metrics_watch_restarts_total", "gitpulse_metrics_last_event_timestamp_seconds",
+		"gitpulse_pull_request_oldest_open_timestamp_seconds",
 		"kn_serving_invocation_duration_seconds_count",
 	} {
 		if !strings.Contains(all, metric) {
