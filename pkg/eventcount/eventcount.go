@@ -98,7 +98,8 @@ type Counter struct {
 	mu      sync.Mutex
 	loaded  bool
 	base    checkpoint // as last read from or written to the API server
-	rv      string     // the ConfigMap's resourceVersion; "" when it does not exist
+	rv      string     // the ConfigMap's resourceVersion
+	exists  bool       // whether the ConfigMap exists
 	pending map[types.UID]Key
 	alive   map[types.UID]struct{}
 	synced  bool
@@ -127,13 +128,13 @@ func New(opts Options) *Counter {
 // corrupt one is an error, because starting from zero would silently reset
 // every counter.
 func (c *Counter) Load(ctx context.Context) error {
-	cp, rv, err := c.read(ctx)
+	cp, rv, exists, err := c.read(ctx)
 	if err != nil {
 		return err
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.base, c.rv, c.loaded = cp, rv, true
+	c.base, c.rv, c.exists, c.loaded = cp, rv, exists, true
 	for uid := range c.pending {
 		if _, done := cp.Counted[uid]; done {
 			delete(c.pending, uid)
@@ -223,13 +224,13 @@ func (c *Counter) Flush(ctx context.Context) error {
 		alive[uid] = struct{}{}
 	}
 	synced := c.synced
-	cp, rv := c.base, c.rv
+	cp, rv, exists := c.base, c.rv, c.exists
 	c.mu.Unlock()
 
 	for attempt := 0; ; attempt++ {
 		if attempt > 0 {
 			var err error
-			if cp, rv, err = c.read(ctx); err != nil {
+			if cp, rv, exists, err = c.read(ctx); err != nil {
 				return err
 			}
 		}
@@ -237,12 +238,12 @@ func (c *Counter) Flush(ctx context.Context) error {
 		if synced {
 			next.prune(alive, c.opts.Now().Add(-c.opts.Grace).Unix())
 		}
-		if rv != "" && len(pending) == 0 && len(next.Counted) == len(cp.Counted) {
+		if exists && len(pending) == 0 && len(next.Counted) == len(cp.Counted) {
 			// Nothing changed: skip the write.
 			c.commit(next, rv, pending)
 			return nil
 		}
-		newRV, err := c.write(ctx, next, rv)
+		newRV, err := c.write(ctx, next, rv, exists)
 		if apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err) {
 			c.opts.Logger.InfoContext(ctx, "checkpoint changed underneath, merging again",
 				"configmap", c.opts.Name, "attempt", attempt+1)
@@ -263,7 +264,7 @@ func (c *Counter) Flush(ctx context.Context) error {
 func (c *Counter) commit(cp checkpoint, rv string, flushed map[types.UID]Key) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.base, c.rv = cp, rv
+	c.base, c.rv, c.exists = cp, rv, true
 	for uid := range flushed {
 		delete(c.pending, uid)
 	}
@@ -274,22 +275,21 @@ func (c *Counter) commit(cp checkpoint, rv string, flushed map[types.UID]Key) {
 	}
 }
 
-func (c *Counter) read(ctx context.Context) (checkpoint, string, error) {
+func (c *Counter) read(ctx context.Context) (cp checkpoint, rv string, exists bool, err error) {
 	cm, err := c.opts.ConfigMaps.Get(ctx, c.opts.Name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
-		return emptyCheckpoint(), "", nil
+		return emptyCheckpoint(), "", false, nil
 	}
 	if err != nil {
-		return checkpoint{}, "", fmt.Errorf("reading checkpoint %s: %w", c.opts.Name, err)
+		return checkpoint{}, "", false, fmt.Errorf("reading checkpoint %s: %w", c.opts.Name, err)
 	}
-	cp, err := decode([]byte(cm.Data[DataKey]))
-	if err != nil {
-		return checkpoint{}, "", fmt.Errorf("checkpoint %s/%s: %w", cm.Namespace, cm.Name, err)
+	if cp, err = decode([]byte(cm.Data[DataKey])); err != nil {
+		return checkpoint{}, "", false, fmt.Errorf("checkpoint %s/%s: %w", cm.Namespace, cm.Name, err)
 	}
-	return cp, cm.ResourceVersion, nil
+	return cp, cm.ResourceVersion, true, nil
 }
 
-func (c *Counter) write(ctx context.Context, cp checkpoint, rv string) (string, error) {
+func (c *Counter) write(ctx context.Context, cp checkpoint, rv string, exists bool) (string, error) {
 	data, err := cp.encode()
 	if err != nil {
 		return "", err
@@ -306,7 +306,7 @@ func (c *Counter) write(ctx context.Context, cp checkpoint, rv string) (string, 
 		Data: map[string]string{DataKey: string(data)},
 	}
 	var out *corev1.ConfigMap
-	if rv == "" {
+	if !exists {
 		out, err = c.opts.ConfigMaps.Create(ctx, cm, metav1.CreateOptions{})
 	} else {
 		// Update with the resourceVersion read is the optimistic lock: a

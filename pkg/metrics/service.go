@@ -51,7 +51,11 @@ type Options struct {
 	Config Config
 	// RestConfig reaches the API server; nil means Config.RestConfig().
 	RestConfig *rest.Config
-	Logger     *slog.Logger
+	// Kube and Gitpulse, when set, are used instead of clients built from
+	// RestConfig (tests inject fakes that fail watches on purpose).
+	Kube     kubernetes.Interface
+	Gitpulse versioned.Interface
+	Logger   *slog.Logger
 }
 
 // Service watches one namespace and serves its metrics.
@@ -94,22 +98,24 @@ func New(opts Options) (*Service, error) {
 	if opts.Config.CheckpointInterval <= 0 {
 		opts.Config.CheckpointInterval = DefaultCheckpointInterval
 	}
-	rc := opts.RestConfig
-	if rc == nil {
-		var err error
-		if rc, err = opts.Config.RestConfig(); err != nil {
-			return nil, err
+	kube, gp := opts.Kube, opts.Gitpulse
+	if kube == nil || gp == nil {
+		rc := opts.RestConfig
+		if rc == nil {
+			var err error
+			if rc, err = opts.Config.RestConfig(); err != nil {
+				return nil, err
+			}
 		}
-	}
-	rc = rest.CopyConfig(rc)
-	rc.UserAgent = "gitpulse-metrics"
-	kube, err := kubernetes.NewForConfig(rc)
-	if err != nil {
-		return nil, fmt.Errorf("kubernetes client: %w", err)
-	}
-	gp, err := versioned.NewForConfig(rc)
-	if err != nil {
-		return nil, fmt.Errorf("gitpulse client: %w", err)
+		rc = rest.CopyConfig(rc)
+		rc.UserAgent = "gitpulse-metrics"
+		var err error
+		if kube, err = kubernetes.NewForConfig(rc); err != nil {
+			return nil, fmt.Errorf("kubernetes client: %w", err)
+		}
+		if gp, err = versioned.NewForConfig(rc); err != nil {
+			return nil, fmt.Errorf("gitpulse client: %w", err)
+		}
 	}
 	s := &Service{
 		cfg:     opts.Config,
@@ -213,7 +219,7 @@ func (s *Service) startInformers(ctx context.Context) ([]cache.InformerSynced, e
 	// factories) so that every watch (re)start is counted: the reflector
 	// retries a broken watch internally and calls the error handler only
 	// when it has to re-list.
-	evInf := s.informer("events", &corev1.Event{}, slimEvent,
+	evInf := s.informer("events", s.kube, &corev1.Event{}, slimEvent,
 		func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
 			o.FieldSelector = selector
 			return events.List(ctx, o)
@@ -222,10 +228,10 @@ func (s *Service) startInformers(ctx context.Context) ([]cache.InformerSynced, e
 			o.FieldSelector = selector
 			return events.Watch(ctx, o)
 		})
-	prInf := s.informer("pullrequests", &stablev1.PullRequest{}, slimObject,
+	prInf := s.informer("pullrequests", s.gitpuls, &stablev1.PullRequest{}, slimObject,
 		func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) { return prs.List(ctx, o) },
 		func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) { return prs.Watch(ctx, o) })
-	brInf := s.informer("branches", &stablev1.Branch{}, slimObject,
+	brInf := s.informer("branches", s.gitpuls, &stablev1.Branch{}, slimObject,
 		func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) { return brs.List(ctx, o) },
 		func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) { return brs.Watch(ctx, o) })
 
@@ -251,7 +257,7 @@ func (s *Service) startInformers(ctx context.Context) ([]cache.InformerSynced, e
 
 // informer builds one namespaced informer (no resync) whose watches and
 // watch errors are counted under resource.
-func (s *Service) informer(resource string, example runtime.Object, transform cache.TransformFunc,
+func (s *Service) informer(resource string, client any, example runtime.Object, transform cache.TransformFunc,
 	list cache.ListWithContextFunc, watchFn cache.WatchFuncWithContext) cache.SharedIndexInformer {
 	lw := &cache.ListWatch{
 		ListWithContextFunc: list,
@@ -260,7 +266,9 @@ func (s *Service) informer(resource string, example runtime.Object, transform ca
 			return watchFn(ctx, o)
 		},
 	}
-	inf := cache.NewSharedIndexInformerWithOptions(lw, example, cache.SharedIndexInformerOptions{
+	// The wrapper tells the reflector when client cannot stream lists
+	// (fake clientsets), as the generated informers do.
+	inf := cache.NewSharedIndexInformerWithOptions(cache.ToListWatcherWithWatchListSemantics(lw, client), example, cache.SharedIndexInformerOptions{
 		Indexers: cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc},
 	})
 	// Neither can fail before the informer runs.

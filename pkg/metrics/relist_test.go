@@ -1,0 +1,94 @@
+package metrics
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/apimachinery/pkg/watch"
+	kubefake "k8s.io/client-go/kubernetes/fake"
+	clienttesting "k8s.io/client-go/testing"
+
+	stablev1 "github.com/liatrio/gitpulse/pkg/apis/stable/v1"
+	gpfake "github.com/liatrio/gitpulse/pkg/client/clientset/versioned/fake"
+)
+
+func recorderEvent(ns string, i int) *corev1.Event {
+	return &corev1.Event{
+		ObjectMeta: metav1.ObjectMeta{
+			Name: fmt.Sprintf("delivery-%03d", i), Namespace: ns, UID: types.UID(fmt.Sprintf("uid-%03d", i)),
+			Annotations: map[string]string{stablev1.AnnotationRepository: "acme/api"},
+		},
+		InvolvedObject:      corev1.ObjectReference{Kind: "PullRequest"},
+		Action:              "opened",
+		ReportingController: stablev1.ReportingController,
+	}
+}
+
+func total(svc *Service) uint64 {
+	var n uint64
+	for _, v := range svc.Counts() {
+		n += v
+	}
+	return n
+}
+
+// TestService_RelistAfterGoneCountsNothingTwice makes the first watches
+// answer 410 Gone, so the informer re-lists (replaying every Event) several
+// times: each Event is still counted once, and one created between re-lists
+// is counted too.
+func TestService_RelistAfterGoneCountsNothingTwice(t *testing.T) {
+	const ns = "gone"
+	var objs []runtime.Object
+	for i := range 5 {
+		objs = append(objs, recorderEvent(ns, i))
+	}
+	kube := kubefake.NewSimpleClientset(objs...)
+	var watches atomic.Int32
+	kube.PrependWatchReactor("events", func(clienttesting.Action) (bool, watch.Interface, error) {
+		n := watches.Add(1)
+		if n == 2 {
+			// Between two re-lists, a new Event appears.
+			_ = kube.Tracker().Add(recorderEvent(ns, 5))
+		}
+		if n <= 2 {
+			return true, nil, apierrors.NewResourceExpired("too old resource version")
+		}
+		return false, nil, nil
+	})
+	svc, err := New(Options{
+		Config: Config{Namespace: ns, CheckpointInterval: 10 * time.Millisecond},
+		Kube:   kube, Gitpulse: gpfake.NewSimpleClientset(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := svc.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = svc.Stop(ctx) }()
+	err = wait.PollUntilContextCancel(ctx, 20*time.Millisecond, true, func(context.Context) (bool, error) {
+		return watches.Load() > 2 && total(svc) == 6, nil
+	})
+	if err != nil {
+		t.Fatalf("after %d watches: counted %d, want 6", watches.Load(), total(svc))
+	}
+	v := svc.view()
+	if v.watchErrors["events"] < 2 {
+		t.Errorf("watch errors = %d, want >= 2", v.watchErrors["events"])
+	}
+	time.Sleep(100 * time.Millisecond)
+	if got := total(svc); got != 6 {
+		t.Fatalf("counted %d after settling, want 6", got)
+	}
+}

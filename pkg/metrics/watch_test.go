@@ -1,0 +1,101 @@
+package metrics
+
+import (
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	stablev1 "github.com/liatrio/gitpulse/pkg/apis/stable/v1"
+	"github.com/liatrio/gitpulse/pkg/eventcount"
+)
+
+func TestClassify_KeysCountableEventsAndNamesWhyNot(t *testing.T) {
+	ev := func(kind, repo, action string) *corev1.Event {
+		e := &corev1.Event{ObjectMeta: metav1.ObjectMeta{Namespace: "ns"}, InvolvedObject: corev1.ObjectReference{Kind: kind}, Action: action}
+		if repo != "" {
+			e.Annotations = map[string]string{stablev1.AnnotationRepository: repo}
+		}
+		return e
+	}
+	cases := []struct {
+		name       string
+		event      *corev1.Event
+		wantKey    eventcount.Key
+		wantReason string
+	}{
+		{"pull request action", ev("PullRequest", "acme/api", "opened"), eventcount.Key{Kind: "PullRequest", Namespace: "ns", Repository: "acme/api", Action: "opened"}, ""},
+		{"merged is a pull request action", ev("PullRequest", "acme/api", "merged"), eventcount.Key{Kind: "PullRequest", Namespace: "ns", Repository: "acme/api", Action: "merged"}, ""},
+		{"unknown pull request action folds into other", ev("PullRequest", "acme/api", "teleported"), eventcount.Key{Kind: "PullRequest", Namespace: "ns", Repository: "acme/api", Action: "other"}, ""},
+		{"branch push", ev("Branch", "acme/api", "pushed"), eventcount.Key{Kind: "Branch", Namespace: "ns", Repository: "acme/api", Action: "pushed"}, ""},
+		{"unknown branch action", ev("Branch", "acme/api", "renamed"), eventcount.Key{}, reasonUnknownAction},
+		{"no repository", ev("PullRequest", "", "opened"), eventcount.Key{}, reasonMissingRepository},
+		{"repository without owner", ev("PullRequest", "api", "opened"), eventcount.Key{}, reasonInvalidRepository},
+		{"repository with two slashes", ev("PullRequest", "a/b/c", "opened"), eventcount.Key{}, reasonInvalidRepository},
+		{"repository with a newline", ev("PullRequest", "a/b\n", "opened"), eventcount.Key{}, reasonInvalidRepository},
+		{"no action", ev("PullRequest", "acme/api", ""), eventcount.Key{}, reasonMissingAction},
+		{"other kind", ev("Issue", "acme/api", "opened"), eventcount.Key{}, reasonUnknownKind},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			key, reason := classify(tc.event)
+			if key != tc.wantKey || reason != tc.wantReason {
+				t.Fatalf("classify = %+v, %q; want %+v, %q", key, reason, tc.wantKey, tc.wantReason)
+			}
+		})
+	}
+}
+
+// The informer cache holds the transformed Event only: a big message,
+// related objects and managed fields cost nothing per Event.
+func TestSlimEvent_KeepsOnlyWhatCountingNeeds(t *testing.T) {
+	in := &corev1.Event{
+		ObjectMeta: metav1.ObjectMeta{
+			Name: "delivery-1", Namespace: "ns", UID: "u1", ResourceVersion: "7",
+			Annotations:   map[string]string{stablev1.AnnotationRepository: "acme/api", stablev1.AnnotationDeliveryID: "1", "other": "x"},
+			Labels:        map[string]string{"a": "b"},
+			ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "recorder"}},
+		},
+		InvolvedObject: corev1.ObjectReference{Kind: "PullRequest", Name: "pr", Namespace: "ns", UID: "o1"},
+		Reason:         "PullRequestOpened", Message: string(make([]byte, 4096)), Action: "opened",
+		Related: &corev1.ObjectReference{Name: "x"}, ReportingController: stablev1.ReportingController,
+	}
+	out, err := slimEvent(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &corev1.Event{
+		ObjectMeta: metav1.ObjectMeta{Name: "delivery-1", Namespace: "ns", UID: "u1", ResourceVersion: "7",
+			Annotations: map[string]string{stablev1.AnnotationRepository: "acme/api"}},
+		InvolvedObject: corev1.ObjectReference{Kind: "PullRequest"},
+		Action:         "opened",
+	}
+	got := out.(*corev1.Event)
+	if got.String() != want.String() {
+		t.Fatalf("slimEvent =\n%v\nwant\n%v", got, want)
+	}
+	if key, reason := classify(got); reason != "" || key.Action != "opened" {
+		t.Fatalf("the slim Event no longer classifies: %+v %q", key, reason)
+	}
+}
+
+func TestRepoCap_AdmitsFirstComersAndFoldsTheRest(t *testing.T) {
+	c := newRepoCap(2)
+	c.seed("acme/old") // from the checkpoint
+	steps := []struct{ repo, want string }{
+		{"acme/api", "acme/api"},
+		{"acme/web", "other"},
+		{"acme/old", "acme/old"},
+		{"acme/api", "acme/api"},
+		{"acme/web", "other"},
+		{"acme/cli", "other"},
+	}
+	for _, s := range steps {
+		if got := c.admit(s.repo); got != s.want {
+			t.Fatalf("admit(%s) = %s, want %s", s.repo, got, s.want)
+		}
+	}
+	if got := c.droppedTotal(); got != 2 {
+		t.Fatalf("dropped = %d, want 2 (acme/web once, acme/cli)", got)
+	}
+}
