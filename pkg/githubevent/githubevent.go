@@ -164,9 +164,9 @@ func Parse(e event.Event, received time.Time) (Change, error) {
 	case *github.PushEvent:
 		err = ch.fromPush(p)
 	case *github.CreateEvent:
-		err = ch.fromRef(stablev1.ActionCreated, p.GetRef(), p.GetRefType(), p.GetRepo().GetFullName(), p.GetSender().GetLogin())
+		err = ch.fromRef(stablev1.ActionCreated, p.GetRef(), p.GetRefType(), p.GetRepo(), p.GetSender().GetLogin())
 	case *github.DeleteEvent:
-		err = ch.fromRef(stablev1.ActionDeleted, p.GetRef(), p.GetRefType(), p.GetRepo().GetFullName(), p.GetSender().GetLogin())
+		err = ch.fromRef(stablev1.ActionDeleted, p.GetRef(), p.GetRefType(), p.GetRepo(), p.GetSender().GetLogin())
 	case *github.PingEvent:
 		ch.Repository = p.GetRepo().GetFullName()
 		ch.Sender = p.GetSender().GetLogin()
@@ -275,14 +275,20 @@ func (ch *Change) fromPush(p *github.PushEvent) error {
 	return nil
 }
 
-// fromRef handles create and delete. Their payloads carry no time of the
-// event itself, so they keep the CloudEvent time (the adapter's receipt)
-// or, without one, the arrival time.
-func (ch *Change) fromRef(action, ref, refType, repository, sender string) error {
+// fromRef handles create and delete. Their payloads have no field of their
+// own for when it happened, but creating or deleting a ref is a push to the
+// repository, so repository.pushed_at is its time on GitHub's clock — the
+// clock pushes are ordered by, too (the octokit examples show a tag's create
+// and delete one second apart in pushed_at). Without it they keep the
+// CloudEvent time (the adapter's receipt) or, without one, the arrival time.
+func (ch *Change) fromRef(action, ref, refType string, repo *github.Repository, sender string) error {
 	if ref == "" || refType == "" {
 		return fmt.Errorf("%w: %s without ref or ref_type", ErrMismatch, ch.Event)
 	}
-	ch.Repository = repository
+	ch.Repository = repo.GetFullName()
+	if !repo.GetPushedAt().IsZero() {
+		ch.OccurredAt, ch.TimeSource = repo.GetPushedAt().Time, TimeFromPushedAt
+	}
 	if err := checkRepository(ch.Repository); err != nil {
 		return err
 	}

@@ -109,7 +109,7 @@ func TestParse_TranslatesEachRecordedEventType(t *testing.T) {
 			}
 		},
 	}, {
-		name:      "created branch uses the cloudevent time",
+		name:      "created branch without pushed_at uses the cloudevent time",
 		eventType: "create",
 		payload:   `{"ref":"feature/y","ref_type":"branch","sender":{"login":"carol"},` + repo + `}`,
 		wantKind:  KindBranch, wantReason: stablev1.ReasonBranchCreated, wantAction: stablev1.ActionCreated,
@@ -120,11 +120,11 @@ func TestParse_TranslatesEachRecordedEventType(t *testing.T) {
 			}
 		},
 	}, {
-		name:      "deleted branch",
+		name:      "deleted branch uses the repository's pushed_at",
 		eventType: "delete",
-		payload:   `{"ref":"feature/y","ref_type":"branch",` + repo + `}`,
+		payload:   `{"ref":"feature/y","ref_type":"branch","repository":{"full_name":"octo/hello","pushed_at":"2026-01-02T10:00:00Z"}}`,
 		wantKind:  KindBranch, wantReason: stablev1.ReasonBranchDeleted, wantAction: stablev1.ActionDeleted,
-		wantTime: "2026-01-03T00:00:00Z", wantSource: TimeFromCloudEvent,
+		wantTime: "2026-01-02T10:00:00Z", wantSource: TimeFromPushedAt,
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

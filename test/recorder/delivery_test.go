@@ -41,6 +41,19 @@ func withPush(t *testing.T, head string, pushedAt int64) []byte {
 	return b
 }
 
+// withoutPushedAt is a hand-made create or delete payload without
+// repository.pushed_at, as GitHub may send for refs changed without a push.
+func withoutPushedAt(t *testing.T, file string) []byte {
+	t.Helper()
+	p := decode(t, readTestdata(t, file))
+	delete(p["repository"].(map[string]any), "pushed_at")
+	b, err := json.Marshal(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
 func TestRecorder_RedeliveryWritesOneEventAndChangesNothing(t *testing.T) {
 	env := testenv.Get(t)
 	h := startRecorder(t, env)
@@ -145,6 +158,17 @@ func TestRecorder_OutOfOrderDeliveriesNeverMoveObjectsBackwards(t *testing.T) {
 			b := getBranch(t, h, helloWorld, addReadme)
 			if b.Spec.State != "deleted" || fmtTime(b.Spec.DeletedAt) != "2019-05-15T15:21:21Z" {
 				t.Errorf("state %s deletedAt %s, want deleted at 15:21:21", b.Spec.State, fmtTime(b.Spec.DeletedAt))
+			}
+		},
+	}, {
+		name: "create arriving after delete, without pushed_at: by the CloudEvent time",
+		in: []delivery{{"delete", withoutPushedAt(t, "delete-branch.json"), "2026-01-01T10:00:05Z"},
+			{"create", withoutPushedAt(t, "create-branch.json"), "2026-01-01T10:00:00Z"}},
+		winner: 0,
+		check: func(t *testing.T, h *harness) {
+			b := getBranch(t, h, helloWorld, addReadme)
+			if b.Spec.State != "deleted" || fmtTime(b.Spec.DeletedAt) != "2026-01-01T10:00:05Z" {
+				t.Errorf("state %s deletedAt %s, want deleted at 10:00:05", b.Spec.State, fmtTime(b.Spec.DeletedAt))
 			}
 		},
 	}}

@@ -244,8 +244,9 @@ func expectEvent(t *testing.T, h *harness, id, kind string, obj *metav1.ObjectMe
 	return ev
 }
 
-// atTime gives a delivery the adapter's send time (create and delete
-// payloads carry no time of their own).
+// atTime gives a delivery the adapter's send time (the CloudEvent time),
+// which orders create and delete deliveries whose payload lacks
+// repository.pushed_at; with it, it must agree.
 func atTime(t *testing.T, h *harness, m mode, eventType, id string, body []byte, when string, want int) {
 	t.Helper()
 	e := adapterEvent(t, eventType, id, body)
