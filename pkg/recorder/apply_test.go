@@ -1,6 +1,8 @@
 package recorder
 
 import (
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -161,5 +163,19 @@ func TestConfigFromEnv(t *testing.T) {
 	}
 	if _, err := (Config{Kubeconfig: "/nonexistent/kubeconfig"}).RESTConfig(); err == nil {
 		t.Error("a missing kubeconfig built a client")
+	}
+	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := os.WriteFile(kubeconfig, []byte(`apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: "https://127.0.0.1:6443"}}]
+users: [{name: u, user: {token: t}}]
+contexts: [{name: c, context: {cluster: c, user: u}}]
+current-context: c
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	rc, err := (Config{Kubeconfig: kubeconfig}).RESTConfig()
+	if err != nil || rc.Host != "https://127.0.0.1:6443" || rc.QPS < 100 || rc.Timeout == 0 {
+		t.Errorf("rest config %+v, err %v: want the kubeconfig's host, no 5 QPS throttle, a timeout", rc, err)
 	}
 }

@@ -90,6 +90,11 @@ func (c Config) RESTConfig() (*rest.Config, error) {
 	// A hung API server must turn into a 503 (and a Broker retry) well
 	// before the Broker's own request timeout.
 	cfg.Timeout = 15 * time.Second
+	// client-go's default client-side limit (5 QPS) would cap a replica at
+	// about one delivery a second (each takes ~5 requests). The API
+	// server's priority and fairness is what protects it; this only keeps
+	// one replica from monopolising its share.
+	cfg.QPS, cfg.Burst = 200, 400
 	cfg.UserAgent = "gitpulse-recorder"
 	return cfg, nil
 }
