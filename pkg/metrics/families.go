@@ -53,7 +53,7 @@ type histogram struct {
 }
 
 // familyTable is every metric the function serves. The names and labels of
-// the first six rows are the public contract (docs/metrics.md).
+// the first six rows are the public contract (pkg/metrics/README.md).
 func familyTable() []family {
 	return []family{
 		{
