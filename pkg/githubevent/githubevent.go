@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/google/go-github/v60/github"
@@ -146,6 +147,12 @@ func Parse(e event.Event, received time.Time) (Change, error) {
 	}
 	ch.OccurredAt, ch.TimeSource = ceTime, ceSource
 
+	// JSON is UTF-8 and GitHub sends nothing else; encoding/json would
+	// quietly turn invalid bytes into U+FFFD and record a name GitHub never
+	// had.
+	if !utf8.Valid(e.Data()) {
+		return Change{}, fmt.Errorf("%w: payload is not valid UTF-8", ErrMalformed)
+	}
 	payload, err := github.ParseWebHook(name, e.Data())
 	if err != nil {
 		if strings.HasPrefix(err.Error(), "unknown X-Github-Event") {

@@ -182,6 +182,7 @@ func TestParse_RefusesWhatCanNeverSucceed(t *testing.T) {
 		{"malformed JSON", "pull_request", `{"action":`, ErrMalformed},
 		{"wrong JSON type", "pull_request", `{"action":"opened","number":"seven"}`, ErrMalformed},
 		{"empty body", "push", ``, ErrMalformed},
+		{"invalid UTF-8", "create", "{\"ref\":\"a\xff\",\"ref_type\":\"branch\",\"repository\":{\"full_name\":\"o/r\"}}", ErrMalformed},
 		{"push payload sent as pull_request", "pull_request", `{"ref":"refs/heads/x",` + repo + `}`, ErrMismatch},
 		{"pull request without number", "pull_request", `{"action":"opened","pull_request":{"state":"open","updated_at":"2026-01-01T10:00:00Z"},` + repo + `}`, ErrMismatch},
 		{"pull request without updated_at", "pull_request", `{"action":"opened","pull_request":{"number":1,"state":"open"},` + repo + `}`, ErrMismatch},
