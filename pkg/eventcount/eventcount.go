@@ -166,6 +166,15 @@ func (c *Counter) Observe(uid types.UID, key Key) bool {
 	return true
 }
 
+// Counted reports whether uid was counted already (persisted or pending).
+func (c *Counter) Counted(uid types.UID) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, persisted := c.base.Counted[uid]
+	_, pending := c.pending[uid]
+	return persisted || pending
+}
+
 // Forget records that the Event with uid is gone (deleted or expired). Its
 // UID stays in the checkpoint for the grace period.
 func (c *Counter) Forget(uid types.UID) {

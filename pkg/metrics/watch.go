@@ -120,7 +120,11 @@ func (w *eventWatcher) observe(obj any) {
 		}
 		return
 	}
-	key.Repository = w.repos.admit(key.Repository)
+	// Only an Event about to be counted may take one of the capped
+	// repository slots; replays of counted ones must not use them up.
+	if !w.counter.Counted(ev.UID) {
+		key.Repository = w.repos.admit(key.Repository)
+	}
 	w.counter.Observe(ev.UID, key)
 	w.mu.Lock()
 	defer w.mu.Unlock()

@@ -264,3 +264,34 @@ func TestCounters_ResumeAfterAPIServerRestart(t *testing.T) {
 	again := startService(t, env.Config(), metrics.Config{Namespace: ns})
 	waitExact(t, again, ns, 20)
 }
+
+// TestCap_ReplayedEventsDoNotTakeRepositorySlots: Events counted by an
+// earlier process (here into repository="other") are replayed by the next
+// one's list; they must not claim repository slots that new Events need.
+func TestCap_ReplayedEventsDoNotTakeRepositorySlots(t *testing.T) {
+	env := testenv.Get(t)
+	ns := env.Namespace(t)
+	// Admission is first come: acme/a must be counted before acme/b exists.
+	mustCreateEvents(t, env.Kube, ns, eventSpec{delivery: "cap-1", kind: "PullRequest", repository: "acme/a", action: "opened"})
+	first := startService(t, env.Config(), metrics.Config{Namespace: ns, MaxRepositories: 1})
+	eventually(t, 10*time.Second, "acme/a counted", func() (bool, string) {
+		body, f := scrape(t, first.Handler())
+		return counterSum(f, "pull_requests_total", nil) == 1, body
+	})
+	mustCreateEvents(t, env.Kube, ns, eventSpec{delivery: "cap-2", kind: "PullRequest", repository: "acme/b", action: "opened"})
+	eventually(t, 10*time.Second, "both counted", func() (bool, string) {
+		body, f := scrape(t, first.Handler())
+		return counterSum(f, "pull_requests_total", nil) == 2, body
+	})
+	stop(t, first)
+
+	second := startService(t, env.Config(), metrics.Config{Namespace: ns, MaxRepositories: 2})
+	mustCreateEvents(t, env.Kube, ns, eventSpec{delivery: "cap-3", kind: "PullRequest", repository: "acme/c", action: "opened"})
+	eventually(t, 10*time.Second, "acme/c gets the free slot", func() (bool, string) {
+		body, f := scrape(t, second.Handler())
+		byRepo := func(r string) float64 {
+			return counterSum(f, "gitpulse_pull_request_events_total", map[string]string{"namespace": ns, "repository": r})
+		}
+		return byRepo("acme/a") == 1 && byRepo("other") == 1 && byRepo("acme/c") == 1, body
+	})
+}
