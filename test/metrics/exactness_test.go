@@ -52,7 +52,7 @@ func waitExact(t *testing.T, svc *metrics.Service, ns string, n int) {
 		}
 		return ok, fmt.Sprintf("pull_requests_total=%v by action=%v, want %d %v", total, got, n, want)
 	}
-	eventually(t, 20*time.Second, fmt.Sprintf("exactly %d Events counted", n), check)
+	eventually(t, 45*time.Second, fmt.Sprintf("exactly %d Events counted", n), check)
 	time.Sleep(500 * time.Millisecond) // several checkpoint intervals and re-reads
 	if ok, msg := check(); !ok {
 		t.Fatalf("count moved after reaching %d: %s", n, msg)
@@ -256,7 +256,7 @@ func TestCounters_ResumeAfterAPIServerRestart(t *testing.T) {
 	}
 	mustCreateEvents(t, env.Kube, ns, all[10:]...)
 	waitExact(t, svc, ns, 20)
-	eventually(t, 20*time.Second, "watch restarts reported", func() (bool, string) {
+	eventually(t, 45*time.Second, "watch restarts reported", func() (bool, string) {
 		body, f := scrape(t, svc.Handler())
 		return counterSum(f, "gitpulse_metrics_watch_restarts_total", map[string]string{"resource": "events"}) >= 1, body
 	})
@@ -274,12 +274,12 @@ func TestCap_ReplayedEventsDoNotTakeRepositorySlots(t *testing.T) {
 	// Admission is first come: acme/a must be counted before acme/b exists.
 	mustCreateEvents(t, env.Kube, ns, eventSpec{delivery: "cap-1", kind: "PullRequest", repository: "acme/a", action: "opened"})
 	first := startService(t, env.Config(), metrics.Config{Namespace: ns, MaxRepositories: 1})
-	eventually(t, 10*time.Second, "acme/a counted", func() (bool, string) {
+	eventually(t, 30*time.Second, "acme/a counted", func() (bool, string) {
 		body, f := scrape(t, first.Handler())
 		return counterSum(f, "pull_requests_total", nil) == 1, body
 	})
 	mustCreateEvents(t, env.Kube, ns, eventSpec{delivery: "cap-2", kind: "PullRequest", repository: "acme/b", action: "opened"})
-	eventually(t, 10*time.Second, "both counted", func() (bool, string) {
+	eventually(t, 30*time.Second, "both counted", func() (bool, string) {
 		body, f := scrape(t, first.Handler())
 		return counterSum(f, "pull_requests_total", nil) == 2, body
 	})
@@ -287,7 +287,7 @@ func TestCap_ReplayedEventsDoNotTakeRepositorySlots(t *testing.T) {
 
 	second := startService(t, env.Config(), metrics.Config{Namespace: ns, MaxRepositories: 2})
 	mustCreateEvents(t, env.Kube, ns, eventSpec{delivery: "cap-3", kind: "PullRequest", repository: "acme/c", action: "opened"})
-	eventually(t, 10*time.Second, "acme/c gets the free slot", func() (bool, string) {
+	eventually(t, 30*time.Second, "acme/c gets the free slot", func() (bool, string) {
 		body, f := scrape(t, second.Handler())
 		byRepo := func(r string) float64 {
 			return counterSum(f, "gitpulse_pull_request_events_total", map[string]string{"namespace": ns, "repository": r})

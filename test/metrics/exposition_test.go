@@ -149,7 +149,7 @@ func startFixture(t *testing.T, env *testenv.Env, ns string) *metrics.Service {
 // waitCounted waits until the counters sum to events and the gauges to objects.
 func waitCounted(t *testing.T, svc *metrics.Service, events, objects float64) {
 	t.Helper()
-	eventually(t, 10*time.Second, "Events counted and objects seen", func() (bool, string) {
+	eventually(t, 30*time.Second, "Events counted and objects seen", func() (bool, string) {
 		body, f := scrape(t, svc.Handler())
 		got := counterSum(f, "gitpulse_pull_request_events_total", nil) + counterSum(f, "gitpulse_branch_events_total", nil)
 		seen := counterSum(f, "gitpulse_pull_requests", nil) + counterSum(f, "gitpulse_branches", nil)
@@ -200,7 +200,7 @@ func TestExposition_SelfMetrics(t *testing.T) {
 	before := time.Now().Add(-time.Second).Unix()
 	mustCreateEvents(t, env.Kube, ns, eventSpec{delivery: "s01", kind: "Branch", repository: "acme/api", action: "pushed"})
 	svc := startService(t, env.Config(), metrics.Config{Namespace: ns, CheckpointInterval: 50 * time.Millisecond})
-	eventually(t, 10*time.Second, "checkpoint written and newest Event time reported", func() (bool, string) {
+	eventually(t, 30*time.Second, "checkpoint written and newest Event time reported", func() (bool, string) {
 		body, f := scrape(t, svc.Handler())
 		last := counterSum(f, "gitpulse_metrics_last_event_timestamp_seconds", nil)
 		writes := counterSum(f, "gitpulse_metrics_checkpoint_writes_total", map[string]string{"result": "success"})
@@ -224,7 +224,7 @@ func TestExposition_NegotiatesOpenMetrics(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			eventually(t, 10*time.Second, "Event counted", func() (bool, string) {
+			eventually(t, 30*time.Second, "Event counted", func() (bool, string) {
 				req := httptest.NewRequest(http.MethodGet, metrics.MetricsPath, nil)
 				if tc.accept != "" {
 					req.Header.Set("Accept", tc.accept)
