@@ -172,7 +172,6 @@ func TestConfig_KustomizeRendersEveryComponent(t *testing.T) {
 		"Role":                     2,
 		"RoleBinding":              2,
 		"Broker":                   1,
-		"Trigger":                  5, // pull_request, push, create, delete, ping
 		"Service":                  1, // the dead-letter sink (Knative Service)
 		"GitHubSource":             1,
 		"ServiceMonitor":           2,
@@ -270,11 +269,11 @@ func TestConfig_DryRunRejectsBrokenObjects(t *testing.T) {
 		obj     *unstructured.Unstructured
 		wantErr string
 	}{
-		// Knative's Trigger schema preserves unknown fields and has no enums
-		// (its admission webhook, absent here, validates the rest), so only
-		// types are checked server-side; TestTriggers_* covers the semantics.
-		{"trigger with a non-integer retry count",
-			set(find("Trigger", "gitpulse-recorder-push"), "five", "spec", "delivery", "retry"), "spec.delivery.retry"},
+		// Knative's Broker schema types spec.delivery but has no enums (its
+		// admission webhook, absent here, validates the rest), so only types
+		// are checked server-side; TestBroker_* covers the semantics.
+		{"broker with a non-integer retry count",
+			set(find("Broker", "default"), "five", "spec", "delivery", "retry"), "spec.delivery.retry"},
 		{"githubsource without a secretToken",
 			drop(find("GitHubSource", "gitpulse"), "spec", "secretToken"), "secretToken"},
 		{"githubsource with an unknown event type",

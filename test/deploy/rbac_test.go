@@ -134,8 +134,8 @@ func TestRBAC_EachFunctionGetsExactlyWhatItNeeds(t *testing.T) {
 		allowed bool
 		do      func(c clients) error
 	}{
-		// The recorder: upsert PullRequests and Branches and their status,
-		// create (and read back) Events.
+		// The recorder: get, create and update PullRequests and Branches,
+		// update their status, create (and read back) Events.
 		{"recorder creates a pull request", recorder, true, func(c clients) error {
 			_, err := c.gitpulse.StableV1().PullRequests(namespace).Create(ctx, samplePullRequest("by-recorder"), metav1.CreateOptions{})
 			return err
@@ -150,18 +150,10 @@ func TestRBAC_EachFunctionGetsExactlyWhatItNeeds(t *testing.T) {
 			_, err := c.gitpulse.StableV1().PullRequests(namespace).Update(ctx, pr, metav1.UpdateOptions{})
 			return err
 		}},
-		{"recorder patches a pull request", recorder, true, func(c clients) error {
-			_, err := c.gitpulse.StableV1().PullRequests(namespace).Patch(ctx, "seeded", types.MergePatchType, mergePatch, metav1.PatchOptions{})
-			return err
-		}},
 		{"recorder updates pull request status", recorder, true, func(c clients) error {
 			pr := seededPR()
 			pr.Status.LastDeliveryID = "d-1"
 			_, err := c.gitpulse.StableV1().PullRequests(namespace).UpdateStatus(ctx, pr, metav1.UpdateOptions{})
-			return err
-		}},
-		{"recorder patches pull request status", recorder, true, func(c clients) error {
-			_, err := c.gitpulse.StableV1().PullRequests(namespace).Patch(ctx, "seeded", types.MergePatchType, statusPatch, metav1.PatchOptions{}, "status")
 			return err
 		}},
 		{"recorder creates a branch", recorder, true, func(c clients) error {
@@ -176,10 +168,6 @@ func TestRBAC_EachFunctionGetsExactlyWhatItNeeds(t *testing.T) {
 			b := seededBranch()
 			b.Spec.PushCount++
 			_, err := c.gitpulse.StableV1().Branches(namespace).Update(ctx, b, metav1.UpdateOptions{})
-			return err
-		}},
-		{"recorder patches a branch", recorder, true, func(c clients) error {
-			_, err := c.gitpulse.StableV1().Branches(namespace).Patch(ctx, "seeded", types.MergePatchType, mergePatch, metav1.PatchOptions{})
 			return err
 		}},
 		{"recorder updates branch status", recorder, true, func(c clients) error {
@@ -199,6 +187,30 @@ func TestRBAC_EachFunctionGetsExactlyWhatItNeeds(t *testing.T) {
 		{"recorder gets an event (redelivery check)", recorder, true, func(c clients) error {
 			_, err := c.kube.CoreV1().Events(namespace).Get(ctx, "seeded", metav1.GetOptions{})
 			return err
+		}},
+		// It never patches and never reads the status subresource (it reads
+		// the object, whose status comes with it): neither is granted.
+		{"recorder may not patch a pull request", recorder, false, func(c clients) error {
+			_, err := c.gitpulse.StableV1().PullRequests(namespace).Patch(ctx, "seeded", types.MergePatchType, mergePatch, metav1.PatchOptions{})
+			return err
+		}},
+		{"recorder may not patch pull request status", recorder, false, func(c clients) error {
+			_, err := c.gitpulse.StableV1().PullRequests(namespace).Patch(ctx, "seeded", types.MergePatchType, statusPatch, metav1.PatchOptions{}, "status")
+			return err
+		}},
+		{"recorder may not patch a branch", recorder, false, func(c clients) error {
+			_, err := c.gitpulse.StableV1().Branches(namespace).Patch(ctx, "seeded", types.MergePatchType, mergePatch, metav1.PatchOptions{})
+			return err
+		}},
+		{"recorder may not patch branch status", recorder, false, func(c clients) error {
+			_, err := c.gitpulse.StableV1().Branches(namespace).Patch(ctx, "seeded", types.MergePatchType, statusPatch, metav1.PatchOptions{}, "status")
+			return err
+		}},
+		{"recorder may not get pull request status", recorder, false, func(c clients) error {
+			return c.gitpulse.StableV1().RESTClient().Get().Namespace(namespace).Resource("pullrequests").Name("seeded").SubResource("status").Do(ctx).Error()
+		}},
+		{"recorder may not get branch status", recorder, false, func(c clients) error {
+			return c.gitpulse.StableV1().RESTClient().Get().Namespace(namespace).Resource("branches").Name("seeded").SubResource("status").Do(ctx).Error()
 		}},
 		{"recorder may not delete a pull request", recorder, false, func(c clients) error {
 			return c.gitpulse.StableV1().PullRequests(namespace).Delete(ctx, "seeded", metav1.DeleteOptions{})
@@ -386,8 +398,8 @@ func TestRBAC_RolesGrantNothingBeyondTheContract(t *testing.T) {
 	env := testenv.Get(t)
 	want := map[string][]string{
 		"gitpulse-recorder": {
-			"stable.liatr.io pullrequests,branches [] get,create,update,patch",
-			"stable.liatr.io pullrequests/status,branches/status [] get,update,patch",
+			"stable.liatr.io pullrequests,branches [] get,create,update",
+			"stable.liatr.io pullrequests/status,branches/status [] update",
 			" events [] create,get",
 		},
 		"gitpulse-metrics": {
