@@ -22,16 +22,16 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"sync"
-	"syscall"
 	"time"
 
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"github.com/liatrio/gitpulse/pkg/proc"
 )
 
 // Options configure Start. The zero value is usable.
@@ -352,67 +352,40 @@ func FreePort() (int, error) {
 }
 
 type process struct {
-	cmd     *exec.Cmd
-	done    chan struct{}
+	*proc.Process
+	name    string
 	logPath string
-	logFile *os.File
 }
 
 func startProcess(opts Options, name string, args ...string) (*process, error) {
-	cmd := exec.Command(filepath.Join(opts.BinDir, name), args...)
-	// Own process group, and SIGKILL if we die first: no orphans left behind.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	p := &process{cmd: cmd, done: make(chan struct{})}
-	if opts.Log != nil {
-		cmd.Stdout, cmd.Stderr = opts.Log, opts.Log
-	} else {
+	p := &process{name: name}
+	out, closeLog := opts.Log, func() {}
+	if out == nil {
 		p.logPath = filepath.Join(opts.Dir, name+".log")
 		f, err := os.OpenFile(p.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 		if err != nil {
 			return nil, err
 		}
-		p.logFile = f
-		cmd.Stdout, cmd.Stderr = f, f
+		out, closeLog = f, func() { f.Close() }
 	}
-	if err := cmd.Start(); err != nil {
+	pp, err := proc.Start(filepath.Join(opts.BinDir, name), args, nil, out, closeLog)
+	if err != nil {
+		closeLog()
 		return nil, fmt.Errorf("starting %s: %w", name, err)
 	}
-	go func() {
-		cmd.Wait()
-		if p.logFile != nil {
-			p.logFile.Close()
-		}
-		close(p.done)
-	}()
+	p.Process = pp
 	return p, nil
 }
 
-func (p *process) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
 func (p *process) kill() {
-	if p == nil || p.exited() {
-		return
+	if p != nil {
+		p.Kill()
 	}
-	syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
-	<-p.done
 }
 
 func (p *process) stop() {
-	if p == nil || p.exited() {
-		return
-	}
-	syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(10 * time.Second):
-		p.kill()
+	if p != nil {
+		p.Terminate(10 * time.Second)
 	}
 }
 
@@ -425,12 +398,12 @@ func waitFor(ctx context.Context, timeout time.Duration, p *process, ok func() b
 		if ok() {
 			return nil
 		}
-		if p.exited() {
-			return fmt.Errorf("%s exited early: %v (log: %s)", filepath.Base(p.cmd.Path), p.cmd.ProcessState, p.logPath)
+		if p.Exited() {
+			return fmt.Errorf("%s exited early: %v (log: %s)", p.name, p.State(), p.logPath)
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("waiting for %s: %w", filepath.Base(p.cmd.Path), ctx.Err())
+			return fmt.Errorf("waiting for %s: %w", p.name, ctx.Err())
 		case <-tick.C:
 		}
 	}

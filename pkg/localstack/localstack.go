@@ -8,7 +8,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -20,7 +19,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -30,6 +28,7 @@ import (
 
 	"github.com/liatrio/gitpulse/pkg/controlplane"
 	"github.com/liatrio/gitpulse/pkg/intake"
+	"github.com/liatrio/gitpulse/pkg/proc"
 )
 
 // Options configure Start. Zero ports pick free ones.
@@ -331,59 +330,10 @@ func Build(ctx context.Context, root, binDir string) error {
 	return nil
 }
 
-// Process is a child process in its own process group that dies with us.
-type Process struct {
-	cmd  *exec.Cmd
-	done chan struct{}
-}
+// Process is a function process (see package proc).
+type Process = proc.Process
 
 // StartProcess starts path with env, output to out.
 func StartProcess(path string, env []string, out io.Writer) (*Process, error) {
-	cmd := exec.Command(path)
-	cmd.Env = env
-	cmd.Stdout, cmd.Stderr = out, out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	p := &Process{cmd: cmd, done: make(chan struct{})}
-	go func() { cmd.Wait(); close(p.done) }()
-	return p, nil
-}
-
-// Pid is the process id.
-func (p *Process) Pid() int { return p.cmd.Process.Pid }
-
-// Exited reports whether the process has ended.
-func (p *Process) Exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// Kill sends SIGKILL to the process group and waits.
-func (p *Process) Kill() {
-	if p == nil || p.Exited() {
-		return
-	}
-	syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
-	<-p.done
-}
-
-// Terminate sends SIGTERM, waits up to grace, then kills.
-func (p *Process) Terminate(grace time.Duration) error {
-	if p == nil || p.Exited() {
-		return nil
-	}
-	syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
-	select {
-	case <-p.done:
-		return nil
-	case <-time.After(grace):
-		p.Kill()
-		return errors.New("did not stop within grace period; killed")
-	}
+	return proc.Start(path, nil, env, out, nil)
 }

@@ -7,6 +7,7 @@ package bench
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -47,6 +48,11 @@ func record(name, format string, args ...any) {
 }
 
 func TestMain(m *testing.M) {
+	flag.Parse()
+	if f := flag.Lookup("test.bench"); f == nil || f.Value.String() == "" {
+		// `go test ./...` without -bench: nothing to measure, no stack.
+		os.Exit(m.Run())
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	root, err := controlplane.ModuleRoot()
 	if err != nil {
