@@ -34,13 +34,29 @@
 // Events; counting from PullRequest/Branch status cannot tell how many
 // deliveries an object absorbed once they are squashed into one update.
 //
-// The cost is one ConfigMap of about 60 bytes per Event alive (a 1 MiB object
-// holds roughly 15,000 Events per event-ttl window); Flush reports ErrTooLarge
+// # The format
+//
+// The ConfigMap's data key checkpoint.json holds the counter values as JSON
+// (version 2). The counted UIDs that are canonical UUIDs (all that the API
+// server assigns) live in binaryData key counted-uids.bin as raw 16-byte
+// values, grouped by the Unix time they were first persisted (one group per
+// flush): each group is an 8-byte big-endian time, a 4-byte big-endian count
+// and that many UIDs. Any other UID falls back to text in the JSON's "counted"
+// map, which is also where version 1 kept every UID; version 1 checkpoints
+// still load, and the next flush rewrites them as version 2.
+//
+// The cost is one ConfigMap of about 16 bytes per Event alive plus 12 bytes
+// per flush that counted something within the retention window: the API
+// server's 1 MiB limit on a ConfigMap's data and binaryData values holds
+// roughly 60,000-65,000 Events per event-ttl window. Flush reports ErrTooLarge
 // beyond that instead of writing a checkpoint the API server would refuse.
 package eventcount
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -56,12 +72,18 @@ import (
 	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 )
 
-// DataKey is the ConfigMap data key holding the JSON checkpoint.
+// DataKey is the ConfigMap data key holding the JSON checkpoint: the counter
+// values, plus (as text) any counted UID that is not a canonical UUID.
 const DataKey = "checkpoint.json"
 
-// maxCheckpointBytes stays below the API server's 1 MiB object limit with
-// room for metadata.
-const maxCheckpointBytes = 900 * 1024
+// UIDsKey is the ConfigMap binaryData key holding the counted UIDs that are
+// canonical UUIDs, as raw 16-byte values grouped by persist time.
+const UIDsKey = "counted-uids.bin"
+
+// maxCheckpointBytes is the API server's limit on a ConfigMap: the lengths of
+// all data and binaryData values together (keys and metadata are not
+// counted; binaryData counts raw bytes, not base64) may not exceed 1 MiB.
+const maxCheckpointBytes = 1 << 20
 
 // ErrTooLarge is returned by Flush when the checkpoint would exceed what one
 // ConfigMap can hold.
@@ -292,19 +314,19 @@ func (c *Counter) read(ctx context.Context) (cp checkpoint, rv string, exists bo
 	if err != nil {
 		return checkpoint{}, "", false, fmt.Errorf("reading checkpoint %s: %w", c.opts.Name, err)
 	}
-	if cp, err = decode([]byte(cm.Data[DataKey])); err != nil {
+	if cp, err = decode([]byte(cm.Data[DataKey]), cm.BinaryData[UIDsKey]); err != nil {
 		return checkpoint{}, "", false, fmt.Errorf("checkpoint %s/%s: %w", cm.Namespace, cm.Name, err)
 	}
 	return cp, cm.ResourceVersion, true, nil
 }
 
 func (c *Counter) write(ctx context.Context, cp checkpoint, rv string, exists bool) (string, error) {
-	data, err := cp.encode()
+	data, uids, err := cp.encode()
 	if err != nil {
 		return "", err
 	}
-	if len(data) > maxCheckpointBytes {
-		return "", fmt.Errorf("%w: %d bytes for %d counted Events", ErrTooLarge, len(data), len(cp.Counted))
+	if size := len(data) + len(uids); size > maxCheckpointBytes {
+		return "", fmt.Errorf("%w: %d bytes (limit %d) for %d counted Events", ErrTooLarge, size, maxCheckpointBytes, len(cp.Counted))
 	}
 	cm := &corev1.ConfigMap{
 		ObjectMeta: metav1.ObjectMeta{
@@ -312,7 +334,8 @@ func (c *Counter) write(ctx context.Context, cp checkpoint, rv string, exists bo
 			ResourceVersion: rv,
 			Labels:          map[string]string{"app.kubernetes.io/name": "gitpulse", "app.kubernetes.io/component": "metrics"},
 		},
-		Data: map[string]string{DataKey: string(data)},
+		Data:       map[string]string{DataKey: string(data)},
+		BinaryData: map[string][]byte{UIDsKey: uids},
 	}
 	var out *corev1.ConfigMap
 	if !exists {
@@ -326,6 +349,17 @@ func (c *Counter) write(ctx context.Context, cp checkpoint, rv string, exists bo
 		return "", fmt.Errorf("writing checkpoint %s: %w", c.opts.Name, err)
 	}
 	return out.ResourceVersion, nil
+}
+
+// CountedUIDs returns the UIDs a checkpoint ConfigMap holds as counted, with
+// the Unix time each was first persisted, whatever the format version. It is
+// for inspecting a checkpoint (tools, tests); the Counter reads its own.
+func CountedUIDs(cm *corev1.ConfigMap) (map[types.UID]int64, error) {
+	cp, err := decode([]byte(cm.Data[DataKey]), cm.BinaryData[UIDsKey])
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint %s/%s: %w", cm.Namespace, cm.Name, err)
+	}
+	return cp.Counted, nil
 }
 
 // checkpoint is the persisted state: counter values and the UIDs they
@@ -371,11 +405,13 @@ func (cp checkpoint) prune(alive map[types.UID]struct{}, cutoff int64) {
 }
 
 // wireFormat is the JSON in the ConfigMap; counts are a sorted list so that
-// the object diffs readably and encodes deterministically.
+// the object diffs readably and encodes deterministically. Version 1 kept
+// every counted UID in Counted; version 2 keeps there only the UIDs that are
+// not canonical UUIDs, the rest being in the binaryData (see encodeUIDs).
 type wireFormat struct {
 	Version int                 `json:"version"`
 	Counts  []wireCount         `json:"counts"`
-	Counted map[types.UID]int64 `json:"counted"`
+	Counted map[types.UID]int64 `json:"counted,omitempty"`
 }
 
 type wireCount struct {
@@ -383,36 +419,174 @@ type wireCount struct {
 	Value uint64 `json:"value"`
 }
 
-const wireVersion = 1
+const (
+	wireVersionText   = 1 // every UID in the JSON (read only)
+	wireVersionBinary = 2 // canonical UUIDs in binaryData (written)
+)
 
-func (cp checkpoint) encode() ([]byte, error) {
-	w := wireFormat{Version: wireVersion, Counted: cp.Counted, Counts: make([]wireCount, 0, len(cp.Counts))}
+// uidGroupHeader is the size of a group's persist time and UID count.
+const uidGroupHeader = 8 + 4
+
+// encode returns the JSON for DataKey and the bytes for UIDsKey.
+func (cp checkpoint) encode() (data, uids []byte, err error) {
+	w := wireFormat{Version: wireVersionBinary, Counts: make([]wireCount, 0, len(cp.Counts))}
 	for k, v := range cp.Counts {
 		w.Counts = append(w.Counts, wireCount{Key: k, Value: v})
 	}
 	slices.SortFunc(w.Counts, func(a, b wireCount) int { return compareKeys(a.Key, b.Key) })
-	return json.Marshal(w)
+
+	groups := map[int64][][16]byte{}
+	for uid, t := range cp.Counted {
+		if raw, ok := parseUUID(uid); ok {
+			groups[t] = append(groups[t], raw)
+			continue
+		}
+		if w.Counted == nil {
+			w.Counted = map[types.UID]int64{}
+		}
+		w.Counted[uid] = t
+	}
+	if data, err = json.Marshal(w); err != nil {
+		return nil, nil, err
+	}
+	return data, encodeUIDs(groups), nil
 }
 
-func decode(data []byte) (checkpoint, error) {
+// encodeUIDs writes the groups in time order, each group's UIDs sorted, so
+// that equal sets encode to equal bytes.
+func encodeUIDs(groups map[int64][][16]byte) []byte {
+	times := make([]int64, 0, len(groups))
+	size := 0
+	for t, g := range groups {
+		times = append(times, t)
+		size += uidGroupHeader + 16*len(g)
+	}
+	slices.Sort(times)
+	out := make([]byte, 0, size)
+	for _, t := range times {
+		g := groups[t]
+		slices.SortFunc(g, func(a, b [16]byte) int { return bytes.Compare(a[:], b[:]) })
+		out = binary.BigEndian.AppendUint64(out, uint64(t))
+		out = binary.BigEndian.AppendUint32(out, uint32(len(g)))
+		for _, raw := range g {
+			out = append(out, raw[:]...)
+		}
+	}
+	return out
+}
+
+// decode reads a checkpoint from the ConfigMap's DataKey and UIDsKey values.
+func decode(data, uids []byte) (checkpoint, error) {
 	cp := emptyCheckpoint()
 	if len(data) == 0 {
+		if len(uids) != 0 {
+			return checkpoint{}, fmt.Errorf("binaryData %s without data %s", UIDsKey, DataKey)
+		}
 		return cp, nil
 	}
 	var w wireFormat
 	if err := json.Unmarshal(data, &w); err != nil {
 		return checkpoint{}, fmt.Errorf("decoding: %w", err)
 	}
-	if w.Version != wireVersion {
+	switch w.Version {
+	case wireVersionText:
+		if len(uids) != 0 {
+			// Version 1 never wrote binaryData: ignoring it could drop
+			// counted UIDs and so count their Events twice.
+			return checkpoint{}, fmt.Errorf("checkpoint version %d with binaryData %s", w.Version, UIDsKey)
+		}
+	case wireVersionBinary:
+		if err := decodeUIDs(uids, cp.Counted); err != nil {
+			return checkpoint{}, fmt.Errorf("decoding %s: %w", UIDsKey, err)
+		}
+	default:
 		return checkpoint{}, fmt.Errorf("unknown checkpoint version %d", w.Version)
 	}
 	for _, c := range w.Counts {
 		cp.Counts[c.Key] += c.Value
 	}
 	for uid, t := range w.Counted {
-		cp.Counted[uid] = t
+		addCounted(cp.Counted, uid, t)
 	}
 	return cp, nil
+}
+
+func decodeUIDs(b []byte, into map[types.UID]int64) error {
+	for len(b) > 0 {
+		if len(b) < uidGroupHeader {
+			return fmt.Errorf("truncated group header (%d bytes)", len(b))
+		}
+		t := int64(binary.BigEndian.Uint64(b))
+		n := binary.BigEndian.Uint32(b[8:])
+		b = b[uidGroupHeader:]
+		if uint64(n)*16 > uint64(len(b)) {
+			return fmt.Errorf("group of %d UIDs in %d bytes", n, len(b))
+		}
+		for i := uint32(0); i < n; i++ {
+			addCounted(into, formatUUID(b[:16]), t)
+			b = b[16:]
+		}
+	}
+	return nil
+}
+
+// addCounted adds uid; the encoder never writes one twice, but if a
+// checkpoint does, keeping the later time never prunes it early.
+func addCounted(m map[types.UID]int64, uid types.UID, t int64) {
+	if old, ok := m[uid]; !ok || t > old {
+		m[uid] = t
+	}
+}
+
+// parseUUID returns the 16 bytes of a UID in canonical UUID text: 8-4-4-4-12
+// lowercase hex digits, as the API server assigns them. Anything else
+// (uppercase, braces, other lengths) is not canonical, so that formatUUID
+// gives back exactly the UID parsed.
+func parseUUID(uid types.UID) (raw [16]byte, ok bool) {
+	s := string(uid)
+	if len(s) != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-' {
+		return raw, false
+	}
+	j := 0
+	for i := 0; i < 36; i += 2 {
+		if i == 8 || i == 13 || i == 18 || i == 23 {
+			i--
+			continue
+		}
+		hi, ok1 := lowerHex(s[i])
+		lo, ok2 := lowerHex(s[i+1])
+		if !ok1 || !ok2 {
+			return raw, false
+		}
+		raw[j] = hi<<4 | lo
+		j++
+	}
+	return raw, true
+}
+
+func lowerHex(c byte) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10, true
+	}
+	return 0, false
+}
+
+// formatUUID is the canonical text of 16 raw bytes.
+func formatUUID(raw []byte) types.UID {
+	var s [36]byte
+	hex.Encode(s[0:8], raw[0:4])
+	s[8] = '-'
+	hex.Encode(s[9:13], raw[4:6])
+	s[13] = '-'
+	hex.Encode(s[14:18], raw[6:8])
+	s[18] = '-'
+	hex.Encode(s[19:23], raw[8:10])
+	s[23] = '-'
+	hex.Encode(s[24:36], raw[10:16])
+	return types.UID(s[:])
 }
 
 func compareKeys(a, b Key) int {

@@ -2,7 +2,6 @@ package metrics_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"sync"
 	"testing"
@@ -84,13 +83,15 @@ func checkpointUIDs(t *testing.T, kube kubernetes.Interface, ns string) map[stri
 	if err != nil {
 		t.Fatal(err)
 	}
-	var w struct {
-		Counted map[string]int64 `json:"counted"`
-	}
-	if err := json.Unmarshal([]byte(cm.Data[eventcount.DataKey]), &w); err != nil {
+	uids, err := eventcount.CountedUIDs(cm)
+	if err != nil {
 		t.Fatal(err)
 	}
-	return w.Counted
+	out := make(map[string]int64, len(uids))
+	for uid, at := range uids {
+		out[string(uid)] = at
+	}
+	return out
 }
 
 // TestCounters_CountEachEventOnceAcrossRestarts is the exactness proof: 60
