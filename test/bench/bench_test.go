@@ -199,7 +199,7 @@ func benchRecorder(b *testing.B, c int, ceiling float64) {
 	l := drive(b, perRun, c, func(i int) error {
 		repo := ghwebhook.Repo(fmt.Sprintf("bench-%d/repo-%d", run, i%50))
 		code, err := postCloudEvent(client, stack.RecorderURL(), "pull_request", fmt.Sprintf("bench-%d-%d", run, i),
-			ghwebhook.PullRequest{Repo: repo, Number: i, Action: "opened", User: "u", Title: "t", Head: "h", HeadSHA: "abc",
+			ghwebhook.PullRequest{Repo: repo, Number: i + 1, Action: "opened", User: "u", Title: "t", Head: "h", HeadSHA: "abc",
 				CreatedAt: now, UpdatedAt: now}.Payload())
 		if err == nil && code/100 != 2 {
 			err = fmt.Errorf("recorder answered %d", code)
@@ -239,7 +239,7 @@ func benchColdStart(b *testing.B) {
 		port, _ := controlplane.FreePort()
 		url := fmt.Sprintf("http://127.0.0.1:%d", port)
 		now := time.Now().UTC()
-		payload := ghwebhook.PullRequest{Repo: ghwebhook.Repo(fmt.Sprintf("cold-%d/r", run)), Number: k, Action: "opened",
+		payload := ghwebhook.PullRequest{Repo: ghwebhook.Repo(fmt.Sprintf("cold-%d/r", run)), Number: k + 1, Action: "opened",
 			User: "u", Title: "t", Head: "h", CreatedAt: now, UpdatedAt: now}.Payload()
 		start := time.Now()
 		p, err := localstack.StartProcess(stack.BinDir()+"/gitpulse-recorder", stack.FunctionEnv(port), io.Discard)
@@ -316,7 +316,6 @@ func benchMetrics(b *testing.B, total int) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	first := time.Since(start)
-	runtime.GC()
 	rss := rssMiB(stack.MetricsPid())
 	var scrapes []time.Duration
 	for k := 0; k < 10; k++ {
