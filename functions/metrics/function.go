@@ -42,6 +42,10 @@ func (f *Function) Start(ctx context.Context, cfg map[string]string) error {
 	if err != nil {
 		return err
 	}
+	// The process is this function alone: a soft memory limit keeps its RSS
+	// close to its live heap (see metrics.DefaultMemoryLimit; GOMEMLIMIT
+	// overrides it).
+	metrics.ApplyMemoryLimit()
 	svc, err := metrics.New(metrics.Options{Config: c, Logger: slog.Default()})
 	if err != nil {
 		return err

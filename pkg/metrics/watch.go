@@ -5,9 +5,12 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"unique"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/cache"
 
@@ -85,8 +88,8 @@ func (w *eventWatcher) handler() cache.ResourceEventHandler {
 		UpdateFunc: func(oldObj, newObj any) {
 			// The recorder never updates an Event; an "update" is a replay
 			// after a re-list, or a new Event under a recycled name.
-			if o, ok := oldObj.(*corev1.Event); ok {
-				if n, ok := newObj.(*corev1.Event); ok && o.UID != n.UID {
+			if o, ok := oldObj.(*cachedEvent); ok {
+				if n, ok := newObj.(*cachedEvent); ok && o.UID != n.UID {
 					w.forget(o)
 				}
 			}
@@ -96,7 +99,7 @@ func (w *eventWatcher) handler() cache.ResourceEventHandler {
 			if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 				obj = d.Obj
 			}
-			if ev, ok := obj.(*corev1.Event); ok {
+			if ev, ok := obj.(*cachedEvent); ok {
 				w.forget(ev)
 			}
 		},
@@ -104,7 +107,7 @@ func (w *eventWatcher) handler() cache.ResourceEventHandler {
 }
 
 func (w *eventWatcher) observe(obj any) {
-	ev, ok := obj.(*corev1.Event)
+	ev, ok := obj.(*cachedEvent)
 	if !ok {
 		return
 	}
@@ -115,8 +118,8 @@ func (w *eventWatcher) observe(obj any) {
 		if _, seen := w.uncountableSeen[ev.UID]; !seen {
 			w.uncountableSeen[ev.UID] = struct{}{}
 			w.uncountable[reason]++
-			w.log.Warn("recorder Event not countable", "namespace", ev.Namespace, "event", ev.Name,
-				"reason", reason, "kind", ev.InvolvedObject.Kind, "action", ev.Action)
+			w.log.Warn("recorder Event not countable", "namespace", ev.Namespace.Value(), "event", ev.Name,
+				"reason", reason, "kind", ev.Kind.Value(), "action", ev.Action.Value())
 		}
 		return
 	}
@@ -128,12 +131,12 @@ func (w *eventWatcher) observe(obj any) {
 	w.counter.Observe(ev.UID, key)
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if t := ev.CreationTimestamp.Unix(); t > w.lastEvent {
+	if t := ev.Created; t > w.lastEvent {
 		w.lastEvent = t
 	}
 }
 
-func (w *eventWatcher) forget(ev *corev1.Event) {
+func (w *eventWatcher) forget(ev *cachedEvent) {
 	w.counter.Forget(ev.UID)
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -179,16 +182,17 @@ func (w *eventWatcher) snapshot(v *view) {
 
 // classify returns the counter key of a recorder Event (with the raw
 // repository), or why it cannot be counted.
-func classify(ev *corev1.Event) (eventcount.Key, string) {
-	repo := ev.Annotations[stablev1.AnnotationRepository]
+func classify(ev *cachedEvent) (eventcount.Key, string) {
+	repo := ev.Repository.Value()
 	if repo == "" {
 		return eventcount.Key{}, reasonMissingRepository
 	}
 	if !validRepository(repo) {
 		return eventcount.Key{}, reasonInvalidRepository
 	}
-	key := eventcount.Key{Kind: ev.InvolvedObject.Kind, Namespace: ev.Namespace, Repository: repo, Action: ev.Action}
-	switch ev.InvolvedObject.Kind {
+	kind := ev.Kind.Value()
+	key := eventcount.Key{Kind: kind, Namespace: ev.Namespace.Value(), Repository: repo, Action: ev.Action.Value()}
+	switch kind {
 	case kindPullRequest:
 		if key.Action == "" {
 			return eventcount.Key{}, reasonMissingAction
@@ -217,29 +221,87 @@ func validRepository(repo string) bool {
 		!strings.Contains(name, "/") && !strings.ContainsFunc(repo, func(r rune) bool { return r <= ' ' || r == 0x7f })
 }
 
-// slimEvent keeps only what counting needs, so the informer's cache stays
-// small however large the recorder's Events are (messages, related objects,
-// managed fields).
+// cachedEvent is what the Events informer caches per recorder Event: only
+// what counting reads, in about 100 bytes plus the name, UID and
+// resourceVersion strings (a *corev1.Event, even emptied, is a struct of
+// about 600 bytes, and an annotations map for the repository costs a few
+// hundred more). The few distinct values (namespace, kind, action,
+// repository) are interned with package unique: each field is one pointer,
+// the strings are shared by every Event that carries them, and the runtime
+// drops a value once no Event refers to it (so an unbounded stream of
+// repositories cannot grow a table forever).
+//
+// It is a runtime.Object and, through GetObjectMeta, a meta.Accessor, which is
+// all the informer's store, key function and update handling need. Nothing
+// reads the cached objects except the handlers in this file.
+type cachedEvent struct {
+	Name string
+	UID  types.UID
+	// ResourceVersion is kept for the informer: it delivers an update whose
+	// resourceVersion did not change as a resync, which handlers without a
+	// resync period never see; a new Event under a recycled name must
+	// reach UpdateFunc.
+	ResourceVersion string
+	// Created is the Event's creationTimestamp in Unix seconds
+	// (gitpulse_metrics_last_event_timestamp_seconds).
+	Created   int64
+	Namespace unique.Handle[string]
+	// Kind is the involved object's kind.
+	Kind unique.Handle[string]
+	// Action is the Event's action.
+	Action unique.Handle[string]
+	// Repository is the Event's stablev1.AnnotationRepository annotation,
+	// "" when it has none: a plain field instead of an annotations map.
+	Repository unique.Handle[string]
+}
+
+var (
+	_ runtime.Object            = (*cachedEvent)(nil)
+	_ metav1.ObjectMetaAccessor = (*cachedEvent)(nil)
+)
+
+// GetObjectMeta returns a fresh ObjectMeta with the fields kept, for
+// meta.Accessor (the store's key function, the informer's resourceVersion
+// comparison).
+func (e *cachedEvent) GetObjectMeta() metav1.Object {
+	return &metav1.ObjectMeta{
+		Name: e.Name, Namespace: e.Namespace.Value(), UID: e.UID, ResourceVersion: e.ResourceVersion,
+		CreationTimestamp: metav1.Unix(e.Created, 0),
+	}
+}
+
+// GetObjectKind has no kind to report: the object never leaves this process.
+func (e *cachedEvent) GetObjectKind() schema.ObjectKind { return schema.EmptyObjectKind }
+
+// DeepCopyObject copies the event (every field is a value).
+func (e *cachedEvent) DeepCopyObject() runtime.Object {
+	c := *e
+	return &c
+}
+
+// intern returns s's canonical handle (see cachedEvent).
+func intern(s string) unique.Handle[string] { return unique.Make(s) }
+
+// slimEvent turns a *corev1.Event into the cachedEvent the informer keeps,
+// so the cache stays small however large the recorder's Events are
+// (messages, related objects, managed fields, other annotations). Anything
+// else (a cachedEvent already, cache.DeletedFinalStateUnknown) is returned
+// as is, so applying it twice is harmless.
 func slimEvent(obj any) (any, error) {
 	ev, ok := obj.(*corev1.Event)
 	if !ok {
-		return obj, nil // e.g. cache.DeletedFinalStateUnknown
+		return obj, nil
 	}
-	out := &corev1.Event{
-		ObjectMeta: metav1.ObjectMeta{
-			Name:              ev.Name,
-			Namespace:         ev.Namespace,
-			UID:               ev.UID,
-			ResourceVersion:   ev.ResourceVersion,
-			CreationTimestamp: ev.CreationTimestamp,
-		},
-		InvolvedObject: corev1.ObjectReference{Kind: ev.InvolvedObject.Kind},
-		Action:         ev.Action,
-	}
-	if repo, ok := ev.Annotations[stablev1.AnnotationRepository]; ok {
-		out.Annotations = map[string]string{stablev1.AnnotationRepository: repo}
-	}
-	return out, nil
+	return &cachedEvent{
+		Name:            ev.Name,
+		UID:             ev.UID,
+		ResourceVersion: ev.ResourceVersion,
+		Created:         ev.CreationTimestamp.Unix(),
+		Namespace:       intern(ev.Namespace),
+		Kind:            intern(ev.InvolvedObject.Kind),
+		Action:          intern(ev.Action),
+		Repository:      intern(ev.Annotations[stablev1.AnnotationRepository]),
+	}, nil
 }
 
 // slimObject drops managed fields, status and annotations other than the

@@ -1,10 +1,14 @@
 package metrics
 
 import (
+	"strings"
 	"testing"
+	"unsafe"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/cache"
 
 	stablev1 "github.com/liatrio/gitpulse/pkg/apis/stable/v1"
 	"github.com/liatrio/gitpulse/pkg/eventcount"
@@ -38,7 +42,11 @@ func TestClassify_KeysCountableEventsAndNamesWhyNot(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			key, reason := classify(tc.event)
+			slim, err := slimEvent(tc.event)
+			if err != nil {
+				t.Fatal(err)
+			}
+			key, reason := classify(slim.(*cachedEvent))
 			if key != tc.wantKey || reason != tc.wantReason {
 				t.Fatalf("classify = %+v, %q; want %+v, %q", key, reason, tc.wantKey, tc.wantReason)
 			}
@@ -52,9 +60,10 @@ func TestSlimEvent_KeepsOnlyWhatCountingNeeds(t *testing.T) {
 	in := &corev1.Event{
 		ObjectMeta: metav1.ObjectMeta{
 			Name: "delivery-1", Namespace: "ns", UID: "u1", ResourceVersion: "7",
-			Annotations:   map[string]string{stablev1.AnnotationRepository: "acme/api", stablev1.AnnotationDeliveryID: "1", "other": "x"},
-			Labels:        map[string]string{"a": "b"},
-			ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "recorder"}},
+			CreationTimestamp: metav1.Unix(1795627324, 0),
+			Annotations:       map[string]string{stablev1.AnnotationRepository: "acme/api", stablev1.AnnotationDeliveryID: "1", "other": "x"},
+			Labels:            map[string]string{"a": "b"},
+			ManagedFields:     []metav1.ManagedFieldsEntry{{Manager: "recorder"}},
 		},
 		InvolvedObject: corev1.ObjectReference{Kind: "PullRequest", Name: "pr", Namespace: "ns", UID: "o1"},
 		Reason:         "PullRequestOpened", Message: string(make([]byte, 4096)), Action: "opened",
@@ -64,18 +73,39 @@ func TestSlimEvent_KeepsOnlyWhatCountingNeeds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := &corev1.Event{
-		ObjectMeta: metav1.ObjectMeta{Name: "delivery-1", Namespace: "ns", UID: "u1", ResourceVersion: "7",
-			Annotations: map[string]string{stablev1.AnnotationRepository: "acme/api"}},
-		InvolvedObject: corev1.ObjectReference{Kind: "PullRequest"},
-		Action:         "opened",
+	got, ok := out.(*cachedEvent)
+	if !ok {
+		t.Fatalf("slimEvent = %T, want *cachedEvent", out)
 	}
-	got := out.(*corev1.Event)
-	if got.String() != want.String() {
-		t.Fatalf("slimEvent =\n%v\nwant\n%v", got, want)
+	want := cachedEvent{Name: "delivery-1", UID: "u1", ResourceVersion: "7", Created: 1795627324,
+		Namespace: intern("ns"), Kind: intern("PullRequest"), Action: intern("opened"), Repository: intern("acme/api")}
+	if *got != want {
+		t.Fatalf("slimEvent =\n%+v\nwant\n%+v", *got, want)
 	}
-	if key, reason := classify(got); reason != "" || key.Action != "opened" {
+	if key, reason := classify(got); reason != "" || key.Action != "opened" || key.Repository != "acme/api" {
 		t.Fatalf("the slim Event no longer classifies: %+v %q", key, reason)
+	}
+	// The informer's store and update handling see it through meta.Accessor.
+	m, err := meta.Accessor(got)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.GetName() != "delivery-1" || m.GetNamespace() != "ns" || m.GetResourceVersion() != "7" || m.GetUID() != "u1" {
+		t.Fatalf("meta.Accessor = %+v", m)
+	}
+	if key, err := cache.MetaNamespaceKeyFunc(got); err != nil || key != "ns/delivery-1" {
+		t.Fatalf("key = %q, %v", key, err)
+	}
+	// Idempotent: a cachedEvent passes through unchanged.
+	if again, _ := slimEvent(got); again != got {
+		t.Fatalf("slimEvent(slim) = %v, want the same object", again)
+	}
+	// The same repository, kind and action share one string.
+	other, _ := slimEvent(&corev1.Event{ObjectMeta: metav1.ObjectMeta{Name: "delivery-2", Namespace: "ns",
+		Annotations: map[string]string{stablev1.AnnotationRepository: strings.Clone("acme/api")}},
+		InvolvedObject: corev1.ObjectReference{Kind: "PullRequest"}, Action: "opened"})
+	if r := other.(*cachedEvent).Repository; r != got.Repository || unsafe.StringData(r.Value()) != unsafe.StringData(got.Repository.Value()) {
+		t.Fatal("repository not interned")
 	}
 }
 
