@@ -97,10 +97,15 @@ func TestFuncYAML_EveryFunctionMatchesKnFuncSchema(t *testing.T) {
 			}
 			// config/ binds RBAC to these names and routes to these services.
 			var f struct {
-				Name   string
-				Deploy struct {
+				Name    string
+				Runtime string
+				Invoke  string
+				Deploy  struct {
 					Namespace          string
 					ServiceAccountName string `json:"serviceAccountName"`
+					Options            struct {
+						Scale struct{ Min, Max *int }
+					}
 				}
 			}
 			if err := yaml.Unmarshal(data, &f); err != nil {
@@ -110,6 +115,25 @@ func TestFuncYAML_EveryFunctionMatchesKnFuncSchema(t *testing.T) {
 			if want != "" && (f.Name != want || f.Deploy.ServiceAccountName != want || f.Deploy.Namespace != namespace) {
 				t.Errorf("%s: name %q, serviceAccountName %q, namespace %q; config/ expects %q, %q, %q",
 					file, f.Name, f.Deploy.ServiceAccountName, f.Deploy.Namespace, want, want, namespace)
+			}
+			// The shapes the design asks for: the recorder a CloudEvents
+			// function that scales 0..N, metrics an HTTP function at exactly one.
+			scale := func(p *int) int {
+				if p == nil {
+					return -1
+				}
+				return *p
+			}
+			min, max := scale(f.Deploy.Options.Scale.Min), scale(f.Deploy.Options.Scale.Max)
+			switch file {
+			case "func.yaml":
+				if f.Runtime != "go" || f.Invoke != "cloudevent" || min != 0 || max < 1 {
+					t.Errorf("%s: runtime %q invoke %q scale %d..%d, want go cloudevent 0..N", file, f.Runtime, f.Invoke, min, max)
+				}
+			case "functions/metrics/func.yaml":
+				if f.Runtime != "go" || f.Invoke != "http" || min != 1 || max != 1 {
+					t.Errorf("%s: runtime %q invoke %q scale %d..%d, want go http 1..1", file, f.Runtime, f.Invoke, min, max)
+				}
 			}
 		})
 	}
