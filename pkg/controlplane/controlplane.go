@@ -65,7 +65,28 @@ type ControlPlane struct {
 
 // Start starts etcd and kube-apiserver and waits until the API server is
 // ready. The caller must call Stop.
+//
+// With free ports and a temporary folder (the defaults), a failed start is
+// retried twice on new ports and a new folder: another process can take a
+// "free" port between our pick and the server's bind, and on a busy 2-core
+// machine that is the likeliest reason a start fails.
 func Start(ctx context.Context, opts Options) (*ControlPlane, error) {
+	retriable := opts.Dir == "" && opts.APIServerPort == 0 && opts.EtcdPort == 0
+	var errs []error
+	for attempt := 1; attempt <= 3; attempt++ {
+		c, err := start(ctx, opts)
+		if err == nil {
+			return c, nil
+		}
+		errs = append(errs, fmt.Errorf("attempt %d: %w", attempt, err))
+		if !retriable || ctx.Err() != nil {
+			break
+		}
+	}
+	return nil, errors.Join(errs...)
+}
+
+func start(ctx context.Context, opts Options) (*ControlPlane, error) {
 	if opts.BinDir == "" {
 		dir, err := BinDir()
 		if err != nil {
@@ -213,7 +234,7 @@ func (c *ControlPlane) startAPIServerLocked(ctx context.Context) error {
 		return c.ready()
 	})
 	if err != nil {
-		return fmt.Errorf("kube-apiserver not ready: %w (log: %s)", err, p.logPath)
+		return fmt.Errorf("kube-apiserver not ready: %w\n%s", err, tail(p.logPath, 3000))
 	}
 	return nil
 }
@@ -395,8 +416,13 @@ func waitFor(ctx context.Context, timeout time.Duration, p *process, ok func() b
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		if ok() {
-			return nil
+		// Exited first: a health check can be answered by another process
+		// that took our port, while ours has already failed to bind.
+		if !p.Exited() && ok() {
+			time.Sleep(50 * time.Millisecond)
+			if !p.Exited() {
+				return nil
+			}
 		}
 		if p.Exited() {
 			return fmt.Errorf("%s exited early: %v (log: %s)", p.name, p.State(), p.logPath)
@@ -407,4 +433,17 @@ func waitFor(ctx context.Context, timeout time.Duration, p *process, ok func() b
 		case <-tick.C:
 		}
 	}
+}
+
+// tail returns the end of a log file, to explain a failed start after its
+// temporary folder is gone.
+func tail(path string, n int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	if len(b) > n {
+		b = b[len(b)-n:]
+	}
+	return "---- " + filepath.Base(path) + " (tail)\n" + string(b)
 }
