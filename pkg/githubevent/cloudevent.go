@@ -10,18 +10,17 @@ import (
 	"github.com/google/go-github/v60/github"
 )
 
-// NewCloudEvent builds the CloudEvent the Knative GitHubSource receive
-// adapter (knative-extensions/eventing-github, pkg/common/handler.go) sends
-// for one webhook delivery: type dev.knative.source.github.<eventType>, id
-// the X-GitHub-Delivery GUID, source https://github.com/<owner>/<repo>, the
-// adapter's subject for the event (the PR number, the ref type of a create or
-// delete, the compare range of a push, the hook id of a ping), content type
-// application/json and the payload as data. The adapter leaves time unset;
-// knative's adapter client fills it on send, so callers may set it too.
+// NewRawCloudEvent builds a CloudEvent whose data is the webhook body exactly
+// as GitHub sent it ("raw shape"), with the attributes the Knative
+// GitHubSource receive adapter sets: type dev.knative.source.github.<event>,
+// id the X-GitHub-Delivery GUID, source https://github.com/<owner>/<repo>,
+// the adapter's subject, content type application/json.
 //
-// The raw-webhook intake, the tests and the chaos suites all use it, so the
-// recorder is always exercised with what the adapter really produces.
-func NewCloudEvent(eventType, deliveryID string, payload []byte) (event.Event, error) {
+// A cluster never delivers this shape: the adapter re-encodes the payload
+// (internal/ghsource builds that "adapter shape"). The recorder accepts both,
+// so that other sources of GitHub CloudEvents work too, and the tests replay
+// every payload in both shapes.
+func NewRawCloudEvent(eventType, deliveryID string, payload []byte) (event.Event, error) {
 	e := event.New(event.CloudEventsVersionV1)
 	e.SetID(deliveryID)
 	e.SetType(TypePrefix + eventType)

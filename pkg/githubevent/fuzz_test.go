@@ -4,8 +4,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cloudevents/sdk-go/v2/event"
+
 	"k8s.io/apimachinery/pkg/util/validation"
 
+	"github.com/liatrio/gitpulse/internal/ghsource"
 	stablev1 "github.com/liatrio/gitpulse/pkg/apis/stable/v1"
 	"github.com/liatrio/gitpulse/pkg/naming"
 )
@@ -18,17 +21,38 @@ import (
 // (testdata/fuzz/FuzzParse) holds one small payload per shape.
 func FuzzParse(f *testing.F) {
 	f.Add("pull_request", []byte(`{"action":"opened","pull_request":{"number":1,"state":"open","updated_at":"2026-01-01T10:00:00Z"},"repository":{"full_name":"o/r"}}`))
+	f.Add("push", []byte(`{"ref":"refs/heads/x","deleted":true,"after":"0000","head_commit":null,"commits":[],"repository":{"full_name":"o/r","pushed_at":1767261600}}`))
+	f.Add("pull_request", []byte(`{"action":"converted_to_draft","pull_request":{"number":2,"state":"open","draft":true,"updated_at":"2026-01-01T10:00:00Z"},"repository":{"full_name":"o/r"}}`))
 	f.Fuzz(func(t *testing.T, eventType string, payload []byte) {
-		e, err := NewCloudEvent(eventType, "fuzz-delivery", payload)
+		raw, rawOK := fuzzParse(t, func() (event.Event, error) { return NewRawCloudEvent(eventType, "fuzz-delivery", payload) })
+		// The same delivery as the GitHubSource adapter would shape it.
+		adapted, adaptedOK := fuzzParse(t, func() (event.Event, error) {
+			return ghsource.FromWebhook("", eventType, "fuzz-delivery", payload)
+		})
+		if rawOK && adaptedOK && raw.Ignored == "" {
+			if adapted.Kind() != raw.Kind() || adapted.Action() != raw.Action() || adapted.Repository != raw.Repository {
+				t.Fatalf("the adapter's shape reads differently: raw %s %s %s, adapter %s %s %s",
+					raw.Kind(), raw.Action(), raw.Repository, adapted.Kind(), adapted.Action(), adapted.Repository)
+			}
+		}
+	})
+}
+
+// fuzzParse parses the event build makes and checks every invariant of an
+// accepted Change; it reports whether there was one.
+func fuzzParse(t *testing.T, build func() (event.Event, error)) (Change, bool) {
+	t.Helper()
+	{
+		e, err := build()
 		if err != nil {
-			return // not an event the adapter could have sent
+			return Change{}, false // not an event the adapter could have sent
 		}
 		ch, err := Parse(e, time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 		if err != nil {
 			if !IsInvalid(err) {
 				t.Fatalf("error %v is not one of the documented refusals", err)
 			}
-			return
+			return Change{}, false
 		}
 		if ch.DeliveryID != "fuzz-delivery" || ch.OccurredAt.IsZero() || !ch.OccurredAt.Equal(ch.OccurredAt.Truncate(time.Second)) {
 			t.Fatalf("bad identity or time: %+v", ch)
@@ -44,7 +68,7 @@ func FuzzParse(f *testing.F) {
 			if ch.Kind() != "" || ch.Reason() != "" {
 				t.Fatalf("ignored change has kind %q reason %q", ch.Kind(), ch.Reason())
 			}
-			return
+			return ch, true
 		}
 		if set != 1 {
 			t.Fatalf("change is about %d objects: %+v", set, ch)
@@ -83,5 +107,6 @@ func FuzzParse(f *testing.F) {
 		if errs := validation.IsDNS1123Subdomain(naming.EventName(ch.DeliveryID)); len(errs) > 0 {
 			t.Fatalf("event name: %v", errs)
 		}
-	})
+		return ch, true
+	}
 }

@@ -5,6 +5,7 @@
 package githubevent
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -102,9 +103,12 @@ type PullRequestChange struct {
 	HeadSHA    string
 	URL        string
 	// State is open, closed or merged (merged told apart from closed).
-	State    stablev1.PullRequestState
-	Merged   bool
-	Draft    bool
+	State  stablev1.PullRequestState
+	Merged bool
+	// Draft is nil when the delivery does not say: the GitHubSource
+	// adapter's v5 struct has no draft field, so only converted_to_draft
+	// and ready_for_review tell it in a cluster (see draftOf).
+	Draft    *bool
 	OpenedAt time.Time
 	ClosedAt time.Time
 	MergedAt time.Time
@@ -153,15 +157,20 @@ func Parse(e event.Event, received time.Time) (Change, error) {
 	if !utf8.Valid(e.Data()) {
 		return Change{}, fmt.Errorf("%w: payload is not valid UTF-8", ErrMalformed)
 	}
-	payload, err := github.ParseWebHook(name, e.Data())
-	if err != nil {
-		if strings.HasPrefix(err.Error(), "unknown X-Github-Event") {
-			// A GitHub event type go-github does not know: nothing we
-			// record, but it is GitHub's, so acknowledge it.
-			ch.Ignored = "event type " + name + " is not recorded"
-			ch.OccurredAt = ch.OccurredAt.Truncate(time.Second)
-			return ch, nil
+	if !recorded[name] {
+		// Another GitHub event type: nothing we record, so acknowledge it
+		// without reading more than that it is JSON. (The GitHubSource
+		// adapter's shape of such types is not go-github's either; see
+		// parseTolerant.)
+		if !json.Valid(e.Data()) {
+			return Change{}, fmt.Errorf("%w: %s: payload is not JSON", ErrMalformed, name)
 		}
+		ch.Ignored = "event type " + name + " is not recorded"
+		ch.OccurredAt = ch.OccurredAt.UTC().Truncate(time.Second)
+		return ch, nil
+	}
+	payload, err := parseTolerant(name, e.Data())
+	if err != nil {
 		return Change{}, fmt.Errorf("%w: %s: %w", ErrMalformed, name, err)
 	}
 
@@ -204,7 +213,7 @@ func (ch *Change) fromPullRequest(p *github.PullRequestEvent) error {
 	if number <= 0 {
 		return fmt.Errorf("%w: pull_request without a positive number", ErrMismatch)
 	}
-	if pr.GetUpdatedAt().IsZero() {
+	if !present(pr.GetUpdatedAt()) {
 		return fmt.Errorf("%w: pull_request without updated_at", ErrMismatch)
 	}
 	ch.Sender = p.GetSender().GetLogin()
@@ -219,11 +228,11 @@ func (ch *Change) fromPullRequest(p *github.PullRequestEvent) error {
 		BaseBranch: pr.GetBase().GetRef(),
 		HeadSHA:    pr.GetHead().GetSHA(),
 		URL:        pr.GetHTMLURL(),
-		Merged:     pr.GetMerged() || !pr.GetMergedAt().IsZero(),
-		Draft:      pr.GetDraft(),
-		OpenedAt:   pr.GetCreatedAt().Time,
-		ClosedAt:   pr.GetClosedAt().Time,
-		MergedAt:   pr.GetMergedAt().Time,
+		Merged:     pr.GetMerged() || present(pr.GetMergedAt()),
+		Draft:      draftOf(p.GetAction(), pr.Draft),
+		OpenedAt:   orZero(pr.GetCreatedAt()),
+		ClosedAt:   orZero(pr.GetClosedAt()),
+		MergedAt:   orZero(pr.GetMergedAt()),
 	}
 	switch {
 	case c.Merged:
@@ -236,6 +245,21 @@ func (ch *Change) fromPullRequest(p *github.PullRequestEvent) error {
 		return fmt.Errorf("%w: pull_request state %q", ErrMismatch, pr.GetState())
 	}
 	ch.PullRequest = c
+	return nil
+}
+
+// draftOf is the draft state a pull_request delivery tells: the payload's
+// draft field when present (GitHub's own shape), else what the action
+// implies, else nil (unknown: keep what the object says).
+func draftOf(action string, draft *bool) *bool {
+	switch {
+	case draft != nil:
+		return draft
+	case action == "converted_to_draft":
+		return github.Bool(true)
+	case action == "ready_for_review":
+		return github.Bool(false)
+	}
 	return nil
 }
 
@@ -256,9 +280,9 @@ func (ch *Change) fromPush(p *github.PushEvent) error {
 	// timestamp is when the commit was authored, which may be long before
 	// (a force push back to an old commit), so it is only a fallback.
 	switch {
-	case !p.GetRepo().GetPushedAt().IsZero():
+	case present(p.GetRepo().GetPushedAt()):
 		ch.OccurredAt, ch.TimeSource = p.GetRepo().GetPushedAt().Time, TimeFromPushedAt
-	case !p.GetHeadCommit().GetTimestamp().IsZero():
+	case present(p.GetHeadCommit().GetTimestamp()):
 		ch.OccurredAt, ch.TimeSource = p.GetHeadCommit().GetTimestamp().Time, TimeFromHeadCommit
 	}
 	branch, ok := strings.CutPrefix(ref, "refs/heads/")
@@ -293,7 +317,7 @@ func (ch *Change) fromRef(action, ref, refType string, repo *github.Repository, 
 		return fmt.Errorf("%w: %s without ref or ref_type", ErrMismatch, ch.Event)
 	}
 	ch.Repository = repo.GetFullName()
-	if !repo.GetPushedAt().IsZero() {
+	if present(repo.GetPushedAt()) {
 		ch.OccurredAt, ch.TimeSource = repo.GetPushedAt().Time, TimeFromPushedAt
 	}
 	if err := checkRepository(ch.Repository); err != nil {
@@ -441,4 +465,82 @@ func short(sha string) string {
 		return sha[:12]
 	}
 	return sha
+}
+
+// present reports whether a payload time is there. Absent times arrive as
+// JSON null or a missing member (GitHub), as "0001-01-01T00:00:00Z" (an
+// absent time.Time in the adapter's v5 structs) or as 0 (an absent integer
+// time, e.g. a push's repository.pushed_at in the adapter's shape): all mean
+// "absent", never 1970 or year 1.
+func present(t github.Timestamp) bool { return !t.IsZero() && t.Unix() != 0 }
+
+func orZero(t github.Timestamp) time.Time {
+	if !present(t) {
+		return time.Time{}
+	}
+	return t.Time
+}
+
+// recorded are the GitHub event types Parse reads; every other type is
+// acknowledged and ignored.
+var recorded = map[string]bool{"pull_request": true, "push": true, "create": true, "delete": true, "ping": true}
+
+// parseTolerant parses a payload with go-github in either shape the recorder
+// receives: GitHub's own (a raw webhook body) or the GitHubSource adapter's,
+// which is json.Marshal of gopkg.in/go-playground/webhooks.v5's structs
+// (eventing-github pkg/common/handler.go). That shape turns a null object
+// into a zero-valued one, so a branch-deleting push arrives with
+// "head_commit": {"timestamp": "", ...}, which go-github's Timestamp refuses.
+// An empty string where a time belongs means "absent", so on a first failure
+// those are removed and the payload parsed once more; a payload that still
+// fails is malformed. (Absent time.Time fields arrive as
+// "0001-01-01T00:00:00Z", which parses to the zero time: also "absent".)
+func parseTolerant(name string, data []byte) (any, error) {
+	payload, err := github.ParseWebHook(name, data)
+	if err == nil {
+		return payload, nil
+	}
+	var doc any
+	if json.Unmarshal(data, &doc) != nil {
+		return nil, err
+	}
+	if !dropEmptyTimes(doc) {
+		return nil, err
+	}
+	cleaned, mErr := json.Marshal(doc)
+	if mErr != nil {
+		return nil, err
+	}
+	payload, err2 := github.ParseWebHook(name, cleaned)
+	if err2 != nil {
+		return nil, err
+	}
+	return payload, nil
+}
+
+// dropEmptyTimes removes, everywhere in a decoded JSON document, members
+// whose value is "" and whose name says they hold a time ("timestamp",
+// "*_at"). It reports whether it removed any.
+func dropEmptyTimes(v any) bool {
+	dropped := false
+	switch v := v.(type) {
+	case map[string]any:
+		for k, child := range v {
+			if s, ok := child.(string); ok && s == "" && (k == "timestamp" || strings.HasSuffix(k, "_at")) {
+				delete(v, k)
+				dropped = true
+				continue
+			}
+			if dropEmptyTimes(child) {
+				dropped = true
+			}
+		}
+	case []any:
+		for _, child := range v {
+			if dropEmptyTimes(child) {
+				dropped = true
+			}
+		}
+	}
+	return dropped
 }

@@ -7,7 +7,9 @@ import (
 	"time"
 
 	"github.com/cloudevents/sdk-go/v2/event"
+	"github.com/google/go-github/v60/github"
 
+	"github.com/liatrio/gitpulse/internal/ghsource"
 	stablev1 "github.com/liatrio/gitpulse/pkg/apis/stable/v1"
 )
 
@@ -15,9 +17,9 @@ var received = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 
 func mustEvent(t *testing.T, eventType, payload string) event.Event {
 	t.Helper()
-	e, err := NewCloudEvent(eventType, "delivery-1", []byte(payload))
+	e, err := NewRawCloudEvent(eventType, "delivery-1", []byte(payload))
 	if err != nil {
-		t.Fatalf("NewCloudEvent: %v", err)
+		t.Fatalf("NewRawCloudEvent: %v", err)
 	}
 	return e
 }
@@ -232,7 +234,99 @@ func TestNewCloudEvent_ShapesEventsLikeTheGitHubSourceAdapter(t *testing.T) {
 			}
 		})
 	}
-	if _, err := NewCloudEvent("push", "", []byte(`{}`)); err == nil {
+	if _, err := NewRawCloudEvent("push", "", []byte(`{}`)); err == nil {
 		t.Error("an event without a delivery id was built")
+	}
+}
+
+// adapterEvent shapes payload as the GitHubSource adapter delivers it.
+func adapterEvent(t *testing.T, eventType, payload string) event.Event {
+	t.Helper()
+	e, err := ghsource.FromWebhook("", eventType, "delivery-1", []byte(payload))
+	if err != nil {
+		t.Fatalf("adapter shape: %v", err)
+	}
+	return e
+}
+
+func TestParse_ReadsTheGitHubSourceAdaptersShape(t *testing.T) {
+	const owner = `"owner":{"login":"octo"},"name":"hello","full_name":"octo/hello"`
+	tests := []struct {
+		name, eventType, payload string
+		wantAction               string
+		wantTime                 string
+		wantSource               TimeSource
+		wantDraft                *bool
+	}{{
+		name:      "branch-deleting push: null head_commit arrives as a zero-valued object",
+		eventType: "push",
+		payload: `{"ref":"refs/heads/old","deleted":true,"after":"0000000000000000000000000000000000000000","head_commit":null,"commits":[],
+			"repository":{` + owner + `,"pushed_at":1767261600}}`,
+		wantAction: stablev1.ActionDeleted, wantTime: "2026-01-01T10:00:00Z", wantSource: TimeFromPushedAt,
+	}, {
+		name:      "push without pushed_at or head_commit falls back to the CloudEvent time",
+		eventType: "push",
+		payload:   `{"ref":"refs/heads/old","deleted":true,"head_commit":null,"repository":{` + owner + `}}`,
+		// pushed_at 0 (absent in the v5 struct) means absent, not 1970.
+		wantAction: stablev1.ActionDeleted, wantTime: "2026-01-03T00:00:00Z", wantSource: TimeFromCloudEvent,
+	}, {
+		name:      "opened draft: the adapter drops draft, so it is unknown",
+		eventType: "pull_request",
+		payload: `{"action":"opened","number":3,"pull_request":{"number":3,"state":"open","draft":true,
+			"created_at":"2026-01-01T10:00:00Z","updated_at":"2026-01-01T10:00:00Z","closed_at":null,"merged_at":null},"repository":{` + owner + `}}`,
+		wantAction: "opened", wantTime: "2026-01-01T10:00:00Z", wantSource: TimeFromUpdatedAt, wantDraft: nil,
+	}, {
+		name:      "converted_to_draft says draft without a draft field",
+		eventType: "pull_request",
+		payload: `{"action":"converted_to_draft","number":3,"pull_request":{"number":3,"state":"open",
+			"created_at":"2026-01-01T10:00:00Z","updated_at":"2026-01-01T11:00:00Z"},"repository":{` + owner + `}}`,
+		wantAction: "converted_to_draft", wantTime: "2026-01-01T11:00:00Z", wantSource: TimeFromUpdatedAt, wantDraft: github.Bool(true),
+	}, {
+		name:      "ready_for_review says not draft",
+		eventType: "pull_request",
+		payload: `{"action":"ready_for_review","number":3,"pull_request":{"number":3,"state":"open",
+			"created_at":"2026-01-01T10:00:00Z","updated_at":"2026-01-01T12:00:00Z"},"repository":{` + owner + `}}`,
+		wantAction: "ready_for_review", wantTime: "2026-01-01T12:00:00Z", wantSource: TimeFromUpdatedAt, wantDraft: github.Bool(false),
+	}, {
+		name:       "branch created, pushed_at as GitHub's string",
+		eventType:  "create",
+		payload:    `{"ref":"feature/y","ref_type":"branch","repository":{` + owner + `,"pushed_at":"2026-01-02T10:00:00Z"}}`,
+		wantAction: stablev1.ActionCreated, wantTime: "2026-01-02T10:00:00Z", wantSource: TimeFromPushedAt,
+	}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := adapterEvent(t, tt.eventType, tt.payload)
+			e.SetTime(time.Date(2026, 1, 3, 0, 0, 0, 0, time.UTC)) // the adapter's send time
+			ch, err := Parse(e, received)
+			if err != nil {
+				t.Fatalf("Parse: %v", err)
+			}
+			if ch.Action() != tt.wantAction || ch.Repository != "octo/hello" {
+				t.Errorf("action %q repository %q", ch.Action(), ch.Repository)
+			}
+			if got := ch.OccurredAt.Format(time.RFC3339); got != tt.wantTime || ch.TimeSource != tt.wantSource {
+				t.Errorf("time = %s from %s, want %s from %s", got, ch.TimeSource, tt.wantTime, tt.wantSource)
+			}
+			if ch.PullRequest != nil {
+				if got := ch.PullRequest.Draft; (got == nil) != (tt.wantDraft == nil) || (got != nil && *got != *tt.wantDraft) {
+					t.Errorf("draft = %v, want %v", got, tt.wantDraft)
+				}
+				if !ch.PullRequest.MergedAt.IsZero() || !ch.PullRequest.ClosedAt.IsZero() {
+					t.Errorf("absent times read as %v / %v", ch.PullRequest.MergedAt, ch.PullRequest.ClosedAt)
+				}
+			}
+		})
+	}
+}
+
+func TestParse_AcknowledgesUnrecordedTypesWithoutReadingThem(t *testing.T) {
+	// A zero-valued object in the adapter's shape of another type must not
+	// make an unrecorded delivery fail.
+	ch, err := Parse(mustEvent(t, "commit_comment", `{"comment":{"created_at":""},`+repo+`}`), received)
+	if err != nil || ch.Ignored == "" {
+		t.Fatalf("ignored=%q err=%v", ch.Ignored, err)
+	}
+	if _, err := Parse(mustEvent(t, "commit_comment", `{"comment":`), received); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("broken JSON of an unrecorded type: err = %v, want ErrMalformed", err)
 	}
 }

@@ -1,25 +1,35 @@
 // Package intake receives raw GitHub webhooks on one machine, without
 // Knative: it does what the GitHubSource receive adapter does in a cluster —
-// check the HMAC signature, turn the delivery into the adapter's CloudEvent —
-// and hands the CloudEvent to the recorder over HTTP.
+// parse the delivery with the adapter's own library and turn it into the
+// adapter's CloudEvent (internal/ghsource) — and hands the CloudEvent to the
+// recorder over HTTP, in binary mode as the Broker delivers it.
 //
-// Answers: 202 once the recorder acknowledged (2xx); the recorder's own 4xx
-// when it refused the event for good; 502 when the recorder failed
-// transiently (5xx) or could not be reached, so a sender can retry as a
-// Broker would. The intake itself refuses with 401 (no signature), 403
-// (forged signature), 415 (not JSON), 413 (too large), 400 (missing GitHub
-// headers) — and forwards nothing in those cases.
+// What it refuses, it refuses as the adapter does (eventing-github
+// pkg/common/handler.go): 404 for an event type outside the adapter's
+// ValidEvents, 400 for any other parse error (wrong method, no
+// X-GitHub-Event, no X-GitHub-Delivery, empty or broken JSON, a payload that
+// does not fit the adapter's struct). Unlike the adapter, which checks only
+// the SHA-1 X-Hub-Signature, it requires X-Hub-Signature-256: 401 when the
+// header is missing or malformed (checked before the body is read), 403 when
+// it does not match; and it caps the body (413).
+//
+// Once parsed: 202 "accepted" when the recorder acknowledged (2xx); the
+// recorder's own 4xx when it refused the event for good; 502 when the recorder
+// failed transiently (5xx) or could not be reached, so a sender can retry as
+// a Broker would.
 package intake
 
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"mime"
 	"net/http"
+	"strings"
 	"time"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
@@ -27,7 +37,7 @@ import (
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 	"github.com/google/go-github/v60/github"
 
-	"github.com/liatrio/gitpulse/pkg/githubevent"
+	"github.com/liatrio/gitpulse/internal/ghsource"
 )
 
 // Options configure a Handler.
@@ -43,6 +53,11 @@ type Options struct {
 	Client *http.Client
 	// Logger; default slog.Default().
 	Logger *slog.Logger
+	// OwnerAndRepository is what a GitHubSource's spec.ownerAndRepository
+	// would be ("owner/repo" or "org"); the CloudEvent source is
+	// https://github.com/<it>. Empty: each payload's own repository, as if
+	// every repository had its GitHubSource.
+	OwnerAndRepository string
 }
 
 // Handler is the raw-webhook intake.
@@ -71,18 +86,30 @@ func New(opts Options) (*Handler, error) {
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	eventType, delivery := github.WebHookType(r), github.DeliveryID(r)
+	eventType, delivery := r.Header.Get(github.EventTypeHeader), r.Header.Get(github.DeliveryIDHeader)
 	log := h.opts.Logger.With("delivery", delivery, "event", eventType)
 	refuse := func(code int, reason string) {
 		log.Warn("webhook refused", "code", code, "reason", reason)
 		http.Error(w, reason, code)
 	}
+	// The signature header is checked before the body is read, so that an
+	// unsigned client cannot make the intake read (and hold) 25 MiB.
+	signature := r.Header.Get(github.SHA256SignatureHeader)
+	if signature == "" {
+		refuse(http.StatusUnauthorized, "missing "+github.SHA256SignatureHeader+" signature")
+		return
+	}
+	if !wellFormedSignature(signature) {
+		refuse(http.StatusUnauthorized, github.SHA256SignatureHeader+" is not sha256=<64 hex digits>")
+		return
+	}
 	if r.Method != http.MethodPost {
-		refuse(http.StatusMethodNotAllowed, "webhooks are delivered with POST")
+		refuse(http.StatusBadRequest, "webhooks are delivered with POST")
 		return
 	}
 	if ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); ct != "application/json" {
-		refuse(http.StatusUnsupportedMediaType, fmt.Sprintf("content type %q: configure the webhook with application/json", r.Header.Get("Content-Type")))
+		// The adapter fails such a body as unparsable JSON (400); say why.
+		refuse(http.StatusBadRequest, fmt.Sprintf("content type %q: configure the webhook with application/json", r.Header.Get("Content-Type")))
 		return
 	}
 	if r.ContentLength > h.opts.MaxBodyBytes {
@@ -91,41 +118,52 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.opts.MaxBodyBytes))
 	if err != nil {
-		refuse(http.StatusRequestEntityTooLarge, fmt.Sprintf("body exceeds the limit of %d bytes", h.opts.MaxBodyBytes))
-		return
-	}
-	signature := r.Header.Get(github.SHA256SignatureHeader)
-	if signature == "" {
-		refuse(http.StatusUnauthorized, "missing "+github.SHA256SignatureHeader+" signature")
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			refuse(http.StatusRequestEntityTooLarge, fmt.Sprintf("body exceeds the limit of %d bytes", h.opts.MaxBodyBytes))
+			return
+		}
+		refuse(http.StatusBadRequest, "reading the body: "+err.Error())
 		return
 	}
 	if err := github.ValidateSignature(signature, body, h.opts.Secret); err != nil {
-		refuse(http.StatusForbidden, "signature does not match the payload: "+err.Error())
+		refuse(http.StatusForbidden, "signature does not match the payload")
 		return
 	}
-	if eventType == "" || delivery == "" {
-		refuse(http.StatusBadRequest, "missing X-GitHub-Event or X-GitHub-Delivery header")
+	ev, err := ghsource.FromWebhook(h.opts.OwnerAndRepository, eventType, delivery, body)
+	switch {
+	case errors.Is(err, ghsource.ErrEventNotFound):
+		refuse(http.StatusNotFound, fmt.Sprintf("event type %q is not one the GitHubSource adapter accepts", eventType))
 		return
-	}
-	ev, err := githubevent.NewCloudEvent(eventType, delivery, body)
-	if err != nil {
-		refuse(http.StatusBadRequest, err.Error())
+	case err != nil:
+		refuse(http.StatusBadRequest, "error processing request: "+err.Error())
 		return
 	}
 	code, text, err := h.forward(r.Context(), ev)
 	switch {
 	case err != nil:
 		log.Error("recorder unreachable", "err", err)
-		http.Error(w, "recorder unreachable: "+err.Error(), http.StatusBadGateway)
+		http.Error(w, "recorder unreachable", http.StatusBadGateway)
 	case code >= 200 && code < 300:
 		log.Debug("webhook forwarded", "code", code)
 		w.WriteHeader(http.StatusAccepted)
+		io.WriteString(w, "accepted")
 	case code >= 400 && code < 500 && code != http.StatusTooManyRequests:
 		refuse(code, "recorder refused the event: "+text)
 	default:
 		log.Warn("recorder failed transiently", "code", code, "reason", text)
-		http.Error(w, fmt.Sprintf("recorder answered %d: %s", code, text), http.StatusBadGateway)
+		http.Error(w, fmt.Sprintf("recorder answered %d", code), http.StatusBadGateway)
 	}
+}
+
+// wellFormedSignature reports whether v is "sha256=" and 64 hex digits.
+func wellFormedSignature(v string) bool {
+	hexDigits, ok := strings.CutPrefix(v, "sha256=")
+	if !ok || len(hexDigits) != 64 {
+		return false
+	}
+	_, err := hex.DecodeString(hexDigits)
+	return err == nil
 }
 
 // forward POSTs ev to the target in binary mode, as the Broker delivers it.

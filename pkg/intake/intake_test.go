@@ -67,19 +67,27 @@ func TestIntake_AnswersAndForwards(t *testing.T) {
 		text      string
 		forwarded bool
 	}{
-		{name: "signed delivery is forwarded", recorder: 200, want: 202, forwarded: true},
+		{name: "signed delivery is forwarded", recorder: 200, want: 202, text: "accepted", forwarded: true},
 		{name: "missing signature", recorder: 200, mutate: func(r *http.Request) { r.Header.Del("X-Hub-Signature-256") }, want: 401, text: "missing X-Hub-Signature-256"},
 		{name: "forged signature", recorder: 200, mutate: func(r *http.Request) {
 			r.Header.Set("X-Hub-Signature-256", ghwebhook.Signature([]byte("wrong secret"), []byte("x")))
 		}, want: 403, text: "signature"},
-		{name: "malformed signature", recorder: 200, mutate: func(r *http.Request) { r.Header.Set("X-Hub-Signature-256", "sha256=zz") }, want: 403},
-		{name: "form-encoded content type", recorder: 200, mutate: func(r *http.Request) {
+		{name: "malformed signature", recorder: 200, mutate: func(r *http.Request) { r.Header.Set("X-Hub-Signature-256", "sha256=zz") }, want: 401, text: "64 hex digits"},
+		{name: "SHA-1 signature only", recorder: 200, mutate: func(r *http.Request) {
+			r.Header.Del("X-Hub-Signature-256")
+			r.Header.Set("X-Hub-Signature", "sha1=0000000000000000000000000000000000000000")
+		}, want: 401, text: "missing X-Hub-Signature-256"},
+		{name: "form-encoded content type, refused as the adapter does", recorder: 200, mutate: func(r *http.Request) {
 			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		}, want: 415, text: "application/json"},
+		}, want: 400, text: "application/json"},
 		{name: "missing event header", recorder: 200, mutate: func(r *http.Request) { r.Header.Del("X-GitHub-Event") }, want: 400, text: "X-GitHub-Event"},
+		{name: "missing delivery header", recorder: 200, mutate: func(r *http.Request) { r.Header.Del("X-GitHub-Delivery") }, want: 400, text: "X-GitHub-Delivery"},
+		{name: "event type the adapter does not accept", recorder: 200, mutate: func(r *http.Request) { r.Header.Set("X-GitHub-Event", "workflow_run") }, want: 404, text: "workflow_run"},
+		{name: "GET, refused as the adapter does", recorder: 200, mutate: func(r *http.Request) { r.Method = http.MethodGet }, want: 400, text: "POST"},
 		{name: "recorder refuses for good", recorder: 400, want: 400, text: "stub says hi", forwarded: true},
 		{name: "recorder fails transiently", recorder: 503, want: 502, forwarded: true},
 		{name: "recorder down", recorder: 0, want: 502, text: "unreachable"},
+		{name: "recorder's internal error text is not echoed", recorder: 500, want: 502, text: "recorder answered 500", forwarded: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -133,5 +141,38 @@ func TestNew_RequiresSecretAndTarget(t *testing.T) {
 	}
 	if _, err := New(Options{Secret: []byte("s")}); err == nil {
 		t.Fatal("no target accepted")
+	}
+}
+
+func TestIntake_ForwardsTheAdaptersShapeNotTheRawBody(t *testing.T) {
+	stub := &recorderStub{code: 200}
+	rec := httptest.NewServer(stub)
+	defer rec.Close()
+	h, _ := New(Options{Secret: []byte(secret), Target: rec.URL, OwnerAndRepository: "octo"})
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	body := []byte(`{"ref":"refs/heads/gone","deleted":true,"after":"0000000000000000000000000000000000000000",` +
+		`"head_commit":null,"draft_only_in_raw":1,"repository":{"name":"repo","full_name":"octo/repo","owner":{"login":"octo"},"pushed_at":1767261600},` +
+		`"sender":{"login":"octocat"}}`)
+	req, err := ghwebhook.Request(context.Background(), srv.URL, []byte(secret), ghwebhook.Delivery{Event: "push", ID: "d-9", Body: body})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted || len(stub.events) != 1 {
+		t.Fatalf("answered %d, forwarded %d", resp.StatusCode, len(stub.events))
+	}
+	ev := stub.events[0]
+	data := string(ev.Data())
+	if !strings.Contains(data, `"head_commit":{"id":""`) || strings.Contains(data, "draft_only_in_raw") {
+		t.Errorf("data is not json.Marshal of the adapter's struct: %s", data)
+	}
+	if ev.Source() != "https://github.com/octo" || ev.Extensions()["deleted"] != "true" || ev.Extensions()["ref"] != "refs/heads/gone" {
+		// Over HTTP binary mode every extension arrives as a string.
+		t.Errorf("attributes: %s", ev)
 	}
 }

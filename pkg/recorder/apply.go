@@ -120,7 +120,9 @@ func applyPullRequest(pr *stablev1.PullRequest, ch githubevent.Change) bool {
 	s.HeadSHA = c.HeadSHA
 	s.URL = c.URL
 	s.Merged = c.Merged
-	s.Draft = c.Draft
+	if c.Draft != nil { // unknown (adapter shape): keep what we know
+		s.Draft = *c.Draft
+	}
 	s.OpenedAt = timeOrNil(c.OpenedAt)
 	s.ClosedAt = timeOrNil(c.ClosedAt)
 	s.MergedAt = timeOrNil(c.MergedAt)

@@ -26,11 +26,11 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/liatrio/gitpulse/internal/ghsource"
 	stablev1 "github.com/liatrio/gitpulse/pkg/apis/stable/v1"
 	"github.com/liatrio/gitpulse/pkg/client/clientset/versioned"
 	"github.com/liatrio/gitpulse/pkg/controlplane"
 	"github.com/liatrio/gitpulse/pkg/ghwebhook"
-	"github.com/liatrio/gitpulse/pkg/githubevent"
 	"github.com/liatrio/gitpulse/pkg/localstack"
 	"github.com/liatrio/gitpulse/pkg/naming"
 )
@@ -213,7 +213,7 @@ func benchRecorder(b *testing.B, c int, ceiling float64) {
 }
 
 func postCloudEvent(client *http.Client, url, eventType, id string, payload []byte) (int, error) {
-	ev, err := githubevent.NewCloudEvent(eventType, id, payload)
+	ev, err := ghsource.FromWebhook("", eventType, id, payload) // as the GitHubSource adapter shapes it
 	if err != nil {
 		return 0, err
 	}

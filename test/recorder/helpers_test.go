@@ -25,6 +25,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	recorderfn "github.com/liatrio/gitpulse/functions/recorder"
+	"github.com/liatrio/gitpulse/internal/ghsource"
 	"github.com/liatrio/gitpulse/pkg/funcrunner"
 	"github.com/liatrio/gitpulse/pkg/githubevent"
 	"github.com/liatrio/gitpulse/pkg/recorder"
@@ -108,27 +109,53 @@ func startRecorder(t *testing.T, env *testenv.Env, mutate ...func(*recorder.Opti
 	return serve(t, env, ns, rec, map[string]string{}, logs)
 }
 
-// How an event travels over HTTP.
+// How an event reaches the recorder: its data's shape and its HTTP mode.
+// The plain modes carry the GitHubSource adapter's shape (what a cluster
+// delivers, internal/ghsource); the raw- ones carry GitHub's body as is
+// (githubevent.NewRawCloudEvent).
 type mode string
 
 const (
-	binary     mode = "binary"
-	structured mode = "structured"
-	base64Mode mode = "structured-data_base64"
+	binary        mode = "binary"
+	structured    mode = "structured"
+	base64Mode    mode = "structured-data_base64"
+	rawBinary     mode = "raw-binary"
+	rawStructured mode = "raw-structured"
+	rawBase64     mode = "raw-structured-data_base64"
 )
 
-var modes = []mode{binary, structured, base64Mode}
+// modes are the adapter-shaped modes; rawModes the same with GitHub's shape.
+var (
+	modes    = []mode{binary, structured, base64Mode}
+	rawModes = []mode{rawBinary, rawStructured, rawBase64}
+	// shapes lists both, for tests that replay every payload in each.
+	shapes = map[string][]mode{"adapter": modes, "raw": rawModes}
+)
+
+func (m mode) raw() bool { return strings.HasPrefix(string(m), "raw-") }
+
+// encoding is the HTTP mode alone.
+func (m mode) encoding() mode { return mode(strings.TrimPrefix(string(m), "raw-")) }
+
+// event shapes payload as m says.
+func (m mode) event(t *testing.T, eventType, deliveryID string, payload []byte) event.Event {
+	t.Helper()
+	if m.raw() {
+		return rawEvent(t, eventType, deliveryID, payload)
+	}
+	return adapterEvent(t, eventType, deliveryID, payload)
+}
 
 // send delivers e and returns the HTTP status code the recorder answered.
 func (h *harness) send(t *testing.T, m mode, e event.Event) int {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	if m == base64Mode {
+	if m.encoding() == base64Mode {
 		return h.sendBase64(t, ctx, e)
 	}
 	ctx = cloudevents.ContextWithTarget(ctx, h.url)
-	if m == structured {
+	if m.encoding() == structured {
 		ctx = binding.WithForceStructured(ctx)
 	}
 	res := h.client.Send(ctx, e)
@@ -175,20 +202,31 @@ func (h *harness) sendBase64(t *testing.T, ctx context.Context, e event.Event) i
 // it and fails the test unless the answer is want.
 func (h *harness) deliver(t *testing.T, m mode, eventType, deliveryID string, payload []byte, want int) event.Event {
 	t.Helper()
-	e := adapterEvent(t, eventType, deliveryID, payload)
+	e := m.event(t, eventType, deliveryID, payload)
 	if got := h.send(t, m, e); got != want {
 		t.Fatalf("%s %s (%s): answered %d, want %d\nlogs:\n%s", eventType, deliveryID, m, got, want, h.logs)
 	}
 	return e
 }
 
+// adapterEvent is the CloudEvent the GitHubSource adapter sends for this
+// webhook delivery (its send time included).
 func adapterEvent(t *testing.T, eventType, deliveryID string, payload []byte) event.Event {
 	t.Helper()
-	e, err := githubevent.NewCloudEvent(eventType, deliveryID, payload)
+	e, err := ghsource.FromWebhook("", eventType, deliveryID, payload)
+	if err != nil {
+		t.Fatalf("the GitHubSource adapter would refuse this %s delivery: %v", eventType, err)
+	}
+	return e
+}
+
+// rawEvent carries GitHub's body as is, with the adapter's attributes.
+func rawEvent(t *testing.T, eventType, deliveryID string, payload []byte) event.Event {
+	t.Helper()
+	e, err := githubevent.NewRawCloudEvent(eventType, deliveryID, payload)
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Knative's adapter client stamps the send time.
 	e.SetTime(time.Now())
 	return e
 }

@@ -88,37 +88,40 @@ func TestRecorder_ReplaysEveryOctokitExample(t *testing.T) {
 			t.Fatalf("no %s examples", eventType)
 		}
 		for i, raw := range examples[eventType] {
-			m := modes[n%len(modes)]
+			// Every example in both shapes: as the GitHubSource adapter
+			// delivers it, and as GitHub sent it.
+			for _, m := range []mode{modes[n%len(modes)], rawModes[n%len(rawModes)]} {
+				t.Run(fmt.Sprintf("%s-%d-%s", eventType, i, m), func(t *testing.T) {
+					h := startFunction(t, env, env.Namespace(t))
+					p := decode(t, raw)
+					id := newDeliveryID(t)
+					h.deliver(t, m, eventType, id, raw, http.StatusOK)
+					switch {
+					case eventType == "pull_request":
+						pr := expectPullRequest(t, h, m, p, id)
+						expectEvent(t, h, id, "PullRequest", &pr.ObjectMeta, prAction(p), wantPullRequestReason(prAction(p)),
+							p.str("sender.login"), "#"+strconv.FormatInt(p.number("pull_request.number"), 10), p.str("repository.full_name"))
+					case eventType == "push" && strings.HasPrefix(p.str("ref"), "refs/heads/") && !p.boolean("deleted"):
+						b := expectBranch(t, h, p, id, 1)
+						expectEvent(t, h, id, "Branch", &b.ObjectMeta, stablev1.ActionPushed, stablev1.ReasonBranchPushed,
+							p.str("sender.login"), strings.TrimPrefix(p.str("ref"), "refs/heads/"), p.str("repository.full_name"))
+					default:
+						// Tags (create, delete, push of refs/tags/*) and pings are
+						// acknowledged without any object or Event.
+						if p.str("ref_type") == "branch" {
+							t.Fatalf("the examples now hold a branch %s: assert it", eventType)
+						}
+						if evs := h.events(t); len(evs) != 0 {
+							t.Errorf("ignored delivery wrote %d Events", len(evs))
+						}
+						brs, err := env.Gitpulse.StableV1().Branches(h.ns).List(context.Background(), metav1.ListOptions{})
+						if err != nil || len(brs.Items) != 0 {
+							t.Errorf("ignored delivery wrote branches: %v %v", brs, err)
+						}
+					}
+				})
+			}
 			n++
-			t.Run(fmt.Sprintf("%s-%d-%s", eventType, i, m), func(t *testing.T) {
-				h := startFunction(t, env, env.Namespace(t))
-				p := decode(t, raw)
-				id := newDeliveryID(t)
-				h.deliver(t, m, eventType, id, raw, http.StatusOK)
-				switch {
-				case eventType == "pull_request":
-					pr := expectPullRequest(t, h, p, id)
-					expectEvent(t, h, id, "PullRequest", &pr.ObjectMeta, prAction(p), wantPullRequestReason(prAction(p)),
-						p.str("sender.login"), "#"+strconv.FormatInt(p.number("pull_request.number"), 10), p.str("repository.full_name"))
-				case eventType == "push" && strings.HasPrefix(p.str("ref"), "refs/heads/") && !p.boolean("deleted"):
-					b := expectBranch(t, h, p, id, 1)
-					expectEvent(t, h, id, "Branch", &b.ObjectMeta, stablev1.ActionPushed, stablev1.ReasonBranchPushed,
-						p.str("sender.login"), strings.TrimPrefix(p.str("ref"), "refs/heads/"), p.str("repository.full_name"))
-				default:
-					// Tags (create, delete, push of refs/tags/*) and pings are
-					// acknowledged without any object or Event.
-					if p.str("ref_type") == "branch" {
-						t.Fatalf("the examples now hold a branch %s: assert it", eventType)
-					}
-					if evs := h.events(t); len(evs) != 0 {
-						t.Errorf("ignored delivery wrote %d Events", len(evs))
-					}
-					brs, err := env.Gitpulse.StableV1().Branches(h.ns).List(context.Background(), metav1.ListOptions{})
-					if err != nil || len(brs.Items) != 0 {
-						t.Errorf("ignored delivery wrote branches: %v %v", brs, err)
-					}
-				}
-			})
 		}
 	}
 }
@@ -132,7 +135,7 @@ func prAction(p payload) string {
 
 // expectPullRequest checks the PullRequest object against payload p, the
 // newest delivery applied to it (lastDelivery).
-func expectPullRequest(t *testing.T, h *harness, p payload, lastDelivery string) *stablev1.PullRequest {
+func expectPullRequest(t *testing.T, h *harness, m mode, p payload, lastDelivery string) *stablev1.PullRequest {
 	t.Helper()
 	repo, number := p.str("repository.full_name"), p.number("pull_request.number")
 	pr, err := h.env.Gitpulse.StableV1().PullRequests(h.ns).Get(context.Background(), naming.PullRequestName(repo, number), metav1.GetOptions{})
@@ -143,38 +146,44 @@ func expectPullRequest(t *testing.T, h *harness, p payload, lastDelivery string)
 	if p.boolean("pull_request.merged") {
 		status = "merged"
 	}
-	var m mismatch
-	s := pr.Spec
-	m.eq("spec.user", s.User, p.str("pull_request.user.login"))
-	m.eq("spec.branch", s.Branch, p.str("pull_request.head.ref"))
-	m.eq("spec.status", s.Status, status)
-	m.eq("spec.id", s.ID, strconv.FormatInt(number, 10))
-	m.eq("spec.repository", s.Repository, repo)
-	m.eq("spec.number", s.Number, number)
-	m.eq("spec.title", s.Title, p.str("pull_request.title"))
-	m.eq("spec.baseBranch", s.BaseBranch, p.str("pull_request.base.ref"))
-	m.eq("spec.headSHA", s.HeadSHA, p.str("pull_request.head.sha"))
-	m.eq("spec.url", s.URL, p.str("pull_request.html_url"))
-	m.eq("spec.merged", s.Merged, p.boolean("pull_request.merged"))
-	m.eq("spec.draft", s.Draft, p.boolean("pull_request.draft"))
-	m.eq("spec.openedAt", fmtTime(s.OpenedAt), p.time(t, "pull_request.created_at"))
-	m.eq("spec.closedAt", fmtTime(s.ClosedAt), p.time(t, "pull_request.closed_at"))
-	m.eq("spec.mergedAt", fmtTime(s.MergedAt), p.time(t, "pull_request.merged_at"))
-	m.eq("spec.updatedAt", fmtTime(s.UpdatedAt), p.time(t, "pull_request.updated_at"))
-	if lastDelivery != "" { // "": checked by the caller
-		m.eq("status.lastDeliveryID", pr.Status.LastDeliveryID, lastDelivery)
-		m.eq("recent deliveries has it", strings.Contains(pr.Annotations[stablev1.AnnotationRecentDeliveries], lastDelivery), true)
+	// The adapter's struct has no draft field: a fresh object learns it
+	// only from a converted_to_draft action (ready_for_review says false).
+	wantDraft := p.boolean("pull_request.draft")
+	if !m.raw() {
+		wantDraft = p.str("action") == "converted_to_draft"
 	}
-	m.eq("status.lastAction", pr.Status.LastAction, prAction(p))
-	m.eq("status.observedUpdatedAt", fmtTime(pr.Status.ObservedUpdatedAt), p.time(t, "pull_request.updated_at"))
-	m.eq("status.observedGeneration", pr.Status.ObservedGeneration, pr.Generation)
-	m.eq("Ready", meta.IsStatusConditionTrue(pr.Status.Conditions, stablev1.ConditionReady), true)
+	var mm mismatch
+	s := pr.Spec
+	mm.eq("spec.user", s.User, p.str("pull_request.user.login"))
+	mm.eq("spec.branch", s.Branch, p.str("pull_request.head.ref"))
+	mm.eq("spec.status", s.Status, status)
+	mm.eq("spec.id", s.ID, strconv.FormatInt(number, 10))
+	mm.eq("spec.repository", s.Repository, repo)
+	mm.eq("spec.number", s.Number, number)
+	mm.eq("spec.title", s.Title, p.str("pull_request.title"))
+	mm.eq("spec.baseBranch", s.BaseBranch, p.str("pull_request.base.ref"))
+	mm.eq("spec.headSHA", s.HeadSHA, p.str("pull_request.head.sha"))
+	mm.eq("spec.url", s.URL, p.str("pull_request.html_url"))
+	mm.eq("spec.merged", s.Merged, p.boolean("pull_request.merged"))
+	mm.eq("spec.draft", s.Draft, wantDraft)
+	mm.eq("spec.openedAt", fmtTime(s.OpenedAt), p.time(t, "pull_request.created_at"))
+	mm.eq("spec.closedAt", fmtTime(s.ClosedAt), p.time(t, "pull_request.closed_at"))
+	mm.eq("spec.mergedAt", fmtTime(s.MergedAt), p.time(t, "pull_request.merged_at"))
+	mm.eq("spec.updatedAt", fmtTime(s.UpdatedAt), p.time(t, "pull_request.updated_at"))
+	if lastDelivery != "" { // "": checked by the caller
+		mm.eq("status.lastDeliveryID", pr.Status.LastDeliveryID, lastDelivery)
+		mm.eq("recent deliveries has it", strings.Contains(pr.Annotations[stablev1.AnnotationRecentDeliveries], lastDelivery), true)
+	}
+	mm.eq("status.lastAction", pr.Status.LastAction, prAction(p))
+	mm.eq("status.observedUpdatedAt", fmtTime(pr.Status.ObservedUpdatedAt), p.time(t, "pull_request.updated_at"))
+	mm.eq("status.observedGeneration", pr.Status.ObservedGeneration, pr.Generation)
+	mm.eq("Ready", meta.IsStatusConditionTrue(pr.Status.Conditions, stablev1.ConditionReady), true)
 	owner, name, _ := strings.Cut(repo, "/")
-	m.eq("annotation repository", pr.Annotations[stablev1.AnnotationRepository], repo)
-	m.eq("label owner", pr.Labels[stablev1.LabelRepositoryOwner], naming.LabelValue(owner))
-	m.eq("label name", pr.Labels[stablev1.LabelRepositoryName], naming.LabelValue(name))
-	m.eq("label number", pr.Labels[stablev1.LabelPullRequestNumber], strconv.FormatInt(number, 10))
-	m.report(t, "PullRequest "+pr.Name)
+	mm.eq("annotation repository", pr.Annotations[stablev1.AnnotationRepository], repo)
+	mm.eq("label owner", pr.Labels[stablev1.LabelRepositoryOwner], naming.LabelValue(owner))
+	mm.eq("label name", pr.Labels[stablev1.LabelRepositoryName], naming.LabelValue(name))
+	mm.eq("label number", pr.Labels[stablev1.LabelPullRequestNumber], strconv.FormatInt(number, 10))
+	mm.report(t, "PullRequest "+pr.Name)
 	return pr
 }
 
@@ -249,7 +258,7 @@ func expectEvent(t *testing.T, h *harness, id, kind string, obj *metav1.ObjectMe
 // repository.pushed_at; with it, it must agree.
 func atTime(t *testing.T, h *harness, m mode, eventType, id string, body []byte, when string, want int) {
 	t.Helper()
-	e := adapterEvent(t, eventType, id, body)
+	e := m.event(t, eventType, id, body)
 	tm, err := time.Parse(time.RFC3339, when)
 	if err != nil {
 		t.Fatal(err)
@@ -265,7 +274,13 @@ func atTime(t *testing.T, h *harness, m mode, eventType, id string, body []byte,
 // force-pushed, deleted by a push and by a delete event.
 func TestRecorder_HandMadePayloads(t *testing.T) {
 	env := testenv.Get(t)
+	for shape, modes := range shapes {
+		t.Run(shape, func(t *testing.T) { handMadePayloads(t, env, modes) })
+	}
+}
 
+// handMadePayloads runs the hand-made stories in modes (one shape).
+func handMadePayloads(t *testing.T, env *testenv.Env, modes []mode) {
 	t.Run("pull request opened, edited, merged", func(t *testing.T) {
 		h := startRecorder(t, env)
 		examples := webhookExamples(t, env.Root)
@@ -284,8 +299,9 @@ func TestRecorder_HandMadePayloads(t *testing.T) {
 			}
 			p := decode(t, body)
 			id := newDeliveryID(t)
-			h.deliver(t, modes[i%len(modes)], "pull_request", id, body, http.StatusOK)
-			pr := expectPullRequest(t, h, p, id)
+			m := modes[i%len(modes)]
+			h.deliver(t, m, "pull_request", id, body, http.StatusOK)
+			pr := expectPullRequest(t, h, m, p, id)
 			expectEvent(t, h, id, "PullRequest", &pr.ObjectMeta, prAction(p), wantPullRequestReason(prAction(p)),
 				p.str("sender.login"), "#2", "Codertocat/Hello-World")
 		}
@@ -298,7 +314,7 @@ func TestRecorder_HandMadePayloads(t *testing.T) {
 		h := startRecorder(t, env)
 		const repo, branch = "Codertocat/Hello-World", "feature/add-readme"
 		create, created := newDeliveryID(t), readTestdata(t, "create-branch.json")
-		atTime(t, h, binary, "create", create, created, "2019-05-15T15:20:56Z", http.StatusOK)
+		atTime(t, h, modes[0], "create", create, created, "2019-05-15T15:20:56Z", http.StatusOK)
 		b := getBranch(t, h, repo, branch)
 		var m mismatch
 		m.eq("state", b.Spec.State, "created")
@@ -328,7 +344,7 @@ func TestRecorder_HandMadePayloads(t *testing.T) {
 
 		// Deleted by a push with deleted: true ...
 		delPush := newDeliveryID(t)
-		h.deliver(t, structured, "push", delPush, readTestdata(t, "push-branch-deleted.json"), http.StatusOK)
+		h.deliver(t, modes[1], "push", delPush, readTestdata(t, "push-branch-deleted.json"), http.StatusOK)
 		b = getBranch(t, h, repo, branch)
 		m = mismatch{}
 		m.eq("state", b.Spec.State, "deleted")
@@ -340,7 +356,7 @@ func TestRecorder_HandMadePayloads(t *testing.T) {
 
 		// ... and by the delete event GitHub sends alongside.
 		del := newDeliveryID(t)
-		atTime(t, h, binary, "delete", del, readTestdata(t, "delete-branch.json"), "2019-05-15T15:21:21Z", http.StatusOK)
+		atTime(t, h, modes[0], "delete", del, readTestdata(t, "delete-branch.json"), "2019-05-15T15:21:21Z", http.StatusOK)
 		b = getBranch(t, h, repo, branch)
 		m = mismatch{}
 		m.eq("state", b.Spec.State, "deleted")
@@ -352,4 +368,51 @@ func TestRecorder_HandMadePayloads(t *testing.T) {
 			t.Errorf("%d Events, want 6", n)
 		}
 	})
+}
+
+// TestRecorder_DraftFollowsActionsInTheAdaptersShape: the GitHubSource
+// adapter drops pull_request.draft, so in a cluster the draft state comes
+// from converted_to_draft / ready_for_review and is kept by deliveries that
+// cannot tell it (opened, synchronize, edited).
+func TestRecorder_DraftFollowsActionsInTheAdaptersShape(t *testing.T) {
+	env := testenv.Get(t)
+	h := startRecorder(t, env)
+	examples := webhookExamples(t, env.Root)
+	var opened payload
+	for _, raw := range examples["pull_request"] {
+		if p := decode(t, raw); p.str("action") == "opened" {
+			opened = p
+			break
+		}
+	}
+	steps := []struct {
+		action, updatedAt string
+		draftInPayload    bool
+		want              bool
+	}{
+		{"opened", "2026-01-01T10:00:00Z", true, false}, // unknown: a new object starts false
+		{"converted_to_draft", "2026-01-01T10:01:00Z", true, true},
+		{"synchronize", "2026-01-01T10:02:00Z", true, true}, // kept
+		{"edited", "2026-01-01T10:03:00Z", true, true},      // kept
+		{"ready_for_review", "2026-01-01T10:04:00Z", false, false},
+		{"synchronize", "2026-01-01T10:05:00Z", false, false}, // kept
+	}
+	for i, step := range steps {
+		opened["action"] = step.action
+		pr := opened["pull_request"].(map[string]any)
+		pr["updated_at"], pr["draft"] = step.updatedAt, step.draftInPayload
+		body, err := json.Marshal(opened)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.deliver(t, modes[i%len(modes)], "pull_request", newDeliveryID(t), body, http.StatusOK)
+		got, err := env.Gitpulse.StableV1().PullRequests(h.ns).Get(context.Background(),
+			naming.PullRequestName(opened.str("repository.full_name"), opened.number("pull_request.number")), metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Spec.Draft != step.want {
+			t.Errorf("after %s: spec.draft = %v, want %v", step.action, got.Spec.Draft, step.want)
+		}
+	}
 }
