@@ -26,3 +26,6 @@ tool informer-gen --go-header-file "$boilerplate" \
   --listers-package "$module/$out/listers" \
   --output-pkg "$module/$out/informers" --output-dir "$out/informers" "$apis"
 gofmt -w pkg/apis "$out"
+
+# The metrics function's self-contained copy of what it needs from pkg/.
+./hack/update-metrics-copy.sh

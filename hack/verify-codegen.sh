@@ -9,7 +9,7 @@ cd "$root"
 git ls-files -z --cached --others --exclude-standard | xargs -0 cp --parents -t "$tmp" 2>/dev/null || true
 (cd "$tmp" && ./hack/update-codegen.sh >/dev/null)
 status=0
-for d in pkg/apis pkg/client crds; do
+for d in pkg/apis pkg/client crds functions/metrics/internal; do
   if ! diff -ruN "$root/$d" "$tmp/$d"; then status=1; fi
 done
 if [ $status -ne 0 ]; then

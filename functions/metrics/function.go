@@ -2,28 +2,18 @@
 // shape kn func's Go builder expects: New returns an instance whose Start
 // starts the informers, whose Handle serves /metrics and the health
 // endpoints, and whose Stop persists the exactness checkpoint. The logic is
-// in github.com/liatrio/gitpulse/pkg/metrics; this file only adapts it.
+// in internal/metrics, a generated copy of the repository's pkg/metrics (and
+// what it needs): kn func builds this folder alone, without replace lines,
+// so the module is self-contained (docs/architecture.md).
 package function
 
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"net/http"
 	"sync"
 
-	"github.com/liatrio/gitpulse/pkg/funcrunner"
-	"github.com/liatrio/gitpulse/pkg/metrics"
-)
-
-// The shapes func-go detects; a mismatch fails the build here rather than
-// in the cluster.
-var (
-	_ funcrunner.HTTPHandler       = (*Function)(nil)
-	_ funcrunner.Starter           = (*Function)(nil)
-	_ funcrunner.Stopper           = (*Function)(nil)
-	_ funcrunner.ReadinessReporter = (*Function)(nil)
-	_ funcrunner.LivenessReporter  = (*Function)(nil)
+	"github.com/liatrio/gitpulse/functions/metrics/internal/metrics"
 )
 
 // Function is one instance of the metrics function.
@@ -42,11 +32,12 @@ func (f *Function) Start(ctx context.Context, cfg map[string]string) error {
 	if err != nil {
 		return err
 	}
+	log := c.NewLogger()
 	// The process is this function alone: a soft memory limit keeps its RSS
 	// close to its live heap (see metrics.DefaultMemoryLimit; GOMEMLIMIT
 	// overrides it).
 	metrics.ApplyMemoryLimit()
-	svc, err := metrics.New(metrics.Options{Config: c, Logger: slog.Default()})
+	svc, err := metrics.New(metrics.Options{Config: c, Logger: log})
 	if err != nil {
 		return err
 	}

@@ -1,15 +1,30 @@
-// Package funcrunner serves a Knative function outside a cluster, the way
-// knative.dev/func-go's scaffolding serves it inside one: it calls the
-// function's Start with the environment, answers func-go's health paths from
-// Ready and Alive, hands every other request to Handle (as a CloudEvent or as
-// plain HTTP), and calls Stop on shutdown.
+// Package funcrunner serves a Knative function outside a cluster exactly the
+// way knative.dev/func-go's scaffolding serves it inside one, so that `make
+// run`, the tests and the scaffolding build test see the answers production
+// gives. knative.dev/func-go is not served by this project's module proxy;
+// what follows was read from knative-extensions/func-go:
 //
-// func-go itself is not available from this project's module proxy, so tests,
-// `make run` and the scaffolding build test use this runner instead; the
-// function packages are unchanged either way.
+//   - cloudevents/service.go, http/service.go: an http.Server with
+//     ReadTimeout and WriteTimeout 30 s, IdleTimeout 30 s, ReadHeaderTimeout
+//     2 s, MaxHeaderBytes 1 MiB; /health/readiness and /health/liveness
+//     (200 "READY" / "ALIVE"; 503 "function not yet ready" / "function not
+//     alive"; 500 "error checking readiness: <err>"); every other path goes
+//     to the function — for CloudEvent functions through sdk-go's
+//     cloudevents.NewHTTPReceiveHandler, which answers its own codes
+//     (a broken structured event 500, an invalid event 400, no CloudEvent
+//     415, a GET 405, a plain error from Handle 500 with an empty body, a
+//     cehttp.Result with its code and text).
+//   - Service.Start: listen first, then run the function's Start in a
+//     goroutine with context.Background() and the configuration (the ./cfg
+//     file overlaid by the environment); a Start error stops the service.
+//   - shutdown on SIGINT/SIGTERM: Server.Shutdown with 30 s, then the
+//     function's Stop with 30 s.
+//   - func-go configures only its own zerolog logger: a function sets up its
+//     own logging (slog) from its configuration.
 package funcrunner
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -21,14 +36,13 @@ import (
 	"sync"
 	"time"
 
-	"github.com/cloudevents/sdk-go/v2/binding"
+	cloudevents "github.com/cloudevents/sdk-go/v2"
 	"github.com/cloudevents/sdk-go/v2/event"
-	"github.com/cloudevents/sdk-go/v2/protocol"
-	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 )
 
-// The interfaces of func-go's instanced functions. A function implements
-// exactly one of CloudEventHandler and HTTPHandler, and any of the others.
+// The interfaces of func-go's instanced functions (cloudevents/instance.go,
+// http/instance.go). A function implements exactly one of CloudEventHandler
+// and HTTPHandler, and any of the others.
 type (
 	Starter interface {
 		Start(ctx context.Context, cfg map[string]string) error
@@ -56,20 +70,27 @@ const (
 	LivenessPath  = "/health/liveness"
 )
 
-// DefaultMaxBodyBytes is GitHub's own cap on webhook payloads (25 MB).
-const DefaultMaxBodyBytes = 25 << 20
+// func-go's server settings and shutdown budgets (service.go).
+const (
+	ReadTimeout           = 30 * time.Second
+	WriteTimeout          = 30 * time.Second
+	IdleTimeout           = 30 * time.Second
+	ReadHeaderTimeout     = 2 * time.Second
+	MaxHeaderBytes        = 1 << 20
+	ServerShutdownTimeout = 30 * time.Second
+	InstanceStopTimeout   = 30 * time.Second
+	DefaultListenAddress  = "[::]:8080"
+)
 
 // Options configure a Server.
 type Options struct {
 	// Addr to listen on; default "127.0.0.1:0" (a free loopback port).
 	Addr string
-	// Config is passed to the function's Start; default: the environment.
+	// Config is passed to the function's Start; default: Config(), the
+	// ./cfg file overlaid by the environment, as func-go builds it.
 	Config map[string]string
 	// Logger for the runner's own messages; default slog.Default().
 	Logger *slog.Logger
-	// MaxBodyBytes caps CloudEvent request bodies (413 beyond it); 0 means
-	// DefaultMaxBodyBytes.
-	MaxBodyBytes int64
 }
 
 // Server serves one function.
@@ -80,7 +101,9 @@ type Server struct {
 	handler http.Handler
 	srv     *http.Server
 	lis     net.Listener
-	done    chan error
+	// failed receives the function's Start error or the server's, once.
+	failed  chan error
+	started chan struct{} // closed when the function's Start returned nil
 	stop    sync.Once
 }
 
@@ -89,36 +112,28 @@ func New(fn any, opts Options) (*Server, error) {
 	if opts.Addr == "" {
 		opts.Addr = "127.0.0.1:0"
 	}
-	if opts.Config == nil {
-		opts.Config = Environ()
-	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	if opts.MaxBodyBytes <= 0 {
-		opts.MaxBodyBytes = DefaultMaxBodyBytes
-	}
-	s := &Server{fn: fn, opts: opts, log: opts.Logger, done: make(chan error, 1)}
+	s := &Server{fn: fn, opts: opts, log: opts.Logger, failed: make(chan error, 2), started: make(chan struct{})}
 	mux := http.NewServeMux()
-	mux.HandleFunc(ReadinessPath, s.probe(func(ctx context.Context) (bool, error) {
-		if r, ok := fn.(ReadinessReporter); ok {
-			return r.Ready(ctx)
-		}
-		return true, nil
-	}))
-	mux.HandleFunc(LivenessPath, s.probe(func(ctx context.Context) (bool, error) {
-		if r, ok := fn.(LivenessReporter); ok {
-			return r.Alive(ctx)
-		}
-		return true, nil
-	}))
+	mux.HandleFunc(ReadinessPath, s.ready)
+	mux.HandleFunc(LivenessPath, s.alive)
 	switch h := fn.(type) {
 	case CloudEventHandler:
-		mux.Handle("/", &cloudEventHandler{fn: h, max: opts.MaxBodyBytes, log: opts.Logger})
+		protocol, err := cloudevents.NewHTTP()
+		if err != nil {
+			return nil, err
+		}
+		ce, err := cloudevents.NewHTTPReceiveHandler(context.Background(), protocol, h.Handle)
+		if err != nil {
+			return nil, err
+		}
+		mux.Handle("/", ce)
 	case HTTPHandler:
 		mux.HandleFunc("/", h.Handle)
 	default:
-		return nil, fmt.Errorf("funcrunner: %T has neither Handle(ctx, event.Event) nor Handle(http.ResponseWriter, *http.Request)", fn)
+		return nil, fmt.Errorf("funcrunner: %T has neither Handle(ctx, event.Event) (*event.Event, error) nor Handle(http.ResponseWriter, *http.Request)", fn)
 	}
 	s.handler = mux
 	return s, nil
@@ -127,33 +142,69 @@ func New(fn any, opts Options) (*Server, error) {
 // Handler is the server's HTTP handler (for tests that bring their own server).
 func (s *Server) Handler() http.Handler { return s.handler }
 
-// Start calls the function's Start, then listens and serves in the
-// background. It returns once requests are being accepted.
+// Start listens, then starts the function's Start in the background with
+// context.Background(), as func-go does: requests are accepted (and
+// readiness answers 503) while the function is still starting. A Start
+// error is reported by Failed and stops nothing by itself; Main shuts down
+// on it as func-go does. ctx only bounds listening.
 func (s *Server) Start(ctx context.Context) error {
-	if st, ok := s.fn.(Starter); ok {
-		if err := st.Start(ctx, s.opts.Config); err != nil {
-			return fmt.Errorf("function start: %w", err)
-		}
-	}
-	lis, err := net.Listen("tcp", s.opts.Addr)
+	var lc net.ListenConfig
+	lis, err := lc.Listen(ctx, "tcp", s.opts.Addr)
 	if err != nil {
 		return err
 	}
 	s.lis = lis
 	s.srv = &http.Server{
 		Handler:           s.handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+		ReadTimeout:       ReadTimeout,
+		WriteTimeout:      WriteTimeout,
+		IdleTimeout:       IdleTimeout,
+		ReadHeaderTimeout: ReadHeaderTimeout,
+		MaxHeaderBytes:    MaxHeaderBytes,
+	}
+	if st, ok := s.fn.(Starter); ok {
+		cfg := s.opts.Config
+		if cfg == nil {
+			if cfg, err = Config(); err != nil {
+				lis.Close()
+				return err
+			}
+		}
+		go func() {
+			if err := st.Start(context.Background(), cfg); err != nil {
+				s.failed <- fmt.Errorf("function start: %w", err)
+				return
+			}
+			close(s.started)
+		}()
+	} else {
+		close(s.started)
 	}
 	go func() {
-		err := s.srv.Serve(lis)
-		if errors.Is(err, http.ErrServerClosed) {
-			err = nil
+		if err := s.srv.Serve(lis); !errors.Is(err, http.ErrServerClosed) {
+			s.failed <- fmt.Errorf("http server: %w", err)
 		}
-		s.done <- err
 	}()
 	s.log.Info("function serving", "url", s.URL())
 	return nil
+}
+
+// Failed receives the error that ends the service: the function's Start
+// failed, or the HTTP server did.
+func (s *Server) Failed() <-chan error { return s.failed }
+
+// WaitStarted blocks until the function's Start returned: nil when it
+// succeeded, its error when it failed, ctx's when ctx ends first.
+func (s *Server) WaitStarted(ctx context.Context) error {
+	select {
+	case <-s.started:
+		return nil
+	case err := <-s.failed:
+		s.failed <- err // leave it for Failed
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // URL is the base URL the server listens on.
@@ -164,42 +215,89 @@ func (s *Server) URL() string {
 	return "http://" + s.lis.Addr().String()
 }
 
-// Shutdown stops accepting requests, waits for those in flight (until ctx
-// ends), then calls the function's Stop.
+// Shutdown stops accepting requests and waits for those in flight (up to
+// ServerShutdownTimeout), then calls the function's Stop (up to
+// InstanceStopTimeout), as func-go's shutdown does. A ctx that ends sooner
+// shortens both.
 func (s *Server) Shutdown(ctx context.Context) error {
-	var err error
+	var errs []error
 	s.stop.Do(func() {
 		if s.srv != nil {
-			err = s.srv.Shutdown(ctx)
-			if serveErr := <-s.done; err == nil {
-				err = serveErr
-			}
+			sctx, cancel := context.WithTimeout(ctx, ServerShutdownTimeout)
+			errs = append(errs, s.srv.Shutdown(sctx))
+			cancel()
 		}
 		if st, ok := s.fn.(Stopper); ok {
-			if stopErr := st.Stop(ctx); err == nil {
-				err = stopErr
-			}
+			sctx, cancel := context.WithTimeout(ctx, InstanceStopTimeout)
+			errs = append(errs, st.Stop(sctx))
+			cancel()
 		}
 	})
-	return err
+	return errors.Join(errs...)
 }
 
-func (s *Server) probe(check func(context.Context) (bool, error)) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		ok, err := check(r.Context())
-		switch {
-		case err != nil:
-			http.Error(w, err.Error(), http.StatusServiceUnavailable)
-		case !ok:
-			http.Error(w, "not ready", http.StatusServiceUnavailable)
-		default:
-			w.Write([]byte("OK"))
+// ready answers /health/readiness as func-go's Service.Ready does.
+func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
+	if i, ok := s.fn.(ReadinessReporter); ok {
+		ready, err := i.Ready(r.Context())
+		if err != nil {
+			w.WriteHeader(http.StatusInternalServerError)
+			fmt.Fprint(w, "error checking readiness: ", err.Error())
+			return
+		}
+		if !ready {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintln(w, "function not yet ready")
+			return
 		}
 	}
+	fmt.Fprintf(w, "READY")
 }
 
-// Environ returns the process environment as a map, as func-go passes it to
-// Start.
+// alive answers /health/liveness as func-go's Service.Alive does.
+func (s *Server) alive(w http.ResponseWriter, r *http.Request) {
+	if i, ok := s.fn.(LivenessReporter); ok {
+		alive, err := i.Alive(r.Context())
+		if err != nil {
+			w.WriteHeader(http.StatusInternalServerError)
+			fmt.Fprint(w, "error checking liveness: ", err.Error())
+			return
+		}
+		if !alive {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte("function not alive"))
+			return
+		}
+	}
+	fmt.Fprintf(w, "ALIVE")
+}
+
+// Config returns what func-go passes to Start: the ./cfg file's KEY=VALUE
+// lines (keys and values trimmed, quotes removed from values; no file, no
+// entries) overlaid by the process environment.
+func Config() (map[string]string, error) {
+	cfg := map[string]string{}
+	if f, err := os.Open("cfg"); err == nil {
+		defer f.Close()
+		sc := bufio.NewScanner(f)
+		for i := 1; sc.Scan(); i++ {
+			k, v, ok := strings.Cut(sc.Text(), "=")
+			if !ok {
+				return cfg, fmt.Errorf("config line %v invalid: %v", i, sc.Text())
+			}
+			cfg[strings.TrimSpace(k)] = strings.Trim(strings.TrimSpace(v), "\"")
+		}
+		if err := sc.Err(); err != nil {
+			return cfg, err
+		}
+	}
+	for k, v := range Environ() {
+		cfg[k] = v
+	}
+	return cfg, nil
+}
+
+// Environ returns the process environment as a map.
 func Environ() map[string]string {
 	env := map[string]string{}
 	for _, kv := range os.Environ() {
@@ -208,83 +306,4 @@ func Environ() map[string]string {
 		}
 	}
 	return env
-}
-
-// cloudEventHandler turns HTTP requests into CloudEvents (binary or
-// structured mode, with the SDK's own decoding) and the function's result
-// into an answer code. It decodes requests itself rather than through the
-// SDK's receiver so that a broken request gets a 4xx (the SDK answers some
-// of them 500, which would make a Broker retry forever) and oversized bodies a
-// 413.
-type cloudEventHandler struct {
-	fn  CloudEventHandler
-	max int64
-	log *slog.Logger
-}
-
-func (h *cloudEventHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		h.fail(w, r, http.StatusMethodNotAllowed, "CloudEvents are delivered with POST")
-		return
-	}
-	if r.ContentLength > h.max {
-		h.fail(w, r, http.StatusRequestEntityTooLarge, fmt.Sprintf("body of %d bytes exceeds the limit of %d", r.ContentLength, h.max))
-		return
-	}
-	r.Body = http.MaxBytesReader(w, r.Body, h.max)
-	msg := cehttp.NewMessageFromHttpRequest(r)
-	defer msg.Finish(nil)
-	if msg.ReadEncoding() == binding.EncodingUnknown {
-		h.fail(w, r, http.StatusUnsupportedMediaType,
-			fmt.Sprintf("not a CloudEvent: no ce-specversion header and content type %q is not application/cloudevents+json", r.Header.Get("Content-Type")))
-		return
-	}
-	ev, err := binding.ToEvent(r.Context(), msg)
-	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			h.fail(w, r, http.StatusRequestEntityTooLarge, fmt.Sprintf("body exceeds the limit of %d bytes", h.max))
-			return
-		}
-		h.fail(w, r, http.StatusBadRequest, "malformed CloudEvent: "+err.Error())
-		return
-	}
-	if err := ev.Validate(); err != nil {
-		h.fail(w, r, http.StatusBadRequest, "invalid CloudEvent: "+err.Error())
-		return
-	}
-
-	resp, result := h.fn.Handle(r.Context(), *ev)
-	status, text := http.StatusOK, ""
-	if result != nil {
-		var httpResult *cehttp.Result
-		switch {
-		case protocol.ResultAs(result, &httpResult):
-			if httpResult.StatusCode > 100 && httpResult.StatusCode < 600 {
-				status = httpResult.StatusCode
-			}
-			text = fmt.Errorf(httpResult.Format, httpResult.Args...).Error()
-		case protocol.IsACK(result):
-		default:
-			status, text = http.StatusInternalServerError, result.Error()
-		}
-	}
-	if resp != nil && status < 300 {
-		if err := cehttp.WriteResponseWriter(r.Context(), binding.ToMessage(resp), status, w); err != nil {
-			h.log.Error("writing response event", "id", ev.ID(), "err", err)
-		}
-		return
-	}
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.WriteHeader(status)
-	if text != "" {
-		fmt.Fprintln(w, text)
-	}
-}
-
-func (h *cloudEventHandler) fail(w http.ResponseWriter, r *http.Request, code int, reason string) {
-	h.log.Warn("request refused", "code", code, "reason", reason,
-		"id", r.Header.Get("Ce-Id"), "type", r.Header.Get("Ce-Type"), "remote", r.RemoteAddr)
-	http.Error(w, reason, code)
 }

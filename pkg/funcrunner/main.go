@@ -2,55 +2,65 @@ package funcrunner
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"os"
 	"os/signal"
-	"strconv"
-	"strings"
 	"syscall"
-	"time"
 )
 
-// Main serves fn until SIGINT or SIGTERM, then shuts down gracefully — the
-// local stand-in for func-go's generated main. It listens on
-// $LISTEN_ADDRESS, else 127.0.0.1:$PORT (Knative sets PORT), else 127.0.0.1:8080,
-// logs JSON at $GITPULSE_LOG_LEVEL, and exits non-zero if fn cannot start.
+// Main serves fn until SIGINT or SIGTERM, or until the function's Start
+// fails, then shuts down (Shutdown, then Stop) — the local stand-in for
+// func-go's Start as kn func's generated main calls it. It listens on
+// ListenAddress(). The runner's own messages are JSON on stderr; the
+// function configures its own logging in Start, as it must under func-go.
+// It exits non-zero when the function failed.
 func Main(fn any) {
-	level := slog.LevelInfo
-	if v := os.Getenv("GITPULSE_LOG_LEVEL"); v != "" {
-		if err := level.UnmarshalText([]byte(strings.ToUpper(v))); err != nil {
-			fmt.Fprintf(os.Stderr, "GITPULSE_LOG_LEVEL %q: %v\n", v, err)
-			os.Exit(2)
-		}
-	}
-	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-	slog.SetDefault(log)
-
-	addr := os.Getenv("LISTEN_ADDRESS")
-	if addr == "" {
-		port := 8080
-		if p, err := strconv.Atoi(os.Getenv("PORT")); err == nil {
-			port = p
-		}
-		addr = "127.0.0.1:" + strconv.Itoa(port)
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	s, err := New(fn, Options{Addr: addr, Logger: log})
+	log := slog.New(slog.NewJSONHandler(os.Stderr, nil)).With("component", "funcrunner")
+	signals := make(chan os.Signal, 2)
+	signal.Notify(signals, os.Interrupt, syscall.SIGTERM)
+	s, err := New(fn, Options{Addr: ListenAddress(), Logger: log})
 	if err == nil {
-		err = s.Start(ctx)
+		err = s.Start(context.Background())
 	}
 	if err != nil {
 		log.Error("function failed to start", "err", err)
 		os.Exit(1)
 	}
-	<-ctx.Done()
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := s.Shutdown(shutdownCtx); err != nil {
+	var failure error
+	select {
+	case sig := <-signals:
+		log.Info("signal received", "signal", sig.String())
+	case failure = <-s.Failed():
+		log.Error("function error", "err", failure)
+	}
+	if err := s.Shutdown(context.Background()); err != nil {
 		log.Error("shutdown", "err", err)
+		if failure == nil {
+			failure = err
+		}
+	}
+	if failure != nil {
 		os.Exit(1)
 	}
 	log.Info("function stopped")
+}
+
+// ListenAddress is func-go's listenAddress: $LISTEN_ADDRESS; else the
+// legacy $ADDRESS (default 127.0.0.1) and $PORT (default 8080) when either
+// is set; else [::]:8080.
+func ListenAddress() string {
+	if addr := os.Getenv("LISTEN_ADDRESS"); addr != "" {
+		return addr
+	}
+	address, port := os.Getenv("ADDRESS"), os.Getenv("PORT")
+	if address == "" && port == "" {
+		return DefaultListenAddress
+	}
+	if address == "" {
+		address = "127.0.0.1"
+	}
+	if port == "" {
+		port = "8080"
+	}
+	return address + ":" + port
 }

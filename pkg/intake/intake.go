@@ -8,7 +8,8 @@
 // pkg/common/handler.go): 404 for an event type outside the adapter's
 // ValidEvents, 400 for any other parse error (wrong method, no
 // X-GitHub-Event, no X-GitHub-Delivery, empty or broken JSON, a payload that
-// does not fit the adapter's struct). Unlike the adapter, which checks only
+// does not fit the adapter's struct), and, stricter than the adapter, a body
+// that is not UTF-8. Unlike the adapter, which checks only
 // the SHA-1 X-Hub-Signature, it requires X-Hub-Signature-256: 401 when the
 // header is missing or malformed (checked before the body is read), 403 when
 // it does not match; and it caps the body (413).
@@ -31,6 +32,7 @@ import (
 	"net/http"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 	"github.com/cloudevents/sdk-go/v2/binding"
@@ -128,6 +130,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := github.ValidateSignature(signature, body, h.opts.Secret); err != nil {
 		refuse(http.StatusForbidden, "signature does not match the payload")
+		return
+	}
+	if !utf8.Valid(body) {
+		// GitHub sends UTF-8 only; the adapter's encoding/json would quietly
+		// turn invalid bytes into U+FFFD and record names GitHub never had.
+		refuse(http.StatusBadRequest, "payload is not valid UTF-8")
 		return
 	}
 	ev, err := ghsource.FromWebhook(h.opts.OwnerAndRepository, eventType, delivery, body)

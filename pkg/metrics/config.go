@@ -3,6 +3,7 @@ package metrics
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"runtime/debug"
 	"strconv"
@@ -18,6 +19,7 @@ const (
 	EnvNamespace          = "GITPULSE_NAMESPACE"
 	EnvMaxRepositories    = "GITPULSE_MAX_REPOSITORIES"
 	EnvCheckpointInterval = "GITPULSE_CHECKPOINT_INTERVAL"
+	EnvLogLevel           = "GITPULSE_LOG_LEVEL"
 	EnvKubeconfig         = "KUBECONFIG"
 )
 
@@ -67,6 +69,16 @@ type Config struct {
 	// Kubeconfig is a kubeconfig path for running outside a cluster; empty
 	// means in-cluster configuration.
 	Kubeconfig string
+	// LogLevel: $GITPULSE_LOG_LEVEL (debug, info, warn, error), default
+	// info. func-go configures only its own logger, so the function sets up
+	// slog from this itself.
+	LogLevel slog.Level
+}
+
+// NewLogger is the function's JSON logger on stderr at c.LogLevel.
+func (c Config) NewLogger() *slog.Logger {
+	return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: c.LogLevel})).
+		With("function", "gitpulse-metrics")
 }
 
 // ConfigFromMap reads a Config from func-go's configuration map (the process
@@ -92,6 +104,11 @@ func ConfigFromMap(m map[string]string) (Config, error) {
 			return Config{}, fmt.Errorf("%s=%q: want a positive integer", EnvMaxRepositories, v)
 		}
 		c.MaxRepositories = n
+	}
+	if v := m[EnvLogLevel]; v != "" {
+		if err := c.LogLevel.UnmarshalText([]byte(strings.ToUpper(v))); err != nil {
+			return Config{}, fmt.Errorf("%s=%q: %w", EnvLogLevel, v, err)
+		}
 	}
 	if v := m[EnvCheckpointInterval]; v != "" {
 		d, err := time.ParseDuration(v)

@@ -88,11 +88,15 @@ func TestBadInput_EachGetsItsDocumentedCodeAndWritesNothing(t *testing.T) {
 		// Through the intake, as GitHub would send it.
 		{"intake: body over 25 MiB", func() *http.Request { return signed("ping", oversize) }, 413},
 		{"intake: truncated JSON", func() *http.Request { return signed("pull_request", prPayload[:len(prPayload)/2]) }, 400},
+		// The GitHubSource adapter answers 400 to what it cannot parse.
 		{"intake: form-encoded content type", func() *http.Request {
 			r := signed("pull_request", prPayload)
 			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 			return r
-		}, 415},
+		}, 400},
+		{"intake: event type the adapter does not accept", func() *http.Request {
+			return signed("workflow_run", []byte(`{"action":"completed","repository":{"full_name":"bad/input"}}`))
+		}, 404},
 		{"intake: missing signature", func() *http.Request {
 			r := signed("pull_request", prPayload)
 			r.Header.Del("X-Hub-Signature-256")
@@ -118,9 +122,11 @@ func TestBadInput_EachGetsItsDocumentedCodeAndWritesNothing(t *testing.T) {
 			return cloudEvent("application/json", binary("dev.knative.source.github.ping"), oversize)
 		}, 413},
 		{"recorder: not a CloudEvent", func() *http.Request { return cloudEvent("text/plain", nil, []byte("hello")) }, 415},
+		// func-go's receiver (sdk-go) answers a broken structured event 500:
+		// the Broker retries it, then dead-letters it.
 		{"recorder: broken structured CloudEvent", func() *http.Request {
 			return cloudEvent("application/cloudevents+json", nil, []byte(`{"specversion":"1.0","id":`))
-		}, 400},
+		}, 500},
 		{"recorder: type outside dev.knative.source.github", func() *http.Request {
 			return cloudEvent("application/json", binary("com.example.other"), prPayload)
 		}, 400},

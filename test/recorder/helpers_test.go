@@ -59,6 +59,11 @@ func serve(t *testing.T, env *testenv.Env, ns string, fn any, cfg map[string]str
 		defer cancel()
 		_ = srv.Shutdown(ctx)
 	})
+	// func-go starts the function after listening; Knative routes only
+	// once readiness says so, and so do the tests.
+	if err := srv.WaitStarted(ctx); err != nil {
+		t.Fatalf("starting the recorder: %v", err)
+	}
 	return newHarness(t, env, ns, srv.URL(), logs)
 }
 

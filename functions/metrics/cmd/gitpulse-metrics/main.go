@@ -4,7 +4,7 @@ package main
 
 import (
 	function "github.com/liatrio/gitpulse/functions/metrics"
-	"github.com/liatrio/gitpulse/pkg/funcrunner"
+	"github.com/liatrio/gitpulse/functions/metrics/internal/funcrunner"
 )
 
 func main() { funcrunner.Main(function.New()) }
