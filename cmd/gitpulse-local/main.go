@@ -51,6 +51,8 @@ func run() error {
 		Dir:    filepath.Join(root, ".cache", "run"),
 		BinDir: filepath.Join(root, "bin"),
 		Secret: os.Getenv("GITPULSE_WEBHOOK_SECRET"),
+		// As a GitHubSource's spec.ownerAndRepository: the CloudEvent source.
+		OwnerAndRepository: os.Getenv("GITPULSE_OWNER_REPO"),
 	}
 	for _, p := range []struct {
 		env string

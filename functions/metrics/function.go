@@ -33,6 +33,8 @@ func (f *Function) Start(ctx context.Context, cfg map[string]string) error {
 		return err
 	}
 	log := c.NewLogger()
+	log.Debug("configuration", "namespace", c.Namespace, "maxRepositories", c.MaxRepositories,
+		"checkpointInterval", c.CheckpointInterval.String(), "kubeconfig", c.Kubeconfig != "")
 	// The process is this function alone: a soft memory limit keeps its RSS
 	// close to its live heap (see metrics.DefaultMemoryLimit; GOMEMLIMIT
 	// overrides it).

@@ -126,7 +126,24 @@ func (p Push) Payload() []byte {
 			Timestamp: &github.Timestamp{Time: p.At}, Author: &github.CommitAuthor{Name: github.String(p.Pusher)},
 		}
 	}
-	return mustJSON(ev)
+	// GitHub's push payload differs from go-github's encoding of it: the
+	// repository's created_at and pushed_at are Unix seconds (integers; the
+	// GitHubSource adapter's struct refuses strings there), and a deletion
+	// carries "head_commit": null and "commits": [] (see the @octokit
+	// examples).
+	var doc map[string]any
+	if err := json.Unmarshal(mustJSON(ev), &doc); err != nil {
+		panic(err)
+	}
+	repo := doc["repository"].(map[string]any)
+	repo["pushed_at"], repo["created_at"] = p.At.Unix(), p.At.Add(-24*time.Hour).Unix()
+	if _, ok := doc["commits"]; !ok {
+		doc["commits"] = []any{}
+	}
+	if p.Deleted {
+		doc["head_commit"] = nil
+	}
+	return mustJSON(doc)
 }
 
 // Ref describes a create or delete delivery.

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/google/go-github/v60/github"
+
+	"github.com/liatrio/gitpulse/internal/ghsource"
 )
 
 func TestSignature_MatchesGitHubsDocumentedTestVector(t *testing.T) {
@@ -41,12 +43,21 @@ func TestPayloads_ParseWithGoGitHub(t *testing.T) {
 			func(v any) bool { e := v.(*github.CreateEvent); return e.GetRefType() == "branch" }},
 		{"delete", Ref{Repo: "o/r", Ref: "v1", RefType: "tag"}.DeletePayload(),
 			func(v any) bool { e := v.(*github.DeleteEvent); return e.GetRefType() == "tag" }},
+		{"push", Push{Repo: "o/r", Branch: "gone", Before: "abc", After: "0000", Deleted: true, At: now}.Payload(),
+			func(v any) bool {
+				e := v.(*github.PushEvent)
+				return e.GetDeleted() && e.HeadCommit == nil && e.GetRepo().GetPushedAt().Time.Equal(now)
+			}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.event, func(t *testing.T) {
 			v, err := github.ParseWebHook(tt.event, tt.body)
 			if err != nil {
 				t.Fatal(err)
+			}
+			// The GitHubSource adapter must accept what we send as GitHub.
+			if _, err := ghsource.Parse(tt.event, tt.body); err != nil {
+				t.Fatalf("the adapter refuses this %s payload: %v", tt.event, err)
 			}
 			if !tt.check(v) {
 				b, _ := json.Marshal(v)

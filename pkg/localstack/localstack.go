@@ -44,7 +44,12 @@ type Options struct {
 	// Namespace the functions write and watch; default "gitpulse".
 	Namespace string
 	// Secret for raw webhooks; default a random one.
-	Secret                                                         string
+	Secret string
+	// OwnerAndRepository is the intake's stand-in for a GitHubSource's
+	// spec.ownerAndRepository (the CloudEvent source); default: each
+	// payload's repository.
+	OwnerAndRepository string
+
 	APIServerPort, EtcdPort, RecorderPort, MetricsPort, IntakePort int
 	// EventTTL for the API server (default 1h).
 	EventTTL time.Duration
@@ -144,7 +149,8 @@ func (s *Stack) start(ctx context.Context) error {
 }
 
 func (s *Stack) startIntake() error {
-	h, err := intake.New(intake.Options{Secret: []byte(s.opts.Secret), Target: s.RecorderURL()})
+	h, err := intake.New(intake.Options{Secret: []byte(s.opts.Secret), Target: s.RecorderURL(),
+		OwnerAndRepository: s.opts.OwnerAndRepository})
 	if err != nil {
 		return err
 	}
@@ -156,7 +162,11 @@ func (s *Stack) startIntake() error {
 		return fmt.Errorf("intake: %w", err)
 	}
 	s.intakeURL = "http://" + lis.Addr().String() + "/webhook"
-	s.intakeSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	// The GitHubSource adapter's server reads with ReadHeaderTimeout 2 s and
+	// ReadTimeout 10 s (eventing-github pkg/adapter/adapter.go); the answer
+	// waits for the recorder (30 s client timeout), so writes get longer.
+	s.intakeSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 2 * time.Second, ReadTimeout: 10 * time.Second,
+		WriteTimeout: 45 * time.Second, IdleTimeout: 30 * time.Second, MaxHeaderBytes: 1 << 20}
 	go s.intakeSrv.Serve(lis)
 	return nil
 }
