@@ -103,6 +103,7 @@ func TestFuncYAML_EveryFunctionMatchesKnFuncSchema(t *testing.T) {
 				Deploy  struct {
 					Namespace          string
 					ServiceAccountName string `json:"serviceAccountName"`
+					Labels             []struct{ Key, Value string }
 					Options            struct {
 						Scale struct{ Min, Max *int }
 					}
@@ -115,6 +116,19 @@ func TestFuncYAML_EveryFunctionMatchesKnFuncSchema(t *testing.T) {
 			if want != "" && (f.Name != want || f.Deploy.ServiceAccountName != want || f.Deploy.Namespace != namespace) {
 				t.Errorf("%s: name %q, serviceAccountName %q, namespace %q; config/ expects %q, %q, %q",
 					file, f.Name, f.Deploy.ServiceAccountName, f.Deploy.Namespace, want, want, namespace)
+			}
+			// Not exposed by default: Knative Serving gives a Service only a
+			// cluster-internal address with this label (docs/deploy.md,
+			// "Threat model"); kn func copies deploy.labels onto it (knative/func
+			// pkg/deployer/common.go, GenerateCommonLabels).
+			if want != "" {
+				local := false
+				for _, l := range f.Deploy.Labels {
+					local = local || (l.Key == "networking.knative.dev/visibility" && l.Value == "cluster-local")
+				}
+				if !local {
+					t.Errorf("%s: deploy.labels lacks networking.knative.dev/visibility: cluster-local; the function would be reachable from outside the cluster", file)
+				}
 			}
 			// The shapes the design asks for: the recorder a CloudEvents
 			// function that scales 0..N, metrics an HTTP function at exactly one.
