@@ -25,6 +25,8 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/cloudevents/sdk-go/v2/protocol"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
+
+	"github.com/liatrio/gitpulse/pkg/inflight"
 )
 
 // The interfaces of func-go's instanced functions. A function implements
@@ -70,6 +72,9 @@ type Options struct {
 	// MaxBodyBytes caps CloudEvent request bodies (413 beyond it); 0 means
 	// DefaultMaxBodyBytes.
 	MaxBodyBytes int64
+	// InFlight, when set, bounds the function's requests in flight (503 +
+	// Retry-After beyond it); the health paths are not counted.
+	InFlight *inflight.Limiter
 }
 
 // Server serves one function.
@@ -112,14 +117,19 @@ func New(fn any, opts Options) (*Server, error) {
 		}
 		return true, nil
 	}))
+	var handler http.Handler
 	switch h := fn.(type) {
 	case CloudEventHandler:
-		mux.Handle("/", &cloudEventHandler{fn: h, max: opts.MaxBodyBytes, log: opts.Logger})
+		handler = &cloudEventHandler{fn: h, max: opts.MaxBodyBytes, log: opts.Logger}
 	case HTTPHandler:
-		mux.HandleFunc("/", h.Handle)
+		handler = http.HandlerFunc(h.Handle)
 	default:
 		return nil, fmt.Errorf("funcrunner: %T has neither Handle(ctx, event.Event) nor Handle(http.ResponseWriter, *http.Request)", fn)
 	}
+	if opts.InFlight != nil {
+		handler = opts.InFlight.Handler(handler)
+	}
+	mux.Handle("/", handler)
 	s.handler = mux
 	return s, nil
 }

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/liatrio/gitpulse/pkg/inflight"
 )
 
 // Main serves fn until SIGINT or SIGTERM, then shuts down gracefully — the
@@ -37,7 +39,12 @@ func Main(fn any) {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	s, err := New(fn, Options{Addr: addr, Logger: log})
+	limit, err := inflight.FromEnv(os.Getenv) // issue 10: bounded requests in flight
+	if err != nil {
+		log.Error("function failed to start", "err", err)
+		os.Exit(2)
+	}
+	s, err := New(fn, Options{Addr: addr, Logger: log, InFlight: limit})
 	if err == nil {
 		err = s.Start(ctx)
 	}
