@@ -49,6 +49,7 @@ func (f *Function) Start(ctx context.Context, cfg map[string]string) error {
 	}
 	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: c.LogLevel})).
 		With("function", "gitpulse-recorder")
+	recorder.ApplyMemoryLimit() // issue 10: a soft limit by default (GOMEMLIMIT overrides)
 	restCfg, err := c.RESTConfig()
 	if err != nil {
 		return err
@@ -64,6 +65,7 @@ func (f *Function) Start(ctx context.Context, cfg map[string]string) error {
 	rec, err := recorder.New(recorder.Options{
 		Kube: kube, Gitpulse: gitpulse, Namespace: c.Namespace, Instance: c.Instance,
 		MaxBodyBytes: c.MaxBodyBytes, Logger: log,
+		MaxClockSkew: c.MaxClockSkew, AllowedOwners: c.AllowedOwners, // issue 10
 	})
 	if err != nil {
 		return err

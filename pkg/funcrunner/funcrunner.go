@@ -38,6 +38,8 @@ import (
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 	"github.com/cloudevents/sdk-go/v2/event"
+
+	"github.com/liatrio/gitpulse/pkg/inflight"
 )
 
 // The interfaces of func-go's instanced functions (cloudevents/instance.go,
@@ -91,6 +93,11 @@ type Options struct {
 	Config map[string]string
 	// Logger for the runner's own messages; default slog.Default().
 	Logger *slog.Logger
+	// InFlight, when set, bounds the function's requests and body bytes in
+	// flight (503 + Retry-After beyond it; health paths not counted). func-go
+	// has no such bound: in a cluster queue-proxy's containerConcurrency
+	// plays this part, so Main sets one locally (inflight.FromEnv).
+	InFlight *inflight.Limiter
 }
 
 // Server serves one function.
@@ -119,22 +126,25 @@ func New(fn any, opts Options) (*Server, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc(ReadinessPath, s.ready)
 	mux.HandleFunc(LivenessPath, s.alive)
+	var handler http.Handler
 	switch h := fn.(type) {
 	case CloudEventHandler:
 		protocol, err := cloudevents.NewHTTP()
 		if err != nil {
 			return nil, err
 		}
-		ce, err := cloudevents.NewHTTPReceiveHandler(context.Background(), protocol, h.Handle)
-		if err != nil {
+		if handler, err = cloudevents.NewHTTPReceiveHandler(context.Background(), protocol, h.Handle); err != nil {
 			return nil, err
 		}
-		mux.Handle("/", ce)
 	case HTTPHandler:
-		mux.HandleFunc("/", h.Handle)
+		handler = http.HandlerFunc(h.Handle)
 	default:
 		return nil, fmt.Errorf("funcrunner: %T has neither Handle(ctx, event.Event) (*event.Event, error) nor Handle(http.ResponseWriter, *http.Request)", fn)
 	}
+	if opts.InFlight != nil {
+		handler = opts.InFlight.Handler(handler)
+	}
+	mux.Handle("/", handler)
 	s.handler = mux
 	return s, nil
 }

@@ -347,6 +347,9 @@ func checkRepository(fullName string) error {
 	if len(fullName) > 140 {
 		return fmt.Errorf("%w: %q is longer than 140 characters", ErrNoRepository, fullName)
 	}
+	if err := checkRepositoryCharacters(owner, name); err != nil {
+		return fmt.Errorf("%w: %q: %w", ErrNoRepository, fullName, err)
+	}
 	return nil
 }
 

@@ -37,6 +37,13 @@ func TestClassify_KeysCountableEventsAndNamesWhyNot(t *testing.T) {
 		{"repository without owner", ev("PullRequest", "api", "opened"), eventcount.Key{}, reasonInvalidRepository},
 		{"repository with two slashes", ev("PullRequest", "a/b/c", "opened"), eventcount.Key{}, reasonInvalidRepository},
 		{"repository with a newline", ev("PullRequest", "a/b\n", "opened"), eventcount.Key{}, reasonInvalidRepository},
+		{"repository with NUL", ev("PullRequest", "a/b\x00", "opened"), eventcount.Key{}, reasonInvalidRepository},
+		{"repository with CR", ev("PullRequest", "a/b\rc", "opened"), eventcount.Key{}, reasonInvalidRepository},
+		{"repository with a tab", ev("PullRequest", "a/b\tc", "opened"), eventcount.Key{}, reasonInvalidRepository},
+		{"repository with DEL", ev("PullRequest", "a/b\x7f", "opened"), eventcount.Key{}, reasonInvalidRepository},
+		{"repository with a Unicode line separator", ev("PullRequest", "a/b\u2028c", "opened"), eventcount.Key{}, reasonInvalidRepository},
+		{"repository with a C1 control", ev("PullRequest", "a/b\u0085c", "opened"), eventcount.Key{}, reasonInvalidRepository},
+		{"repository that is not UTF-8", ev("PullRequest", "a/b\xff", "opened"), eventcount.Key{}, reasonInvalidRepository},
 		{"no action", ev("PullRequest", "acme/api", ""), eventcount.Key{}, reasonMissingAction},
 		{"other kind", ev("Issue", "acme/api", "opened"), eventcount.Key{}, reasonUnknownKind},
 	}
@@ -127,5 +134,25 @@ func TestRepoCap_AdmitsFirstComersAndFoldsTheRest(t *testing.T) {
 	}
 	if got := c.droppedTotal(); got != 2 {
 		t.Fatalf("dropped = %d, want 2 (acme/web once, acme/cli)", got)
+	}
+}
+
+func TestRepositoryOf_LeavesOutObjectsWithNamesGitHubNeverGives(t *testing.T) {
+	tests := []struct {
+		spec, annotation, want string
+	}{
+		{"acme/api", "", "acme/api"},
+		{"", "acme/api", "acme/api"},
+		{"acme/a\nb", "", ""},
+		{"", "acme/a\x00", ""},
+		{"acme/a b", "", ""},
+		{"acme/a\u2028", "", ""},
+		{"", "", ""},
+	}
+	for _, tt := range tests {
+		got := repositoryOf(tt.spec, map[string]string{"stable.liatr.io/repository": tt.annotation})
+		if got != tt.want {
+			t.Errorf("repositoryOf(%q, %q) = %q, want %q", tt.spec, tt.annotation, got, tt.want)
+		}
 	}
 }

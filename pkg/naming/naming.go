@@ -1,6 +1,15 @@
 // Package naming derives deterministic Kubernetes names for gitpulse objects
 // from GitHub identities, so that every delivery about one pull request or
 // branch lands on the same object, and every delivery id on one Event.
+//
+// An object name is a readable prefix followed by a hash of the object's
+// identity. The prefix is decoration (lower-cased, sanitised, shortened) and
+// may be shared by different identities; the hash is what makes names
+// distinct. It is taken over an unambiguous encoding of the identity — every
+// part length-prefixed, behind a tag naming the kind — so no two distinct
+// (repository, branch) or (repository, number) pairs are ever hashed from the
+// same bytes ("acme/api" + "gateway-fix" and "acme/api-gateway" + "fix" both
+// read "acme-api-gateway-fix", but their encodings differ).
 package naming
 
 import (
@@ -18,25 +27,75 @@ import (
 // names of Events derived from them.
 const MaxNameLength = validation.DNS1123LabelMaxLength
 
+// HashLength is the number of hex digits of the identity hash in an object
+// name: 64 bits, so that even a million objects in one namespace have a
+// chance of about 3e-8 of any two sharing a hash.
+const HashLength = 16
+
 // PullRequestName is the object name of pull request number in repository
-// (GitHub's "owner/name"), e.g. "liatrio-gitpulse-pr-42".
+// (GitHub's "owner/name"), e.g. "liatrio-gitpulse-pr-42-<hash>".
 func PullRequestName(repository string, number int64) string {
-	return name(repository + "-pr-" + strconv.FormatInt(number, 10))
+	n := strconv.FormatInt(number, 10)
+	return objectName(repository+"-pr-"+n, identity("pullrequest", repository, n))
 }
 
 // BranchName is the object name of branch in repository, e.g.
-// "liatrio-gitpulse-feature-x" for "feature/x". Two raw names that sanitise
-// alike ("a/b" and "a.b") still get distinct names: the sanitised form is
-// suffixed with a hash of the raw one whenever sanitising changed anything.
+// "liatrio-gitpulse-feature-x-<hash>" for "feature/x".
 func BranchName(repository, branch string) string {
-	return name(repository + "-" + branch)
+	return objectName(repository+"-"+branch, identity("branch", repository, branch))
+}
+
+// identity is the unambiguous encoding of an object's identity that its
+// name's hash is taken over: the kind and then each part as
+// "<length>:<bytes>", so a boundary between parts can never be moved.
+func identity(kind string, parts ...string) []byte {
+	var b strings.Builder
+	b.WriteString("gitpulse.v2\x00")
+	b.WriteString(kind)
+	for _, p := range parts {
+		b.WriteByte(0)
+		b.WriteString(strconv.Itoa(len(p)))
+		b.WriteByte(':')
+		b.WriteString(p)
+	}
+	return []byte(b.String())
+}
+
+// objectName is the readable form of display, shortened so that
+// "-<hash of id>" fits in MaxNameLength.
+func objectName(display string, id []byte) string {
+	sum := sha256.Sum256(id)
+	hash := hex.EncodeToString(sum[:])[:HashLength]
+	prefix := sanitise(display)
+	if max := MaxNameLength - HashLength - 1; len(prefix) > max {
+		prefix = strings.TrimRight(prefix[:max], "-")
+	}
+	if prefix == "" {
+		return "x-" + hash
+	}
+	return prefix + "-" + hash
+}
+
+// LegacyPullRequestName is the name gitpulse gave pull request objects
+// before names hashed an unambiguous identity. The recorder adopts an
+// existing object of that name when its spec names the same pull request.
+func LegacyPullRequestName(repository string, number int64) string {
+	return legacyName(repository + "-pr-" + strconv.FormatInt(number, 10))
+}
+
+// LegacyBranchName is the name gitpulse gave branch objects before names
+// hashed an unambiguous identity; distinct identities could share it
+// (repository "acme/api" branch "gateway-fix" and "acme/api-gateway"
+// branch "fix").
+func LegacyBranchName(repository, branch string) string {
+	return legacyName(repository + "-" + branch)
 }
 
 // EventName is the name of the one Event recorded for a delivery. It depends
 // on the delivery id alone, so the API server itself refuses a second Event
 // for a redelivered id.
 func EventName(deliveryID string) string {
-	return name("delivery-" + deliveryID)
+	return legacyName("delivery-" + deliveryID)
 }
 
 // LabelValue turns s into a valid label value (at most 63 characters of
@@ -45,14 +104,12 @@ func LabelValue(s string) string {
 	if len(validation.IsValidLabelValue(s)) == 0 {
 		return s
 	}
-	return name(s)
+	return legacyName(s)
 }
 
-// name lower-cases raw, replaces every run of characters outside [a-z0-9-]
-// with one '-', trims dashes, and limits the length with a hash suffix
-// (kmeta.ChildName). When sanitising changed raw, a short hash of raw is
-// appended so that distinct raw inputs cannot collide.
-func name(raw string) string {
+// sanitise lower-cases raw, replaces every run of characters outside
+// [a-z0-9] with one '-' and trims dashes.
+func sanitise(raw string) string {
 	var b strings.Builder
 	dash := false
 	for _, r := range strings.ToLower(raw) {
@@ -66,7 +123,14 @@ func name(raw string) string {
 			dash = true
 		}
 	}
-	clean := strings.Trim(b.String(), "-")
+	return strings.Trim(b.String(), "-")
+}
+
+// legacyName sanitises raw and, when that changed it, appends a short hash
+// of raw; kmeta.ChildName limits the length. It is unambiguous for a single
+// string (delivery ids, label values) but not for a concatenation of two.
+func legacyName(raw string) string {
+	clean := sanitise(raw)
 	if clean == "" {
 		clean = "x"
 	}

@@ -48,11 +48,40 @@ func TestNames_DistinctInputsThatSanitiseAlikeDoNotCollide(t *testing.T) {
 	}
 }
 
+func TestNames_IdentitiesThatReadAlikeGetDistinctNames(t *testing.T) {
+	// Each pair read the same once sanitised and joined; the legacy names
+	// of the first pair collided (issue 10: deleting "fix" in api-gateway
+	// marked api's "gateway-fix" deleted).
+	tests := []struct {
+		name string
+		a, b string
+	}{
+		{"boundary moved between repository and branch", BranchName("acme/api", "gateway-fix"), BranchName("acme/api-gateway", "fix")},
+		{"boundary moved across the slash", BranchName("acme/api", "x"), BranchName("acme", "api/x")},
+		{"branch named like a pull request", BranchName("acme/api", "pr-1"), PullRequestName("acme/api", 1)},
+		{"pull request of a repository ending in -pr-1", PullRequestName("acme/api-pr-1", 2), PullRequestName("acme/api", 12)},
+		{"case", BranchName("o/r", "Feature"), BranchName("o/r", "feature")},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.a == tt.b {
+				t.Fatalf("both are %q", tt.a)
+			}
+		})
+	}
+	if LegacyBranchName("acme/api", "gateway-fix") != LegacyBranchName("acme/api-gateway", "fix") {
+		t.Errorf("the legacy names no longer collide: the migration notes describe a bug that is not there")
+	}
+}
+
 func TestNames_Examples(t *testing.T) {
 	tests := []struct{ got, want string }{
 		{BranchName("o/r", "main"), "o-r-main-"},
+		{BranchName("acme/api", "gateway-fix"), "acme-api-gateway-fix-"},
 		{PullRequestName("liatrio/gitpulse", 42), "liatrio-gitpulse-pr-42-"},
+		{LegacyBranchName("acme/api", "gateway-fix"), "acme-api-gateway-fix-501ce813"},
 		{EventName("abc"), "delivery-abc"},
+		{BranchName("", "///"), "x-"},
 		{LabelValue("gitpulse"), "gitpulse"},
 		{LabelValue("has/slash"), "has-slash-"},
 	}
@@ -80,6 +109,58 @@ func FuzzBranchName(f *testing.F) {
 		got := BranchName(repo, branch)
 		if errs := validation.IsDNS1123Label(got); len(errs) > 0 {
 			t.Fatalf("BranchName(%q, %q) = %q: %v", repo, branch, got, errs)
+		}
+	})
+}
+
+func TestNames_AlwaysEndInTheIdentityHash(t *testing.T) {
+	long := strings.Repeat("a", 200)
+	for _, got := range []string{
+		BranchName("o/r", "main"), BranchName(long+"/r", long), PullRequestName(long+"/x", 1<<62),
+		BranchName("", ""), BranchName("ü/ß", "..."),
+	} {
+		i := strings.LastIndexByte(got, '-')
+		if i < 0 || len(got)-i-1 != HashLength || len(got) > MaxNameLength {
+			t.Errorf("%q does not end in a %d digit hash within %d characters", got, HashLength, MaxNameLength)
+		}
+	}
+}
+
+// FuzzIdentity_IsUnambiguous: distinct identities are never encoded as the
+// same bytes, whatever the parts contain (separators, NUL, digits and
+// colons that mimic a length prefix). Distinct names then rest on SHA-256
+// alone.
+func FuzzIdentity_IsUnambiguous(f *testing.F) {
+	f.Add("acme/api", "gateway-fix", "acme/api-gateway", "fix")
+	f.Add("a", "1:b", "a\x001:b", "")
+	f.Add("o/r", "x\x00", "o/r\x00", "x")
+	f.Fuzz(func(t *testing.T, repo1, branch1, repo2, branch2 string) {
+		if repo1 == repo2 && branch1 == branch2 {
+			return
+		}
+		if string(identity("branch", repo1, branch1)) == string(identity("branch", repo2, branch2)) {
+			t.Fatalf("(%q, %q) and (%q, %q) are encoded alike", repo1, branch1, repo2, branch2)
+		}
+		if BranchName(repo1, branch1) == BranchName(repo2, branch2) {
+			t.Fatalf("(%q, %q) and (%q, %q) share the name %q", repo1, branch1, repo2, branch2, BranchName(repo1, branch1))
+		}
+	})
+}
+
+// FuzzNames_DistinctPullRequestsNeverShareAName mixes repository names and
+// numbers that read alike ("a/b-pr-1" number 2, "a/b" number 12).
+func FuzzNames_DistinctPullRequestsNeverShareAName(f *testing.F) {
+	f.Add("acme/api-pr-1", int64(2), "acme/api", int64(12))
+	f.Fuzz(func(t *testing.T, repo1 string, n1 int64, repo2 string, n2 int64) {
+		if repo1 == repo2 && n1 == n2 {
+			return
+		}
+		a, b := PullRequestName(repo1, n1), PullRequestName(repo2, n2)
+		if a == b {
+			t.Fatalf("(%q, %d) and (%q, %d) share the name %q", repo1, n1, repo2, n2, a)
+		}
+		if errs := validation.IsDNS1123Label(a); len(errs) > 0 {
+			t.Fatalf("%q: %v", a, errs)
 		}
 	})
 }

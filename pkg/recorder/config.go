@@ -5,12 +5,15 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
 
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/liatrio/gitpulse/pkg/githubevent"
 )
 
 // Environment variables the recorder reads (func-go passes the process
@@ -23,7 +26,35 @@ const (
 	EnvKubeconfig   = "KUBECONFIG"
 	EnvInstance     = "GITPULSE_INSTANCE"
 	EnvHostname     = "HOSTNAME"
+	// EnvMaxClockSkew: how far ahead of the recorder's clock a delivery's
+	// ordering time may be (a Go duration, default 1h).
+	EnvMaxClockSkew = "GITPULSE_MAX_CLOCK_SKEW"
+	// EnvAllowedOwners: comma-separated repository owners to record; empty
+	// records every owner.
+	EnvAllowedOwners = "GITPULSE_ALLOWED_OWNERS"
 )
+
+// DefaultMemoryLimit is the Go runtime's soft memory limit the recorder
+// sets when GOMEMLIMIT is not set. A replica's live heap is a few MiB plus
+// the deliveries in flight: each costs about three times its body while it
+// is decoded (the body, the decoded payload, the event data), so ten
+// concurrent 25 MiB bodies — Knative's containerConcurrency that func.yaml
+// advises — need about 750 MiB at worst, and typical deliveries (tens of
+// KiB) almost nothing. Near the limit the collector runs more often and
+// returns freed memory to the system instead of letting the heap double.
+// It is soft: a larger live heap is not an error, only more GC work.
+const DefaultMemoryLimit = 256 << 20
+
+// ApplyMemoryLimit sets DefaultMemoryLimit as the runtime's soft memory
+// limit unless the GOMEMLIMIT environment variable is set (the runtime has
+// then applied that one). It returns the limit in effect.
+func ApplyMemoryLimit() int64 {
+	if v, ok := os.LookupEnv("GOMEMLIMIT"); ok && v != "" {
+		return debug.SetMemoryLimit(-1)
+	}
+	debug.SetMemoryLimit(DefaultMemoryLimit)
+	return DefaultMemoryLimit
+}
 
 // serviceAccountNamespace is where a pod finds its own namespace.
 const serviceAccountNamespace = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
@@ -43,6 +74,11 @@ type Config struct {
 	// Instance names this replica on Events: $GITPULSE_INSTANCE, else
 	// $HOSTNAME (the pod name), else the host name.
 	Instance string
+	// MaxClockSkew: $GITPULSE_MAX_CLOCK_SKEW, default 1h.
+	MaxClockSkew time.Duration
+	// AllowedOwners: $GITPULSE_ALLOWED_OWNERS split at commas; empty
+	// allows every owner.
+	AllowedOwners []string
 }
 
 // ConfigFromEnv reads the configuration from env (a process environment as
@@ -61,6 +97,19 @@ func ConfigFromEnv(env map[string]string) (Config, error) {
 	if v := env[EnvLogLevel]; v != "" {
 		if err := c.LogLevel.UnmarshalText([]byte(strings.ToUpper(v))); err != nil {
 			errs = append(errs, fmt.Errorf("%s=%q: %w", EnvLogLevel, v, err))
+		}
+	}
+	c.MaxClockSkew = githubevent.DefaultMaxClockSkew
+	if v := env[EnvMaxClockSkew]; v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			errs = append(errs, fmt.Errorf("%s=%q: want a positive duration such as 1h or 10m", EnvMaxClockSkew, v))
+		}
+		c.MaxClockSkew = d
+	}
+	for _, o := range strings.Split(env[EnvAllowedOwners], ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			c.AllowedOwners = append(c.AllowedOwners, o)
 		}
 	}
 	host, _ := os.Hostname()

@@ -96,17 +96,56 @@ type store[T any] struct {
 	// derive sets obj's status from its spec and annotations; reports
 	// whether it changed.
 	derive func(T) bool
+	// identity says which pull request or branch obj is about, as
+	// "<repository> <number or branch>", to compare with the change's.
+	identity func(T) string
 }
 
-func upsert[T any](ctx context.Context, r *Recorder, s store[T], name string, ch githubevent.Change) (T, upsertResult, error) {
+// ErrIdentityMismatch: the object under the name derived from a delivery's
+// identity is about another pull request or branch. Names hash an
+// unambiguous identity, so this is a bug (or a hand-made object), never bad
+// input: the delivery answers 500 and nothing is written.
+var ErrIdentityMismatch = errors.New("object belongs to another identity")
+
+// objectNames are where a change's object may live: its name, and the name
+// older gitpulse versions gave it (adopted when it holds the same identity).
+type objectNames struct {
+	name, legacy string
+	// identity is the change's, as store.identity renders an object's.
+	identity string
+}
+
+func upsert[T any](ctx context.Context, r *Recorder, s store[T], names objectNames, ch githubevent.Change) (T, upsertResult, error) {
 	var (
 		out T
 		res upsertResult
 	)
+	name := names.name
 	retriable := func(err error) bool { return apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err) }
 	err := retry.OnError(r.opts.Backoff, retriable, func() error {
 		res = upsertResult{}
+		name = names.name
 		cur, err := s.get(ctx, name)
+		if apierrors.IsNotFound(err) && names.legacy != "" && names.legacy != name {
+			// An object recorded before names hashed an unambiguous
+			// identity: keep using it if it is this identity's (a
+			// legacy name shared by two identities stays with the one
+			// its spec names; the other gets a new object).
+			old, lerr := s.get(ctx, names.legacy)
+			switch {
+			case lerr == nil && s.identity(old) == names.identity:
+				name, cur, err = names.legacy, old, nil
+			case lerr != nil && !apierrors.IsNotFound(lerr):
+				return lerr
+			}
+		}
+		if err == nil && s.identity(cur) != names.identity {
+			r.log.Error("BUG: the object named after this delivery's identity is about another one; nothing written",
+				"delivery", ch.DeliveryID, "object", r.opts.Namespace+"/"+name,
+				"objectIdentity", s.identity(cur), "deliveryIdentity", names.identity)
+			return fmt.Errorf("%w: %s/%s is %q, the delivery is about %q",
+				ErrIdentityMismatch, r.opts.Namespace, name, s.identity(cur), names.identity)
+		}
 		if apierrors.IsNotFound(err) {
 			obj := s.fresh()
 			m := s.meta(obj)
@@ -176,8 +215,16 @@ func (r *Recorder) recordPullRequest(ctx context.Context, ch githubevent.Change)
 		meta:   func(o *stablev1.PullRequest) *metav1.ObjectMeta { return &o.ObjectMeta },
 		apply:  func(o *stablev1.PullRequest) bool { return applyPullRequest(o, ch) },
 		derive: derivePullRequestStatus,
+		identity: func(o *stablev1.PullRequest) string {
+			return pullRequestIdentity(o.Spec.Repository, o.Spec.Number)
+		},
 	}
-	obj, res, err := upsert(ctx, r, s, naming.PullRequestName(ch.Repository, ch.PullRequest.Number), ch)
+	names := objectNames{
+		name:     naming.PullRequestName(ch.Repository, ch.PullRequest.Number),
+		legacy:   naming.LegacyPullRequestName(ch.Repository, ch.PullRequest.Number),
+		identity: pullRequestIdentity(ch.Repository, ch.PullRequest.Number),
+	}
+	obj, res, err := upsert(ctx, r, s, names, ch)
 	if err != nil {
 		return corev1.ObjectReference{}, res, err
 	}
@@ -204,12 +251,30 @@ func (r *Recorder) recordBranch(ctx context.Context, ch githubevent.Change) (cor
 		meta:   func(o *stablev1.Branch) *metav1.ObjectMeta { return &o.ObjectMeta },
 		apply:  func(o *stablev1.Branch) bool { return applyBranch(o, ch) },
 		derive: deriveBranchStatus,
+		identity: func(o *stablev1.Branch) string {
+			return branchIdentity(o.Spec.Repository, o.Spec.Name)
+		},
 	}
-	obj, res, err := upsert(ctx, r, s, naming.BranchName(ch.Repository, ch.Branch.Name), ch)
+	names := objectNames{
+		name:     naming.BranchName(ch.Repository, ch.Branch.Name),
+		legacy:   naming.LegacyBranchName(ch.Repository, ch.Branch.Name),
+		identity: branchIdentity(ch.Repository, ch.Branch.Name),
+	}
+	obj, res, err := upsert(ctx, r, s, names, ch)
 	if err != nil {
 		return corev1.ObjectReference{}, res, err
 	}
 	return reference(githubevent.KindBranch, &obj.ObjectMeta), res, nil
+}
+
+// pullRequestIdentity and branchIdentity render an identity for the
+// mismatch check and its log line (%q keeps odd bytes visible).
+func pullRequestIdentity(repository string, number int64) string {
+	return fmt.Sprintf("%q #%d", repository, number)
+}
+
+func branchIdentity(repository, branch string) string {
+	return fmt.Sprintf("%q branch %q", repository, branch)
 }
 
 func reference(kind string, m *metav1.ObjectMeta) corev1.ObjectReference {
@@ -301,9 +366,18 @@ func (r *Recorder) createEvent(ctx context.Context, ch githubevent.Change, ref c
 	return true, nil
 }
 
+// isEtcdTooLarge: etcd refused the write as over its request size limit
+// (--max-request-bytes, 1.5 MiB by default), which the API server passes
+// on as an internal error "etcdserver: request is too large". The same
+// object can never be stored, so it is not a transient failure.
+func isEtcdTooLarge(err error) bool {
+	return apierrors.IsInternalError(err) && strings.Contains(err.Error(), "request is too large")
+}
+
 // StatusCode is the HTTP answer for an error from Handle's steps: 400 for an
 // event that can never be recorded, 422 when the API server refuses what we
-// wrote as invalid (retrying cannot help), 503 for transient API server
+// wrote as invalid, 413 when it (or etcd) refuses it as too large (retrying
+// cannot help), 503 for transient API server
 // trouble (unreachable, timeouts, throttling, conflicts that outlasted the
 // retries) and 500 for anything else (RBAC, a missing namespace: the
 // Broker's retries give an operator time to fix it).
@@ -314,6 +388,8 @@ func StatusCode(err error) int {
 		return http.StatusOK
 	case githubevent.IsInvalid(err):
 		return http.StatusBadRequest
+	case apierrors.IsRequestEntityTooLargeError(err), isEtcdTooLarge(err):
+		return http.StatusRequestEntityTooLarge
 	case apierrors.IsInvalid(err), apierrors.IsBadRequest(err):
 		return http.StatusUnprocessableEntity
 	case apierrors.IsConflict(err), apierrors.IsAlreadyExists(err),

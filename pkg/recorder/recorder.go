@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/cloudevents/sdk-go/v2/event"
@@ -42,6 +43,15 @@ type Options struct {
 	// DefaultBackoff().
 	Backoff wait.Backoff
 	Logger  *slog.Logger
+	// MaxClockSkew is how far a delivery's ordering time may be ahead of
+	// Now; beyond it the delivery is refused with 400. 0 means
+	// githubevent.DefaultMaxClockSkew.
+	MaxClockSkew time.Duration
+	// AllowedOwners, when not empty, are the only repository owners
+	// recorded (compared case-insensitively, as GitHub does); deliveries
+	// for other owners are acknowledged and ignored, so a forged or
+	// misrouted source can neither write objects nor take label slots.
+	AllowedOwners []string
 	// Now is the clock (arrival time, Event timestamps); default time.Now.
 	Now func() time.Time
 }
@@ -60,6 +70,8 @@ func DefaultBackoff() wait.Backoff {
 type Recorder struct {
 	opts Options
 	log  *slog.Logger
+	// owners is the lower-cased allow-list; nil allows every owner.
+	owners map[string]bool
 }
 
 // New checks opts and fills in defaults.
@@ -91,7 +103,28 @@ func New(opts Options) (*Recorder, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Recorder{opts: opts, log: opts.Logger}, nil
+	if opts.MaxClockSkew <= 0 {
+		opts.MaxClockSkew = githubevent.DefaultMaxClockSkew
+	}
+	r := &Recorder{opts: opts, log: opts.Logger}
+	for _, o := range opts.AllowedOwners {
+		if o = strings.TrimSpace(o); o != "" {
+			if r.owners == nil {
+				r.owners = map[string]bool{}
+			}
+			r.owners[strings.ToLower(o)] = true
+		}
+	}
+	return r, nil
+}
+
+// ownerAllowed reports whether repository's owner may be recorded.
+func (r *Recorder) ownerAllowed(repository string) bool {
+	if r.owners == nil {
+		return true
+	}
+	owner, _, _ := strings.Cut(repository, "/")
+	return r.owners[strings.ToLower(owner)]
 }
 
 // Outcome is what recording one delivery did.
@@ -125,9 +158,18 @@ func (r *Recorder) Handle(ctx context.Context, e event.Event) (*event.Event, err
 		return nil, r.refuse(log, http.StatusRequestEntityTooLarge,
 			fmt.Errorf("event data is %d bytes, over the %d byte limit", n, r.opts.MaxBodyBytes))
 	}
-	ch, err := githubevent.Parse(e, r.opts.Now())
+	now := r.opts.Now()
+	ch, err := githubevent.Parse(e, now)
+	if err == nil {
+		err = githubevent.Validate(ch, now, r.opts.MaxClockSkew)
+	}
 	if err != nil {
 		return nil, r.refuse(log, http.StatusBadRequest, err)
+	}
+	if ch.Ignored == "" && !r.ownerAllowed(ch.Repository) {
+		ch.Ignored = "owner is not in " + EnvAllowedOwners
+		log.Info("delivery ignored", "why", ch.Ignored, "repository", ch.Repository)
+		return nil, nil
 	}
 	if ch.Ignored != "" {
 		log.Debug("delivery ignored", "why", ch.Ignored, "repository", ch.Repository)
@@ -135,7 +177,7 @@ func (r *Recorder) Handle(ctx context.Context, e event.Event) (*event.Event, err
 	}
 	outcome, err := r.Record(ctx, ch)
 	if err != nil {
-		return nil, r.refuse(log, StatusCode(err), err)
+		return nil, r.refuseInternal(log, StatusCode(err), err)
 	}
 	log.Info("delivery "+string(outcome), "outcome", outcome, "repository", ch.Repository,
 		"kind", ch.Kind(), "action", ch.Action(), "reason", ch.Reason(),
@@ -143,11 +185,38 @@ func (r *Recorder) Handle(ctx context.Context, e event.Event) (*event.Event, err
 	return nil, nil
 }
 
+// refuse answers code for a delivery at fault itself; the answer names
+// what is wrong with it (nothing in it is internal).
 func (r *Recorder) refuse(log *slog.Logger, code int, err error) error {
+	r.logRefusal(log, code, err)
+	return cehttp.NewResult(code, "%w", err)
+}
+
+// refuseInternal answers code for a failure on our side (the API server,
+// etcd, a bug). The reason is logged, never sent back: it names the API
+// server, object names and etcd's messages, none of which the sender of a
+// webhook may learn.
+func (r *Recorder) refuseInternal(log *slog.Logger, code int, err error) error {
+	r.logRefusal(log, code, err)
+	return cehttp.NewResult(code, "%s", PublicReason(code))
+}
+
+func (r *Recorder) logRefusal(log *slog.Logger, code int, err error) {
 	level := slog.LevelWarn
 	if code >= 500 {
 		level = slog.LevelError
 	}
 	log.Log(context.Background(), level, "delivery refused", "code", code, "reason", err.Error())
-	return cehttp.NewResult(code, "%w", err)
+}
+
+// PublicReason is the whole answer text for a delivery refused because of
+// something on the recorder's side.
+func PublicReason(code int) string {
+	switch code {
+	case http.StatusRequestEntityTooLarge:
+		return "the recorded object would be too large to store; not retryable (details in the recorder's log under this delivery id)"
+	case http.StatusUnprocessableEntity:
+		return "the recorded object was refused as invalid; not retryable (details in the recorder's log under this delivery id)"
+	}
+	return http.StatusText(code) + " (details in the recorder's log under this delivery id)"
 }

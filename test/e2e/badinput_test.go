@@ -114,6 +114,16 @@ func TestBadInput_EachGetsItsDocumentedCodeAndWritesNothing(t *testing.T) {
 		{"intake: invalid UTF-8 in JSON", func() *http.Request {
 			return signed("create", []byte("{\"ref\":\"a\xff\xfe\",\"ref_type\":\"branch\",\"repository\":{\"full_name\":\"bad/input\"}}"))
 		}, 400},
+		// Names git and GitHub refuse (issue 10 item 2).
+		{"intake: branch name with a dot-dot", func() *http.Request {
+			return signed("create", ghwebhook.Ref{Repo: "bad/names", Ref: "release-1.2.3..rc", Sender: "u", At: now}.CreatePayload())
+		}, 400},
+		{"intake: branch name starting with a dot", func() *http.Request {
+			return signed("create", ghwebhook.Ref{Repo: "bad/names", Ref: ".hidden", Sender: "u", At: now}.CreatePayload())
+		}, 400},
+		{"intake: LF in a branch name", func() *http.Request {
+			return signed("create", ghwebhook.Ref{Repo: "bad/names", Ref: "a\nb", Sender: "u", At: now}.CreatePayload())
+		}, 400},
 		{"intake: event type gitpulse does not track is acknowledged", func() *http.Request {
 			return signed("watch", []byte(`{"action":"started","repository":{"full_name":"bad/input"}}`))
 		}, 202},
@@ -154,8 +164,8 @@ func TestBadInput_EachGetsItsDocumentedCodeAndWritesNothing(t *testing.T) {
 		strings.Repeat("very-long-branch-name/", 12) + "end",
 		"fëature/ünïcødé-🚀",
 		"a/b/c/d/e",
-		"release-1.2.3..rc",
-		".hidden",
+		"release-1.2.3.rc",
+		"x.hidden",
 		"UPPER_case",
 	} {
 		t.Run("hostile branch name "+branch[:min(len(branch), 20)], func(t *testing.T) {

@@ -426,19 +426,27 @@ func templateModule(t *testing.T, root, invoke string) string {
 	for name, text := range standIn {
 		files[filepath.Join("func-go", name)] = text
 	}
-	runner, err := filepath.Glob(filepath.Join(root, "pkg", "funcrunner", "*.go"))
-	if err != nil || len(runner) == 0 {
-		t.Fatalf("pkg/funcrunner: %v", err)
-	}
-	for _, path := range runner {
-		if strings.HasSuffix(path, "_test.go") {
-			continue
+	// pkg/funcrunner and what it imports of this repository, moved under
+	// the stand-in module.
+	for _, pkg := range []string{"funcrunner", "inflight"} {
+		sources, err := filepath.Glob(filepath.Join(root, "pkg", pkg, "*.go"))
+		if err != nil || len(sources) == 0 {
+			t.Fatalf("pkg/%s: %v", pkg, err)
 		}
-		b, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatal(err)
+		for _, path := range sources {
+			if strings.HasSuffix(path, "_test.go") {
+				continue
+			}
+			b, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			text := strings.ReplaceAll(string(b), `"github.com/liatrio/gitpulse/pkg/`, `"knative.dev/func-go/internal/`)
+			if strings.Contains(text, "github.com/liatrio/gitpulse") {
+				t.Fatalf("%s imports more of gitpulse than the stand-in carries", path)
+			}
+			files[filepath.Join("func-go", "internal", pkg, filepath.Base(path))] = text
 		}
-		files[filepath.Join("func-go", "internal", "funcrunner", filepath.Base(path))] = string(b)
 	}
 	files["go.mod"] = "module s\n\nreplace function => ./f\n\nreplace knative.dev/func-go => ./func-go\n\ngo 1.25.0\n\nrequire (\n\tfunction " +
 		placeholderVersion + "\n\tknative.dev/func-go " + placeholderVersion + "\n)\n"

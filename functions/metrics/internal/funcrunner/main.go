@@ -8,6 +8,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/liatrio/gitpulse/functions/metrics/internal/inflight"
 )
 
 // Main serves fn until SIGINT or SIGTERM, or until the function's Start
@@ -20,7 +22,14 @@ func Main(fn any) {
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil)).With("component", "funcrunner")
 	signals := make(chan os.Signal, 2)
 	signal.Notify(signals, os.Interrupt, syscall.SIGTERM)
-	s, err := New(fn, Options{Addr: ListenAddress(), Logger: log})
+	// Locally nothing stands in front of the function the way queue-proxy
+	// (containerConcurrency) does in a cluster: bound what it holds.
+	limit, err := inflight.FromEnv(os.Getenv)
+	if err != nil {
+		log.Error("function failed to start", "err", err)
+		os.Exit(2)
+	}
+	s, err := New(fn, Options{Addr: ListenAddress(), Logger: log, InFlight: limit})
 	if err == nil {
 		err = s.Start(context.Background())
 	}

@@ -343,11 +343,19 @@ func (v *view) oldestOpen() []sample {
 	return out
 }
 
+// repositoryOf is an object's repository label value, or "" (the object is
+// left out) when it has none or one GitHub could never name: objects are
+// written by anyone with RBAC, and no label value may carry a control
+// character or whitespace.
 func repositoryOf(spec string, annotations map[string]string) string {
-	if spec != "" {
-		return spec
+	repo := spec
+	if repo == "" {
+		repo = annotations[stablev1.AnnotationRepository]
 	}
-	return annotations[stablev1.AnnotationRepository]
+	if !validRepository(repo) {
+		return ""
+	}
+	return repo
 }
 
 func sortedKeys[V any](m map[nsRepo]V) []nsRepo {

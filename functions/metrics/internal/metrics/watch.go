@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"unicode"
+	"unicode/utf8"
 	"unique"
 
 	corev1 "k8s.io/api/core/v1"
@@ -216,11 +218,14 @@ func classify(ev *cachedEvent) (eventcount.Key, string) {
 }
 
 // validRepository accepts GitHub's owner/name: one slash, both parts
-// non-empty, no whitespace, bounded length.
+// non-empty, no whitespace or control character (ASCII or Unicode: no label
+// value may carry one), valid UTF-8, bounded length.
 func validRepository(repo string) bool {
 	owner, name, ok := strings.Cut(repo, "/")
-	return ok && owner != "" && name != "" && len(repo) <= 140 &&
-		!strings.Contains(name, "/") && !strings.ContainsFunc(repo, func(r rune) bool { return r <= ' ' || r == 0x7f })
+	return ok && owner != "" && name != "" && len(repo) <= 140 && utf8.ValidString(repo) &&
+		!strings.Contains(name, "/") && !strings.ContainsFunc(repo, func(r rune) bool {
+		return r <= ' ' || r == 0x7f || unicode.IsControl(r) || unicode.IsSpace(r)
+	})
 }
 
 // cachedEvent is what the Events informer caches per recorder Event: only

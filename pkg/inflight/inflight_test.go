@@ -1,0 +1,154 @@
+package inflight
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestAcquire_AdmitsWhileRequestsAndBytesFit(t *testing.T) {
+	type step struct {
+		n    int64
+		want bool
+	}
+	tests := []struct {
+		name  string
+		opts  Options
+		steps []step
+	}{
+		{"request bound", Options{MaxRequests: 2}, []step{{1, true}, {1, true}, {1, false}}},
+		{"byte bound", Options{MaxBytes: 100}, []step{{60, true}, {40, true}, {1, false}}},
+		{"a body larger than the whole budget is admitted alone", Options{MaxBytes: 100}, []step{{500, true}, {0, true}, {1, false}}},
+		{"a larger body waits for room", Options{MaxBytes: 100}, []step{{10, true}, {500, false}}},
+		{"no bounds", Options{}, []step{{1 << 40, true}, {1 << 40, true}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			l := New(tt.opts)
+			refused := 0
+			for i, s := range tt.steps {
+				_, ok := l.Acquire(s.n)
+				if ok != s.want {
+					t.Fatalf("step %d: Acquire(%d) = %v, want %v", i, s.n, ok, s.want)
+				}
+				if !ok {
+					refused++
+				}
+			}
+			if l.Refused() != uint64(refused) {
+				t.Fatalf("Refused() = %d, want %d", l.Refused(), refused)
+			}
+		})
+	}
+}
+
+func TestAcquire_ReleaseGivesBackExactlyOnce(t *testing.T) {
+	l := New(Options{MaxRequests: 1, MaxBytes: 10})
+	release, ok := l.Acquire(10)
+	if !ok {
+		t.Fatal("first request refused")
+	}
+	release()
+	release()
+	if r, b := l.InFlight(); r != 0 || b != 0 {
+		t.Fatalf("in flight after release: %d requests, %d bytes", r, b)
+	}
+	if _, ok := l.Acquire(10); !ok {
+		t.Fatal("refused after release")
+	}
+}
+
+func TestHandler_AnswersServiceUnavailableWithRetryAfterWhenFull(t *testing.T) {
+	entered, leave := make(chan struct{}), make(chan struct{})
+	l := New(Options{MaxBytes: 150, RetryAfter: 1500 * time.Millisecond})
+	// A 100 byte request holds its place until the test lets it leave;
+	// smaller ones are answered at once.
+	srv := httptest.NewServer(l.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n, _ := io.Copy(io.Discard, r.Body)
+		if n == 100 {
+			entered <- struct{}{}
+			<-leave
+		}
+	})))
+	defer srv.Close()
+
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		resp, err := http.Post(srv.URL, "application/json", strings.NewReader(strings.Repeat("x", 100)))
+		if err == nil {
+			resp.Body.Close()
+		}
+	}()
+	<-entered
+	resp, err := http.Post(srv.URL, "application/json", strings.NewReader(strings.Repeat("x", 100)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") != "2" {
+		t.Fatalf("answered %d Retry-After %q, want 503 and 2", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	// A small one still fits next to the first.
+	resp, err = http.Post(srv.URL, "application/json", strings.NewReader(strings.Repeat("x", 50)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("a fitting request answered %d", resp.StatusCode)
+	}
+	leave <- struct{}{}
+	wg.Wait()
+	if r, b := l.InFlight(); r != 0 || b != 0 {
+		t.Fatalf("in flight afterwards: %d requests, %d bytes", r, b)
+	}
+}
+
+func TestHandler_CutsOffABodyOfUnknownLengthAtMaxBodyBytes(t *testing.T) {
+	l := New(Options{MaxBodyBytes: 10})
+	var readErr error
+	h := l.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, readErr = io.ReadAll(r.Body)
+	}))
+	req := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(strings.Repeat("x", 11)))
+	req.ContentLength = -1
+	h.ServeHTTP(httptest.NewRecorder(), req)
+	var tooLarge *http.MaxBytesError
+	if !errors.As(readErr, &tooLarge) {
+		t.Fatalf("reading 11 bytes of unknown length: %v, want *http.MaxBytesError", readErr)
+	}
+}
+
+func TestFromEnv_DefaultsAndOverrides(t *testing.T) {
+	tests := []struct {
+		name         string
+		env          map[string]string
+		wantBytes    int64
+		wantRequests int
+		wantErr      bool
+	}{
+		{"defaults", nil, DefaultMaxBytes, DefaultMaxRequests, false},
+		{"set", map[string]string{EnvMaxBytes: "1000", EnvMaxRequests: "3"}, 1000, 3, false},
+		{"off", map[string]string{EnvMaxBytes: "0", EnvMaxRequests: "0"}, 0, 0, false},
+		{"not a number", map[string]string{EnvMaxBytes: "lots"}, 0, 0, true},
+		{"negative", map[string]string{EnvMaxRequests: "-1"}, 0, 0, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			l, err := FromEnv(func(k string) string { return tt.env[k] })
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("err = %v, want error %v", err, tt.wantErr)
+			}
+			if err == nil && (l.opts.MaxBytes != tt.wantBytes || l.opts.MaxRequests != tt.wantRequests) {
+				t.Fatalf("bounds %d bytes %d requests, want %d %d", l.opts.MaxBytes, l.opts.MaxRequests, tt.wantBytes, tt.wantRequests)
+			}
+		})
+	}
+}
