@@ -38,6 +38,7 @@ import (
 	"github.com/cloudevents/sdk-go/v2/binding"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 	"github.com/google/go-github/v60/github"
+	"golang.org/x/net/http/httpguts"
 
 	"github.com/liatrio/gitpulse/internal/ghsource"
 )
@@ -148,7 +149,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	code, text, err := h.forward(r.Context(), ev)
+	var unsendable *unsendableError
 	switch {
+	case errors.As(err, &unsendable):
+		// The adapter's CloudEvents client fails the same way (sdk-go puts
+		// extensions in ce- headers unencoded) and answers GitHub 400.
+		refuse(http.StatusBadRequest, unsendable.Error())
 	case err != nil:
 		log.Error("recorder unreachable", "err", err)
 		http.Error(w, "recorder unreachable", http.StatusBadGateway)
@@ -162,6 +168,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		log.Warn("recorder failed transiently", "code", code, "reason", text)
 		http.Error(w, fmt.Sprintf("recorder answered %d", code), http.StatusBadGateway)
 	}
+}
+
+// unsendableError: the CloudEvent cannot be sent in binary mode because an
+// attribute (e.g. the ref extension of a branch name with a line feed) is not
+// a valid HTTP header value.
+type unsendableError struct{ header string }
+
+func (e *unsendableError) Error() string {
+	return fmt.Sprintf("the event cannot be sent: %s would not be a valid HTTP header value", e.header)
 }
 
 // wellFormedSignature reports whether v is "sha256=" and 64 hex digits.
@@ -182,6 +197,13 @@ func (h *Handler) forward(ctx context.Context, ev cloudevents.Event) (int, strin
 	}
 	if err := cehttp.WriteRequest(ctx, binding.ToMessage(&ev), req); err != nil {
 		return 0, "", err
+	}
+	for name, values := range req.Header {
+		for _, v := range values {
+			if !httpguts.ValidHeaderFieldValue(v) {
+				return 0, "", &unsendableError{header: name}
+			}
+		}
 	}
 	resp, err := h.opts.Client.Do(req)
 	if err != nil {
