@@ -104,7 +104,7 @@ $(EXAMPLES_DIR)/node_modules/@octokit/webhooks-examples/package.json:
 export GITPULSE_WEBHOOK_EXAMPLES := $(EXAMPLES_DIR)/node_modules/@octokit/webhooks-examples
 
 .PHONY: test-deps
-test-deps: controlplane prometheus webhook-examples ## Everything the tests need.
+test-deps: controlplane eventing prometheus webhook-examples ## Everything the tests need.
 
 ## ---- code generation
 
