@@ -77,11 +77,11 @@ type Options struct {
 type Stack struct {
 	opts     Options
 	stateDir string // per-process kubeconfigs
-	lockF *os.File
-	proxy *Proxy
-	apply *applier
-	procs []*namedProcess
-	ports map[string]int
+	lockF    *os.File
+	proxy    *Proxy
+	apply    *applier
+	procs    []*namedProcess
+	ports    map[string]int
 }
 
 type namedProcess struct {
