@@ -148,7 +148,7 @@ build: ## Build the local binaries (bin/gitpulse-local, -recorder, -metrics, -de
 	cd functions/metrics && go build -o $(BIN)/ ./cmd/gitpulse-metrics
 
 .PHONY: run
-run: controlplane build ## Start the whole stack locally (control plane, recorder, metrics, intake).
+run: controlplane eventing build ## Start the whole stack locally (control plane, recorder, metrics, Knative Broker, intake).
 	exec $(BIN)/gitpulse-local
 
 .PHONY: demo

@@ -71,6 +71,8 @@ type Options struct {
 	LogLevel string
 	// Waiting is called once if another stack holds the machine-wide lock.
 	Waiting func()
+	// IngressPort is the broker ingress's loopback port; 0 picks a free one.
+	IngressPort int
 }
 
 // Stack is a running Knative Eventing.
@@ -158,6 +160,16 @@ func (s *Stack) start(ctx context.Context) error {
 			return err
 		}
 		s.ports[name] = p
+	}
+	if s.opts.IngressPort != 0 {
+		// The ingress listens on all interfaces (knative.dev/eventing
+		// pkg/kncloudevents/event_receiver.go: ":%d"); check the same way.
+		l, err := net.Listen("tcp", ":"+strconv.Itoa(s.opts.IngressPort))
+		if err != nil {
+			return fmt.Errorf("broker ingress port: %w", err)
+		}
+		l.Close()
+		s.ports["ingress"] = s.opts.IngressPort
 	}
 	var err error
 	if s.stateDir, err = os.MkdirTemp("", "gitpulse-eventing-"); err != nil {

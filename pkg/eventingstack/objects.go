@@ -55,6 +55,10 @@ type applier struct {
 }
 
 func newApplier(cfg *rest.Config) (*applier, error) {
+	cfg = rest.CopyConfig(cfg)
+	// config/ writes core/v1 Endpoints, which the API server answers with a
+	// deprecation warning each time.
+	cfg.WarningHandler = rest.NoWarnings{}
 	dyn, err := dynamic.NewForConfig(cfg)
 	if err != nil {
 		return nil, err
