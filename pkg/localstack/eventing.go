@@ -88,3 +88,6 @@ func (s *Stack) Eventing() *eventingstack.Stack { return s.ev.events }
 // Routing is the Broker and Triggers made from config/ and func.yaml (nil
 // without eventing).
 func (s *Stack) Routing() *eventingstack.Routing { return s.ev.routing }
+
+// Root is the gitpulse module root the stack runs from (config/, func.yaml).
+func (s *Stack) Root() string { return s.opts.Root }

@@ -6,14 +6,11 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strconv"
 	"sync"
 	"testing"
 	"time"
-
-	"sigs.k8s.io/yaml"
 
 	"github.com/liatrio/gitpulse/pkg/eventingstack"
 )
@@ -112,55 +109,13 @@ func send(t *testing.T, url, id, typ string) int {
 	return resp.StatusCode
 }
 
-// brokerDelivery is config/eventing/broker.yaml's delivery spec.
-type brokerDelivery struct {
-	Retry         int
-	BackoffPolicy string
-	BackoffDelay  time.Duration
-	DeadLetterRef string
-}
-
-func readBrokerDelivery(t *testing.T) brokerDelivery {
+func readBrokerDelivery(t *testing.T) eventingstack.Delivery {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(env.Root, "config", "eventing", "broker.yaml"))
+	d, err := eventingstack.ReadDelivery(filepath.Join(env.Root, "config", "eventing", "broker.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var br struct {
-		Spec struct {
-			Delivery struct {
-				Retry          int    `json:"retry"`
-				BackoffPolicy  string `json:"backoffPolicy"`
-				BackoffDelay   string `json:"backoffDelay"`
-				DeadLetterSink struct {
-					Ref struct {
-						Name string `json:"name"`
-					} `json:"ref"`
-				} `json:"deadLetterSink"`
-			} `json:"delivery"`
-		} `json:"spec"`
-	}
-	if err := yaml.Unmarshal(b, &br); err != nil {
-		t.Fatal(err)
-	}
-	d := br.Spec.Delivery
-	// ISO 8601 durations of the form PT<seconds>S, as config/ writes them.
-	var secs float64
-	if _, err := fmt.Sscanf(d.BackoffDelay, "PT%gS", &secs); err != nil {
-		t.Fatalf("backoffDelay %q: %v", d.BackoffDelay, err)
-	}
-	return brokerDelivery{Retry: d.Retry, BackoffPolicy: d.BackoffPolicy,
-		BackoffDelay: time.Duration(secs * float64(time.Second)), DeadLetterRef: d.DeadLetterSink.Ref.Name}
-}
-
-// wantDelay is the wait before retry i (0-based) under the spec, as
-// knative.dev/eventing v0.43.0 pkg/kncloudevents/retries.go computes it
-// (exponential: delay * 2^i; linear: delay * i).
-func (d brokerDelivery) wantDelay(i int) time.Duration {
-	if d.BackoffPolicy == "linear" {
-		return d.BackoffDelay * time.Duration(i)
-	}
-	return d.BackoffDelay << i
+	return d
 }
 
 func TestBroker_EachSubscribedGitHubTypeReachesTheFunctionOthersDoNot(t *testing.T) {
@@ -213,7 +168,7 @@ func TestBroker_ConfigDeliverySpec_RetriesWithBackoffThenDeadLetters(t *testing.
 		t.Fatalf("function saw %d attempts, want 1 + retry (%d)", len(attempts), spec.Retry)
 	}
 	for i := 1; i < len(attempts); i++ {
-		gap, want := attempts[i].Sub(attempts[i-1]), spec.wantDelay(i-1)
+		gap, want := attempts[i].Sub(attempts[i-1]), spec.Delay(i-1)
 		t.Logf("retry %d after %s (spec: %s)", i, gap.Round(time.Millisecond), want)
 		if gap < want*9/10 || gap > want+1500*time.Millisecond {
 			t.Errorf("retry %d came %s after the previous attempt, want %s (%s backoff of %s)", i, gap, want, spec.BackoffPolicy, spec.BackoffDelay)
@@ -229,8 +184,8 @@ func TestBroker_ConfigDeliverySpec_RetriesWithBackoffThenDeadLetters(t *testing.
 	if !dead[0].Received.After(attempts[len(attempts)-1]) {
 		t.Errorf("dead-lettered before the last retry")
 	}
-	if spec.DeadLetterRef == "" || r.DeadLetterHost != eventingstack.ServiceHost(spec.DeadLetterRef, r.Namespace) {
-		t.Errorf("dead-letter sink %s is not config's %q", r.DeadLetterHost, spec.DeadLetterRef)
+	if spec.DeadLetterSink == "" || r.DeadLetterHost != eventingstack.ServiceHost(spec.DeadLetterSink, r.Namespace) {
+		t.Errorf("dead-letter sink %s is not config's %q", r.DeadLetterHost, spec.DeadLetterSink)
 	}
 }
 
