@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -63,7 +64,7 @@ func (f *function) receivedTypes() []string {
 	return append([]string(nil), f.types...)
 }
 
-var nsSeq int
+var nsSeq atomic.Int64
 
 // deploy routes a fresh namespace's Broker (config/eventing/broker.yaml) and
 // Triggers (func.yaml) to fn, dead letters to a new sink.
@@ -74,11 +75,10 @@ func deploy(t *testing.T, fn *function) (*eventingstack.Routing, *eventingstack.
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { dl.Close() })
-	nsSeq++
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	r, err := events.Deploy(ctx, eventingstack.DeployOptions{
-		Namespace:      fmt.Sprintf("broker-test-%d", nsSeq),
+		Namespace:      fmt.Sprintf("broker-test-%d", nsSeq.Add(1)),
 		BrokerFile:     filepath.Join(env.Root, "config", "eventing", "broker.yaml"),
 		DeadLetterFile: filepath.Join(env.Root, "config", "eventing", "dead-letter.yaml"),
 		DeadLetterPort: dl.Port(),
@@ -119,6 +119,7 @@ func readBrokerDelivery(t *testing.T) eventingstack.Delivery {
 }
 
 func TestBroker_EachSubscribedGitHubTypeReachesTheFunctionOthersDoNot(t *testing.T) {
+	t.Parallel() // each in its own namespace, on the shared stack
 	fn := startFunction(t, func(string, int) int { return http.StatusOK })
 	r, dl := deploy(t, fn)
 
@@ -153,6 +154,7 @@ func TestBroker_EachSubscribedGitHubTypeReachesTheFunctionOthersDoNot(t *testing
 }
 
 func TestBroker_ConfigDeliverySpec_RetriesWithBackoffThenDeadLetters(t *testing.T) {
+	t.Parallel() // each in its own namespace, on the shared stack
 	spec := readBrokerDelivery(t)
 	fn := startFunction(t, func(string, int) int { return http.StatusServiceUnavailable })
 	r, dl := deploy(t, fn)
@@ -193,6 +195,7 @@ func TestBroker_ConfigDeliverySpec_RetriesWithBackoffThenDeadLetters(t *testing.
 // 4xx at once (pkg/kncloudevents/retries.go checkRetry) — the contract the
 // recorder's answer codes rely on.
 func TestBroker_4xxGoesStraightToDeadLetter_5xxIsRetried(t *testing.T) {
+	t.Parallel() // each in its own namespace, on the shared stack
 	spec := readBrokerDelivery(t)
 	cases := []struct {
 		code    int
