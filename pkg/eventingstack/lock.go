@@ -14,8 +14,9 @@ import (
 // (knative.dev/eventing v0.43.0
 // pkg/reconciler/inmemorychannel/dispatcher/controller.go: httpPort,
 // httpsPort), so only one stack can run on a machine at a time, whichever
-// worktree or test binary starts it.
-var LockPath = filepath.Join(os.TempDir(), "gitpulse-eventing.lock")
+// worktree or test binary starts it. /tmp rather than $TMPDIR: the port is
+// the machine's, whatever each process's TMPDIR says.
+var LockPath = filepath.Join("/tmp", "gitpulse-eventing.lock")
 
 // lock takes the machine-wide lock, waiting while another stack holds it.
 // The kernel releases it when the holder dies, so a crashed test cannot
