@@ -277,3 +277,26 @@ func TestBroker_RecorderDown_DeliveredOnceItIsBack(t *testing.T) {
 		}
 	}
 }
+
+// TestMakeRun_TheIntakeSendsIntoTheBroker: what `make run` writes to
+// .cache/run/env names the Broker's ingress, and that Broker and its Triggers
+// are the ones made from config/eventing/broker.yaml and func.yaml.
+func TestMakeRun_TheIntakeSendsIntoTheBroker(t *testing.T) {
+	s := stack(t)
+	envFile := filepath.Join(t.TempDir(), "env")
+	if err := s.WriteEnv(envFile); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(envFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "GITPULSE_BROKER_URL=" + s.BrokerURL() + "\n"
+	if s.BrokerURL() == "" || !bytes.Contains(b, []byte(want)) {
+		t.Fatalf("env file lacks %q:\n%s", want, b)
+	}
+	r := s.Routing()
+	if r.Namespace != s.Namespace() || r.Broker != "default" || len(r.Triggers) != 5 {
+		t.Errorf("routing %+v, want Broker default in %s with func.yaml's 5 Triggers", r, s.Namespace())
+	}
+}
