@@ -15,6 +15,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -24,6 +25,7 @@ import (
 	"time"
 
 	"github.com/liatrio/gitpulse/pkg/controlplane"
+	"github.com/liatrio/gitpulse/pkg/eventingstack"
 	"github.com/liatrio/gitpulse/pkg/localstack"
 )
 
@@ -58,9 +60,9 @@ func run() error {
 		Secret: os.Getenv("GITPULSE_WEBHOOK_SECRET"),
 		// The real Broker unless GITPULSE_EVENTING=off.
 		Eventing: os.Getenv("GITPULSE_EVENTING") != "off",
-		EventingWaiting: func() {
-			fmt.Println("gitpulse: another Knative Eventing runs on this machine (a test?); waiting for it to stop ...")
-		},
+		// One eventing stack per machine (its dispatcher binds :8080):
+		// say so at once rather than wait behind a test run.
+		EventingFailIfBusy: true,
 	}
 	for _, p := range []struct {
 		env string
@@ -96,6 +98,9 @@ func run() error {
 	}
 	start := time.Now()
 	stack, err := localstack.Start(ctx, opts)
+	if errors.Is(err, eventingstack.ErrBusy) {
+		return fmt.Errorf("%w: stop it (a test run?), or start without the Broker: GITPULSE_EVENTING=off make run", err)
+	}
 	if err != nil {
 		return err
 	}

@@ -71,6 +71,9 @@ type Options struct {
 	LogLevel string
 	// Waiting is called once if another stack holds the machine-wide lock.
 	Waiting func()
+	// FailIfBusy makes Start fail with ErrBusy instead of waiting for the
+	// lock.
+	FailIfBusy bool
 	// IngressPort is the broker ingress's loopback port; 0 picks a free one.
 	IngressPort int
 }
@@ -136,7 +139,7 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 	}
 	s := &Stack{opts: opts, ports: map[string]int{}}
 	var err error
-	if s.lockF, err = lock(ctx, LockPath, opts.Waiting); err != nil {
+	if s.lockF, err = lock(ctx, LockPath, opts.Waiting, opts.FailIfBusy); err != nil {
 		return nil, err
 	}
 	if err := s.start(ctx); err != nil {

@@ -2,6 +2,7 @@ package eventingstack
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -18,10 +19,14 @@ import (
 // the machine's, whatever each process's TMPDIR says.
 var LockPath = filepath.Join("/tmp", "gitpulse-eventing.lock")
 
-// lock takes the machine-wide lock, waiting while another stack holds it.
-// The kernel releases it when the holder dies, so a crashed test cannot
-// leave it taken.
-func lock(ctx context.Context, path string, waiting func()) (*os.File, error) {
+// ErrBusy is returned when another stack holds the lock and the caller
+// chose not to wait.
+var ErrBusy = errors.New("another Knative Eventing runs on this machine")
+
+// lock takes the machine-wide lock, waiting while another stack holds it
+// (or failing with ErrBusy when noWait). The kernel releases it when the
+// holder dies, so a crashed test cannot leave it taken.
+func lock(ctx context.Context, path string, waiting func(), noWait bool) (*os.File, error) {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o666)
 	if err != nil {
 		return nil, fmt.Errorf("eventing lock %s: %w", path, err)
@@ -37,6 +42,10 @@ func lock(ctx context.Context, path string, waiting func()) (*os.File, error) {
 		if err != syscall.EWOULDBLOCK {
 			f.Close()
 			return nil, fmt.Errorf("eventing lock %s: %w", path, err)
+		}
+		if noWait {
+			f.Close()
+			return nil, fmt.Errorf("%w (pid %s, holding %s)", ErrBusy, holder(path), path)
 		}
 		if !told && waiting != nil {
 			waiting()

@@ -2,14 +2,15 @@ package eventingstack
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
 	"testing"
 	"time"
 )
 
-func TestLock_ASecondStackWaitsUntilTheFirstUnlocks(t *testing.T) {
+func TestLock_ASecondStackWaitsOrIsToldBusyUntilTheFirstUnlocks(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "eventing.lock")
-	first, err := lock(context.Background(), path, nil)
+	first, err := lock(context.Background(), path, nil, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -17,16 +18,20 @@ func TestLock_ASecondStackWaitsUntilTheFirstUnlocks(t *testing.T) {
 	told := 0
 	ctx, cancel := context.WithTimeout(context.Background(), 600*time.Millisecond)
 	defer cancel()
-	if _, err := lock(ctx, path, func() { told++ }); err == nil {
+	if _, err := lock(ctx, path, func() { told++ }, false); err == nil {
 		t.Fatal("a second lock was granted while the first is held")
 	}
 	if told != 1 {
 		t.Errorf("waiting callback called %d times, want once", told)
 	}
 
+	if _, err := lock(context.Background(), path, nil, true); !errors.Is(err, ErrBusy) {
+		t.Errorf("without waiting: %v, want ErrBusy", err)
+	}
+
 	got := make(chan error, 1)
 	go func() {
-		f, err := lock(context.Background(), path, nil)
+		f, err := lock(context.Background(), path, nil, false)
 		unlock(f)
 		got <- err
 	}()

@@ -33,7 +33,8 @@ func (s *Stack) startEventing(ctx context.Context) error {
 	}
 	s.ev.events, err = eventingstack.Start(ctx, eventingstack.Options{
 		BinDir: s.opts.EventingBinDir, Config: s.ControlPlane.Config(), Kubeconfig: s.kubeconfig,
-		Dir: s.opts.Dir, Waiting: s.opts.EventingWaiting, IngressPort: s.opts.BrokerPort,
+		Dir: s.opts.Dir, Waiting: s.opts.EventingWaiting, FailIfBusy: s.opts.EventingFailIfBusy,
+		IngressPort: s.opts.BrokerPort,
 	})
 	if err != nil {
 		return err

@@ -55,10 +55,12 @@ type Options struct {
 	// Eventing puts the real Knative Broker between the intake and the
 	// recorder (see eventing.go); EventingBinDir holds its binaries
 	// (default eventingstack.BinDir()); EventingWaiting is called if
-	// another eventing stack on this machine holds the lock.
-	Eventing        bool
-	EventingBinDir  string
-	EventingWaiting func()
+	// another eventing stack on this machine holds the lock, unless
+	// EventingFailIfBusy makes Start fail at once (eventingstack.ErrBusy).
+	Eventing           bool
+	EventingBinDir     string
+	EventingWaiting    func()
+	EventingFailIfBusy bool
 	// BrokerPort is the broker ingress's port (0: a free one).
 	BrokerPort int
 }
