@@ -1,15 +1,21 @@
 // Command gitpulse-local runs gitpulse on one machine (`make run`): a local
-// control plane, the recorder and metrics functions as processes, and an
-// intake for raw GitHub webhooks. It prints the addresses when ready, writes
-// them to .cache/run/env, and stops everything on SIGINT/SIGTERM.
+// control plane, the recorder and metrics functions as processes, the real
+// Knative Broker with its Triggers (Knative Eventing as processes; the
+// channel dispatcher needs ports 8080 and 8443; GITPULSE_EVENTING=off leaves
+// it out and the intake then calls the recorder directly), and an intake for
+// raw GitHub webhooks that sends into the Broker. It prints the addresses
+// when ready, writes them to .cache/run/env, and stops everything on
+// SIGINT/SIGTERM.
 //
-// Ports come from GITPULSE_{APISERVER,ETCD,RECORDER,METRICS,INTAKE}_PORT
-// (defaults 16443, 12379, 18081, 18082, 18080: clear of common services);
+// Ports come from GITPULSE_{APISERVER,ETCD,RECORDER,METRICS,INTAKE,BROKER}_PORT
+// (defaults 16443, 12379, 18081, 18082, 18080, 18083: clear of common
+// services);
 // the webhook secret from GITPULSE_WEBHOOK_SECRET (default: a random one).
 package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -19,6 +25,7 @@ import (
 	"time"
 
 	"github.com/liatrio/gitpulse/pkg/controlplane"
+	"github.com/liatrio/gitpulse/pkg/eventingstack"
 	"github.com/liatrio/gitpulse/pkg/localstack"
 )
 
@@ -53,6 +60,11 @@ func run() error {
 		Secret: os.Getenv("GITPULSE_WEBHOOK_SECRET"),
 		// As a GitHubSource's spec.ownerAndRepository: the CloudEvent source.
 		OwnerAndRepository: os.Getenv("GITPULSE_OWNER_REPO"),
+		// The real Broker unless GITPULSE_EVENTING=off.
+		Eventing: os.Getenv("GITPULSE_EVENTING") != "off",
+		// One eventing stack per machine (its dispatcher binds :8080):
+		// say so at once rather than wait behind a test run.
+		EventingFailIfBusy: true,
 	}
 	for _, p := range []struct {
 		env string
@@ -64,6 +76,7 @@ func run() error {
 		{"GITPULSE_RECORDER_PORT", 18081, &opts.RecorderPort},
 		{"GITPULSE_METRICS_PORT", 18082, &opts.MetricsPort},
 		{"GITPULSE_INTAKE_PORT", 18080, &opts.IntakePort},
+		{"GITPULSE_BROKER_PORT", 18083, &opts.BrokerPort},
 	} {
 		if *p.dst, err = port(p.env, p.def); err != nil {
 			return err
@@ -80,9 +93,16 @@ func run() error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	fmt.Println("gitpulse: starting control plane, recorder, metrics and intake ...")
+	if opts.Eventing {
+		fmt.Println("gitpulse: starting control plane, recorder, metrics, Knative Broker and intake ...")
+	} else {
+		fmt.Println("gitpulse: starting control plane, recorder, metrics and intake (no Broker: GITPULSE_EVENTING=off) ...")
+	}
 	start := time.Now()
 	stack, err := localstack.Start(ctx, opts)
+	if errors.Is(err, eventingstack.ErrBusy) {
+		return fmt.Errorf("%w: stop it (a test run?), or start without the Broker: GITPULSE_EVENTING=off make run", err)
+	}
 	if err != nil {
 		return err
 	}
@@ -97,8 +117,10 @@ func run() error {
 	}
 	env := stack.Env()
 	fmt.Printf("gitpulse: ready in %s\n\n", time.Since(start).Round(100*time.Millisecond))
-	for _, k := range []string{"KUBECONFIG", "GITPULSE_EVENTS_URL", "GITPULSE_WEBHOOK_URL", "GITPULSE_METRICS_URL", "GITPULSE_WEBHOOK_SECRET", "GITPULSE_NAMESPACE"} {
-		fmt.Printf("  %s=%s\n", k, env[k])
+	for _, k := range []string{"KUBECONFIG", "GITPULSE_EVENTS_URL", "GITPULSE_BROKER_URL", "GITPULSE_WEBHOOK_URL", "GITPULSE_METRICS_URL", "GITPULSE_WEBHOOK_SECRET", "GITPULSE_NAMESPACE"} {
+		if v, ok := env[k]; ok {
+			fmt.Printf("  %s=%s\n", k, v)
+		}
 	}
 	fmt.Printf("\n(also written to %s)\n", envFile)
 	fmt.Printf("try:  make demo    or    %s --kubeconfig %s get gitpulse -A\n", filepath.Join(root, "bin", "controlplane", "kubectl"), env["KUBECONFIG"])

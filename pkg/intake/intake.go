@@ -14,10 +14,11 @@
 // header is missing or malformed (checked before the body is read), 403 when
 // it does not match; and it caps the body (413).
 //
-// Once parsed: 202 "accepted" when the recorder acknowledged (2xx); the
-// recorder's own 4xx when it refused the event for good; 502 when the recorder
-// failed transiently (5xx) or could not be reached, so a sender can retry as
-// a Broker would.
+// Once parsed, toward a Broker (Options.ToBroker): 202 "accepted" when it
+// acknowledged, else 400 with the reason, as the adapter answers. Straight to
+// the recorder: 202 when it acknowledged (2xx); the recorder's own 4xx when it
+// refused the event for good; 502 when it failed transiently (5xx) or could not
+// be reached, so a sender can retry as a Broker would.
 package intake
 
 import (
@@ -56,6 +57,13 @@ type Options struct {
 	Client *http.Client
 	// Logger; default slog.Default().
 	Logger *slog.Logger
+	// ToBroker says Target is a Broker's ingress, as the adapter's sink is:
+	// then every answer but 2xx, and every failure to send, is answered 400
+	// with the reason, exactly as the adapter answers GitHub (the Broker,
+	// not GitHub, retries deliveries it accepted). Without it the intake
+	// stands in for the Broker too and answers 502 for the recorder's
+	// transient failures, so that a sender can retry.
+	ToBroker bool
 	// OwnerAndRepository is what a GitHubSource's spec.ownerAndRepository
 	// would be ("owner/repo" or "org"); the CloudEvent source is
 	// https://github.com/<it>. Empty: each payload's own repository, as if
@@ -150,6 +158,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	code, text, err := h.forward(r.Context(), ev)
 	var unsendable *unsendableError
+	if h.opts.ToBroker && (err != nil || code < 200 || code > 299) {
+		// handler.go: `if !cloudevents.IsACK(result)` -> 400 and the error.
+		reason := fmt.Sprintf("the Broker did not acknowledge the event: answered %d", code)
+		if err != nil {
+			reason = "the Broker did not acknowledge the event: " + err.Error()
+		}
+		log.Error("event not acknowledged", "code", code, "err", err, "reason", text)
+		http.Error(w, reason, http.StatusBadRequest)
+		return
+	}
 	switch {
 	case errors.As(err, &unsendable):
 		// The adapter's CloudEvents client fails the same way (sdk-go puts

@@ -176,3 +176,36 @@ func TestIntake_ForwardsTheAdaptersShapeNotTheRawBody(t *testing.T) {
 		t.Errorf("attributes: %s", ev)
 	}
 }
+
+func TestIntake_TowardABrokerAnswersAsTheAdapter(t *testing.T) {
+	tests := []struct {
+		name     string
+		broker   int // 0 = down
+		want     int
+		contains string
+	}{
+		{"acknowledged", 202, 202, "accepted"},
+		{"refused", 400, 400, "did not acknowledge"},
+		{"failing", 503, 400, "answered 503"},
+		{"down", 0, 400, "did not acknowledge"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			stub := &recorderStub{code: tt.broker}
+			broker := httptest.NewServer(stub)
+			target := broker.URL
+			if tt.broker == 0 {
+				broker.Close()
+			} else {
+				defer broker.Close()
+			}
+			h, _ := New(Options{Secret: []byte(secret), Target: target, ToBroker: true})
+			srv := httptest.NewServer(h)
+			defer srv.Close()
+			code, body := send(t, srv.URL, nil)
+			if code != tt.want || !strings.Contains(body, tt.contains) {
+				t.Fatalf("got %d %q, want %d containing %q", code, body, tt.want, tt.contains)
+			}
+		})
+	}
+}

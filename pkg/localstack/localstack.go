@@ -57,6 +57,17 @@ type Options struct {
 	Env []string
 	// Log receives the functions' logs; default files in Dir.
 	Log io.Writer
+	// Eventing puts the real Knative Broker between the intake and the
+	// recorder (see eventing.go); EventingBinDir holds its binaries
+	// (default eventingstack.BinDir()); EventingWaiting is called if
+	// another eventing stack on this machine holds the lock, unless
+	// EventingFailIfBusy makes Start fail at once (eventingstack.ErrBusy).
+	Eventing           bool
+	EventingBinDir     string
+	EventingWaiting    func()
+	EventingFailIfBusy bool
+	// BrokerPort is the broker ingress's port (0: a free one).
+	BrokerPort int
 }
 
 // Stack is a running gitpulse.
@@ -68,6 +79,8 @@ type Stack struct {
 	kubeconfig   string
 	intakeSrv    *http.Server
 	intakeURL    string
+
+	ev eventingParts
 
 	mu       sync.Mutex
 	recorder *Process
@@ -145,12 +158,17 @@ func (s *Stack) start(ctx context.Context) error {
 	if err := s.StartMetrics(ctx); err != nil {
 		return err
 	}
+	if s.opts.Eventing {
+		if err := s.startEventing(ctx); err != nil {
+			return err
+		}
+	}
 	return s.startIntake()
 }
 
 func (s *Stack) startIntake() error {
-	h, err := intake.New(intake.Options{Secret: []byte(s.opts.Secret), Target: s.RecorderURL(),
-		OwnerAndRepository: s.opts.OwnerAndRepository})
+	h, err := intake.New(intake.Options{Secret: []byte(s.opts.Secret), Target: s.intakeTarget(),
+		ToBroker: s.BrokerURL() != "", OwnerAndRepository: s.opts.OwnerAndRepository})
 	if err != nil {
 		return err
 	}
@@ -194,7 +212,7 @@ func (s *Stack) Kubeconfig() string { return s.kubeconfig }
 
 // Env is what a user (or `make demo`) needs to talk to the stack.
 func (s *Stack) Env() map[string]string {
-	return map[string]string{
+	env := map[string]string{
 		"KUBECONFIG":              s.kubeconfig,
 		"GITPULSE_NAMESPACE":      s.opts.Namespace,
 		"GITPULSE_EVENTS_URL":     s.RecorderURL(),
@@ -202,6 +220,10 @@ func (s *Stack) Env() map[string]string {
 		"GITPULSE_METRICS_URL":    s.MetricsURL(),
 		"GITPULSE_WEBHOOK_SECRET": s.opts.Secret,
 	}
+	if url := s.BrokerURL(); url != "" {
+		env["GITPULSE_BROKER_URL"] = url
+	}
+	return env
 }
 
 // WriteEnv writes Env as sorted KEY=value lines.
@@ -311,6 +333,7 @@ func (s *Stack) Stop() {
 		s.intakeSrv.Shutdown(ctx)
 		cancel()
 	}
+	s.stopEventing()
 	s.mu.Lock()
 	s.recorder.Terminate(10 * time.Second)
 	s.metrics.Terminate(10 * time.Second)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -50,7 +51,9 @@ func do(t *testing.T, req *http.Request) (int, string) {
 // TestBadInput_EachGetsItsDocumentedCodeAndWritesNothing sweeps hostile
 // input through the raw-webhook intake and straight at the recorder: each
 // gets the code the README documents, nothing is written, and both keep
-// serving.
+// serving. What the intake forwards and the recorder refuses (4xx) is, as in
+// a cluster, acknowledged by the Broker (202) and delivered to the
+// dead-letter sink at once, with the recorder's code in knativeerrorcode.
 func TestBadInput_EachGetsItsDocumentedCodeAndWritesNothing(t *testing.T) {
 	s := stack(t)
 	ctx := context.Background()
@@ -87,8 +90,8 @@ func TestBadInput_EachGetsItsDocumentedCodeAndWritesNothing(t *testing.T) {
 	}{
 		// Through the intake, as GitHub would send it.
 		{"intake: body over 25 MiB", func() *http.Request { return signed("ping", oversize) }, 413},
-		{"intake: truncated JSON", func() *http.Request { return signed("pull_request", prPayload[:len(prPayload)/2]) }, 400},
 		// The GitHubSource adapter answers 400 to what it cannot parse.
+		{"intake: truncated JSON", func() *http.Request { return signed("pull_request", prPayload[:len(prPayload)/2]) }, 400},
 		{"intake: form-encoded content type", func() *http.Request {
 			r := signed("pull_request", prPayload)
 			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
@@ -110,17 +113,20 @@ func TestBadInput_EachGetsItsDocumentedCodeAndWritesNothing(t *testing.T) {
 		{"intake: push header on a pull_request payload", func() *http.Request { return signed("push", prPayload) }, 400},
 		{"intake: create without a repository", func() *http.Request {
 			return signed("create", []byte(`{"ref":"main","ref_type":"branch"}`))
-		}, 400},
+		}, 202},
 		{"intake: invalid UTF-8 in JSON", func() *http.Request {
 			return signed("create", []byte("{\"ref\":\"a\xff\xfe\",\"ref_type\":\"branch\",\"repository\":{\"full_name\":\"bad/input\"}}"))
 		}, 400},
-		// Names git and GitHub refuse (issue 10 item 2).
+		// Names git and GitHub refuse (issue 10 item 2): the recorder refuses
+		// them (400), so the Broker dead-letters them and the intake, like the
+		// adapter, answers 202 once the Broker accepted.
 		{"intake: branch name with a dot-dot", func() *http.Request {
 			return signed("create", ghwebhook.Ref{Repo: "bad/names", Ref: "release-1.2.3..rc", Sender: "u", At: now}.CreatePayload())
-		}, 400},
+		}, 202},
 		{"intake: branch name starting with a dot", func() *http.Request {
 			return signed("create", ghwebhook.Ref{Repo: "bad/names", Ref: ".hidden", Sender: "u", At: now}.CreatePayload())
-		}, 400},
+		}, 202},
+		// A line feed cannot even be sent as the adapter's ce-ref header.
 		{"intake: LF in a branch name", func() *http.Request {
 			return signed("create", ghwebhook.Ref{Repo: "bad/names", Ref: "a\nb", Sender: "u", At: now}.CreatePayload())
 		}, 400},
@@ -144,12 +150,34 @@ func TestBadInput_EachGetsItsDocumentedCodeAndWritesNothing(t *testing.T) {
 			return cloudEvent("text/plain", binary("dev.knative.source.github.pull_request"), []byte("opened"))
 		}, 400},
 	}
+	// What the recorder refuses behind the Broker, with the recorder's code.
+	// (What the intake itself refuses, as the adapter would, never reaches
+	// the Broker.)
+	deadLetter := map[string]int{
+		"intake: create without a repository":     400,
+		"intake: branch name with a dot-dot":      400,
+		"intake: branch name starting with a dot": 400,
+	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			before := written(t, s)
-			code, body := do(t, tt.req())
+			req := tt.req()
+			code, body := do(t, req)
 			if code != tt.want {
 				t.Fatalf("answered %d (%s), want %d", code, body, tt.want)
+			}
+			if want, ok := deadLetter[tt.name]; ok {
+				// The ingress answers once the dead-letter sink has it.
+				id := req.Header.Get("X-GitHub-Delivery")
+				var got []string
+				for _, d := range s.DeadLetter().Events() {
+					if d.ID == id {
+						got = append(got, d.ErrorCode)
+					}
+				}
+				if fmt.Sprint(got) != fmt.Sprint([]string{strconv.Itoa(want)}) {
+					t.Fatalf("dead-lettered with knativeerrorcode %v, want once with %d", got, want)
+				}
 			}
 			if after := written(t, s); after != before {
 				t.Fatalf("wrote something: (PRs, branches, Events) %v -> %v", before, after)

@@ -1,7 +1,8 @@
 // Package e2e runs gitpulse as a user does with `make run` — a local control
-// plane, the recorder and metrics functions as separate processes, the
-// raw-webhook intake — and drives it from outside, as GitHub and a Broker
-// would.
+// plane, the recorder and metrics functions as separate processes, the real
+// Knative Broker and Triggers (pkg/eventingstack), the raw-webhook intake —
+// and drives it from outside, as GitHub would. Only tests that must isolate
+// the recorder call it directly, as a Broker would.
 package e2e
 
 import (
@@ -23,7 +24,9 @@ func TestMain(m *testing.M) {
 }
 
 func run(m *testing.M) int {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	// Generous: only one Knative Eventing runs per machine, so this may
+	// first wait for another test binary's to stop.
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
 	root, err := controlplane.ModuleRoot()
 	if err != nil {
@@ -46,7 +49,10 @@ func run(m *testing.M) int {
 		return 1
 	}
 	shared, err = localstack.Start(ctx, localstack.Options{Root: root, BinDir: bin, Dir: dir,
-		Env: []string{"GITPULSE_LOG_LEVEL=warn"}})
+		Env: []string{"GITPULSE_LOG_LEVEL=warn"}, Eventing: true,
+		EventingWaiting: func() {
+			fmt.Fprintln(os.Stderr, "e2e: waiting for another Knative Eventing on this machine to stop ...")
+		}})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "starting the stack:", err)
 		dumpLogs(dir)

@@ -1,0 +1,164 @@
+package eventingstack
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Proxy is the eventing processes' HTTP_PROXY and HTTPS_PROXY. There is no
+// cluster DNS here: Knative addresses everything by Service host names
+// (broker-ingress.knative-eventing.svc.cluster.local,
+// <broker>-kne-trigger-kn-channel.<ns>.svc.cluster.local, ...), and the proxy
+// maps those names to loopback ports while keeping the Host header (the
+// channel dispatcher routes on it). It never looks a name up: a host it has
+// no route for is answered 502, so nothing leaves the machine and nothing
+// reaches the 192.0.2.0/24 placeholders in the Endpoints objects.
+type Proxy struct {
+	mu       sync.RWMutex
+	exact    map[string]int // host name -> loopback port
+	suffixes []suffixRoute
+	lis      net.Listener
+	srv      *http.Server
+	rp       *httputil.ReverseProxy
+}
+
+type suffixRoute struct {
+	suffix string
+	port   int
+}
+
+func newProxy() (*Proxy, error) {
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	p := &Proxy{exact: map[string]int{}, lis: lis}
+	p.rp = &httputil.ReverseProxy{
+		Rewrite: func(r *httputil.ProxyRequest) {
+			port, _ := p.route(r.In.URL.Hostname())
+			r.Out.URL.Scheme = "http"
+			r.Out.URL.Host = "127.0.0.1:" + strconv.Itoa(port)
+			r.Out.Host = r.In.Host // the dispatcher routes on the Host header
+		},
+		Transport: &http.Transport{
+			Proxy:               nil, // never chain to another proxy
+			MaxIdleConnsPerHost: 100,
+			IdleConnTimeout:     30 * time.Second,
+			DialContext:         (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
+		},
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+		},
+	}
+	p.srv = &http.Server{Handler: p, ReadHeaderTimeout: 10 * time.Second}
+	go p.srv.Serve(lis)
+	return p, nil
+}
+
+// URL is the proxy's address, for HTTP_PROXY / HTTPS_PROXY.
+func (p *Proxy) URL() string { return "http://" + p.lis.Addr().String() }
+
+// Route sends requests for host (a Service host name such as
+// gitpulse-recorder.gitpulse.svc.cluster.local) to 127.0.0.1:port. The
+// short forms <name>.<ns>.svc and <name>.<ns> are routed too.
+func (p *Proxy) Route(host string, port int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	host = strings.ToLower(host)
+	p.exact[host] = port
+	if short, ok := strings.CutSuffix(host, ".cluster.local"); ok {
+		p.exact[short] = port
+		p.exact[strings.TrimSuffix(short, ".svc")] = port
+	}
+}
+
+// RouteLabelSuffix sends requests for every Service host whose first label
+// ends in suffix (<name><suffix>.<ns>.svc.cluster.local, any namespace) to
+// port.
+func (p *Proxy) RouteLabelSuffix(suffix string, port int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.suffixes = append(p.suffixes, suffixRoute{strings.ToLower(suffix), port})
+}
+
+// ServiceHost is the cluster host name of Service name in namespace ns.
+func ServiceHost(name, ns string) string { return name + "." + ns + ".svc.cluster.local" }
+
+func (p *Proxy) route(host string) (int, bool) {
+	host = strings.ToLower(strings.TrimSuffix(host, "."))
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if port, ok := p.exact[host]; ok {
+		return port, true
+	}
+	label, rest, _ := strings.Cut(host, ".")
+	if strings.HasSuffix(rest, ".svc.cluster.local") || strings.HasSuffix(rest, ".svc") {
+		for _, s := range p.suffixes {
+			if strings.HasSuffix(label, s.suffix) {
+				return s.port, true
+			}
+		}
+	}
+	return 0, false
+}
+
+func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodConnect {
+		p.connect(w, r)
+		return
+	}
+	if r.URL.Host == "" {
+		http.Error(w, "this is a forward proxy", http.StatusBadRequest)
+		return
+	}
+	if _, ok := p.route(r.URL.Hostname()); !ok {
+		http.Error(w, fmt.Sprintf("no local route for %s (no DNS here)", r.URL.Hostname()), http.StatusBadGateway)
+		return
+	}
+	p.rp.ServeHTTP(w, r)
+}
+
+// connect tunnels HTTPS to a routed host; any other host is refused without
+// a name lookup (e.g. kubernetes.default.svc, which a process may try when
+// it believes it runs in a pod).
+func (p *Proxy) connect(w http.ResponseWriter, r *http.Request) {
+	host, _, err := net.SplitHostPort(r.Host)
+	if err != nil {
+		host = r.Host
+	}
+	port, ok := p.route(host)
+	if !ok {
+		http.Error(w, fmt.Sprintf("no local route for %s (no DNS here)", host), http.StatusBadGateway)
+		return
+	}
+	up, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(port), 5*time.Second)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadGateway)
+		return
+	}
+	hj, ok := w.(http.Hijacker)
+	if !ok {
+		up.Close()
+		http.Error(w, "cannot tunnel", http.StatusInternalServerError)
+		return
+	}
+	conn, buf, err := hj.Hijack()
+	if err != nil {
+		up.Close()
+		return
+	}
+	conn.Write([]byte("HTTP/1.1 200 Connection established\r\n\r\n"))
+	go func() { io.Copy(up, buf); up.Close() }()
+	io.Copy(conn, up)
+	conn.Close()
+}
+
+// Close stops the proxy.
+func (p *Proxy) Close() error { return p.srv.Close() }
