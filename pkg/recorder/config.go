@@ -140,10 +140,9 @@ func (c Config) RESTConfig() (*rest.Config, error) {
 	// before the Broker's own request timeout.
 	cfg.Timeout = 15 * time.Second
 	// client-go's default client-side limit (5 QPS) would cap a replica at
-	// about one delivery a second (each takes ~5 requests). The API
+	// about one delivery a second (each takes several requests). The API
 	// server's priority and fairness is what protects it; this only keeps
-	// one replica from monopolising its share. At 200 QPS the limiter, not
-	// the API server, capped a replica at ~70 deliveries/s in `make bench`.
+	// one replica from monopolising its share (figures: docs/benchmarks.md).
 	cfg.QPS, cfg.Burst = 1000, 2000
 	cfg.UserAgent = "gitpulse-recorder"
 	return cfg, nil
