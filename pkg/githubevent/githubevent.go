@@ -355,8 +355,8 @@ func checkRepository(fullName string) error {
 
 // Object kinds a Change lands on.
 const (
-	KindPullRequest = "PullRequest"
-	KindBranch      = "Branch"
+	KindPullRequest = stablev1.KindPullRequest
+	KindBranch      = stablev1.KindBranch
 )
 
 // Kind is the kind of object the Change is about, or "" when it is ignored.

@@ -19,10 +19,8 @@ import (
 // the right one, and a retried delivery re-derives a status it failed to
 // write.
 const (
-	// AnnotationLastAppliedDelivery is the delivery that last moved the spec.
-	AnnotationLastAppliedDelivery = stablev1.GroupName + "/last-applied-delivery"
-	// AnnotationLastAppliedAction is that delivery's Event action.
-	AnnotationLastAppliedAction = stablev1.GroupName + "/last-applied-action"
+	AnnotationLastAppliedDelivery = stablev1.AnnotationLastAppliedDelivery
+	AnnotationLastAppliedAction   = stablev1.AnnotationLastAppliedAction
 )
 
 // DefaultRecentDeliveries bounds AnnotationRecentDeliveries. Redelivery

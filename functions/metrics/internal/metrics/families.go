@@ -14,8 +14,8 @@ import (
 
 // Kinds of involvedObject the counters know.
 const (
-	kindPullRequest = "PullRequest"
-	kindBranch      = "Branch"
+	kindPullRequest = stablev1.KindPullRequest
+	kindBranch      = stablev1.KindBranch
 )
 
 // mergeDurationBuckets suit pull requests that live from minutes to weeks:

@@ -17,6 +17,13 @@ const (
 	// that its change is already in place.
 	AnnotationRecentDeliveries = GroupName + "/recent-deliveries"
 
+	// AnnotationLastAppliedDelivery is the delivery that last moved an
+	// object's spec, and AnnotationLastAppliedAction that delivery's Event
+	// action; written in the same update as the spec, the status is derived
+	// from them.
+	AnnotationLastAppliedDelivery = GroupName + "/last-applied-delivery"
+	AnnotationLastAppliedAction   = GroupName + "/last-applied-action"
+
 	// LabelRepositoryOwner and LabelRepositoryName carry the repository as
 	// label-safe values, for label selectors.
 	LabelRepositoryOwner = GroupName + "/repository-owner"
@@ -29,6 +36,12 @@ const (
 	ReportingController = "stable.liatr.io/gitpulse-recorder"
 	// SourceComponent is the Event source.component of those Events.
 	SourceComponent = "gitpulse-recorder"
+)
+
+// The kinds an Event's involvedObject names.
+const (
+	KindPullRequest = "PullRequest"
+	KindBranch      = "Branch"
 )
 
 // Event reasons written by the recorder.
