@@ -10,12 +10,8 @@ package controlplane
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/hex"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -26,12 +22,6 @@ import (
 	"strconv"
 	"sync"
 	"time"
-
-	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
-
-	"github.com/liatrio/gitpulse/pkg/proc"
 )
 
 // Options configure Start. The zero value is usable.
@@ -137,32 +127,8 @@ func (c *ControlPlane) prepare() error {
 			return err
 		}
 	}
-	tokenPath := filepath.Join(c.opts.Dir, "tokens.csv")
-	if b, err := os.ReadFile(tokenPath); err == nil && len(b) > 32 {
-		c.token = string(b[:32])
-	} else {
-		buf := make([]byte, 16)
-		if _, err := rand.Read(buf); err != nil {
-			return err
-		}
-		c.token = hex.EncodeToString(buf)
-		line := c.token + ",gitpulse-admin,gitpulse-admin,system:masters\n"
-		if err := os.WriteFile(tokenPath, []byte(line), 0o600); err != nil {
-			return err
-		}
-	}
-	keyPath := filepath.Join(c.opts.Dir, "sa.key")
-	if _, err := os.Stat(keyPath); err != nil {
-		key, err := rsa.GenerateKey(rand.Reader, 2048)
-		if err != nil {
-			return err
-		}
-		pemKey := pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)})
-		if err := os.WriteFile(keyPath, pemKey, 0o600); err != nil {
-			return err
-		}
-	}
-	return nil
+	c.token, err = writeCredentials(c.opts.Dir)
+	return err
 }
 
 func (c *ControlPlane) startAll(ctx context.Context) error {
@@ -260,37 +226,6 @@ func (c *ControlPlane) Host() string { return "https://127.0.0.1:" + strconv.Ito
 // Dir is the folder holding the control plane's data and logs.
 func (c *ControlPlane) Dir() string { return c.opts.Dir }
 
-// Config is an admin (system:masters) client configuration. Each call returns
-// a new copy the caller may change.
-func (c *ControlPlane) Config() *rest.Config {
-	return &rest.Config{
-		Host:            c.Host(),
-		BearerToken:     c.token,
-		TLSClientConfig: rest.TLSClientConfig{CAData: c.caData},
-		QPS:             -1, // no client-side throttling against a private server
-	}
-}
-
-// Kubeconfig renders an admin kubeconfig for kubectl and for processes
-// started with KUBECONFIG.
-func (c *ControlPlane) Kubeconfig() ([]byte, error) {
-	cfg := clientcmdapi.NewConfig()
-	cfg.Clusters["gitpulse"] = &clientcmdapi.Cluster{Server: c.Host(), CertificateAuthorityData: c.caData}
-	cfg.AuthInfos["gitpulse-admin"] = &clientcmdapi.AuthInfo{Token: c.token}
-	cfg.Contexts["gitpulse"] = &clientcmdapi.Context{Cluster: "gitpulse", AuthInfo: "gitpulse-admin", Namespace: "default"}
-	cfg.CurrentContext = "gitpulse"
-	return clientcmd.Write(*cfg)
-}
-
-// WriteKubeconfig writes Kubeconfig to path.
-func (c *ControlPlane) WriteKubeconfig(path string) error {
-	b, err := c.Kubeconfig()
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(path, b, 0o600)
-}
-
 // Kill ends kube-apiserver and etcd abruptly (SIGKILL), as a crash would.
 // Their data stays; Restart brings them back on the same ports.
 func (c *ControlPlane) Kill() {
@@ -370,80 +305,4 @@ func FreePort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-type process struct {
-	*proc.Process
-	name    string
-	logPath string
-}
-
-func startProcess(opts Options, name string, args ...string) (*process, error) {
-	p := &process{name: name}
-	out, closeLog := opts.Log, func() {}
-	if out == nil {
-		p.logPath = filepath.Join(opts.Dir, name+".log")
-		f, err := os.OpenFile(p.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-		if err != nil {
-			return nil, err
-		}
-		out, closeLog = f, func() { f.Close() }
-	}
-	pp, err := proc.Start(filepath.Join(opts.BinDir, name), args, nil, out, closeLog)
-	if err != nil {
-		closeLog()
-		return nil, fmt.Errorf("starting %s: %w", name, err)
-	}
-	p.Process = pp
-	return p, nil
-}
-
-func (p *process) kill() {
-	if p != nil {
-		p.Kill()
-	}
-}
-
-func (p *process) stop() {
-	if p != nil {
-		p.Terminate(10 * time.Second)
-	}
-}
-
-func waitFor(ctx context.Context, timeout time.Duration, p *process, ok func() bool) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		// Exited first: a health check can be answered by another process
-		// that took our port, while ours has already failed to bind.
-		if !p.Exited() && ok() {
-			time.Sleep(50 * time.Millisecond)
-			if !p.Exited() {
-				return nil
-			}
-		}
-		if p.Exited() {
-			return fmt.Errorf("%s exited early: %v (log: %s)", p.name, p.State(), p.logPath)
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("waiting for %s: %w", p.name, ctx.Err())
-		case <-tick.C:
-		}
-	}
-}
-
-// tail returns the end of a log file, to explain a failed start after its
-// temporary folder is gone.
-func tail(path string, n int) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return ""
-	}
-	if len(b) > n {
-		b = b[len(b)-n:]
-	}
-	return "---- " + filepath.Base(path) + " (tail)\n" + string(b)
 }
