@@ -73,7 +73,7 @@ $(EVENTING_BINS) &: hack/tools/eventing/go.mod hack/tools/eventing/go.sum
 	cd hack/tools/eventing && go build -trimpath -ldflags "-s -w" -o $(EV_BIN)/ \
 	  $(addprefix knative.dev/eventing/cmd/,$(EVENTING_CMDS))
 	@# config/ of the same module version: the CRDs, config maps and webhook
-	@# configurations pkg/eventingstack applies.
+	@# configurations internal/eventingstack applies.
 	rm -rf $(EV_BIN)/config && mkdir -p $(EV_BIN)/config
 	src=$$(cd hack/tools/eventing && go list -m -f '{{.Dir}}' knative.dev/eventing) && \
 	  cp -r $$src/config/core $$src/config/channels $$src/config/brokers $(EV_BIN)/config/ && \

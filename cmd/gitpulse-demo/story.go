@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/liatrio/gitpulse/pkg/ghwebhook"
+	"github.com/liatrio/gitpulse/internal/ghwebhook"
 )
 
 // Step is one delivery of the story and what it means.

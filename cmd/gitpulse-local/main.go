@@ -24,9 +24,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/liatrio/gitpulse/pkg/controlplane"
-	"github.com/liatrio/gitpulse/pkg/eventingstack"
-	"github.com/liatrio/gitpulse/pkg/localstack"
+	"github.com/liatrio/gitpulse/internal/controlplane"
+	"github.com/liatrio/gitpulse/internal/eventingstack"
+	"github.com/liatrio/gitpulse/internal/localrun"
 )
 
 func main() {
@@ -53,7 +53,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	opts := localstack.Options{
+	opts := localrun.Options{
 		Root:   root,
 		Dir:    filepath.Join(root, ".cache", "run"),
 		BinDir: filepath.Join(root, "bin"),
@@ -99,7 +99,7 @@ func run() error {
 		fmt.Println("gitpulse: starting control plane, recorder, metrics and intake (no Broker: GITPULSE_EVENTING=off) ...")
 	}
 	start := time.Now()
-	stack, err := localstack.Start(ctx, opts)
+	stack, err := localrun.Start(ctx, opts)
 	if errors.Is(err, eventingstack.ErrBusy) {
 		return fmt.Errorf("%w: stop it (a test run?), or start without the Broker: GITPULSE_EVENTING=off make run", err)
 	}

@@ -4,7 +4,7 @@ package main
 
 import (
 	gitpulse "github.com/liatrio/gitpulse"
-	"github.com/liatrio/gitpulse/pkg/funcrunner"
+	"github.com/liatrio/gitpulse/internal/funcrunner"
 )
 
 func main() { funcrunner.Main(gitpulse.New()) }

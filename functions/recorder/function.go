@@ -17,12 +17,12 @@ import (
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/liatrio/gitpulse/internal/funcrunner"
 	"github.com/liatrio/gitpulse/pkg/client/clientset/versioned"
-	"github.com/liatrio/gitpulse/pkg/funcrunner"
 	"github.com/liatrio/gitpulse/pkg/recorder"
 )
 
-// The shapes func-go's scaffolding (and pkg/funcrunner) detect.
+// The shapes func-go's scaffolding (and internal/funcrunner) detect.
 var (
 	_ funcrunner.CloudEventHandler = (*Function)(nil)
 	_ funcrunner.Starter           = (*Function)(nil)

@@ -17,10 +17,10 @@ import (
 	"k8s.io/client-go/dynamic"
 	"sigs.k8s.io/yaml"
 
+	"github.com/liatrio/gitpulse/internal/controlplane"
+	"github.com/liatrio/gitpulse/internal/testenv"
 	stablev1 "github.com/liatrio/gitpulse/pkg/apis/stable/v1"
-	"github.com/liatrio/gitpulse/pkg/controlplane"
 	"github.com/liatrio/gitpulse/pkg/naming"
-	"github.com/liatrio/gitpulse/pkg/testenv"
 )
 
 func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }

@@ -26,17 +26,17 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/liatrio/gitpulse/internal/controlplane"
 	"github.com/liatrio/gitpulse/internal/ghsource"
+	"github.com/liatrio/gitpulse/internal/ghwebhook"
+	"github.com/liatrio/gitpulse/internal/localrun"
 	stablev1 "github.com/liatrio/gitpulse/pkg/apis/stable/v1"
 	"github.com/liatrio/gitpulse/pkg/client/clientset/versioned"
-	"github.com/liatrio/gitpulse/pkg/controlplane"
-	"github.com/liatrio/gitpulse/pkg/ghwebhook"
-	"github.com/liatrio/gitpulse/pkg/localstack"
 	"github.com/liatrio/gitpulse/pkg/naming"
 )
 
 var (
-	stack   *localstack.Stack
+	stack   *localrun.Stack
 	results []row
 	seq     atomic.Int64
 )
@@ -59,11 +59,11 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	bin, _ := os.MkdirTemp("", "gitpulse-bench-bin-")
-	if err := localstack.Build(ctx, root, bin); err != nil {
+	if err := localrun.Build(ctx, root, bin); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	stack, err = localstack.Start(ctx, localstack.Options{Root: root, BinDir: bin,
+	stack, err = localrun.Start(ctx, localrun.Options{Root: root, BinDir: bin,
 		Env: []string{"GITPULSE_LOG_LEVEL=warn", "GITPULSE_MAX_REPOSITORIES=5000"}})
 	cancel()
 	if err != nil {
@@ -242,7 +242,7 @@ func benchColdStart(b *testing.B) {
 		payload := ghwebhook.PullRequest{Repo: ghwebhook.Repo(fmt.Sprintf("cold-%d/r", run)), Number: k + 1, Action: "opened",
 			User: "u", Title: "t", Head: "h", CreatedAt: now, UpdatedAt: now}.Payload()
 		start := time.Now()
-		p, err := localstack.StartProcess(stack.BinDir()+"/gitpulse-recorder", stack.FunctionEnv(port), io.Discard)
+		p, err := localrun.StartProcess(stack.BinDir()+"/gitpulse-recorder", stack.FunctionEnv(port), io.Discard)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/liatrio/gitpulse/pkg/eventingstack"
+	"github.com/liatrio/gitpulse/internal/eventingstack"
 )
 
 // function stands in for a deployed function: it records every delivery

@@ -1,5 +1,5 @@
 // Package broker specifies how the real Knative Broker (eventing v0.43.0,
-// run by pkg/eventingstack) routes gitpulse's events with the files a
+// run by internal/eventingstack) routes gitpulse's events with the files a
 // cluster deployment uses: config/eventing/broker.yaml (delivery spec),
 // config/eventing/dead-letter.yaml and the root func.yaml (Triggers). The
 // function here is a recording stand-in that answers what each test asks,
@@ -15,9 +15,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/liatrio/gitpulse/pkg/controlplane"
-	"github.com/liatrio/gitpulse/pkg/eventingstack"
-	"github.com/liatrio/gitpulse/pkg/testenv"
+	"github.com/liatrio/gitpulse/internal/controlplane"
+	"github.com/liatrio/gitpulse/internal/eventingstack"
+	"github.com/liatrio/gitpulse/internal/testenv"
 )
 
 var (

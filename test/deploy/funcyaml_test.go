@@ -11,7 +11,7 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"sigs.k8s.io/yaml"
 
-	"github.com/liatrio/gitpulse/pkg/testenv"
+	"github.com/liatrio/gitpulse/internal/testenv"
 )
 
 // The functions kn func deploys (docs/architecture.md): each root has a

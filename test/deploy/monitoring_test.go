@@ -11,7 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
 
-	"github.com/liatrio/gitpulse/pkg/testenv"
+	"github.com/liatrio/gitpulse/internal/testenv"
 )
 
 // promtool finds Debian's promtool: $GITPULSE_PROMETHEUS_BIN, else what

@@ -6,7 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/liatrio/gitpulse/pkg/testenv"
+	"github.com/liatrio/gitpulse/internal/testenv"
 )
 
 // testdata carries copies of the third-party schemas for clones without the

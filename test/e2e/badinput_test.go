@@ -14,15 +14,15 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
 
+	"github.com/liatrio/gitpulse/internal/ghwebhook"
+	"github.com/liatrio/gitpulse/internal/localrun"
 	"github.com/liatrio/gitpulse/pkg/client/clientset/versioned"
-	"github.com/liatrio/gitpulse/pkg/ghwebhook"
-	"github.com/liatrio/gitpulse/pkg/localstack"
 	"github.com/liatrio/gitpulse/pkg/naming"
 )
 
 // written counts what the recorder has written, to prove a refused delivery
 // wrote nothing.
-func written(t *testing.T, s *localstack.Stack) [3]int {
+func written(t *testing.T, s *localrun.Stack) [3]int {
 	t.Helper()
 	ctx := context.Background()
 	gp := versioned.NewForConfigOrDie(s.ControlPlane.Config())

@@ -17,10 +17,10 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/liatrio/gitpulse/internal/eventingstack"
+	"github.com/liatrio/gitpulse/internal/ghwebhook"
+	"github.com/liatrio/gitpulse/internal/localrun"
 	"github.com/liatrio/gitpulse/pkg/client/clientset/versioned"
-	"github.com/liatrio/gitpulse/pkg/eventingstack"
-	"github.com/liatrio/gitpulse/pkg/ghwebhook"
-	"github.com/liatrio/gitpulse/pkg/localstack"
 	"github.com/liatrio/gitpulse/pkg/naming"
 )
 
@@ -78,7 +78,7 @@ func (o *observer) attempts(id string) []attempt {
 // startFailingRecorder runs a second, real recorder that writes into a
 // namespace that does not exist: every delivery it accepts fails on the
 // API server side, and it answers 500 (README, "Answer codes").
-func startFailingRecorder(t *testing.T, s *localstack.Stack) string {
+func startFailingRecorder(t *testing.T, s *localrun.Stack) string {
 	t.Helper()
 	port, err := freePort()
 	if err != nil {
@@ -89,7 +89,7 @@ func startFailingRecorder(t *testing.T, s *localstack.Stack) string {
 		t.Fatal(err)
 	}
 	env := append(s.FunctionEnv(port), "GITPULSE_NAMESPACE=no-such-namespace")
-	p, err := localstack.StartProcess(filepath.Join(s.BinDir(), "gitpulse-recorder"), env, logf)
+	p, err := localrun.StartProcess(filepath.Join(s.BinDir(), "gitpulse-recorder"), env, logf)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,9 +16,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 
+	"github.com/liatrio/gitpulse/internal/ghwebhook"
 	stablev1 "github.com/liatrio/gitpulse/pkg/apis/stable/v1"
 	"github.com/liatrio/gitpulse/pkg/client/clientset/versioned"
-	"github.com/liatrio/gitpulse/pkg/ghwebhook"
 	"github.com/liatrio/gitpulse/pkg/naming"
 	"github.com/liatrio/gitpulse/test/workload"
 )

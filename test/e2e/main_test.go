@@ -1,6 +1,6 @@
 // Package e2e runs gitpulse as a user does with `make run` — a local control
 // plane, the recorder and metrics functions as separate processes, the real
-// Knative Broker and Triggers (pkg/eventingstack), the raw-webhook intake —
+// Knative Broker and Triggers (internal/eventingstack), the raw-webhook intake —
 // and drives it from outside, as GitHub would. Only tests that must isolate
 // the recorder call it directly, as a Broker would.
 package e2e
@@ -13,11 +13,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/liatrio/gitpulse/pkg/controlplane"
-	"github.com/liatrio/gitpulse/pkg/localstack"
+	"github.com/liatrio/gitpulse/internal/controlplane"
+	"github.com/liatrio/gitpulse/internal/localrun"
 )
 
-var shared *localstack.Stack
+var shared *localrun.Stack
 
 func TestMain(m *testing.M) {
 	os.Exit(run(m))
@@ -39,7 +39,7 @@ func run(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(bin)
-	if err := localstack.Build(ctx, root, bin); err != nil {
+	if err := localrun.Build(ctx, root, bin); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
@@ -48,7 +48,7 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	shared, err = localstack.Start(ctx, localstack.Options{Root: root, BinDir: bin, Dir: dir,
+	shared, err = localrun.Start(ctx, localrun.Options{Root: root, BinDir: bin, Dir: dir,
 		Env: []string{"GITPULSE_LOG_LEVEL=warn"}, Eventing: true,
 		EventingWaiting: func() {
 			fmt.Fprintln(os.Stderr, "e2e: waiting for another Knative Eventing on this machine to stop ...")
@@ -79,7 +79,7 @@ func dumpLogs(dir string) {
 	}
 }
 
-func stack(t *testing.T) *localstack.Stack {
+func stack(t *testing.T) *localrun.Stack {
 	t.Helper()
 	if shared == nil {
 		t.Fatal("stack not started")

@@ -17,9 +17,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/liatrio/gitpulse/pkg/controlplane"
-	"github.com/liatrio/gitpulse/pkg/ghwebhook"
-	"github.com/liatrio/gitpulse/pkg/localstack"
+	"github.com/liatrio/gitpulse/internal/controlplane"
+	"github.com/liatrio/gitpulse/internal/ghwebhook"
+	"github.com/liatrio/gitpulse/internal/localrun"
 )
 
 // rssKiB reads a /proc/<pid>/status field (VmRSS, VmHWM) in KiB.
@@ -63,7 +63,7 @@ func (b burstResult) String() string {
 
 // burst starts a private recorder process with env, sends it n concurrent
 // pull_request deliveries of just under 25 MiB each, and samples its RSS.
-func burst(t *testing.T, s *localstack.Stack, n int, env ...string) burstResult {
+func burst(t *testing.T, s *localrun.Stack, n int, env ...string) burstResult {
 	t.Helper()
 	port, err := controlplane.FreePort()
 	if err != nil {
@@ -73,7 +73,7 @@ func burst(t *testing.T, s *localstack.Stack, n int, env ...string) burstResult 
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := localstack.StartProcess(filepath.Join(s.BinDir(), "gitpulse-recorder"), append(s.FunctionEnv(port), env...), logf)
+	p, err := localrun.StartProcess(filepath.Join(s.BinDir(), "gitpulse-recorder"), append(s.FunctionEnv(port), env...), logf)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,10 +10,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/liatrio/gitpulse/pkg/controlplane"
+	"github.com/liatrio/gitpulse/internal/controlplane"
+	"github.com/liatrio/gitpulse/internal/testenv"
 	"github.com/liatrio/gitpulse/pkg/eventcount"
 	"github.com/liatrio/gitpulse/pkg/metrics"
-	"github.com/liatrio/gitpulse/pkg/testenv"
 )
 
 // prEvents returns n pull request Events with distinct deliveries, cycling

@@ -9,9 +9,9 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/liatrio/gitpulse/internal/testenv"
 	stablev1 "github.com/liatrio/gitpulse/pkg/apis/stable/v1"
 	"github.com/liatrio/gitpulse/pkg/metrics"
-	"github.com/liatrio/gitpulse/pkg/testenv"
 )
 
 // Issue 10 item 2: Events and objects written by anyone with RBAC (or by an

@@ -14,14 +14,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/liatrio/gitpulse/pkg/controlplane"
-	"github.com/liatrio/gitpulse/pkg/funcrunner"
+	"github.com/liatrio/gitpulse/internal/controlplane"
+	"github.com/liatrio/gitpulse/internal/funcrunner"
+	"github.com/liatrio/gitpulse/internal/testenv"
 	"github.com/liatrio/gitpulse/pkg/metrics"
-	"github.com/liatrio/gitpulse/pkg/testenv"
 )
 
 // httpFunction is the metrics Service in func-go's instanced-HTTP shape, so
-// that pkg/funcrunner serves it as the cluster would.
+// that internal/funcrunner serves it as the cluster would.
 type httpFunction struct{ svc *metrics.Service }
 
 func (f httpFunction) Handle(w http.ResponseWriter, r *http.Request) { f.svc.Handler().ServeHTTP(w, r) }

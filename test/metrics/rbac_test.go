@@ -13,8 +13,8 @@ import (
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/yaml"
 
+	"github.com/liatrio/gitpulse/internal/testenv"
 	"github.com/liatrio/gitpulse/pkg/metrics"
-	"github.com/liatrio/gitpulse/pkg/testenv"
 )
 
 // TestRBAC_FunctionRunsWithItsLeastPrivilegeRole runs the Service as the

@@ -15,12 +15,12 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"github.com/liatrio/gitpulse/internal/controlplane"
+	"github.com/liatrio/gitpulse/internal/testenv"
 	stablev1 "github.com/liatrio/gitpulse/pkg/apis/stable/v1"
 	"github.com/liatrio/gitpulse/pkg/client/clientset/versioned"
-	"github.com/liatrio/gitpulse/pkg/controlplane"
 	"github.com/liatrio/gitpulse/pkg/naming"
 	"github.com/liatrio/gitpulse/pkg/recorder"
-	"github.com/liatrio/gitpulse/pkg/testenv"
 )
 
 const (

@@ -13,12 +13,12 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/liatrio/gitpulse/internal/ghwebhook"
+	"github.com/liatrio/gitpulse/internal/testenv"
 	stablev1 "github.com/liatrio/gitpulse/pkg/apis/stable/v1"
-	"github.com/liatrio/gitpulse/pkg/ghwebhook"
 	"github.com/liatrio/gitpulse/pkg/githubevent"
 	"github.com/liatrio/gitpulse/pkg/naming"
 	"github.com/liatrio/gitpulse/pkg/recorder"
-	"github.com/liatrio/gitpulse/pkg/testenv"
 )
 
 // post sends e in structured mode and returns the answer code and text, so

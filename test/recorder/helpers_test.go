@@ -25,14 +25,14 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	recorderfn "github.com/liatrio/gitpulse/functions/recorder"
+	"github.com/liatrio/gitpulse/internal/funcrunner"
 	"github.com/liatrio/gitpulse/internal/ghsource"
-	"github.com/liatrio/gitpulse/pkg/funcrunner"
+	"github.com/liatrio/gitpulse/internal/testenv"
 	"github.com/liatrio/gitpulse/pkg/githubevent"
 	"github.com/liatrio/gitpulse/pkg/recorder"
-	"github.com/liatrio/gitpulse/pkg/testenv"
 )
 
-// harness is one recorder served over HTTP by pkg/funcrunner (as func-go
+// harness is one recorder served over HTTP by internal/funcrunner (as func-go
 // would serve it), writing into its own namespace.
 type harness struct {
 	env    *testenv.Env

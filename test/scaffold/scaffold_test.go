@@ -10,7 +10,7 @@
 // merged in — never its replace lines: a function that has any fails here —
 // and it is built with -mod=readonly. The one stand-in is func-go itself (not
 // served by this project's module proxy): a module knative.dev/func-go made
-// from pkg/funcrunner, which serves functions as func-go does. Each binary
+// from internal/funcrunner, which serves functions as func-go does. Each binary
 // then runs against a real API server as its own ServiceAccount
 // (config/rbac), answers /health/readiness, serves a request, and stops
 // cleanly on SIGTERM.
@@ -41,8 +41,8 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/tools/clientcmd"
 
-	"github.com/liatrio/gitpulse/pkg/controlplane"
-	"github.com/liatrio/gitpulse/pkg/testenv"
+	"github.com/liatrio/gitpulse/internal/controlplane"
+	"github.com/liatrio/gitpulse/internal/testenv"
 )
 
 func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
@@ -98,7 +98,7 @@ const placeholderVersion = "v0.0.0-00010101000000-000000000000"
 
 // The func-go stand-in: the packages the scaffolding's main imports, with
 // func-go's Start signatures (cloudevents.Start(f any), http.Start(f
-// Handler)), serving through a copy of pkg/funcrunner (added by standInDir).
+// Handler)), serving through a copy of internal/funcrunner (added by standInDir).
 var standIn = map[string]string{
 	"go.mod": "module knative.dev/func-go\n\ngo 1.25.0\n",
 	"cloudevents/start.go": `package cloudevents
@@ -426,12 +426,12 @@ func templateModule(t *testing.T, root, invoke string) string {
 	for name, text := range standIn {
 		files[filepath.Join("func-go", name)] = text
 	}
-	// pkg/funcrunner and what it imports of this repository, moved under
+	// internal/funcrunner and what it imports of this repository, moved under
 	// the stand-in module.
 	for _, pkg := range []string{"funcrunner", "inflight"} {
-		sources, err := filepath.Glob(filepath.Join(root, "pkg", pkg, "*.go"))
+		sources, err := filepath.Glob(filepath.Join(root, "internal", pkg, "*.go"))
 		if err != nil || len(sources) == 0 {
-			t.Fatalf("pkg/%s: %v", pkg, err)
+			t.Fatalf("internal/%s: %v", pkg, err)
 		}
 		for _, path := range sources {
 			if strings.HasSuffix(path, "_test.go") {
@@ -441,7 +441,7 @@ func templateModule(t *testing.T, root, invoke string) string {
 			if err != nil {
 				t.Fatal(err)
 			}
-			text := strings.ReplaceAll(string(b), `"github.com/liatrio/gitpulse/pkg/`, `"knative.dev/func-go/internal/`)
+			text := strings.ReplaceAll(string(b), `"github.com/liatrio/gitpulse/internal/`, `"knative.dev/func-go/internal/`)
 			if strings.Contains(text, "github.com/liatrio/gitpulse") {
 				t.Fatalf("%s imports more of gitpulse than the stand-in carries", path)
 			}

@@ -9,7 +9,7 @@ import (
 	"math/rand/v2"
 	"time"
 
-	"github.com/liatrio/gitpulse/pkg/ghwebhook"
+	"github.com/liatrio/gitpulse/internal/ghwebhook"
 )
 
 // Kind of object a delivery is about.

@@ -39,7 +39,7 @@ import (
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 	"github.com/cloudevents/sdk-go/v2/event"
 
-	"github.com/liatrio/gitpulse/pkg/inflight"
+	"github.com/liatrio/gitpulse/internal/inflight"
 )
 
 // The interfaces of func-go's instanced functions (cloudevents/instance.go,

@@ -13,7 +13,7 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 
-	"github.com/liatrio/gitpulse/pkg/ghwebhook"
+	"github.com/liatrio/gitpulse/internal/ghwebhook"
 )
 
 // recorderStub stands in for the recorder: it decodes the CloudEvent the

@@ -7,7 +7,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/liatrio/gitpulse/pkg/inflight"
+	"github.com/liatrio/gitpulse/internal/inflight"
 )
 
 // Main serves fn until SIGINT or SIGTERM, or until the function's Start

@@ -11,7 +11,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/liatrio/gitpulse/pkg/proc"
+	"github.com/liatrio/gitpulse/internal/proc"
 )
 
 type process struct {

@@ -1,11 +1,11 @@
-package localstack
+package localrun
 
 import (
 	"context"
 	"os"
 	"path/filepath"
 
-	"github.com/liatrio/gitpulse/pkg/eventingstack"
+	"github.com/liatrio/gitpulse/internal/eventingstack"
 )
 
 // The real Knative Broker between the intake and the recorder (with

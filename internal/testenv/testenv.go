@@ -22,8 +22,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"github.com/liatrio/gitpulse/internal/controlplane"
 	"github.com/liatrio/gitpulse/pkg/client/clientset/versioned"
-	"github.com/liatrio/gitpulse/pkg/controlplane"
 )
 
 // Env is the control plane shared by one test binary, with clients for it.

@@ -1,8 +1,8 @@
-// Package localstack runs the whole of gitpulse on one machine: a local
+// Package localrun runs the whole of gitpulse on one machine: a local
 // control plane, the recorder and metrics functions as separate processes
 // (as they are separate pods in a cluster), and the raw-webhook intake. It is
 // what `make run` starts and what the end-to-end tests drive.
-package localstack
+package localrun
 
 import (
 	"context"
@@ -26,9 +26,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/liatrio/gitpulse/pkg/controlplane"
-	"github.com/liatrio/gitpulse/pkg/intake"
-	"github.com/liatrio/gitpulse/pkg/proc"
+	"github.com/liatrio/gitpulse/internal/controlplane"
+	"github.com/liatrio/gitpulse/internal/intake"
+	"github.com/liatrio/gitpulse/internal/proc"
 )
 
 // Options configure Start. Zero ports pick free ones.
