@@ -5,12 +5,17 @@
 //
 // Ports come from GITPULSE_{APISERVER,ETCD,RECORDER,METRICS,INTAKE}_PORT
 // (defaults 16443, 12379, 18081, 18082, 18080: clear of common services);
-// the webhook secret from GITPULSE_WEBHOOK_SECRET (default: a random one).
+// the webhook secret from GITPULSE_WEBHOOK_SECRET (default: a random one);
+// the run folder from GITPULSE_RUN_DIR (default .cache/run), locked while
+// it runs, so a second one says so and changes nothing. A function process
+// that dies is restarted with backoff, and the restart is logged.
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -48,10 +53,20 @@ func run() error {
 	}
 	opts := localstack.Options{
 		Root:   root,
-		Dir:    filepath.Join(root, ".cache", "run"),
+		Dir:    cmp.Or(os.Getenv("GITPULSE_RUN_DIR"), filepath.Join(root, ".cache", "run")),
 		BinDir: filepath.Join(root, "bin"),
 		Secret: os.Getenv("GITPULSE_WEBHOOK_SECRET"),
+		// A function process that dies (kill -9, OOM) comes back.
+		Restart: true,
+		Logger:  slog.New(slog.NewTextHandler(os.Stderr, nil)),
 	}
+	// Before anything is touched: a second `make run` in this checkout
+	// must not clear the running one's control plane.
+	unlock, err := localstack.Lock(opts.Dir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	for _, p := range []struct {
 		env string
 		def int
