@@ -177,7 +177,11 @@ func (s *Stack) startIntake() error {
 		return fmt.Errorf("intake: %w", err)
 	}
 	s.intakeURL = "http://" + lis.Addr().String() + "/webhook"
-	s.intakeSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	// As func-go serves functions: a client gets 2 s for its headers, 30 s
+	// for its body and for our answer, and an idle connection is closed
+	// after 30 s, so slow or stalled clients cannot hold connections.
+	s.intakeSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 2 * time.Second,
+		ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 30 * time.Second}
 	go s.intakeSrv.Serve(lis)
 	return nil
 }
