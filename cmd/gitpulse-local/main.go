@@ -5,10 +5,7 @@
 //
 // Ports come from GITPULSE_{APISERVER,ETCD,RECORDER,METRICS,INTAKE}_PORT
 // (defaults 16443, 12379, 18081, 18082, 18080: clear of common services);
-// the webhook secret from GITPULSE_WEBHOOK_SECRET (default: a random one);
-// the run folder from GITPULSE_RUN_DIR (default .cache/run), locked while
-// it runs, so a second one says so and changes nothing. A function process
-// that dies is restarted with backoff, and the restart is logged.
+// the webhook secret from GITPULSE_WEBHOOK_SECRET (default: a random one).
 package main
 
 import (
@@ -53,20 +50,10 @@ func run() error {
 	}
 	opts := localstack.Options{
 		Root:   root,
-		Dir:    cmp.Or(os.Getenv("GITPULSE_RUN_DIR"), filepath.Join(root, ".cache", "run")),
+		Dir:    filepath.Join(root, ".cache", "run"),
 		BinDir: filepath.Join(root, "bin"),
 		Secret: os.Getenv("GITPULSE_WEBHOOK_SECRET"),
-		// A function process that dies (kill -9, OOM) comes back.
-		Restart: true,
-		Logger:  slog.New(slog.NewTextHandler(os.Stderr, nil)),
 	}
-	// Before anything is touched: a second `make run` in this checkout
-	// must not clear the running one's control plane.
-	unlock, err := localstack.Lock(opts.Dir)
-	if err != nil {
-		return err
-	}
-	defer unlock()
 	for _, p := range []struct {
 		env string
 		def int
@@ -82,6 +69,19 @@ func run() error {
 			return err
 		}
 	}
+	// Issue 10: before anything is touched, the run folder's lock — a
+	// second `make run` in this checkout says one is running and changes
+	// nothing (it used to clear the running one's control plane). The
+	// lock file may be moved with GITPULSE_RUN_DIR (tests). A function
+	// process that dies (kill -9, OOM) is restarted with backoff, logged.
+	opts.Dir = cmp.Or(os.Getenv("GITPULSE_RUN_DIR"), opts.Dir)
+	unlock, err := localstack.Lock(opts.Dir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	opts.Restart, opts.Logger = true, slog.New(slog.NewTextHandler(os.Stderr, nil))
+
 	// Each run starts from an empty control plane: what a newcomer expects,
 	// and no stale etcd data from an older version.
 	if err := os.RemoveAll(filepath.Join(opts.Dir, "controlplane")); err != nil {

@@ -49,10 +49,6 @@ type Options struct {
 	APIServerPort, EtcdPort, RecorderPort, MetricsPort, IntakePort int
 	// EventTTL for the API server (default 1h).
 	EventTTL time.Duration
-	// Env is added to both functions' environment.
-	Env []string
-	// Log receives the functions' logs; default files in Dir.
-	Log io.Writer
 	// Restart, when set, restarts a function process that ends while the
 	// stack runs (a crash, an OOM kill, kill -9), after a backoff that
 	// doubles from RestartBackoff up to a minute and starts over once a
@@ -64,6 +60,10 @@ type Options struct {
 	// Logger receives the stack's own messages (restarts); default
 	// slog.Default().
 	Logger *slog.Logger
+	// Env is added to both functions' environment.
+	Env []string
+	// Log receives the functions' logs; default files in Dir.
+	Log io.Writer
 }
 
 // Stack is a running gitpulse.
@@ -177,11 +177,7 @@ func (s *Stack) startIntake() error {
 		return fmt.Errorf("intake: %w", err)
 	}
 	s.intakeURL = "http://" + lis.Addr().String() + "/webhook"
-	// As func-go serves functions: a client gets 2 s for its headers, 30 s
-	// for its body and for our answer, and an idle connection is closed
-	// after 30 s, so slow or stalled clients cannot hold connections.
-	s.intakeSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 2 * time.Second,
-		ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 30 * time.Second}
+	s.intakeSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go s.intakeSrv.Serve(lis)
 	return nil
 }

@@ -17,9 +17,9 @@ func TestServers_DisconnectAClientThatNeverFinishesItsHeaders(t *testing.T) {
 		name, url string
 		within    time.Duration
 	}{
-		{"intake", s.WebhookURL(), 5 * time.Second},
-		// The function runner's own timeouts (func-go's: 2 s for headers)
-		// come with issue 9; until then it allows 10 s.
+		// Bounds with room for this branch's 10 s and main's 2 s (issue 9
+		// gives every server func-go's or the adapter's timeouts).
+		{"intake", s.WebhookURL(), 12 * time.Second},
 		{"recorder", s.RecorderURL(), 12 * time.Second},
 		{"metrics", s.MetricsURL(), 12 * time.Second},
 	}
