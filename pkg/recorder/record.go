@@ -110,6 +110,9 @@ type store[T any] struct {
 	// derive sets obj's status from its spec and annotations; reports
 	// whether it changed.
 	derive func(T) bool
+	// sameState reports whether two versions of an object say the same
+	// about it, counts (pushCount) aside.
+	sameState func(a, b T) bool
 	// identity says which pull request or branch obj is about, as
 	// "<repository> <number or branch>", to compare with the change's.
 	identity func(T) string
@@ -177,12 +180,16 @@ func upsert[T any](ctx context.Context, r *Recorder, s store[T], names objectNam
 			res.already, out = true, cur
 			return nil
 		}
-		if replayed(s.meta(cur), digest) {
+		obj := s.copy(cur)
+		res.applied = s.apply(obj)
+		// A replay is an identical payload that would change nothing but
+		// counts. The same bytes can legitimately come again when the
+		// state moved in between (a branch created, deleted and created
+		// again within one second of pushed_at): that one is applied.
+		if replayed(s.meta(cur), digest) && s.sameState(cur, obj) {
 			res.replayed, out = true, cur
 			return nil
 		}
-		obj := s.copy(cur)
-		res.applied = s.apply(obj)
 		remember(s.meta(obj), ch.DeliveryID, r.opts.RecentDeliveries)
 		rememberPayload(s.meta(obj), digest, r.opts.RecentDeliveries)
 		out, err = s.update(ctx, obj)
@@ -233,11 +240,12 @@ func (r *Recorder) recordPullRequest(ctx context.Context, ch githubevent.Change,
 		updateStatus: func(ctx context.Context, o *stablev1.PullRequest) (*stablev1.PullRequest, error) {
 			return c.UpdateStatus(ctx, o, metav1.UpdateOptions{})
 		},
-		fresh:  func() *stablev1.PullRequest { return &stablev1.PullRequest{} },
-		copy:   (*stablev1.PullRequest).DeepCopy,
-		meta:   func(o *stablev1.PullRequest) *metav1.ObjectMeta { return &o.ObjectMeta },
-		apply:  func(o *stablev1.PullRequest) bool { return applyPullRequest(o, ch) },
-		derive: derivePullRequestStatus,
+		fresh:     func() *stablev1.PullRequest { return &stablev1.PullRequest{} },
+		copy:      (*stablev1.PullRequest).DeepCopy,
+		meta:      func(o *stablev1.PullRequest) *metav1.ObjectMeta { return &o.ObjectMeta },
+		apply:     func(o *stablev1.PullRequest) bool { return applyPullRequest(o, ch) },
+		derive:    derivePullRequestStatus,
+		sameState: func(a, b *stablev1.PullRequest) bool { return equality.Semantic.DeepEqual(a.Spec, b.Spec) },
 		identity: func(o *stablev1.PullRequest) string {
 			return pullRequestIdentity(o.Spec.Repository, o.Spec.Number)
 		},
@@ -274,6 +282,11 @@ func (r *Recorder) recordBranch(ctx context.Context, ch githubevent.Change, dige
 		meta:   func(o *stablev1.Branch) *metav1.ObjectMeta { return &o.ObjectMeta },
 		apply:  func(o *stablev1.Branch) bool { return applyBranch(o, ch) },
 		derive: deriveBranchStatus,
+		sameState: func(a, b *stablev1.Branch) bool {
+			x, y := a.Spec, b.Spec
+			x.PushCount, y.PushCount = 0, 0
+			return equality.Semantic.DeepEqual(x, y)
+		},
 		identity: func(o *stablev1.Branch) string {
 			return branchIdentity(o.Spec.Repository, o.Spec.Name)
 		},

@@ -353,3 +353,29 @@ func TestRecorder_APayloadReplayedUnderANewDeliveryIDWritesNothing(t *testing.T)
 		t.Errorf("replays not logged:\n%s", h.logs)
 	}
 }
+
+// Item 8, the other side: identical bytes are not always a replay. A branch
+// created, deleted and created again within one second of pushed_at sends
+// the first create's payload again; the state moved in between, so it is
+// applied (and counted).
+func TestRecorder_TheSamePayloadAfterTheStateMovedIsNotAReplay(t *testing.T) {
+	env := testenv.Get(t)
+	h := startRecorder(t, env)
+	ref := ghwebhook.Ref{Repo: "acme/api", Ref: "ci-tmp", Sender: "u", At: time.Now().Add(-time.Minute).Truncate(time.Second)}
+	steps := []struct {
+		event, state string
+		body         []byte
+	}{
+		{"create", "created", ref.CreatePayload()},
+		{"delete", "deleted", ref.DeletePayload()},
+		{"create", "created", ref.CreatePayload()},
+	}
+	for i, s := range steps {
+		id := newDeliveryID(t)
+		h.deliver(t, binary, s.event, id, s.body, http.StatusOK)
+		if got := getBranch(t, h, "acme/api", "ci-tmp").Spec.State; got != s.state {
+			t.Fatalf("step %d (%s): state %s, want %s\n%s", i, s.event, got, s.state, h.logs)
+		}
+		h.event(t, naming.EventName(id))
+	}
+}
