@@ -25,13 +25,15 @@ const (
 	AnnotationLastAppliedDelivery = stablev1.GroupName + "/last-applied-delivery"
 	// AnnotationLastAppliedAction is that delivery's Event action.
 	AnnotationLastAppliedAction = stablev1.GroupName + "/last-applied-action"
-	// AnnotationRecentPayloads holds short SHA-256 digests of the payloads
-	// of the object's recent deliveries, newest first (as many as
-	// AnnotationRecentDeliveries): a payload byte-for-byte identical to
-	// one of them under another delivery id is a replay (the signature
-	// does not cover X-GitHub-Delivery; see docs/threat-model-replay.md).
-	AnnotationRecentPayloads = stablev1.GroupName + "/recent-payloads"
 )
+
+// AnnotationRecentPayloads holds short SHA-256 digests of the payloads of
+// the object's recent deliveries, newest first (as many as
+// AnnotationRecentDeliveries): a payload byte-for-byte identical to one of
+// them under another delivery id, that would change nothing but counts, is
+// a replay (the signature does not cover X-GitHub-Delivery; see
+// docs/threat-model-replay.md).
+const AnnotationRecentPayloads = stablev1.GroupName + "/recent-payloads"
 
 // PayloadDigest is what AnnotationRecentPayloads keeps of a payload: 16 hex
 // digits of its SHA-256.
