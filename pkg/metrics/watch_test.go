@@ -169,13 +169,13 @@ func TestRepoCap_IdleRepositoriesGiveBackTheirSlots(t *testing.T) {
 		alive     []string
 		at        time.Duration
 		wantFreed []string
-		wantLabel map[string]string
+		wantLabel [][2]string // in order: admission is first come
 	}{
 		{"first sweep starts every clock", []string{"acme/a", "stray/x"}, nil, 0, nil, nil},
-		{"the cap is full", []string{"acme/b"}, []string{"acme/a"}, 30 * time.Minute, nil, map[string]string{"acme/b": OtherRepository}},
+		{"the cap is full", []string{"acme/b"}, []string{"acme/a"}, 30 * time.Minute, nil, [][2]string{{"acme/b", OtherRepository}}},
 		{"not idle long enough", nil, []string{"acme/a"}, 60 * time.Minute, nil, nil},
 		{"idle for longer than the timeout", nil, []string{"acme/a"}, 61 * time.Minute, []string{"stray/x"}, nil},
-		{"the freed slot goes to the next comer", nil, []string{"acme/a"}, 62 * time.Minute, nil, map[string]string{"acme/b": "acme/b", "acme/c": OtherRepository}},
+		{"the freed slot goes to the next comer", nil, []string{"acme/a"}, 62 * time.Minute, nil, [][2]string{{"acme/b", "acme/b"}, {"acme/c", OtherRepository}}},
 	}
 	for _, s := range steps {
 		for _, r := range s.admit {
@@ -189,9 +189,9 @@ func TestRepoCap_IdleRepositoriesGiveBackTheirSlots(t *testing.T) {
 		if fmt.Sprint(freed) != fmt.Sprint(s.wantFreed) {
 			t.Fatalf("%s: freed %v, want %v", s.name, freed, s.wantFreed)
 		}
-		for r, want := range s.wantLabel {
-			if got := c.admit(r); got != want {
-				t.Fatalf("%s: admit(%s) = %s, want %s", s.name, r, got, want)
+		for _, rw := range s.wantLabel {
+			if r, want := rw[0], rw[1]; c.admit(r) != want {
+				t.Fatalf("%s: admit(%s) is not %s", s.name, r, want)
 			}
 		}
 	}
