@@ -14,9 +14,11 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -82,6 +84,19 @@ func run() error {
 			return err
 		}
 	}
+	// Issue 10: before anything is touched, the run folder's lock — a
+	// second `make run` in this checkout says one is running and changes
+	// nothing (it used to clear the running one's control plane). The
+	// lock file may be moved with GITPULSE_RUN_DIR (tests). A function
+	// process that dies (kill -9, OOM) is restarted with backoff, logged.
+	opts.Dir = cmp.Or(os.Getenv("GITPULSE_RUN_DIR"), opts.Dir)
+	unlock, err := localrun.Lock(opts.Dir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	opts.Restart, opts.Logger = true, slog.New(slog.NewTextHandler(os.Stderr, nil))
+
 	// Each run starts from an empty control plane: what a newcomer expects,
 	// and no stale etcd data from an older version.
 	if err := os.RemoveAll(filepath.Join(opts.Dir, "controlplane")); err != nil {

@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -53,6 +54,17 @@ type Options struct {
 	APIServerPort, EtcdPort, RecorderPort, MetricsPort, IntakePort int
 	// EventTTL for the API server (default 1h).
 	EventTTL time.Duration
+	// Restart, when set, restarts a function process that ends while the
+	// stack runs (a crash, an OOM kill, kill -9), after a backoff that
+	// doubles from RestartBackoff up to a minute and starts over once a
+	// process has stayed up for a minute. `make run` sets it; tests that
+	// kill and restart functions themselves leave it off.
+	Restart bool
+	// RestartBackoff is the first restart delay; default 500ms.
+	RestartBackoff time.Duration
+	// Logger receives the stack's own messages (restarts); default
+	// slog.Default().
+	Logger *slog.Logger
 	// Env is added to both functions' environment.
 	Env []string
 	// Log receives the functions' logs; default files in Dir.
@@ -85,6 +97,9 @@ type Stack struct {
 	mu       sync.Mutex
 	recorder *Process
 	metrics  *Process
+	stopped  chan struct{}
+	stopOnce sync.Once
+	restarts map[string]int
 }
 
 // Start brings the whole stack up and returns once every part is ready.
@@ -104,7 +119,13 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 		rand.Read(b)
 		opts.Secret = hex.EncodeToString(b)
 	}
-	s := &Stack{opts: opts}
+	if opts.RestartBackoff <= 0 {
+		opts.RestartBackoff = 500 * time.Millisecond
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	s := &Stack{opts: opts, stopped: make(chan struct{}), restarts: map[string]int{}}
 	if s.opts.Dir == "" {
 		d, err := os.MkdirTemp("", "gitpulse-run-")
 		if err != nil {
@@ -260,7 +281,8 @@ func (s *Stack) functionEnv(port int) []string {
 	return append(env, s.opts.Env...)
 }
 
-// StartRecorder starts the recorder process (again, after KillRecorder).
+// StartRecorder starts the recorder process (again, after KillRecorder;
+// with Options.Restart the stack does that itself).
 func (s *Stack) StartRecorder(ctx context.Context) error {
 	p, err := s.startFunction(ctx, "gitpulse-recorder", s.opts.RecorderPort)
 	if err != nil {
@@ -269,10 +291,12 @@ func (s *Stack) StartRecorder(ctx context.Context) error {
 	s.mu.Lock()
 	s.recorder = p
 	s.mu.Unlock()
+	s.supervise(p, "gitpulse-recorder", s.opts.RecorderPort, &s.recorder)
 	return nil
 }
 
-// StartMetrics starts the metrics process (again, after KillMetrics).
+// StartMetrics starts the metrics process (again, after KillMetrics; with
+// Options.Restart the stack does that itself).
 func (s *Stack) StartMetrics(ctx context.Context) error {
 	p, err := s.startFunction(ctx, "gitpulse-metrics", s.opts.MetricsPort)
 	if err != nil {
@@ -281,7 +305,78 @@ func (s *Stack) StartMetrics(ctx context.Context) error {
 	s.mu.Lock()
 	s.metrics = p
 	s.mu.Unlock()
+	s.supervise(p, "gitpulse-metrics", s.opts.MetricsPort, &s.metrics)
 	return nil
+}
+
+// Restarts is how often the stack has restarted the named function.
+func (s *Stack) Restarts(name string) int { s.mu.Lock(); defer s.mu.Unlock(); return s.restarts[name] }
+
+// supervise restarts p's function whenever it ends before Stop, if
+// Options.Restart is set. Every restart is logged with how the process
+// ended and the delay.
+func (s *Stack) supervise(p *Process, name string, port int, slot **Process) {
+	if !s.opts.Restart {
+		return
+	}
+	const maxBackoff, stable = time.Minute, time.Minute
+	go func() {
+		backoff := s.opts.RestartBackoff
+		up := time.Now()
+		for {
+			select {
+			case <-s.stopped:
+				return
+			case <-p.Done():
+			}
+			select {
+			case <-s.stopped: // Stop ended it
+				return
+			default:
+			}
+			if time.Since(up) >= stable {
+				backoff = s.opts.RestartBackoff
+			}
+			for {
+				s.opts.Logger.Warn("function process ended; restarting", "function", name,
+					"exit", fmt.Sprint(p.State()), "pid", p.Pid(), "backoff", backoff.String())
+				select {
+				case <-s.stopped:
+					return
+				case <-time.After(backoff):
+				}
+				backoff = min(2*backoff, maxBackoff)
+				ctx, cancel := context.WithCancel(context.Background())
+				go func() {
+					select {
+					case <-s.stopped:
+					case <-ctx.Done():
+					}
+					cancel()
+				}()
+				np, err := s.startFunction(ctx, name, port)
+				cancel()
+				if err != nil {
+					s.opts.Logger.Error("function restart failed", "function", name, "error", err)
+					continue
+				}
+				s.mu.Lock()
+				select {
+				case <-s.stopped: // Stop ran meanwhile: it did not see np
+					s.mu.Unlock()
+					np.Terminate(10 * time.Second)
+					return
+				default:
+				}
+				*slot = np
+				s.restarts[name]++
+				s.mu.Unlock()
+				s.opts.Logger.Info("function process restarted", "function", name, "pid", np.Pid())
+				p, up = np, time.Now()
+				break
+			}
+		}
+	}()
 }
 
 // MetricsPid is the metrics process's id (for RSS measurements).
@@ -335,6 +430,7 @@ func (s *Stack) Stop() {
 	}
 	s.stopEventing()
 	s.mu.Lock()
+	s.stopOnce.Do(func() { close(s.stopped) })
 	s.recorder.Terminate(10 * time.Second)
 	s.metrics.Terminate(10 * time.Second)
 	s.mu.Unlock()

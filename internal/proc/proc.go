@@ -47,6 +47,9 @@ func (p *Process) Pid() int { return p.cmd.Process.Pid }
 // State describes how the process ended (nil while it runs).
 func (p *Process) State() *os.ProcessState { return p.cmd.ProcessState }
 
+// Done is closed once the process has ended.
+func (p *Process) Done() <-chan struct{} { return p.done }
+
 // Exited reports whether the process has ended.
 func (p *Process) Exited() bool {
 	select {

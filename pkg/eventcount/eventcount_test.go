@@ -382,3 +382,33 @@ func itoa(i int) string {
 	}
 	return string(b)
 }
+
+func TestCounter_DroppedRepositoryIsGoneForGoodButItsEventsStayCounted(t *testing.T) {
+	ctx := context.Background()
+	client := fake.NewSimpleClientset()
+	stray := Key{Kind: "PullRequest", Namespace: "ns", Repository: "stray/x", Action: "opened"}
+	first := newCounter(t, client)
+	first.Observe("a", opened)
+	first.Observe("s1", stray)
+	must(t, first.Flush(ctx))
+
+	first.Observe("s2", stray) // pending when dropped
+	first.DropRepository("stray/x")
+	if got := first.Counts(); got[stray] != 0 || got[opened] != 1 {
+		t.Fatalf("counts after drop = %v, want stray/x gone and acme/api kept", got)
+	}
+	first.Observe("b", opened)
+	must(t, first.Flush(ctx))
+	// (A second instance's stale copy is re-read on its write conflict; the
+	// fake clientset does not check resourceVersions, so that is left to
+	// the API server tests.)
+	restarted := newCounter(t, client)
+	if got := restarted.Counts(); got[stray] != 0 || got[opened] != 2 {
+		t.Fatalf("counts after restart = %v, want stray/x gone, acme/api 2", got)
+	}
+	for _, uid := range []types.UID{"s1", "s2"} {
+		if restarted.Observe(uid, stray) {
+			t.Errorf("Event %s of the dropped repository counted again", uid)
+		}
+	}
+}

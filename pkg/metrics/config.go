@@ -21,6 +21,8 @@ const (
 	EnvCheckpointInterval = "GITPULSE_CHECKPOINT_INTERVAL"
 	EnvLogLevel           = "GITPULSE_LOG_LEVEL"
 	EnvKubeconfig         = "KUBECONFIG"
+	// EnvRepositoryIdleTimeout: see Config.RepositoryIdleTimeout.
+	EnvRepositoryIdleTimeout = "GITPULSE_REPOSITORY_IDLE_TIMEOUT"
 )
 
 // CheckpointName is the ConfigMap holding the exactness checkpoint; the
@@ -31,6 +33,9 @@ const CheckpointName = "gitpulse-metrics-checkpoint"
 const (
 	DefaultMaxRepositories    = 500
 	DefaultCheckpointInterval = 5 * time.Second
+	// DefaultRepositoryIdleTimeout: a repository with no live Event and no
+	// object for a day gives back its label slot.
+	DefaultRepositoryIdleTimeout = 24 * time.Hour
 )
 
 // DefaultMemoryLimit is the Go runtime's soft memory limit the function
@@ -66,6 +71,10 @@ type Config struct {
 	MaxRepositories int
 	// CheckpointInterval is how often counts are persisted.
 	CheckpointInterval time.Duration
+	// RepositoryIdleTimeout: a repository with no live Event and no object
+	// for this long gives back its slot under MaxRepositories, and its
+	// series end. 0 keeps slots for ever.
+	RepositoryIdleTimeout time.Duration
 	// Kubeconfig is a kubeconfig path for running outside a cluster; empty
 	// means in-cluster configuration.
 	Kubeconfig string
@@ -89,6 +98,8 @@ func ConfigFromMap(m map[string]string) (Config, error) {
 		MaxRepositories:    DefaultMaxRepositories,
 		CheckpointInterval: DefaultCheckpointInterval,
 		Kubeconfig:         m[EnvKubeconfig],
+
+		RepositoryIdleTimeout: DefaultRepositoryIdleTimeout,
 	}
 	if c.Namespace == "" {
 		// In a pod the namespace comes with the service account token.
@@ -116,6 +127,13 @@ func ConfigFromMap(m map[string]string) (Config, error) {
 			return Config{}, fmt.Errorf("%s=%q: want a positive duration", EnvCheckpointInterval, v)
 		}
 		c.CheckpointInterval = d
+	}
+	if v := m[EnvRepositoryIdleTimeout]; v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			return Config{}, fmt.Errorf("%s=%q: want a duration, 0 to keep slots for ever", EnvRepositoryIdleTimeout, v)
+		}
+		c.RepositoryIdleTimeout = d
 	}
 	return c, nil
 }

@@ -74,6 +74,7 @@ type Service struct {
 	mu       sync.Mutex
 	prLister stablelisters.PullRequestLister
 	brLister stablelisters.BranchLister
+	evStore  cache.Store // the recorder's live Events (*cachedEvent)
 	cancel   context.CancelFunc
 	done     chan struct{}
 	wg       sync.WaitGroup // informer goroutines
@@ -208,6 +209,7 @@ func (s *Service) run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
+			s.releaseIdleRepositories(ctx)
 			s.flush(ctx)
 		}
 	}
@@ -253,6 +255,7 @@ func (s *Service) startInformers(ctx context.Context) ([]cache.InformerSynced, e
 	s.mu.Lock()
 	s.prLister = stablelisters.NewPullRequestLister(prInf.GetIndexer())
 	s.brLister = stablelisters.NewBranchLister(brInf.GetIndexer())
+	s.evStore = evInf.GetStore()
 	s.mu.Unlock()
 	for _, inf := range []cache.SharedIndexInformer{evInf, prInf, brInf} {
 		s.wg.Add(1)
@@ -297,6 +300,41 @@ func (s *Service) flush(ctx context.Context) {
 		return
 	}
 	s.writesOK.Add(1)
+}
+
+// releaseIdleRepositories gives back the label slots of repositories with
+// no live Event and no object for RepositoryIdleTimeout, and drops their
+// counts (so the next flush removes them from the checkpoint, and neither a
+// restart nor another instance brings them back).
+func (s *Service) releaseIdleRepositories(ctx context.Context) {
+	if s.cfg.RepositoryIdleTimeout <= 0 {
+		return
+	}
+	s.mu.Lock()
+	prl, brl, evs := s.prLister, s.brLister, s.evStore
+	s.mu.Unlock()
+	if prl == nil || evs == nil {
+		return
+	}
+	alive := map[string]bool{}
+	for _, o := range evs.List() {
+		if ev, ok := o.(*cachedEvent); ok {
+			alive[ev.Repository.Value()] = true
+		}
+	}
+	prs, _ := prl.List(labels.Everything())
+	for _, pr := range prs {
+		alive[repositoryOf(pr.Spec.Repository, pr.Annotations)] = true
+	}
+	brs, _ := brl.List(labels.Everything())
+	for _, b := range brs {
+		alive[repositoryOf(b.Spec.Repository, b.Annotations)] = true
+	}
+	for _, repo := range s.repos.sweep(alive, time.Now(), s.cfg.RepositoryIdleTimeout) {
+		s.counter.DropRepository(repo)
+		s.log.InfoContext(ctx, "repository idle: label slot given back, its series end", "repository", repo,
+			"idle", s.cfg.RepositoryIdleTimeout.String())
+	}
 }
 
 // Stop stops the informers and persists what was counted. A Stop whose ctx

@@ -1,8 +1,10 @@
 package metrics
 
 import (
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 	"unsafe"
 
 	corev1 "k8s.io/api/core/v1"
@@ -154,5 +156,46 @@ func TestRepositoryOf_LeavesOutObjectsWithNamesGitHubNeverGives(t *testing.T) {
 		if got != tt.want {
 			t.Errorf("repositoryOf(%q, %q) = %q, want %q", tt.spec, tt.annotation, got, tt.want)
 		}
+	}
+}
+
+func TestRepoCap_IdleRepositoriesGiveBackTheirSlots(t *testing.T) {
+	c := newRepoCap(2)
+	t0 := time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)
+	const idle = time.Hour
+	steps := []struct {
+		name      string
+		admit     []string
+		alive     []string
+		at        time.Duration
+		wantFreed []string
+		wantLabel [][2]string // in order: admission is first come
+	}{
+		{"first sweep starts every clock", []string{"acme/a", "stray/x"}, nil, 0, nil, nil},
+		{"the cap is full", []string{"acme/b"}, []string{"acme/a"}, 30 * time.Minute, nil, [][2]string{{"acme/b", OtherRepository}}},
+		{"not idle long enough", nil, []string{"acme/a"}, 60 * time.Minute, nil, nil},
+		{"idle for longer than the timeout", nil, []string{"acme/a"}, 61 * time.Minute, []string{"stray/x"}, nil},
+		{"the freed slot goes to the next comer", nil, []string{"acme/a"}, 62 * time.Minute, nil, [][2]string{{"acme/b", "acme/b"}, {"acme/c", OtherRepository}}},
+	}
+	for _, s := range steps {
+		for _, r := range s.admit {
+			c.admit(r)
+		}
+		alive := map[string]bool{}
+		for _, r := range s.alive {
+			alive[r] = true
+		}
+		freed := c.sweep(alive, t0.Add(s.at), idle)
+		if fmt.Sprint(freed) != fmt.Sprint(s.wantFreed) {
+			t.Fatalf("%s: freed %v, want %v", s.name, freed, s.wantFreed)
+		}
+		for _, rw := range s.wantLabel {
+			if r, want := rw[0], rw[1]; c.admit(r) != want {
+				t.Fatalf("%s: admit(%s) is not %s", s.name, r, want)
+			}
+		}
+	}
+	if c.releasedTotal() != 1 {
+		t.Errorf("released %d, want 1", c.releasedTotal())
 	}
 }

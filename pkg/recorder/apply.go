@@ -1,6 +1,8 @@
 package recorder
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"slices"
 	"strconv"
 	"strings"
@@ -22,6 +24,45 @@ const (
 	AnnotationLastAppliedDelivery = stablev1.AnnotationLastAppliedDelivery
 	AnnotationLastAppliedAction   = stablev1.AnnotationLastAppliedAction
 )
+
+// AnnotationRecentPayloads holds short SHA-256 digests of the payloads of
+// the object's recent deliveries, newest first (as many as
+// AnnotationRecentDeliveries): a payload byte-for-byte identical to one of
+// them under another delivery id, that would change nothing but counts, is
+// a replay (the signature does not cover X-GitHub-Delivery; see
+// docs/threat-model-replay.md).
+const AnnotationRecentPayloads = stablev1.GroupName + "/recent-payloads"
+
+// PayloadDigest is what AnnotationRecentPayloads keeps of a payload: 16 hex
+// digits of its SHA-256.
+func PayloadDigest(data []byte) string {
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:8])
+}
+
+// replayed reports whether digest is among the object's recent payloads.
+func replayed(meta *metav1.ObjectMeta, digest string) bool {
+	if digest == "" {
+		return false
+	}
+	v := meta.Annotations[AnnotationRecentPayloads]
+	return v != "" && slices.Contains(strings.Split(v, ","), digest)
+}
+
+// rememberPayload records digest, newest first, keeping at most max.
+func rememberPayload(meta *metav1.ObjectMeta, digest string, max int) {
+	if digest == "" {
+		return
+	}
+	ids := []string{digest}
+	if v := meta.Annotations[AnnotationRecentPayloads]; v != "" {
+		ids = append(ids, strings.Split(v, ",")...)
+	}
+	if len(ids) > max {
+		ids = ids[:max]
+	}
+	setAnnotation(meta, AnnotationRecentPayloads, strings.Join(ids, ","))
+}
 
 // DefaultRecentDeliveries bounds AnnotationRecentDeliveries. Redelivery
 // usually follows within seconds (Broker retries); an older redelivery is

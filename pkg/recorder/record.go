@@ -35,6 +35,14 @@ import (
 //  4. The Event is created; AlreadyExists means a concurrent copy of this
 //     delivery won the race: Duplicate.
 func (r *Recorder) Record(ctx context.Context, ch githubevent.Change) (Outcome, error) {
+	return r.record(ctx, ch, "")
+}
+
+// record is Record with the payload's digest (PayloadDigest; "" skips the
+// replay check): a payload identical to one of the object's recent ones
+// under another delivery id is acknowledged as Replayed, and nothing is
+// written — no state change, no pushCount, no Event to count.
+func (r *Recorder) record(ctx context.Context, ch githubevent.Change, digest string) (Outcome, error) {
 	if ch.Kind() == "" {
 		return Ignored, nil
 	}
@@ -54,12 +62,15 @@ func (r *Recorder) Record(ctx context.Context, ch githubevent.Change) (Outcome, 
 	)
 	switch ch.Kind() {
 	case githubevent.KindPullRequest:
-		ref, res, err = r.recordPullRequest(ctx, ch)
+		ref, res, err = r.recordPullRequest(ctx, ch, digest)
 	case githubevent.KindBranch:
-		ref, res, err = r.recordBranch(ctx, ch)
+		ref, res, err = r.recordBranch(ctx, ch, digest)
 	}
 	if err != nil {
 		return "", err
+	}
+	if res.replayed {
+		return Replayed, nil
 	}
 	created, err := r.createEvent(ctx, ch, ref)
 	switch {
@@ -80,6 +91,9 @@ type upsertResult struct {
 	applied bool
 	// already: the delivery had been applied by an earlier attempt.
 	already bool
+	// replayed: the payload is a recent one's under another delivery id;
+	// nothing was written.
+	replayed bool
 }
 
 // store adapts one typed client to the generic upsert and status steps.
@@ -96,6 +110,9 @@ type store[T any] struct {
 	// derive sets obj's status from its spec and annotations; reports
 	// whether it changed.
 	derive func(T) bool
+	// sameState reports whether two versions of an object say the same
+	// about it, counts (pushCount) aside.
+	sameState func(a, b T) bool
 	// identity says which pull request or branch obj is about, as
 	// "<repository> <number or branch>", to compare with the change's.
 	identity func(T) string
@@ -115,7 +132,7 @@ type objectNames struct {
 	identity string
 }
 
-func upsert[T any](ctx context.Context, r *Recorder, s store[T], names objectNames, ch githubevent.Change) (T, upsertResult, error) {
+func upsert[T any](ctx context.Context, r *Recorder, s store[T], names objectNames, ch githubevent.Change, digest string) (T, upsertResult, error) {
 	var (
 		out T
 		res upsertResult
@@ -152,6 +169,7 @@ func upsert[T any](ctx context.Context, r *Recorder, s store[T], names objectNam
 			m.Name, m.Namespace = name, r.opts.Namespace
 			res.applied = s.apply(obj)
 			remember(m, ch.DeliveryID, r.opts.RecentDeliveries)
+			rememberPayload(m, digest, r.opts.RecentDeliveries)
 			out, err = s.create(ctx, obj)
 			return err
 		}
@@ -164,12 +182,24 @@ func upsert[T any](ctx context.Context, r *Recorder, s store[T], names objectNam
 		}
 		obj := s.copy(cur)
 		res.applied = s.apply(obj)
+		// A replay is an identical payload that would change nothing but
+		// counts. The same bytes can legitimately come again when the
+		// state moved in between (a branch created, deleted and created
+		// again within one second of pushed_at): that one is applied.
+		if replayed(s.meta(cur), digest) && s.sameState(cur, obj) {
+			res.replayed, out = true, cur
+			return nil
+		}
 		remember(s.meta(obj), ch.DeliveryID, r.opts.RecentDeliveries)
+		rememberPayload(s.meta(obj), digest, r.opts.RecentDeliveries)
 		out, err = s.update(ctx, obj)
 		return err
 	})
 	if err != nil {
 		return out, res, fmt.Errorf("writing %s/%s: %w", r.opts.Namespace, name, err)
+	}
+	if res.replayed {
+		return out, res, nil
 	}
 	// The status is derived, so whichever writer comes last writes the
 	// right one; a conflict means someone else wrote after us: re-derive.
@@ -195,7 +225,7 @@ func upsert[T any](ctx context.Context, r *Recorder, s store[T], names objectNam
 	return out, res, nil
 }
 
-func (r *Recorder) recordPullRequest(ctx context.Context, ch githubevent.Change) (corev1.ObjectReference, upsertResult, error) {
+func (r *Recorder) recordPullRequest(ctx context.Context, ch githubevent.Change, digest string) (corev1.ObjectReference, upsertResult, error) {
 	c := r.opts.Gitpulse.StableV1().PullRequests(r.opts.Namespace)
 	s := store[*stablev1.PullRequest]{
 		get: func(ctx context.Context, name string) (*stablev1.PullRequest, error) {
@@ -210,11 +240,12 @@ func (r *Recorder) recordPullRequest(ctx context.Context, ch githubevent.Change)
 		updateStatus: func(ctx context.Context, o *stablev1.PullRequest) (*stablev1.PullRequest, error) {
 			return c.UpdateStatus(ctx, o, metav1.UpdateOptions{})
 		},
-		fresh:  func() *stablev1.PullRequest { return &stablev1.PullRequest{} },
-		copy:   (*stablev1.PullRequest).DeepCopy,
-		meta:   func(o *stablev1.PullRequest) *metav1.ObjectMeta { return &o.ObjectMeta },
-		apply:  func(o *stablev1.PullRequest) bool { return applyPullRequest(o, ch) },
-		derive: derivePullRequestStatus,
+		fresh:     func() *stablev1.PullRequest { return &stablev1.PullRequest{} },
+		copy:      (*stablev1.PullRequest).DeepCopy,
+		meta:      func(o *stablev1.PullRequest) *metav1.ObjectMeta { return &o.ObjectMeta },
+		apply:     func(o *stablev1.PullRequest) bool { return applyPullRequest(o, ch) },
+		derive:    derivePullRequestStatus,
+		sameState: func(a, b *stablev1.PullRequest) bool { return equality.Semantic.DeepEqual(a.Spec, b.Spec) },
 		identity: func(o *stablev1.PullRequest) string {
 			return pullRequestIdentity(o.Spec.Repository, o.Spec.Number)
 		},
@@ -224,14 +255,14 @@ func (r *Recorder) recordPullRequest(ctx context.Context, ch githubevent.Change)
 		legacy:   naming.LegacyPullRequestName(ch.Repository, ch.PullRequest.Number),
 		identity: pullRequestIdentity(ch.Repository, ch.PullRequest.Number),
 	}
-	obj, res, err := upsert(ctx, r, s, names, ch)
+	obj, res, err := upsert(ctx, r, s, names, ch, digest)
 	if err != nil {
 		return corev1.ObjectReference{}, res, err
 	}
 	return reference(githubevent.KindPullRequest, &obj.ObjectMeta), res, nil
 }
 
-func (r *Recorder) recordBranch(ctx context.Context, ch githubevent.Change) (corev1.ObjectReference, upsertResult, error) {
+func (r *Recorder) recordBranch(ctx context.Context, ch githubevent.Change, digest string) (corev1.ObjectReference, upsertResult, error) {
 	c := r.opts.Gitpulse.StableV1().Branches(r.opts.Namespace)
 	s := store[*stablev1.Branch]{
 		get: func(ctx context.Context, name string) (*stablev1.Branch, error) {
@@ -251,6 +282,11 @@ func (r *Recorder) recordBranch(ctx context.Context, ch githubevent.Change) (cor
 		meta:   func(o *stablev1.Branch) *metav1.ObjectMeta { return &o.ObjectMeta },
 		apply:  func(o *stablev1.Branch) bool { return applyBranch(o, ch) },
 		derive: deriveBranchStatus,
+		sameState: func(a, b *stablev1.Branch) bool {
+			x, y := a.Spec, b.Spec
+			x.PushCount, y.PushCount = 0, 0
+			return equality.Semantic.DeepEqual(x, y)
+		},
 		identity: func(o *stablev1.Branch) string {
 			return branchIdentity(o.Spec.Repository, o.Spec.Name)
 		},
@@ -260,7 +296,7 @@ func (r *Recorder) recordBranch(ctx context.Context, ch githubevent.Change) (cor
 		legacy:   naming.LegacyBranchName(ch.Repository, ch.Branch.Name),
 		identity: branchIdentity(ch.Repository, ch.Branch.Name),
 	}
-	obj, res, err := upsert(ctx, r, s, names, ch)
+	obj, res, err := upsert(ctx, r, s, names, ch, digest)
 	if err != nil {
 		return corev1.ObjectReference{}, res, err
 	}

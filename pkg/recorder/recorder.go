@@ -143,6 +143,9 @@ const (
 	Duplicate Outcome = "duplicate"
 	// Ignored: a delivery we acknowledge without effect (tag, ping, ...).
 	Ignored Outcome = "ignored"
+	// Replayed: the payload is byte-for-byte one the object recently
+	// received under another delivery id; acknowledged, nothing written.
+	Replayed Outcome = "replayed"
 )
 
 // Handle is the CloudEvents handler. It answers nil (2xx) for recorded,
@@ -175,9 +178,14 @@ func (r *Recorder) Handle(ctx context.Context, e event.Event) (*event.Event, err
 		log.Debug("delivery ignored", "why", ch.Ignored, "repository", ch.Repository)
 		return nil, nil
 	}
-	outcome, err := r.Record(ctx, ch)
+	outcome, err := r.record(ctx, ch, PayloadDigest(e.Data()))
 	if err != nil {
 		return nil, r.refuseInternal(log, StatusCode(err), err)
+	}
+	if outcome == Replayed {
+		log.Warn("delivery replayed: its payload was recorded recently under another delivery id; nothing written",
+			"repository", ch.Repository, "kind", ch.Kind(), "action", ch.Action())
+		return nil, nil
 	}
 	log.Info("delivery "+string(outcome), "outcome", outcome, "repository", ch.Repository,
 		"kind", ch.Kind(), "action", ch.Action(), "reason", ch.Reason(),

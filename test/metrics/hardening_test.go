@@ -7,11 +7,13 @@ import (
 	"time"
 	"unicode"
 
+	dto "github.com/prometheus/client_model/go"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/liatrio/gitpulse/internal/testenv"
 	stablev1 "github.com/liatrio/gitpulse/pkg/apis/stable/v1"
 	"github.com/liatrio/gitpulse/pkg/metrics"
+	"github.com/liatrio/gitpulse/pkg/naming"
 )
 
 // Issue 10 item 2: Events and objects written by anyone with RBAC (or by an
@@ -60,4 +62,44 @@ func TestLabels_NeverCarryControlCharactersOrWhitespace(t *testing.T) {
 			}
 		}
 	}
+}
+
+// Item 6: strays could take every repository slot for good. A repository
+// with no live Event and no object for the idle timeout gives its slot
+// back; its series end (its counts are not folded into "other", nor
+// brought back by a restart) and the next repository gets its own series.
+func TestCap_IdleRepositoriesGiveBackTheirSlots(t *testing.T) {
+	env := testenv.Get(t)
+	ns := env.Namespace(t)
+	ctx := context.Background()
+	cfg := metrics.Config{Namespace: ns, MaxRepositories: 1, RepositoryIdleTimeout: time.Second, CheckpointInterval: 100 * time.Millisecond}
+	mustCreateEvents(t, env.Kube, ns, eventSpec{delivery: "stray-1", kind: "PullRequest", repository: "stray/x", action: "opened"})
+	svc := startService(t, env.Config(), cfg)
+	byRepo := func(f map[string]*dto.MetricFamily, r string) float64 {
+		return counterSum(f, "gitpulse_pull_request_events_total", map[string]string{"namespace": ns, "repository": r})
+	}
+	eventually(t, 30*time.Second, "stray/x counted", func() (bool, string) {
+		body, f := scrape(t, svc.Handler())
+		return byRepo(f, "stray/x") == 1, body
+	})
+	// The stray's Event expires (the API server's event TTL) and it has no
+	// object: after the idle timeout its slot is free.
+	if err := env.Kube.CoreV1().Events(ns).Delete(ctx, naming.EventName("stray-1"), metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, "stray/x series gone", func() (bool, string) {
+		body, f := scrape(t, svc.Handler())
+		return !strings.Contains(body, `repository="stray/x"`) && byRepo(f, "other") == 0, body
+	})
+	mustCreateEvents(t, env.Kube, ns, eventSpec{delivery: "real-1", kind: "PullRequest", repository: "acme/api", action: "opened"})
+	eventually(t, 30*time.Second, "acme/api takes the freed slot", func() (bool, string) {
+		body, f := scrape(t, svc.Handler())
+		return byRepo(f, "acme/api") == 1 && byRepo(f, "other") == 0 && !strings.Contains(body, `repository="stray/x"`), body
+	})
+	stop(t, svc)
+	again := startService(t, env.Config(), cfg)
+	eventually(t, 30*time.Second, "a restart does not bring stray/x back", func() (bool, string) {
+		body, f := scrape(t, again.Handler())
+		return byRepo(f, "acme/api") == 1 && !strings.Contains(body, `repository="stray/x"`), body
+	})
 }

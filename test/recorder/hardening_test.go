@@ -313,3 +313,69 @@ func TestRecorder_DeliveriesForOwnersNotAllowedAreAcknowledgedAndNotRecorded(t *
 		t.Errorf("%d objects, want 2", n)
 	}
 }
+
+// Item 8: the webhook signature does not cover X-GitHub-Delivery, so a
+// captured body can be sent again under a fresh id. A payload identical to
+// one of the object's recent deliveries is acknowledged and writes nothing:
+// no second push counted, no Event for the metrics to count, no state
+// change. A genuinely new push (new head) is recorded.
+func TestRecorder_APayloadReplayedUnderANewDeliveryIDWritesNothing(t *testing.T) {
+	env := testenv.Get(t)
+	h := startRecorder(t, env)
+	at := time.Now().Add(-time.Minute)
+	push := ghwebhook.Push{Repo: "acme/api", Branch: "main", Before: "a0", After: "a1", Pusher: "u", At: at}.Payload()
+	h.deliver(t, binary, "push", newDeliveryID(t), push, http.StatusOK)
+	tests := []struct {
+		name      string
+		body      []byte
+		wantCount int64
+		wantEvent bool
+	}{
+		{"the same payload under a new id", push, 1, false},
+		{"again, in structured mode", push, 1, false},
+		{"a new push", ghwebhook.Push{Repo: "acme/api", Branch: "main", Before: "a1", After: "a2", Pusher: "u", At: at.Add(time.Second)}.Payload(), 2, true},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			id := newDeliveryID(t)
+			h.deliver(t, modes[i%2], "push", id, tt.body, http.StatusOK)
+			b := getBranch(t, h, "acme/api", "main")
+			if b.Spec.PushCount != tt.wantCount {
+				t.Errorf("pushCount %d, want %d", b.Spec.PushCount, tt.wantCount)
+			}
+			_, err := env.Kube.CoreV1().Events(h.ns).Get(context.Background(), naming.EventName(id), metav1.GetOptions{})
+			if (err == nil) != tt.wantEvent {
+				t.Errorf("Event written = %v, want %v", err == nil, tt.wantEvent)
+			}
+		})
+	}
+	if !strings.Contains(h.logs.String(), "delivery replayed") {
+		t.Errorf("replays not logged:\n%s", h.logs)
+	}
+}
+
+// Item 8, the other side: identical bytes are not always a replay. A branch
+// created, deleted and created again within one second of pushed_at sends
+// the first create's payload again; the state moved in between, so it is
+// applied (and counted).
+func TestRecorder_TheSamePayloadAfterTheStateMovedIsNotAReplay(t *testing.T) {
+	env := testenv.Get(t)
+	h := startRecorder(t, env)
+	ref := ghwebhook.Ref{Repo: "acme/api", Ref: "ci-tmp", Sender: "u", At: time.Now().Add(-time.Minute).Truncate(time.Second)}
+	steps := []struct {
+		event, state string
+		body         []byte
+	}{
+		{"create", "created", ref.CreatePayload()},
+		{"delete", "deleted", ref.DeletePayload()},
+		{"create", "created", ref.CreatePayload()},
+	}
+	for i, s := range steps {
+		id := newDeliveryID(t)
+		h.deliver(t, binary, s.event, id, s.body, http.StatusOK)
+		if got := getBranch(t, h, "acme/api", "ci-tmp").Spec.State; got != s.state {
+			t.Fatalf("step %d (%s): state %s, want %s\n%s", i, s.event, got, s.state, h.logs)
+		}
+		h.event(t, naming.EventName(id))
+	}
+}

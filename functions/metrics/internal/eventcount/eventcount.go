@@ -127,6 +127,9 @@ type Counter struct {
 	pending map[types.UID]Key
 	alive   map[types.UID]struct{}
 	synced  bool
+	// dropped are repositories whose counts are to be removed from the
+	// checkpoint by the next Flush (see DropRepository).
+	dropped map[string]struct{}
 }
 
 // New returns a Counter; call Load before Observe.
@@ -145,6 +148,27 @@ func New(opts Options) *Counter {
 		base:    emptyCheckpoint(),
 		pending: map[types.UID]Key{},
 		alive:   map[types.UID]struct{}{},
+		dropped: map[string]struct{}{},
+	}
+}
+
+// DropRepository forgets every count under repository (a label value), at
+// once in Counts and in the checkpoint at the next Flush, so that a freed
+// repository label neither keeps its series nor has them resurrected by a
+// re-read checkpoint. Counted UIDs stay counted: an Event already counted is
+// never counted again, under any label.
+func (c *Counter) DropRepository(repository string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.dropped[repository] = struct{}{}
+	c.base = c.base.without(c.dropped)
+	for uid, k := range c.pending {
+		if k.Repository == repository {
+			// Counted under the dropped label: persist the UID as
+			// counted (so it is never counted again) without a count.
+			delete(c.pending, uid)
+			c.base.Counted[uid] = c.opts.Now().Unix()
+		}
 	}
 }
 
@@ -258,6 +282,10 @@ func (c *Counter) Flush(ctx context.Context) error {
 	}
 	synced := c.synced
 	cp, rv, exists := c.base, c.rv, c.exists
+	dropped := make(map[string]struct{}, len(c.dropped))
+	for r := range c.dropped {
+		dropped[r] = struct{}{}
+	}
 	c.mu.Unlock()
 
 	for attempt := 0; ; attempt++ {
@@ -267,11 +295,11 @@ func (c *Counter) Flush(ctx context.Context) error {
 				return err
 			}
 		}
-		next := cp.merge(pending, c.opts.Now().Unix())
+		next := cp.without(dropped).merge(pending, c.opts.Now().Unix())
 		if synced {
 			next.prune(alive, c.opts.Now().Add(-c.opts.Grace).Unix())
 		}
-		if exists && len(pending) == 0 && len(next.Counted) == len(cp.Counted) {
+		if exists && len(pending) == 0 && len(dropped) == 0 && len(next.Counted) == len(cp.Counted) {
 			// Nothing changed: skip the write.
 			c.commit(next, rv, pending)
 			return nil
@@ -288,6 +316,13 @@ func (c *Counter) Flush(ctx context.Context) error {
 			return err
 		}
 		c.commit(next, newRV, pending)
+		c.mu.Lock()
+		for r := range dropped {
+			delete(c.dropped, r)
+		}
+		// Dropped while this flush ran: keep them out of the new base.
+		c.base = c.base.without(c.dropped)
+		c.mu.Unlock()
 		return nil
 	}
 }
@@ -373,6 +408,24 @@ type checkpoint struct {
 
 func emptyCheckpoint() checkpoint {
 	return checkpoint{Counts: map[Key]uint64{}, Counted: map[types.UID]int64{}}
+}
+
+// without returns cp without the counts of the given repositories (cp
+// itself when there are none); counted UIDs are kept.
+func (cp checkpoint) without(repos map[string]struct{}) checkpoint {
+	if len(repos) == 0 {
+		return cp
+	}
+	out := checkpoint{Counts: make(map[Key]uint64, len(cp.Counts)), Counted: make(map[types.UID]int64, len(cp.Counted))}
+	for k, v := range cp.Counts {
+		if _, drop := repos[k.Repository]; !drop {
+			out.Counts[k] = v
+		}
+	}
+	for uid, t := range cp.Counted {
+		out.Counted[uid] = t
+	}
+	return out
 }
 
 // merge returns a copy of cp with every pending UID it does not hold counted.
