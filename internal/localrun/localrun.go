@@ -28,6 +28,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/liatrio/gitpulse/internal/controlplane"
+	"github.com/liatrio/gitpulse/internal/inflight"
 	"github.com/liatrio/gitpulse/internal/intake"
 	"github.com/liatrio/gitpulse/internal/proc"
 )
@@ -193,8 +194,14 @@ func (s *Stack) startIntake() error {
 	if err != nil {
 		return err
 	}
+	// Bounded like the functions (GITPULSE_MAX_INFLIGHT_*): a burst of large
+	// deliveries is answered 503 + Retry-After, never held in memory.
+	limit, err := inflight.FromEnv(os.Getenv)
+	if err != nil {
+		return fmt.Errorf("intake: %w", err)
+	}
 	mux := http.NewServeMux()
-	mux.Handle("/webhook", h)
+	mux.Handle("/webhook", limit.Handler(h))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "OK") })
 	lis, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(s.opts.IntakePort))
 	if err != nil {
