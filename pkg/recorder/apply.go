@@ -30,7 +30,7 @@ const (
 // AnnotationRecentDeliveries): a payload byte-for-byte identical to one of
 // them under another delivery id, that would change nothing but counts, is
 // a replay (the signature does not cover X-GitHub-Delivery; see
-// docs/threat-model-replay.md).
+// docs/deploy.md, "Replay and forgery").
 const AnnotationRecentPayloads = stablev1.GroupName + "/recent-payloads"
 
 // PayloadDigest is what AnnotationRecentPayloads keeps of a payload: 16 hex
