@@ -337,18 +337,11 @@ func (ch *Change) fromRef(action, ref, refType string, repo *github.Repository, 
 }
 
 func checkRepository(fullName string) error {
-	owner, name, ok := strings.Cut(fullName, "/")
-	if !ok || owner == "" || name == "" || strings.Contains(name, "/") {
-		if fullName == "" {
-			return ErrNoRepository
-		}
-		return fmt.Errorf("%w: %q is not owner/name", ErrNoRepository, fullName)
+	if fullName == "" {
+		return ErrNoRepository
 	}
-	if len(fullName) > 140 {
-		return fmt.Errorf("%w: %q is longer than 140 characters", ErrNoRepository, fullName)
-	}
-	if err := checkRepositoryCharacters(owner, name); err != nil {
-		return fmt.Errorf("%w: %q: %w", ErrNoRepository, fullName, err)
+	if err := stablev1.ValidateRepository(fullName); err != nil {
+		return fmt.Errorf("%w: %w", ErrNoRepository, err)
 	}
 	return nil
 }

@@ -45,30 +45,6 @@ func Validate(ch Change, now time.Time, maxSkew time.Duration) error {
 	return nil
 }
 
-// checkRepositoryCharacters applies GitHub's rules for account and
-// repository names: an owner is letters, digits, '-' and '_' (managed
-// users' "login_shortcode"), a repository letters, digits, '.', '-' and
-// '_' (GitHub replaces anything else when the repository is created). So
-// no control character, whitespace or non-ASCII letter ever reaches an
-// object, a label or a metric.
-func checkRepositoryCharacters(owner, name string) error {
-	for _, part := range []struct {
-		what, value, extra string
-	}{{"owner", owner, "-_"}, {"name", name, ".-_"}} {
-		for i, r := range part.value {
-			ok := r < unicode.MaxASCII && (r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' ||
-				strings.ContainsRune(part.extra, r))
-			if !ok {
-				return fmt.Errorf("%s has %q at byte %d", part.what, r, i)
-			}
-		}
-	}
-	if name == "." || name == ".." {
-		return errors.New("name is . or ..")
-	}
-	return nil
-}
-
 // checkBranch applies git's ref name rules (git check-ref-format) that
 // matter here: no control characters (NUL, CR, LF, tab, DEL), no
 // whitespace (stricter than git: no Unicode space or line separator either,

@@ -3,10 +3,7 @@ package metrics
 import (
 	"context"
 	"log/slog"
-	"strings"
 	"sync"
-	"unicode"
-	"unicode/utf8"
 	"unique"
 
 	corev1 "k8s.io/api/core/v1"
@@ -215,16 +212,10 @@ func classify(ev *cachedEvent) (eventcount.Key, string) {
 	return key, ""
 }
 
-// validRepository accepts GitHub's owner/name: one slash, both parts
-// non-empty, no whitespace or control character (ASCII or Unicode: no label
-// value may carry one), valid UTF-8, bounded length.
-func validRepository(repo string) bool {
-	owner, name, ok := strings.Cut(repo, "/")
-	return ok && owner != "" && name != "" && len(repo) <= 140 && utf8.ValidString(repo) &&
-		!strings.Contains(name, "/") && !strings.ContainsFunc(repo, func(r rune) bool {
-		return r <= ' ' || r == 0x7f || unicode.IsControl(r) || unicode.IsSpace(r)
-	})
-}
+// validRepository accepts what the recorder accepts (stablev1's one check):
+// GitHub's owner/name, so no label value carries whitespace or a control
+// character.
+func validRepository(repo string) bool { return stablev1.ValidateRepository(repo) == nil }
 
 // cachedEvent is what the Events informer caches per recorder Event: only
 // what counting reads, in about 100 bytes plus the name, UID and
