@@ -96,15 +96,25 @@ type upsertResult struct {
 	replayed bool
 }
 
-// store adapts one typed client to the generic upsert and status steps.
-type store[T any] struct {
-	get          func(ctx context.Context, name string) (T, error)
-	create       func(ctx context.Context, obj T) (T, error)
-	update       func(ctx context.Context, obj T) (T, error)
-	updateStatus func(ctx context.Context, obj T) (T, error)
-	fresh        func() T
-	copy         func(T) T
-	meta         func(T) *metav1.ObjectMeta
+// objectClient is the part of a generated typed client the recorder uses;
+// PullRequestInterface and BranchInterface satisfy it as they are.
+type objectClient[T any] interface {
+	Get(ctx context.Context, name string, opts metav1.GetOptions) (T, error)
+	Create(ctx context.Context, obj T, opts metav1.CreateOptions) (T, error)
+	Update(ctx context.Context, obj T, opts metav1.UpdateOptions) (T, error)
+	UpdateStatus(ctx context.Context, obj T, opts metav1.UpdateOptions) (T, error)
+}
+
+// recordedObject is a *PullRequest or a *Branch: its generated DeepCopy and
+// its ObjectMeta.
+type recordedObject[E any] interface {
+	*E
+	DeepCopy() *E
+	metav1.ObjectMetaAccessor
+}
+
+// objectKind is what the two kinds do differently.
+type objectKind[T any] struct {
 	// apply moves obj to the change; reports whether the state moved.
 	apply func(T) bool
 	// derive sets obj's status from its spec and annotations; reports
@@ -118,6 +128,11 @@ type store[T any] struct {
 	identity func(T) string
 }
 
+// metaOf is obj's ObjectMeta, to change in place.
+func metaOf(obj metav1.ObjectMetaAccessor) *metav1.ObjectMeta {
+	return obj.GetObjectMeta().(*metav1.ObjectMeta)
+}
+
 // ErrIdentityMismatch: the object under the name derived from a delivery's
 // identity is about another pull request or branch. Names hash an
 // unambiguous identity, so this is a bug (or a hand-made object), never bad
@@ -128,11 +143,11 @@ var ErrIdentityMismatch = errors.New("object belongs to another identity")
 // older gitpulse versions gave it (adopted when it holds the same identity).
 type objectNames struct {
 	name, legacy string
-	// identity is the change's, as store.identity renders an object's.
+	// identity is the change's, as objectKind.identity renders an object's.
 	identity string
 }
 
-func upsert[T any](ctx context.Context, r *Recorder, s store[T], names objectNames, ch githubevent.Change, digest string) (T, upsertResult, error) {
+func upsert[E any, T recordedObject[E]](ctx context.Context, r *Recorder, c objectClient[T], k objectKind[T], names objectNames, ch githubevent.Change, digest string) (T, upsertResult, error) {
 	var (
 		out T
 		res upsertResult
@@ -142,57 +157,57 @@ func upsert[T any](ctx context.Context, r *Recorder, s store[T], names objectNam
 	err := retry.OnError(r.opts.Backoff, retriable, func() error {
 		res = upsertResult{}
 		name = names.name
-		cur, err := s.get(ctx, name)
+		cur, err := c.Get(ctx, name, metav1.GetOptions{})
 		if apierrors.IsNotFound(err) && names.legacy != "" && names.legacy != name {
 			// An object recorded before names hashed an unambiguous
 			// identity: keep using it if it is this identity's (a
 			// legacy name shared by two identities stays with the one
 			// its spec names; the other gets a new object).
-			old, lerr := s.get(ctx, names.legacy)
+			old, lerr := c.Get(ctx, names.legacy, metav1.GetOptions{})
 			switch {
-			case lerr == nil && s.identity(old) == names.identity:
+			case lerr == nil && k.identity(old) == names.identity:
 				name, cur, err = names.legacy, old, nil
 			case lerr != nil && !apierrors.IsNotFound(lerr):
 				return lerr
 			}
 		}
-		if err == nil && s.identity(cur) != names.identity {
+		if err == nil && k.identity(cur) != names.identity {
 			r.log.Error("BUG: the object named after this delivery's identity is about another one; nothing written",
 				"delivery", ch.DeliveryID, "object", r.opts.Namespace+"/"+name,
-				"objectIdentity", s.identity(cur), "deliveryIdentity", names.identity)
+				"objectIdentity", k.identity(cur), "deliveryIdentity", names.identity)
 			return fmt.Errorf("%w: %s/%s is %q, the delivery is about %q",
-				ErrIdentityMismatch, r.opts.Namespace, name, s.identity(cur), names.identity)
+				ErrIdentityMismatch, r.opts.Namespace, name, k.identity(cur), names.identity)
 		}
 		if apierrors.IsNotFound(err) {
-			obj := s.fresh()
-			m := s.meta(obj)
+			obj := T(new(E))
+			m := metaOf(obj)
 			m.Name, m.Namespace = name, r.opts.Namespace
-			res.applied = s.apply(obj)
+			res.applied = k.apply(obj)
 			remember(m, ch.DeliveryID, r.opts.RecentDeliveries)
 			rememberPayload(m, digest, r.opts.RecentDeliveries)
-			out, err = s.create(ctx, obj)
+			out, err = c.Create(ctx, obj, metav1.CreateOptions{})
 			return err
 		}
 		if err != nil {
 			return err
 		}
-		if seen(s.meta(cur), ch.DeliveryID) {
+		if seen(metaOf(cur), ch.DeliveryID) {
 			res.already, out = true, cur
 			return nil
 		}
-		obj := s.copy(cur)
-		res.applied = s.apply(obj)
+		obj := T(cur.DeepCopy())
+		res.applied = k.apply(obj)
 		// A replay is an identical payload that would change nothing but
 		// counts. The same bytes can legitimately come again when the
 		// state moved in between (a branch created, deleted and created
 		// again within one second of pushed_at): that one is applied.
-		if replayed(s.meta(cur), digest) && s.sameState(cur, obj) {
+		if replayed(metaOf(cur), digest) && k.sameState(cur, obj) {
 			res.replayed, out = true, cur
 			return nil
 		}
-		remember(s.meta(obj), ch.DeliveryID, r.opts.RecentDeliveries)
-		rememberPayload(s.meta(obj), digest, r.opts.RecentDeliveries)
-		out, err = s.update(ctx, obj)
+		remember(metaOf(obj), ch.DeliveryID, r.opts.RecentDeliveries)
+		rememberPayload(metaOf(obj), digest, r.opts.RecentDeliveries)
+		out, err = c.Update(ctx, obj, metav1.UpdateOptions{})
 		return err
 	})
 	if err != nil {
@@ -205,13 +220,13 @@ func upsert[T any](ctx context.Context, r *Recorder, s store[T], names objectNam
 	// right one; a conflict means someone else wrote after us: re-derive.
 	attempt := out
 	err = retry.OnError(r.opts.Backoff, apierrors.IsConflict, func() error {
-		next := s.copy(attempt)
-		if !s.derive(next) {
+		next := T(attempt.DeepCopy())
+		if !k.derive(next) {
 			return nil
 		}
-		_, err := s.updateStatus(ctx, next)
+		_, err := c.UpdateStatus(ctx, next, metav1.UpdateOptions{})
 		if apierrors.IsConflict(err) {
-			fresh, gerr := s.get(ctx, name)
+			fresh, gerr := c.Get(ctx, name, metav1.GetOptions{})
 			if gerr != nil {
 				return gerr
 			}
@@ -226,23 +241,7 @@ func upsert[T any](ctx context.Context, r *Recorder, s store[T], names objectNam
 }
 
 func (r *Recorder) recordPullRequest(ctx context.Context, ch githubevent.Change, digest string) (corev1.ObjectReference, upsertResult, error) {
-	c := r.opts.Gitpulse.StableV1().PullRequests(r.opts.Namespace)
-	s := store[*stablev1.PullRequest]{
-		get: func(ctx context.Context, name string) (*stablev1.PullRequest, error) {
-			return c.Get(ctx, name, metav1.GetOptions{})
-		},
-		create: func(ctx context.Context, o *stablev1.PullRequest) (*stablev1.PullRequest, error) {
-			return c.Create(ctx, o, metav1.CreateOptions{})
-		},
-		update: func(ctx context.Context, o *stablev1.PullRequest) (*stablev1.PullRequest, error) {
-			return c.Update(ctx, o, metav1.UpdateOptions{})
-		},
-		updateStatus: func(ctx context.Context, o *stablev1.PullRequest) (*stablev1.PullRequest, error) {
-			return c.UpdateStatus(ctx, o, metav1.UpdateOptions{})
-		},
-		fresh:     func() *stablev1.PullRequest { return &stablev1.PullRequest{} },
-		copy:      (*stablev1.PullRequest).DeepCopy,
-		meta:      func(o *stablev1.PullRequest) *metav1.ObjectMeta { return &o.ObjectMeta },
+	k := objectKind[*stablev1.PullRequest]{
 		apply:     func(o *stablev1.PullRequest) bool { return applyPullRequest(o, ch) },
 		derive:    derivePullRequestStatus,
 		sameState: func(a, b *stablev1.PullRequest) bool { return equality.Semantic.DeepEqual(a.Spec, b.Spec) },
@@ -255,7 +254,7 @@ func (r *Recorder) recordPullRequest(ctx context.Context, ch githubevent.Change,
 		legacy:   naming.LegacyPullRequestName(ch.Repository, ch.PullRequest.Number),
 		identity: pullRequestIdentity(ch.Repository, ch.PullRequest.Number),
 	}
-	obj, res, err := upsert(ctx, r, s, names, ch, digest)
+	obj, res, err := upsert(ctx, r, r.opts.Gitpulse.StableV1().PullRequests(r.opts.Namespace), k, names, ch, digest)
 	if err != nil {
 		return corev1.ObjectReference{}, res, err
 	}
@@ -263,23 +262,7 @@ func (r *Recorder) recordPullRequest(ctx context.Context, ch githubevent.Change,
 }
 
 func (r *Recorder) recordBranch(ctx context.Context, ch githubevent.Change, digest string) (corev1.ObjectReference, upsertResult, error) {
-	c := r.opts.Gitpulse.StableV1().Branches(r.opts.Namespace)
-	s := store[*stablev1.Branch]{
-		get: func(ctx context.Context, name string) (*stablev1.Branch, error) {
-			return c.Get(ctx, name, metav1.GetOptions{})
-		},
-		create: func(ctx context.Context, o *stablev1.Branch) (*stablev1.Branch, error) {
-			return c.Create(ctx, o, metav1.CreateOptions{})
-		},
-		update: func(ctx context.Context, o *stablev1.Branch) (*stablev1.Branch, error) {
-			return c.Update(ctx, o, metav1.UpdateOptions{})
-		},
-		updateStatus: func(ctx context.Context, o *stablev1.Branch) (*stablev1.Branch, error) {
-			return c.UpdateStatus(ctx, o, metav1.UpdateOptions{})
-		},
-		fresh:  func() *stablev1.Branch { return &stablev1.Branch{} },
-		copy:   (*stablev1.Branch).DeepCopy,
-		meta:   func(o *stablev1.Branch) *metav1.ObjectMeta { return &o.ObjectMeta },
+	k := objectKind[*stablev1.Branch]{
 		apply:  func(o *stablev1.Branch) bool { return applyBranch(o, ch) },
 		derive: deriveBranchStatus,
 		sameState: func(a, b *stablev1.Branch) bool {
@@ -296,7 +279,7 @@ func (r *Recorder) recordBranch(ctx context.Context, ch githubevent.Change, dige
 		legacy:   naming.LegacyBranchName(ch.Repository, ch.Branch.Name),
 		identity: branchIdentity(ch.Repository, ch.Branch.Name),
 	}
-	obj, res, err := upsert(ctx, r, s, names, ch, digest)
+	obj, res, err := upsert(ctx, r, r.opts.Gitpulse.StableV1().Branches(r.opts.Namespace), k, names, ch, digest)
 	if err != nil {
 		return corev1.ObjectReference{}, res, err
 	}
