@@ -22,6 +22,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/liatrio/gitpulse/internal/proc"
 )
 
 // Options configure Start. The zero value is usable.
@@ -49,8 +51,8 @@ type ControlPlane struct {
 	apiPort   int
 	caData    []byte
 	mu        sync.Mutex
-	etcd      *process
-	apiserver *process
+	etcd      *proc.Process
+	apiserver *proc.Process
 }
 
 // Start starts etcd and kube-apiserver and waits until the API server is
@@ -156,7 +158,7 @@ func (c *ControlPlane) startEtcdLocked(ctx context.Context) error {
 		return err
 	}
 	c.etcd = p
-	return waitFor(ctx, 30*time.Second, p, func() bool {
+	return p.WaitReady(ctx, 30*time.Second, 100*time.Millisecond, func() bool {
 		resp, err := http.Get(client + "/health")
 		if err != nil {
 			return false
@@ -189,7 +191,7 @@ func (c *ControlPlane) startAPIServerLocked(ctx context.Context) error {
 		return err
 	}
 	c.apiserver = p
-	err = waitFor(ctx, 90*time.Second, p, func() bool {
+	err = p.WaitReady(ctx, 90*time.Second, 100*time.Millisecond, func() bool {
 		if c.caData == nil {
 			ca, err := os.ReadFile(filepath.Join(d, "certs", "apiserver.crt"))
 			if err != nil {
@@ -200,7 +202,7 @@ func (c *ControlPlane) startAPIServerLocked(ctx context.Context) error {
 		return c.ready()
 	})
 	if err != nil {
-		return fmt.Errorf("kube-apiserver not ready: %w\n%s", err, tail(p.logPath, 3000))
+		return fmt.Errorf("kube-apiserver not ready: %w\n%s", err, proc.Tail(p.LogPath(), 3000))
 	}
 	return nil
 }
@@ -231,8 +233,8 @@ func (c *ControlPlane) Dir() string { return c.opts.Dir }
 func (c *ControlPlane) Kill() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.apiserver.kill()
-	c.etcd.kill()
+	c.apiserver.Kill()
+	c.etcd.Kill()
 }
 
 // Restart starts etcd and kube-apiserver again after Kill, with the same
@@ -245,8 +247,8 @@ func (c *ControlPlane) Restart(ctx context.Context) error {
 func (c *ControlPlane) Stop() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.apiserver.stop()
-	c.etcd.stop()
+	c.apiserver.Terminate(10 * time.Second)
+	c.etcd.Terminate(10 * time.Second)
 	if c.ownDir {
 		os.RemoveAll(c.opts.Dir)
 	}

@@ -445,15 +445,8 @@ func (s *Stack) kubeconfigAs(name string) (string, error) {
 }
 
 func tail(path string, n int) string {
-	if path == "" {
-		return ""
+	if t := proc.Tail(path, n); t != "" {
+		return "\n" + t
 	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return ""
-	}
-	if len(b) > n {
-		b = b[len(b)-n:]
-	}
-	return "\n---- " + filepath.Base(path) + " (tail)\n" + string(b)
+	return ""
 }

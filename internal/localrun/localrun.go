@@ -396,36 +396,25 @@ func (s *Stack) KillRecorder() { s.mu.Lock(); defer s.mu.Unlock(); s.recorder.Ki
 func (s *Stack) KillMetrics() { s.mu.Lock(); defer s.mu.Unlock(); s.metrics.Kill() }
 
 func (s *Stack) startFunction(ctx context.Context, name string, port int) (*Process, error) {
-	var out io.Writer = s.opts.Log
-	if out == nil {
-		f, err := os.OpenFile(filepath.Join(s.opts.Dir, name+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-		if err != nil {
-			return nil, err
-		}
-		out = f
-	}
-	p, err := StartProcess(filepath.Join(s.opts.BinDir, name), s.functionEnv(port), out)
+	p, err := proc.StartLogged(filepath.Join(s.opts.BinDir, name), nil, s.functionEnv(port), s.opts.Log,
+		filepath.Join(s.opts.Dir, name+".log"))
 	if err != nil {
 		return nil, err
 	}
 	ready := "http://127.0.0.1:" + strconv.Itoa(port) + "/health/readiness"
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		if resp, err := http.Get(ready); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return p, nil
-			}
+	err = p.WaitReady(ctx, 60*time.Second, 50*time.Millisecond, func() bool {
+		resp, err := http.Get(ready)
+		if err != nil {
+			return false
 		}
-		if p.Exited() {
-			return nil, fmt.Errorf("%s exited during start (log: %s)", name, filepath.Join(s.opts.Dir, name+".log"))
-		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			p.Kill()
-			return nil, fmt.Errorf("%s not ready after 60s", name)
-		}
-		time.Sleep(50 * time.Millisecond)
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	if err != nil {
+		p.Kill()
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
+	return p, nil
 }
 
 // Stop ends every part: intake, functions (SIGTERM, graceful), control plane.

@@ -6,10 +6,13 @@
 package proc
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"syscall"
 	"time"
 )
@@ -18,6 +21,8 @@ import (
 type Process struct {
 	cmd  *exec.Cmd
 	done chan struct{}
+	// logPath is where StartLogged sends the output ("" otherwise).
+	logPath string
 }
 
 // Start runs path with args and env (nil: the parent's), output to out.
@@ -83,4 +88,77 @@ func (p *Process) Terminate(grace time.Duration) error {
 		p.Kill()
 		return errors.New("did not stop within the grace period; killed")
 	}
+}
+
+// StartLogged starts path like Start, its output appended to logPath (a
+// file created if needed and closed when the process ends) unless out is
+// given.
+func StartLogged(path string, args, env []string, out io.Writer, logPath string) (*Process, error) {
+	closeLog := func() {}
+	if out == nil {
+		f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+		if err != nil {
+			return nil, err
+		}
+		out, closeLog = f, func() { f.Close() }
+	} else {
+		logPath = ""
+	}
+	p, err := Start(path, args, env, out, closeLog)
+	if err != nil {
+		closeLog()
+		return nil, fmt.Errorf("starting %s: %w", filepath.Base(path), err)
+	}
+	p.logPath = logPath
+	return p, nil
+}
+
+// LogPath is the file StartLogged writes the output to ("" when it went
+// elsewhere).
+func (p *Process) LogPath() string { return p.logPath }
+
+// WaitReady polls ok every interval until it reports true while the process
+// runs, the process ends (an error naming how, and its log), or ctx or
+// timeout ends. The process is checked before and after ok: a health check
+// can be answered by another process that took the port, while this one has
+// already failed to bind.
+func (p *Process) WaitReady(ctx context.Context, timeout, interval time.Duration, ok func() bool) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	name := filepath.Base(p.cmd.Path)
+	for {
+		if !p.Exited() && ok() {
+			time.Sleep(interval / 2)
+			if !p.Exited() {
+				return nil
+			}
+		}
+		if p.Exited() {
+			return fmt.Errorf("%s exited early: %v (log: %s)", name, p.State(), p.logPath)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for %s: %w", name, ctx.Err())
+		case <-tick.C:
+		}
+	}
+}
+
+// Tail returns the last n bytes of a log file under a header naming it (""
+// when there is no such file), to explain a failed start after the
+// process's temporary folder is gone.
+func Tail(path string, n int) string {
+	if path == "" {
+		return ""
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	if len(b) > n {
+		b = b[len(b)-n:]
+	}
+	return "---- " + filepath.Base(path) + " (tail)\n" + string(b)
 }
