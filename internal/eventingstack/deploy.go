@@ -194,7 +194,19 @@ func (s *Stack) Deploy(ctx context.Context, opts DeployOptions) (*Routing, error
 			return nil, err
 		}
 	}
-	return r, s.waitIngress(ctx, r.BrokerURL)
+	if err := s.waitIngress(ctx, r.BrokerURL); err != nil {
+		return nil, err
+	}
+	// Ready is written by the controllers; the filter and the channel
+	// dispatcher learn about Triggers and subscriptions from their own
+	// informers a moment later, and on a loaded machine an event sent in that
+	// moment reached only the last Trigger. Give them that moment.
+	select {
+	case <-time.After(time.Second):
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	return r, nil
 }
 
 // addressable creates a Knative Service (stand-in kind) and writes the
