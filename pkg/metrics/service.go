@@ -32,6 +32,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/utils/clock"
 
 	stablev1 "github.com/liatrio/gitpulse/pkg/apis/stable/v1"
 	"github.com/liatrio/gitpulse/pkg/client/clientset/versioned"
@@ -134,9 +135,15 @@ func New(opts Options) (*Service, error) {
 	s.counter = eventcount.New(eventcount.Options{
 		ConfigMaps: kube.CoreV1().ConfigMaps(opts.Config.Namespace),
 		Name:       CheckpointName,
-		Logger:     s.log,
+		// Only an Event about to be counted may take one of the capped
+		// repository slots; replays of counted ones must not use them up.
+		Admit: func(k eventcount.Key) eventcount.Key {
+			k.Repository = s.repos.admit(k.Repository)
+			return k
+		},
+		Logger: s.log,
 	})
-	s.events = newEventWatcher(s.counter, s.repos, s.log)
+	s.events = newEventWatcher(s.counter, s.log)
 	s.registry = prometheus.NewRegistry()
 	if err := s.registry.Register(newCollector(s.view)); err != nil {
 		return nil, fmt.Errorf("registering collector: %w", err)
@@ -197,7 +204,6 @@ func (s *Service) run(ctx context.Context) {
 	if !cache.WaitForCacheSync(ctx.Done(), eventsSynced...) {
 		return
 	}
-	s.counter.MarkSynced()
 	s.ready.Store(true)
 	s.log.InfoContext(ctx, "caches synced, serving", "counted_pending", s.counter.Pending())
 
@@ -222,14 +228,14 @@ func (s *Service) startInformers(ctx context.Context) ([]cache.InformerSynced, e
 	prs := s.gitpuls.StableV1().PullRequests(ns)
 	brs := s.gitpuls.StableV1().Branches(ns)
 
-	// Informers over ListWatches of our own (rather than the generated
-	// factories) so that every watch (re)start is counted: the reflector
-	// retries a broken watch internally and calls the error handler only
-	// when it has to re-list.
-	// The Events cache holds cachedEvents (see slimEvent) and has no
-	// namespace index: nothing lists it, and an index costs a key and a map
-	// entry per Event.
-	evInf := s.informer("events", s.kube, &corev1.Event{}, slimEvent, nil,
+	// Informers and a reflector over ListWatches of our own (rather than
+	// the generated factories) so that every watch (re)start is counted:
+	// the reflector retries a broken watch internally and calls the error
+	// handler only when it has to re-list.
+	// The Events have no informer and no cache: their reflector's store is
+	// the eventWatcher, which counts what it is given and keeps nothing, so
+	// memory does not grow with the Events alive (see eventcount).
+	evLW := s.listWatch("events",
 		func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
 			o.FieldSelector = selector
 			return events.List(ctx, o)
@@ -238,6 +244,20 @@ func (s *Service) startInformers(ctx context.Context) ([]cache.InformerSynced, e
 			o.FieldSelector = selector
 			return events.Watch(ctx, o)
 		})
+	// The wrapper tells the reflector when the client cannot stream lists
+	// (fake clientsets), as the generated informers do.
+	evRef := cache.NewReflectorWithOptions(cache.ToListWatcherWithWatchListSemantics(evLW, s.kube), &corev1.Event{}, s.events,
+		cache.ReflectorOptions{Name: "gitpulse-metrics-events", TypeDescription: "recorder Events"})
+	// Reflector.RunWithContext with our error handler (a bare reflector has
+	// no setter for it): the same backoff as client-go's.
+	runEvents := func(ctx context.Context) {
+		backoff := wait.NewExponentialBackoffManager(800*time.Millisecond, 30*time.Second, 2*time.Minute, 2.0, 1.0, clock.RealClock{})
+		wait.BackoffUntil(func() {
+			if err := evRef.ListAndWatchWithContext(ctx); err != nil {
+				s.events.watchFailed(ctx, "events", evRef, err)
+			}
+		}, backoff, true, ctx.Done())
+	}
 	namespaced := cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc} // for the listers
 	prInf := s.informer("pullrequests", s.gitpuls, &stablev1.PullRequest{}, slimObject, namespaced,
 		func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) { return prs.List(ctx, o) },
@@ -246,37 +266,25 @@ func (s *Service) startInformers(ctx context.Context) ([]cache.InformerSynced, e
 		func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) { return brs.List(ctx, o) },
 		func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) { return brs.Watch(ctx, o) })
 
-	reg, err := evInf.AddEventHandler(s.events.handler())
-	if err != nil {
-		return nil, fmt.Errorf("event handler: %w", err)
-	}
 	s.mu.Lock()
 	s.prLister = stablelisters.NewPullRequestLister(prInf.GetIndexer())
 	s.brLister = stablelisters.NewBranchLister(brInf.GetIndexer())
 	s.mu.Unlock()
-	for _, inf := range []cache.SharedIndexInformer{evInf, prInf, brInf} {
+	for _, run := range []func(context.Context){runEvents, prInf.RunWithContext, brInf.RunWithContext} {
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			inf.RunWithContext(ctx)
+			run(ctx)
 		}()
 	}
-	// The handler's HasSynced, not the informer's: counting is complete only
-	// once our handler has seen every listed Event.
-	return []cache.InformerSynced{reg.HasSynced, prInf.HasSynced, brInf.HasSynced}, nil
+	return []cache.InformerSynced{s.events.HasSynced, prInf.HasSynced, brInf.HasSynced}, nil
 }
 
 // informer builds one namespaced informer (no resync) whose watches and
 // watch errors are counted under resource.
 func (s *Service) informer(resource string, client any, example runtime.Object, transform cache.TransformFunc,
 	indexers cache.Indexers, list cache.ListWithContextFunc, watchFn cache.WatchFuncWithContext) cache.SharedIndexInformer {
-	lw := &cache.ListWatch{
-		ListWithContextFunc: list,
-		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-			s.events.watchStarted(resource)
-			return watchFn(ctx, o)
-		},
-	}
+	lw := s.listWatch(resource, list, watchFn)
 	// The wrapper tells the reflector when client cannot stream lists
 	// (fake clientsets), as the generated informers do.
 	inf := cache.NewSharedIndexInformerWithOptions(cache.ToListWatcherWithWatchListSemantics(lw, client), example, cache.SharedIndexInformerOptions{
@@ -288,6 +296,17 @@ func (s *Service) informer(resource string, client any, example runtime.Object, 
 		s.events.watchFailed(ctx, resource, r, err)
 	})
 	return inf
+}
+
+// listWatch counts every watch call under resource.
+func (s *Service) listWatch(resource string, list cache.ListWithContextFunc, watchFn cache.WatchFuncWithContext) *cache.ListWatch {
+	return &cache.ListWatch{
+		ListWithContextFunc: list,
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			s.events.watchStarted(resource)
+			return watchFn(ctx, o)
+		},
+	}
 }
 
 func (s *Service) flush(ctx context.Context) {
