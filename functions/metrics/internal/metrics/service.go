@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -23,6 +24,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -59,6 +61,10 @@ type Options struct {
 	Kube     kubernetes.Interface
 	Gitpulse versioned.Interface
 	Logger   *slog.Logger
+	// MemoryLimit, when set, is applied to the Go runtime and kept above
+	// the live heap while the Service runs (the function's process is the
+	// Service alone; tests share theirs and leave it unset).
+	MemoryLimit *MemoryLimit
 }
 
 // Service watches one namespace and serves its metrics.
@@ -69,6 +75,7 @@ type Service struct {
 	gitpuls versioned.Interface
 
 	counter  *eventcount.Counter
+	memLimit *MemoryLimit
 	repos    *repoCap
 	events   *eventWatcher
 	registry *prometheus.Registry
@@ -128,11 +135,12 @@ func New(opts Options) (*Service, error) {
 		}
 	}
 	s := &Service{
-		cfg:     opts.Config,
-		log:     log.With("component", "metrics", "namespace", opts.Config.Namespace),
-		kube:    kube,
-		gitpuls: gp,
-		repos:   newRepoCap(opts.Config.MaxRepositories),
+		cfg:      opts.Config,
+		log:      log.With("component", "metrics", "namespace", opts.Config.Namespace),
+		kube:     kube,
+		gitpuls:  gp,
+		repos:    newRepoCap(opts.Config.MaxRepositories),
+		memLimit: opts.MemoryLimit,
 	}
 	s.counter = eventcount.New(eventcount.Options{
 		ConfigMaps: kube.CoreV1().ConfigMaps(opts.Config.Namespace),
@@ -147,8 +155,18 @@ func New(opts Options) (*Service, error) {
 	})
 	s.events = newEventWatcher(s.counter, s.log)
 	s.registry = prometheus.NewRegistry()
-	if err := s.registry.Register(newCollector(s.view)); err != nil {
-		return nil, fmt.Errorf("registering collector: %w", err)
+	// The process and Go runtime collectors (go_gc_gomemlimit_bytes and
+	// go_gc_heap_live_bytes among them) let operators see the function's
+	// memory against its limit.
+	for _, c := range []prometheus.Collector{
+		newCollector(s.view),
+		collectors.NewGoCollector(collectors.WithGoCollectorRuntimeMetrics(
+			collectors.GoRuntimeMetricsRule{Matcher: regexp.MustCompile(`^/gc/heap/live:bytes$`)})),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	} {
+		if err := s.registry.Register(c); err != nil {
+			return nil, fmt.Errorf("registering collector: %w", err)
+		}
 	}
 	mux := http.NewServeMux()
 	mux.Handle(MetricsPath, promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{
@@ -176,6 +194,13 @@ func (s *Service) Start(ctx context.Context) error {
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.cancel = cancel
 	s.done = make(chan struct{})
+	if s.memLimit != nil {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.memLimit.Run(runCtx, s.log)
+		}()
+	}
 	go s.run(runCtx)
 	return nil
 }
