@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"maps"
+	"slices"
 	"testing"
 	"time"
 
@@ -39,7 +40,7 @@ func TestCounter_CountsEachEventOnceAcrossReplaysAndProcesses(t *testing.T) {
 	client := fake.NewSimpleClientset()
 	first := newCounter(t, client)
 	// The initial list, in key order (not resourceVersion order), at rv 10.
-	if n := first.ObserveList([]Event{ev(7, opened), ev(3, opened), ev(5, pushed)}, 10); n != 3 {
+	if n := first.ObserveList(slices.Values([]Event{ev(7, opened), ev(3, opened), ev(5, pushed)}), 10); n != 3 {
 		t.Fatalf("list counted %d, want 3", n)
 	}
 	// The watch goes on from 10.
@@ -49,7 +50,7 @@ func TestCounter_CountsEachEventOnceAcrossReplaysAndProcesses(t *testing.T) {
 		}
 	}
 	// A re-list (410 Gone) at 14 replays all of them and brings one new.
-	if n := first.ObserveList([]Event{ev(12, pushed), ev(3, opened), ev(13, opened), ev(7, opened), ev(11, opened), ev(5, pushed)}, 14); n != 1 {
+	if n := first.ObserveList(slices.Values([]Event{ev(12, pushed), ev(3, opened), ev(13, opened), ev(7, opened), ev(11, opened), ev(5, pushed)}), 14); n != 1 {
 		t.Fatalf("re-list counted %d, want only the new one", n)
 	}
 	// A reconnected watch replays an ADDED it already delivered.
@@ -67,14 +68,14 @@ func TestCounter_CountsEachEventOnceAcrossReplaysAndProcesses(t *testing.T) {
 	// A new process lists the same Events (a stale cache may even list at
 	// an older resourceVersion) plus a new one.
 	second := newCounter(t, client)
-	if n := second.ObserveList([]Event{ev(3, opened), ev(5, pushed), ev(7, opened), ev(11, opened), ev(12, pushed), ev(13, opened), ev(15, opened)}, 15); n != 1 {
+	if n := second.ObserveList(slices.Values([]Event{ev(3, opened), ev(5, pushed), ev(7, opened), ev(11, opened), ev(12, pushed), ev(13, opened), ev(15, opened)}), 15); n != 1 {
 		t.Fatalf("new process counted %d, want 1", n)
 	}
 	if got := second.Counts(); got[opened] != 5 || got[pushed] != 2 {
 		t.Fatalf("counts = %v, want opened 5, pushed 2", got)
 	}
 	stale := newCounter(t, client)
-	if n := stale.ObserveList([]Event{ev(3, opened), ev(5, pushed)}, 6); n != 0 {
+	if n := stale.ObserveList(slices.Values([]Event{ev(3, opened), ev(5, pushed)}), 6); n != 0 {
 		t.Fatalf("a list older than the watermark counted %d", n)
 	}
 	if stale.Observe(ev(11, opened)) || !stale.Observe(ev(15, opened)) {
@@ -84,7 +85,7 @@ func TestCounter_CountsEachEventOnceAcrossReplaysAndProcesses(t *testing.T) {
 
 func TestCounter_ModificationsAndDeletionsCountNothing(t *testing.T) {
 	c := newCounter(t, fake.NewSimpleClientset())
-	c.ObserveList([]Event{ev(1, opened)}, 1)
+	c.ObserveList(slices.Values([]Event{ev(1, opened)}), 1)
 	c.Advance(2) // MODIFIED of Event 1
 	c.Advance(3) // DELETED
 	if c.Observe(ev(2, opened)) {
@@ -99,12 +100,12 @@ func TestCounter_CrashLosesOnlyWhatTheNextProcessRecounts(t *testing.T) {
 	ctx := context.Background()
 	client := fake.NewSimpleClientset()
 	first := newCounter(t, client)
-	first.ObserveList([]Event{ev(1, opened)}, 1)
+	first.ObserveList(slices.Values([]Event{ev(1, opened)}), 1)
 	must(t, first.Flush(ctx))
 	first.Observe(ev(2, opened)) // never flushed: the process dies
 
 	second := newCounter(t, client)
-	second.ObserveList([]Event{ev(1, opened), ev(2, opened)}, 2) // still alive, so listed again
+	second.ObserveList(slices.Values([]Event{ev(1, opened), ev(2, opened)}), 2) // still alive, so listed again
 	if got := second.Counts()[opened]; got != 2 {
 		t.Fatalf("opened = %d, want 2", got)
 	}
@@ -117,9 +118,9 @@ func TestCounter_OverlappingWritersMergeWithoutDoubleCounting(t *testing.T) {
 	ctx := context.Background()
 	client := fake.NewSimpleClientset()
 	a, b := newCounter(t, client), newCounter(t, client)
-	a.ObserveList([]Event{ev(1, opened), ev(2, opened)}, 2)
-	b.ObserveList([]Event{ev(1, opened)}, 1) // b's list is older
-	must(t, b.Flush(ctx))                    // watermark 1, 1 counted
+	a.ObserveList(slices.Values([]Event{ev(1, opened), ev(2, opened)}), 2)
+	b.ObserveList(slices.Values([]Event{ev(1, opened)}), 1) // b's list is older
+	must(t, b.Flush(ctx))                                   // watermark 1, 1 counted
 	a.Observe(ev(3, opened))
 	must(t, a.Flush(ctx)) // conflict, re-read, merges 2 and 3: watermark 3
 	b.Observe(ev(2, opened))
@@ -152,7 +153,7 @@ func TestCheckpoint_SizeDoesNotGrowWithEvents(t *testing.T) {
 		key := func(i int) Key {
 			return Key{Kind: "PullRequest", Namespace: "ns", Repository: "acme/repo-" + itoa(i%100), Action: "opened"}
 		}
-		c.ObserveList(nil, 1)
+		c.ObserveList(slices.Values([]Event(nil)), 1)
 		for i := range events {
 			c.Observe(ev(uint64(i+2), key(i)))
 			if (i+1)%perFlush == 0 {
@@ -226,7 +227,7 @@ func TestCounter_FlushRefusesACheckpointTooLargeForAConfigMap(t *testing.T) {
 	for i := range 12000 {
 		evs = append(evs, ev(uint64(i+1), Key{Kind: "PullRequest", Namespace: "ns", Repository: "acme/repository-" + itoa(i), Action: "review_request_removed"}))
 	}
-	c.ObserveList(evs, 12000)
+	c.ObserveList(slices.Values(evs), 12000)
 	if err := c.Flush(context.Background()); !errors.Is(err, ErrTooLarge) {
 		t.Fatalf("Flush = %v, want ErrTooLarge", err)
 	}
@@ -279,7 +280,7 @@ func TestCounter_MigratesVersion1And2Checkpoints(t *testing.T) {
 				{ResourceVersion: 30, UID: canonical2, Key: pushed},
 				{ResourceVersion: 35, UID: uuidFor(99), Key: opened},
 			}
-			if n := c.ObserveList(listed, 41); n != 1 {
+			if n := c.ObserveList(slices.Values(listed), 41); n != 1 {
 				t.Fatalf("counted %d of the listed Events after the upgrade, want 1", n)
 			}
 			must(t, c.Flush(ctx))

@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"net/http"
 	"regexp"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -91,6 +92,10 @@ type Service struct {
 	writesError atomic.Uint64
 }
 
+// largeList is the size of an Events list after which the function's
+// process returns its free memory to the system at once.
+const largeList = 10_000
+
 // New builds a Service; Start starts it.
 func New(opts Options) (*Service, error) {
 	log := opts.Logger
@@ -152,6 +157,16 @@ func New(opts Options) (*Service, error) {
 		Logger: s.log,
 	})
 	s.events = newEventWatcher(s.counter, s.log)
+	if s.memLimit != nil {
+		// The process is the function alone: once a large list is counted,
+		// return what it needed to the system now rather than as the
+		// background scavenger gets to it.
+		s.events.afterList = func(items int) {
+			if items >= largeList {
+				debug.FreeOSMemory()
+			}
+		}
+	}
 	s.registry = prometheus.NewRegistry()
 	// The process and Go runtime collectors (go_gc_gomemlimit_bytes and
 	// go_gc_heap_live_bytes among them) let operators see the function's

@@ -83,11 +83,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"iter"
 	"log/slog"
 	"slices"
 	"strconv"
 	"sync"
 	"time"
+	"unique"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -176,10 +178,12 @@ type Options struct {
 }
 
 // pendingEvent is a counted Event whose increment is not yet persisted.
+// It is kept small (32 bytes): a fresh start counts every Event alive
+// before its first flush.
 type pendingEvent struct {
 	rv  uint64
+	key unique.Handle[Key]
 	uid types.UID // only while legacy UIDs are retained
-	key Key
 }
 
 // Counter counts Events into Keys, exactly once per Event.
@@ -195,7 +199,7 @@ type Counter struct {
 	exists        bool       // whether the ConfigMap exists
 	frontier      uint64     // every Event at or below it is observed or in base
 	pending       []pendingEvent
-	pendingCounts map[Key]uint64
+	pendingCounts map[unique.Handle[Key]]uint64
 }
 
 // New returns a Counter; call Load before observing.
@@ -212,7 +216,7 @@ func New(opts Options) *Counter {
 	return &Counter{
 		opts:          opts,
 		base:          emptyCheckpoint(),
-		pendingCounts: map[Key]uint64{},
+		pendingCounts: map[unique.Handle[Key]]uint64{},
 	}
 }
 
@@ -252,13 +256,13 @@ func (c *Counter) Observe(ev Event) bool {
 
 // ObserveList is a complete list (or the initial events of a watch-list) at
 // resourceVersion listRV: it counts every Event not counted before, then
-// records that every Event up to listRV has been observed, in one step. It
-// returns how many it counted.
-func (c *Counter) ObserveList(evs []Event, listRV uint64) int {
+// records that every Event up to listRV has been observed, in one step (no
+// flush sees part of a list). It returns how many it counted.
+func (c *Counter) ObserveList(evs iter.Seq[Event], listRV uint64) int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	n := 0
-	for _, ev := range evs {
+	for ev := range evs {
 		if c.countLocked(ev) {
 			n++
 		}
@@ -297,13 +301,21 @@ func (c *Counter) countLocked(ev Event) bool {
 	if c.opts.Admit != nil {
 		ev.Key = c.opts.Admit(ev.Key)
 	}
-	p := pendingEvent{rv: ev.ResourceVersion, key: ev.Key}
+	p := pendingEvent{rv: ev.ResourceVersion, key: unique.Make(ev.Key)}
 	if len(c.base.Counted) > 0 {
 		p.uid = ev.UID
 	}
 	c.pending = append(c.pending, p)
-	c.pendingCounts[ev.Key]++
+	c.pendingCounts[p.key]++
 	return true
+}
+
+// HasLegacyUIDs reports whether UIDs from a version 1-2 checkpoint are still
+// retained (Events then need their UID to be counted).
+func (c *Counter) HasLegacyUIDs() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.base.Counted) > 0
 }
 
 // Frontier is the resourceVersion up to which every Event is counted (0
@@ -323,7 +335,7 @@ func (c *Counter) Counts() map[Key]uint64 {
 		out[k] = v
 	}
 	for k, v := range c.pendingCounts {
-		out[k] += v
+		out[k.Value()] += v
 	}
 	return out
 }
@@ -528,7 +540,7 @@ func (cp checkpoint) merge(pending []pendingEvent, frontier uint64, now int64) c
 		if _, done := cp.Counted[p.uid]; done && p.uid != "" {
 			continue // a version 1-2 process counted it
 		}
-		out.Counts[p.key]++
+		out.Counts[p.key.Value()]++
 	}
 	return out
 }

@@ -62,12 +62,15 @@ type eventWatcher struct {
 	counter *eventcount.Counter
 	log     *slog.Logger
 	synced  atomic.Bool
+	// afterList, when set, is called after each list is counted, with its
+	// size (the function returns the memory a large list needed).
+	afterList func(items int)
 
 	mu sync.Mutex
 	// reported is this process's own frontier for uncountable Events: each
 	// is reported once per process (a counter that starts at zero).
 	reported      uint64
-	invalidRVSeen map[types.UID]struct{}
+	invalidRVSeen map[string]struct{} // namespace/name
 	uncountable   map[string]uint64
 	lastEvent     int64
 	watchStarts   map[string]uint64
@@ -80,7 +83,7 @@ func newEventWatcher(counter *eventcount.Counter, log *slog.Logger) *eventWatche
 	w := &eventWatcher{
 		counter:       counter,
 		log:           log,
-		invalidRVSeen: map[types.UID]struct{}{},
+		invalidRVSeen: map[string]struct{}{},
 		uncountable:   map[string]uint64{},
 		watchStarts:   map[string]uint64{},
 		watchErrors:   map[string]uint64{},
@@ -96,8 +99,18 @@ func newEventWatcher(counter *eventcount.Counter, log *slog.Logger) *eventWatche
 }
 
 // Transformer makes the reflector keep cachedEvents, not Events, in the
-// temporary store it fills from a watch-list's initial events.
-func (w *eventWatcher) Transformer() cache.TransformFunc { return slimEvent }
+// temporary store it fills from a watch-list's initial events; their UIDs
+// only while the counter needs them (UIDs retained from a version 1-2
+// checkpoint).
+func (w *eventWatcher) Transformer() cache.TransformFunc {
+	return func(obj any) (any, error) {
+		out, err := slimEvent(obj)
+		if ev, ok := out.(*cachedEvent); ok && ev.UID != "" && !w.counter.HasLegacyUIDs() {
+			ev.UID = ""
+		}
+		return out, err
+	}
+}
 
 // HasSynced is true once a first list has been counted.
 func (w *eventWatcher) HasSynced() bool { return w.synced.Load() }
@@ -109,12 +122,14 @@ func (w *eventWatcher) Add(obj any) error {
 		return nil
 	}
 	w.mu.Lock()
-	defer w.mu.Unlock()
 	w.lastEvent = max(w.lastEvent, ev.Created)
-	if w.reportLocked(ev, rv, reason) {
+	countable := w.reportLocked(ev, rv, reason)
+	w.reported = max(w.reported, rv)
+	w.mu.Unlock()
+	// Never with w.mu held: Replace takes w.mu inside the counter's lock.
+	if countable {
 		w.counter.Observe(eventcount.Event{ResourceVersion: rv, UID: ev.UID, Key: key})
 	}
-	w.reported = max(w.reported, rv)
 	return nil
 }
 
@@ -141,27 +156,35 @@ func (w *eventWatcher) advance(obj any) error {
 	return nil
 }
 
-// Replace is a complete list at resourceVersion listRV: counted in one step.
+// Replace is a complete list at resourceVersion listRV: counted in one step,
+// without building a second list.
 func (w *eventWatcher) Replace(items []any, listRV string) error {
 	lrv, _ := eventcount.ParseResourceVersion(listRV) // 0 when unknown: the items' own maximum is used
-	batch := make([]eventcount.Event, 0, len(items))
-	w.mu.Lock()
 	maxRV := lrv
-	for _, obj := range items {
-		ev, rv, key, reason, ok := w.prepare(obj)
-		if !ok {
-			continue
-		}
-		w.lastEvent = max(w.lastEvent, ev.Created)
-		maxRV = max(maxRV, rv)
-		if w.reportLocked(ev, rv, reason) {
-			batch = append(batch, eventcount.Event{ResourceVersion: rv, UID: ev.UID, Key: key})
+	countable := func(yield func(eventcount.Event) bool) {
+		for _, obj := range items {
+			ev, rv, key, reason, ok := w.prepare(obj)
+			if !ok {
+				continue
+			}
+			maxRV = max(maxRV, rv)
+			w.mu.Lock()
+			w.lastEvent = max(w.lastEvent, ev.Created)
+			report := w.reportLocked(ev, rv, reason)
+			w.mu.Unlock()
+			if report && !yield(eventcount.Event{ResourceVersion: rv, UID: ev.UID, Key: key}) {
+				return
+			}
 		}
 	}
+	n := w.counter.ObserveList(countable, lrv)
+	w.mu.Lock()
 	w.reported = max(w.reported, maxRV)
 	w.mu.Unlock()
-	n := w.counter.ObserveList(batch, lrv)
 	w.log.Debug("list counted", "events", len(items), "counted", n, "resourceVersion", listRV)
+	if w.afterList != nil {
+		w.afterList(len(items))
+	}
 	w.synced.Store(true)
 	return nil
 }
@@ -193,10 +216,11 @@ func (w *eventWatcher) reportLocked(ev *cachedEvent, rv uint64, reason string) b
 	if reason == reasonInvalidResourceVersion {
 		// No order to go by: remember the UID (never seen from a real
 		// API server, whose resourceVersions are integers).
-		if _, seen := w.invalidRVSeen[ev.UID]; seen {
+		id := ev.Namespace.Value() + "/" + ev.Name
+		if _, seen := w.invalidRVSeen[id]; seen {
 			return false
 		}
-		w.invalidRVSeen[ev.UID] = struct{}{}
+		w.invalidRVSeen[id] = struct{}{}
 	} else if rv <= w.reported {
 		return false
 	}
