@@ -131,11 +131,6 @@ func New(opts Options) (*Service, error) {
 		coreRC := rest.CopyConfig(rc)
 		coreRC.ContentType = "application/vnd.kubernetes.protobuf"
 		coreRC.AcceptContentTypes = "application/vnd.kubernetes.protobuf,application/json"
-		// No gzip: the API server compresses large list responses, which
-		// made listing Events about twice as slow as the list itself
-		// (measured on the local control plane, docs/benchmarks.md); the
-		// function's bandwidth to its API server is not what limits it.
-		coreRC.DisableCompression = true
 		var err error
 		if kube, err = kubernetes.NewForConfig(coreRC); err != nil {
 			return nil, fmt.Errorf("kubernetes client: %w", err)
@@ -282,16 +277,18 @@ func (s *Service) startInformers(ctx context.Context) ([]cache.InformerSynced, e
 	// The Events have no informer and no cache: their reflector's store is
 	// the eventWatcher, which counts what it is given and keeps nothing, so
 	// memory does not grow with the Events alive (see eventcount).
-	evLW := eventsListWatch{s.listWatch("events",
-		listEvents(func(ctx context.Context, o metav1.ListOptions) (*corev1.EventList, error) {
+	evLW := s.listWatch("events",
+		func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
 			o.FieldSelector = selector
 			return events.List(ctx, o)
-		}, s.events.Transformer()),
+		},
 		func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
 			o.FieldSelector = selector
 			return events.Watch(ctx, o)
-		})}
-	evRef := cache.NewReflectorWithOptions(evLW, &corev1.Event{}, s.events,
+		})
+	// The wrapper tells the reflector when the client cannot stream lists
+	// (fake clientsets), as the generated informers do.
+	evRef := cache.NewReflectorWithOptions(cache.ToListWatcherWithWatchListSemantics(evLW, s.kube), &corev1.Event{}, s.events,
 		cache.ReflectorOptions{Name: "gitpulse-metrics-events", TypeDescription: "recorder Events"})
 	// Reflector.RunWithContext with our error handler (a bare reflector has
 	// no setter for it): the same backoff as client-go's.
