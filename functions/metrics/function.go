@@ -35,11 +35,12 @@ func (f *Function) Start(ctx context.Context, cfg map[string]string) error {
 	log := c.NewLogger()
 	log.Debug("configuration", "namespace", c.Namespace, "maxRepositories", c.MaxRepositories,
 		"checkpointInterval", c.CheckpointInterval.String(), "kubeconfig", c.Kubeconfig != "")
-	// The process is this function alone: a soft memory limit keeps its RSS
-	// close to its live heap (see metrics.DefaultMemoryLimit; GOMEMLIMIT
-	// overrides it).
-	metrics.ApplyMemoryLimit()
-	svc, err := metrics.New(metrics.Options{Config: c, Logger: log})
+	// The process is this function alone: a soft memory limit derived from
+	// the container's keeps its RSS close to its live heap, and follows the
+	// live heap up rather than make the collector run without pause
+	// (metrics.MemoryLimit; GOMEMLIMIT overrides it).
+	mem := metrics.NewMemoryLimit()
+	svc, err := metrics.New(metrics.Options{Config: c, Logger: log, MemoryLimit: &mem})
 	if err != nil {
 		return err
 	}

@@ -1,55 +1,76 @@
 // Package eventcount counts Kubernetes Events exactly once — across re-lists,
 // watch reconnects and restarts of the counting process — by persisting a
-// checkpoint in one ConfigMap.
+// checkpoint in one ConfigMap that holds the counter values and a
+// resourceVersion watermark, and no per-Event state.
 //
 // # The mechanism, and why
 //
 // Events expire (the API server's --event-ttl, one hour by default) and the
 // metrics function may restart at any time, so counters cannot be recomputed
 // from the Events that happen to be alive. The checkpoint holds, in a single
-// object, both the counter values and the set of Event UIDs already counted.
-// Because both are written in the same update, guarded by the ConfigMap's
-// resourceVersion, there is no moment at which a count is persisted without
-// the knowledge that makes it idempotent, or the other way round:
+// object, the counter values and a watermark W: the counts are exactly those
+// of the Events whose resourceVersion is at most W. Both are written in the
+// same update, guarded by the ConfigMap's resourceVersion, so there is no
+// moment at which a count is persisted without the knowledge that makes it
+// idempotent, or the other way round.
 //
-//   - An Event is counted when its UID is neither in the checkpoint nor among
-//     the UIDs counted since the last flush ("pending"). Re-lists, watch
-//     reconnects and informer replays deliver the same UID and change nothing.
-//   - A crash loses only pending UIDs together with their increments; the Events
-//     are still alive (they live an hour, flushes happen every few seconds), so
-//     the next process lists them and counts them then. Events created while
-//     the process was down are counted the same way.
-//   - A flush re-reads the checkpoint and applies only the pending UIDs it does
-//     not already hold, then writes with a resourceVersion precondition. Two
-//     overlapping instances (a rollout of a max-scale-1 Service can briefly run
-//     two) therefore merge rather than double count.
-//   - The UID set stays bounded by the Events alive in the namespace: a UID is
-//     pruned once its Event has been gone from a synced informer for a grace
-//     period (longer than any other instance's view can lag), never earlier, so
-//     a lagging instance cannot re-count an Event another one pruned.
+// Resource versions of one resource are comparable integers (KEP-5504;
+// k8s.io/apimachinery/pkg/util/resourceversion.CompareResourceVersion since
+// Kubernetes 1.35): an object's resourceVersion is the revision of its last
+// write, a watch delivers changes in increasing resourceVersion order, and a
+// list is a snapshot at its own resourceVersion. The Counter keeps a frontier
+// F: every Event whose resourceVersion is at most F has been observed by this
+// process or counted by the writer of the checkpoint.
 //
-// Alternatives rejected: a resourceVersion watermark needs resourceVersions to
-// be compared as numbers (the API calls them opaque) and list results arrive
-// in key order, not revision order, so a watermark advanced mid-list skips
-// Events; counting from PullRequest/Branch status cannot tell how many
-// deliveries an object absorbed once they are squashed into one update.
+//   - An Event is counted when its resourceVersion is above F. Re-lists,
+//     watch reconnects and informer replays deliver Events at or below F and
+//     change nothing.
+//   - A watch ADDED event moves F to its resourceVersion (the watch is in
+//     order, so every Event created before it was delivered before it). A
+//     list moves F to the list's resourceVersion only once the whole list has
+//     been observed (it arrives in key order, not revision order), in one
+//     step under the Counter's lock, so no flush sees half a list.
+//   - A flush re-reads the checkpoint and adds the pending increments of the
+//     Events above its W, then writes W = max(W, F) with a resourceVersion
+//     precondition. Two overlapping instances (a rollout of a max-scale-1
+//     Service can briefly run two) therefore merge rather than double count:
+//     an Event at or below the other writer's W is already in its counts.
+//   - A crash loses only the pending increments; their Events are still alive
+//     (they live an hour, flushes happen every few seconds) and above the
+//     persisted W, so the next process lists and counts them. Events created
+//     while the process was down are counted the same way.
+//
+// So the checkpoint's size does not depend on the number of Events: it is the
+// counter values alone, whatever the delivery rate.
+//
+// The watermark assumes that nobody modifies a recorder Event (the recorder
+// never does; a modification seen through the watch is never counted, one
+// seen only through a re-list would be) and that the Events' storage is not
+// rolled back (an etcd restore from an old backup makes resourceVersions go
+// back; delete the checkpoint ConfigMap then, as after any such restore).
+//
+// Rejected: a set of counted Event UIDs in the checkpoint (versions 1 and 2
+// of this package): it grows with the Events alive and one ConfigMap holds
+// about 60,000 of them, an hour at 17 deliveries/s. Counting from
+// PullRequest/Branch status cannot tell how many deliveries an object
+// absorbed once they are squashed into one update.
 //
 // # The format
 //
-// The ConfigMap's data key checkpoint.json holds the counter values as JSON
-// (version 2). The counted UIDs that are canonical UUIDs (all that the API
-// server assigns) live in binaryData key counted-uids.bin as raw 16-byte
-// values, grouped by the Unix time they were first persisted (one group per
-// flush): each group is an 8-byte big-endian time, a 4-byte big-endian count
-// and that many UIDs. Any other UID falls back to text in the JSON's "counted"
-// map, which is also where version 1 kept every UID; version 1 checkpoints
-// still load, and the next flush rewrites them as version 2.
+// The ConfigMap's data key checkpoint.json holds JSON version 3: the counter
+// values as a sorted list and the watermark as a resourceVersion string.
 //
-// The cost is one ConfigMap of about 16 bytes per Event alive plus 12 bytes
-// per flush that counted something within the retention window: the API
-// server's 1 MiB limit on a ConfigMap's data and binaryData values holds
-// roughly 60,000-65,000 Events per event-ttl window. Flush reports ErrTooLarge
-// beyond that instead of writing a checkpoint the API server would refuse.
+// Versions 1 and 2 kept every counted UID instead of a watermark (version 1
+// as text in the JSON's "counted" map, version 2 as raw 16-byte UUIDs in the
+// binaryData key counted-uids.bin, grouped by persist time: an 8-byte
+// big-endian Unix time, a 4-byte big-endian count and that many UIDs). Both
+// still load: their UIDs stay counted (an Event among them is not counted
+// again, whatever its resourceVersion) and are carried over in the same
+// places of the version 3 checkpoint until LegacyRetention after they were
+// persisted, by which time their Events have expired; the first flush after
+// the first complete list sets the watermark. A process of versions 1-2
+// refuses a version 3 checkpoint (it does not know the watermark), so a
+// downgrade needs the ConfigMap deleted.
 package eventcount
 
 import (
@@ -60,10 +81,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"iter"
 	"log/slog"
+	"maps"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
+	"unique"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -73,11 +98,13 @@ import (
 )
 
 // DataKey is the ConfigMap data key holding the JSON checkpoint: the counter
-// values, plus (as text) any counted UID that is not a canonical UUID.
+// values and the watermark (and, from versions 1-2, counted UIDs that are not
+// canonical UUIDs).
 const DataKey = "checkpoint.json"
 
-// UIDsKey is the ConfigMap binaryData key holding the counted UIDs that are
-// canonical UUIDs, as raw 16-byte values grouped by persist time.
+// UIDsKey is the ConfigMap binaryData key holding the counted UIDs carried
+// over from a version 2 checkpoint, as raw 16-byte values grouped by persist
+// time. A version 3 checkpoint has it only while such UIDs are retained.
 const UIDsKey = "counted-uids.bin"
 
 // maxCheckpointBytes is the API server's limit on a ConfigMap: the lengths of
@@ -85,8 +112,13 @@ const UIDsKey = "counted-uids.bin"
 // counted; binaryData counts raw bytes, not base64) may not exceed 1 MiB.
 const maxCheckpointBytes = 1 << 20
 
+// DefaultLegacyRetention is how long UIDs carried over from a version 1-2
+// checkpoint are kept after they were persisted: twice the API server's
+// default --event-ttl.
+const DefaultLegacyRetention = 2 * time.Hour
+
 // ErrTooLarge is returned by Flush when the checkpoint would exceed what one
-// ConfigMap can hold.
+// ConfigMap can hold (only counter values: tens of thousands of label sets).
 var ErrTooLarge = errors.New("eventcount: checkpoint exceeds the ConfigMap size limit")
 
 // Key is the label set one Event increments.
@@ -97,43 +129,86 @@ type Key struct {
 	Action     string `json:"action"`
 }
 
+// Event is what the Counter needs of one Event.
+type Event struct {
+	// ResourceVersion is the Event's metadata.resourceVersion, parsed with
+	// ParseResourceVersion.
+	ResourceVersion uint64
+	// UID matters only while UIDs from a version 1-2 checkpoint are retained.
+	UID types.UID
+	Key Key
+}
+
+// ParseResourceVersion reads a resourceVersion as the positive integer
+// without leading zeros that the API server serves (the format
+// resourceversion.CompareResourceVersion accepts), or reports false.
+func ParseResourceVersion(rv string) (uint64, bool) {
+	if rv == "" || rv[0] == '0' {
+		return 0, false
+	}
+	for i := range len(rv) {
+		if rv[i] < '0' || rv[i] > '9' {
+			return 0, false
+		}
+	}
+	n, err := strconv.ParseUint(rv, 10, 64)
+	if err != nil {
+		return 0, false
+	}
+	return n, true
+}
+
 // Options configures a Counter.
 type Options struct {
 	// ConfigMaps is the client for the namespace the checkpoint lives in.
 	ConfigMaps corev1client.ConfigMapInterface
 	// Name is the checkpoint ConfigMap's name.
 	Name string
-	// Grace is how long a counted UID is kept after its Event left a synced
-	// view (default 10 minutes).
-	Grace time.Duration
+	// Admit, when set, maps the key of an Event about to be counted (and
+	// only then), for example to cap label values. It is called with the
+	// Counter's lock held and must not call the Counter.
+	Admit func(Key) Key
+	// LegacyRetention is how long UIDs from a version 1-2 checkpoint are
+	// kept after they were persisted (default DefaultLegacyRetention).
+	LegacyRetention time.Duration
 	// Now is the clock (default time.Now).
 	Now    func() time.Time
 	Logger *slog.Logger
 }
 
-// Counter counts Events by UID into Keys, exactly once per UID.
+// pendingEvent is a counted Event whose increment is not yet persisted.
+// It is kept small (32 bytes): a fresh start counts every Event alive
+// before its first flush.
+type pendingEvent struct {
+	rv  uint64
+	key unique.Handle[Key]
+	uid types.UID // only while legacy UIDs are retained
+}
+
+// Counter counts Events into Keys, exactly once per Event.
 type Counter struct {
 	opts Options
 
 	flushMu sync.Mutex // one flush at a time
 
-	mu      sync.Mutex
-	loaded  bool
-	base    checkpoint // as last read from or written to the API server
-	rv      string     // the ConfigMap's resourceVersion
-	exists  bool       // whether the ConfigMap exists
-	pending map[types.UID]Key
-	alive   map[types.UID]struct{}
-	synced  bool
+	mu            sync.Mutex
+	loaded        bool
+	base          checkpoint // as last read from or written to the API server
+	rv            string     // the ConfigMap's resourceVersion
+	exists        bool       // whether the ConfigMap exists
+	frontier      uint64     // every Event at or below it is observed or in base
+	pending       []pendingEvent
+	pendingCounts map[unique.Handle[Key]]uint64
 	// dropped are repositories whose counts are to be removed from the
-	// checkpoint by the next Flush (see DropRepository).
-	dropped map[string]struct{}
+	// checkpoint by the next Flush, each with the frontier when it was
+	// dropped: its Events up to there are not counted (see DropRepository).
+	dropped map[string]uint64
 }
 
-// New returns a Counter; call Load before Observe.
+// New returns a Counter; call Load before observing.
 func New(opts Options) *Counter {
-	if opts.Grace <= 0 {
-		opts.Grace = 10 * time.Minute
+	if opts.LegacyRetention <= 0 {
+		opts.LegacyRetention = DefaultLegacyRetention
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -142,32 +217,46 @@ func New(opts Options) *Counter {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	return &Counter{
-		opts:    opts,
-		base:    emptyCheckpoint(),
-		pending: map[types.UID]Key{},
-		alive:   map[types.UID]struct{}{},
-		dropped: map[string]struct{}{},
+		opts:          opts,
+		base:          emptyCheckpoint(),
+		pendingCounts: map[unique.Handle[Key]]uint64{},
+		dropped:       map[string]uint64{},
 	}
 }
 
 // DropRepository forgets every count under repository (a label value), at
 // once in Counts and in the checkpoint at the next Flush, so that a freed
 // repository label neither keeps its series nor has them resurrected by a
-// re-read checkpoint. Counted UIDs stay counted: an Event already counted is
-// never counted again, under any label.
+// re-read checkpoint. Events already counted stay counted (they are at or
+// below the watermark, or among the retained legacy UIDs): none is counted
+// again under any label, and one observed but not yet flushed adds nothing.
+// An Event observed after the drop counts afresh.
 func (c *Counter) DropRepository(repository string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.dropped[repository] = struct{}{}
+	c.dropped[repository] = c.frontier
 	c.base = c.base.without(c.dropped)
-	for uid, k := range c.pending {
-		if k.Repository == repository {
-			// Counted under the dropped label: persist the UID as
-			// counted (so it is never counted again) without a count.
-			delete(c.pending, uid)
-			c.base.Counted[uid] = c.opts.Now().Unix()
+	for k := range c.pendingCounts {
+		if k.Value().Repository == repository {
+			delete(c.pendingCounts, k)
 		}
 	}
+}
+
+// notDropped is pending without the Events of dropped repositories observed
+// before their drop.
+func notDropped(pending []pendingEvent, dropped map[string]uint64) []pendingEvent {
+	if len(dropped) == 0 {
+		return pending
+	}
+	out := make([]pendingEvent, 0, len(pending))
+	for _, p := range pending {
+		if at, ok := dropped[p.key.Value().Repository]; ok && p.rv <= at {
+			continue
+		}
+		out = append(out, p)
+	}
+	return out
 }
 
 // Load reads the checkpoint. A missing ConfigMap is an empty checkpoint; a
@@ -181,11 +270,8 @@ func (c *Counter) Load(ctx context.Context) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.base, c.rv, c.exists, c.loaded = cp, rv, exists, true
-	for uid := range c.pending {
-		if _, done := cp.Counted[uid]; done {
-			delete(c.pending, uid)
-		}
-	}
+	c.frontier = max(c.frontier, cp.Watermark)
+	c.dropCountedLocked(0)
 	return nil
 }
 
@@ -196,62 +282,104 @@ func (c *Counter) Loaded() bool {
 	return c.loaded
 }
 
-// Observe records that the Event with uid is alive and counts it under key
-// unless that uid was counted before. It reports whether this call counted it.
-func (c *Counter) Observe(uid types.UID, key Key) bool {
+// Observe is a watch's ADDED event: it counts ev unless it was counted
+// before, then records that every Event up to ev's resourceVersion has been
+// observed. It reports whether this call counted it.
+func (c *Counter) Observe(ev Event) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.alive[uid] = struct{}{}
-	if _, done := c.base.Counted[uid]; done {
+	counted := c.countLocked(ev)
+	c.frontier = max(c.frontier, ev.ResourceVersion)
+	return counted
+}
+
+// ObserveList is a complete list (or the initial events of a watch-list) at
+// resourceVersion listRV: it counts every Event not counted before, then
+// records that every Event up to listRV has been observed, in one step (no
+// flush sees part of a list). It returns how many it counted.
+func (c *Counter) ObserveList(evs iter.Seq[Event], listRV uint64) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for ev := range evs {
+		if c.countLocked(ev) {
+			n++
+		}
+		// Every item of a list is at or below the list's resourceVersion,
+		// so this is safe when listRV is unknown (0).
+		listRV = max(listRV, ev.ResourceVersion)
+	}
+	c.frontier = max(c.frontier, listRV)
+	return n
+}
+
+// Advance records that every Event up to rv has been observed, for watch
+// events that count nothing (MODIFIED, DELETED): the recorder never
+// modifies an Event, so a modification is not a delivery.
+func (c *Counter) Advance(rv uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.frontier = max(c.frontier, rv)
+}
+
+// Fresh reports whether an Event at rv would be counted (it is above the
+// frontier), for Events that cannot be counted but are reported once.
+func (c *Counter) Fresh(rv uint64) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return rv > c.frontier
+}
+
+func (c *Counter) countLocked(ev Event) bool {
+	if ev.ResourceVersion <= c.frontier {
 		return false
 	}
-	if _, done := c.pending[uid]; done {
+	if _, done := c.base.Counted[ev.UID]; done && ev.UID != "" {
 		return false
 	}
-	c.pending[uid] = key
+	if c.opts.Admit != nil {
+		ev.Key = c.opts.Admit(ev.Key)
+	}
+	p := pendingEvent{rv: ev.ResourceVersion, key: unique.Make(ev.Key)}
+	if len(c.base.Counted) > 0 {
+		p.uid = ev.UID
+	}
+	c.pending = append(c.pending, p)
+	c.pendingCounts[p.key]++
 	return true
 }
 
-// Counted reports whether uid was counted already (persisted or pending).
-func (c *Counter) Counted(uid types.UID) bool {
+// HasLegacyUIDs reports whether UIDs from a version 1-2 checkpoint are still
+// retained (Events then need their UID to be counted).
+func (c *Counter) HasLegacyUIDs() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	_, persisted := c.base.Counted[uid]
-	_, pending := c.pending[uid]
-	return persisted || pending
+	return len(c.base.Counted) > 0
 }
 
-// Forget records that the Event with uid is gone (deleted or expired). Its
-// UID stays in the checkpoint for the grace period.
-func (c *Counter) Forget(uid types.UID) {
+// Frontier is the resourceVersion up to which every Event is counted (0
+// before the first list).
+func (c *Counter) Frontier() uint64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	delete(c.alive, uid)
-}
-
-// MarkSynced says that every Event alive has been Observed once, so UIDs
-// missing from the alive set may be pruned after the grace period.
-func (c *Counter) MarkSynced() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.synced = true
+	return c.frontier
 }
 
 // Counts returns the counter values: the checkpoint plus what is pending.
 func (c *Counter) Counts() map[Key]uint64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	out := make(map[Key]uint64, len(c.base.Counts)+len(c.pending))
+	out := make(map[Key]uint64, len(c.base.Counts)+len(c.pendingCounts))
 	for k, v := range c.base.Counts {
 		out[k] = v
 	}
-	for _, k := range c.pending {
-		out[k]++
+	for k, v := range c.pendingCounts {
+		out[k.Value()] += v
 	}
 	return out
 }
 
-// Pending is the number of counted UIDs not yet in the checkpoint.
+// Pending is the number of counted Events not yet in the checkpoint.
 func (c *Counter) Pending() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -259,8 +387,8 @@ func (c *Counter) Pending() int {
 }
 
 // Flush merges the pending counts into the checkpoint and writes it. On a
-// conflict (another writer) it re-reads and merges again, so a UID counted by
-// two instances is counted once.
+// conflict (another writer) it re-reads and merges again, so an Event counted
+// by two instances is counted once.
 func (c *Counter) Flush(ctx context.Context) error {
 	c.flushMu.Lock()
 	defer c.flushMu.Unlock()
@@ -270,22 +398,13 @@ func (c *Counter) Flush(ctx context.Context) error {
 		c.mu.Unlock()
 		return errors.New("eventcount: flush before load")
 	}
-	pending := make(map[types.UID]Key, len(c.pending))
-	for uid, k := range c.pending {
-		pending[uid] = k
-	}
-	alive := make(map[types.UID]struct{}, len(c.alive))
-	for uid := range c.alive {
-		alive[uid] = struct{}{}
-	}
-	synced := c.synced
+	pending := slices.Clone(c.pending)
+	frontier := c.frontier
 	cp, rv, exists := c.base, c.rv, c.exists
-	dropped := make(map[string]struct{}, len(c.dropped))
-	for r := range c.dropped {
-		dropped[r] = struct{}{}
-	}
+	dropped := maps.Clone(c.dropped)
 	c.mu.Unlock()
 
+	cutoff := c.opts.Now().Add(-c.opts.LegacyRetention).Unix()
 	for attempt := 0; ; attempt++ {
 		if attempt > 0 {
 			var err error
@@ -293,13 +412,11 @@ func (c *Counter) Flush(ctx context.Context) error {
 				return err
 			}
 		}
-		next := cp.without(dropped).merge(pending, c.opts.Now().Unix())
-		if synced {
-			next.prune(alive, c.opts.Now().Add(-c.opts.Grace).Unix())
-		}
-		if exists && len(pending) == 0 && len(dropped) == 0 && len(next.Counted) == len(cp.Counted) {
+		next := cp.without(dropped).merge(notDropped(pending, dropped), frontier, c.opts.Now().Unix())
+		next.pruneLegacy(cutoff)
+		if exists && cp.Version == wireVersion && next.equal(cp) {
 			// Nothing changed: skip the write.
-			c.commit(next, rv, pending)
+			c.commit(next, rv, len(pending))
 			return nil
 		}
 		newRV, err := c.write(ctx, next, rv, exists)
@@ -313,10 +430,13 @@ func (c *Counter) Flush(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		c.commit(next, newRV, pending)
+		next.Version = wireVersion
+		c.commit(next, newRV, len(pending))
 		c.mu.Lock()
-		for r := range dropped {
-			delete(c.dropped, r)
+		for r, at := range dropped {
+			if c.dropped[r] == at {
+				delete(c.dropped, r)
+			}
 		}
 		// Dropped while this flush ran: keep them out of the new base.
 		c.base = c.base.without(c.dropped)
@@ -325,19 +445,38 @@ func (c *Counter) Flush(ctx context.Context) error {
 	}
 }
 
-// commit installs a written checkpoint and drops the pending UIDs it holds
-// (including ones another instance counted meanwhile).
-func (c *Counter) commit(cp checkpoint, rv string, flushed map[types.UID]Key) {
+// commit installs a written checkpoint, drops the n pending Events it
+// merged and any later one it holds (counted by another instance meanwhile),
+// and moves the frontier up to its watermark.
+func (c *Counter) commit(cp checkpoint, rv string, n int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.base, c.rv, c.exists = cp, rv, true
-	for uid := range flushed {
-		delete(c.pending, uid)
-	}
-	for uid := range c.pending {
-		if _, done := cp.Counted[uid]; done {
-			delete(c.pending, uid)
+	c.frontier = max(c.frontier, cp.Watermark)
+	c.dropCountedLocked(n)
+}
+
+// dropCountedLocked drops the first n pending Events and every other one the
+// checkpoint already includes, and recomputes the pending counts.
+func (c *Counter) dropCountedLocked(n int) {
+	kept := c.pending[:0]
+	for _, p := range c.pending[n:] {
+		if p.rv <= c.base.Watermark {
+			continue
 		}
+		if _, done := c.base.Counted[p.uid]; done && p.uid != "" {
+			continue
+		}
+		kept = append(kept, p)
+	}
+	clear(c.pending[len(kept):])
+	c.pending = kept
+	if len(c.pending) == 0 && cap(c.pending) > 4096 {
+		c.pending = nil // return what a large initial list needed
+	}
+	clear(c.pendingCounts)
+	for _, p := range notDropped(c.pending, c.dropped) {
+		c.pendingCounts[p.key]++
 	}
 }
 
@@ -361,7 +500,7 @@ func (c *Counter) write(ctx context.Context, cp checkpoint, rv string, exists bo
 		return "", err
 	}
 	if size := len(data) + len(uids); size > maxCheckpointBytes {
-		return "", fmt.Errorf("%w: %d bytes (limit %d) for %d counted Events", ErrTooLarge, size, maxCheckpointBytes, len(cp.Counted))
+		return "", fmt.Errorf("%w: %d bytes (limit %d) for %d counters and %d retained UIDs", ErrTooLarge, size, maxCheckpointBytes, len(cp.Counts), len(cp.Counted))
 	}
 	cm := &corev1.ConfigMap{
 		ObjectMeta: metav1.ObjectMeta{
@@ -369,8 +508,10 @@ func (c *Counter) write(ctx context.Context, cp checkpoint, rv string, exists bo
 			ResourceVersion: rv,
 			Labels:          map[string]string{"app.kubernetes.io/name": "gitpulse", "app.kubernetes.io/component": "metrics"},
 		},
-		Data:       map[string]string{DataKey: string(data)},
-		BinaryData: map[string][]byte{UIDsKey: uids},
+		Data: map[string]string{DataKey: string(data)},
+	}
+	if len(uids) > 0 {
+		cm.BinaryData = map[string][]byte{UIDsKey: uids}
 	}
 	var out *corev1.ConfigMap
 	if !exists {
@@ -386,22 +527,39 @@ func (c *Counter) write(ctx context.Context, cp checkpoint, rv string, exists bo
 	return out.ResourceVersion, nil
 }
 
-// CountedUIDs returns the UIDs a checkpoint ConfigMap holds as counted, with
-// the Unix time each was first persisted, whatever the format version. It is
-// for inspecting a checkpoint (tools, tests); the Counter reads its own.
-func CountedUIDs(cm *corev1.ConfigMap) (map[types.UID]int64, error) {
-	cp, err := decode([]byte(cm.Data[DataKey]), cm.BinaryData[UIDsKey])
-	if err != nil {
-		return nil, fmt.Errorf("checkpoint %s/%s: %w", cm.Namespace, cm.Name, err)
-	}
-	return cp.Counted, nil
+// Summary describes a checkpoint ConfigMap, for tools and tests.
+type Summary struct {
+	// Version is the format version it was written in (1, 2 or 3).
+	Version int
+	// Watermark is the resourceVersion up to which its counts include every
+	// Event (0 for versions 1-2).
+	Watermark uint64
+	// Counts are the counter values.
+	Counts map[Key]uint64
+	// CountedUIDs are the counted UIDs it holds (versions 1-2, or retained
+	// from them), with the Unix time each was first persisted.
+	CountedUIDs map[types.UID]int64
+	// Bytes is the size the API server's ConfigMap limit applies to.
+	Bytes int
 }
 
-// checkpoint is the persisted state: counter values and the UIDs they
-// include, with the Unix time each UID was first persisted.
+// Inspect decodes a checkpoint ConfigMap, whatever its format version.
+func Inspect(cm *corev1.ConfigMap) (Summary, error) {
+	cp, err := decode([]byte(cm.Data[DataKey]), cm.BinaryData[UIDsKey])
+	if err != nil {
+		return Summary{}, fmt.Errorf("checkpoint %s/%s: %w", cm.Namespace, cm.Name, err)
+	}
+	return Summary{Version: cp.Version, Watermark: cp.Watermark, Counts: cp.Counts, CountedUIDs: cp.Counted,
+		Bytes: len(cm.Data[DataKey]) + len(cm.BinaryData[UIDsKey])}, nil
+}
+
+// checkpoint is the persisted state: counter values, the watermark they are
+// complete up to, and UIDs counted by versions 1-2 still retained.
 type checkpoint struct {
-	Counts  map[Key]uint64
-	Counted map[types.UID]int64
+	Version   int // as read (0: none)
+	Counts    map[Key]uint64
+	Watermark uint64
+	Counted   map[types.UID]int64
 }
 
 func emptyCheckpoint() checkpoint {
@@ -409,28 +567,30 @@ func emptyCheckpoint() checkpoint {
 }
 
 // without returns cp without the counts of the given repositories (cp
-// itself when there are none); counted UIDs are kept.
-func (cp checkpoint) without(repos map[string]struct{}) checkpoint {
+// itself when there are none); the watermark and retained UIDs are kept.
+func (cp checkpoint) without(repos map[string]uint64) checkpoint {
 	if len(repos) == 0 {
 		return cp
 	}
-	out := checkpoint{Counts: make(map[Key]uint64, len(cp.Counts)), Counted: make(map[types.UID]int64, len(cp.Counted))}
+	out := cp
+	out.Counts = make(map[Key]uint64, len(cp.Counts))
 	for k, v := range cp.Counts {
 		if _, drop := repos[k.Repository]; !drop {
 			out.Counts[k] = v
 		}
 	}
-	for uid, t := range cp.Counted {
-		out.Counted[uid] = t
-	}
 	return out
 }
 
-// merge returns a copy of cp with every pending UID it does not hold counted.
-func (cp checkpoint) merge(pending map[types.UID]Key, now int64) checkpoint {
+// merge returns a copy of cp that also counts the pending Events it does not
+// include, with its watermark raised to frontier (every pending Event is at
+// or below it).
+func (cp checkpoint) merge(pending []pendingEvent, frontier uint64, now int64) checkpoint {
 	out := checkpoint{
-		Counts:  make(map[Key]uint64, len(cp.Counts)),
-		Counted: make(map[types.UID]int64, len(cp.Counted)+len(pending)),
+		Version:   cp.Version,
+		Counts:    make(map[Key]uint64, len(cp.Counts)),
+		Watermark: max(cp.Watermark, frontier),
+		Counted:   make(map[types.UID]int64, len(cp.Counted)),
 	}
 	for k, v := range cp.Counts {
 		out.Counts[k] = v
@@ -438,33 +598,50 @@ func (cp checkpoint) merge(pending map[types.UID]Key, now int64) checkpoint {
 	for uid, t := range cp.Counted {
 		out.Counted[uid] = t
 	}
-	for uid, k := range pending {
-		if _, done := out.Counted[uid]; done {
-			continue
+	for _, p := range pending {
+		if p.rv <= cp.Watermark {
+			continue // the writer of the watermark counted it
 		}
-		out.Counted[uid] = now
-		out.Counts[k]++
+		if _, done := cp.Counted[p.uid]; done && p.uid != "" {
+			continue // a version 1-2 process counted it
+		}
+		out.Counts[p.key.Value()]++
 	}
 	return out
 }
 
-// prune drops UIDs not alive that were persisted before cutoff.
-func (cp checkpoint) prune(alive map[types.UID]struct{}, cutoff int64) {
+// pruneLegacy drops retained UIDs persisted before cutoff: their Events have
+// expired, so nothing can observe them again.
+func (cp checkpoint) pruneLegacy(cutoff int64) {
 	for uid, t := range cp.Counted {
-		if _, ok := alive[uid]; !ok && t < cutoff {
+		if t < cutoff {
 			delete(cp.Counted, uid)
 		}
 	}
 }
 
+func (cp checkpoint) equal(o checkpoint) bool {
+	if cp.Watermark != o.Watermark || len(cp.Counts) != len(o.Counts) || len(cp.Counted) != len(o.Counted) {
+		return false
+	}
+	for k, v := range cp.Counts {
+		if w, ok := o.Counts[k]; !ok || w != v {
+			return false
+		}
+	}
+	return true // Counted only ever shrinks: equal lengths, equal sets
+}
+
 // wireFormat is the JSON in the ConfigMap; counts are a sorted list so that
 // the object diffs readably and encodes deterministically. Version 1 kept
-// every counted UID in Counted; version 2 keeps there only the UIDs that are
-// not canonical UUIDs, the rest being in the binaryData (see encodeUIDs).
+// every counted UID in Counted; version 2 kept there only the UIDs that are
+// not canonical UUIDs, the rest being in the binaryData (see encodeUIDs);
+// version 3 adds the watermark and keeps UIDs only while they are retained.
 type wireFormat struct {
-	Version int                 `json:"version"`
-	Counts  []wireCount         `json:"counts"`
-	Counted map[types.UID]int64 `json:"counted,omitempty"`
+	Version   int                 `json:"version"`
+	Watermark string              `json:"watermark,omitempty"`
+	Counts    []wireCount         `json:"counts"`
+	Counted   map[types.UID]int64 `json:"counted,omitempty"`
 }
 
 type wireCount struct {
@@ -474,15 +651,20 @@ type wireCount struct {
 
 const (
 	wireVersionText   = 1 // every UID in the JSON (read only)
-	wireVersionBinary = 2 // canonical UUIDs in binaryData (written)
+	wireVersionBinary = 2 // canonical UUIDs in binaryData (read only)
+	wireVersion       = 3 // the watermark (written)
 )
 
 // uidGroupHeader is the size of a group's persist time and UID count.
 const uidGroupHeader = 8 + 4
 
-// encode returns the JSON for DataKey and the bytes for UIDsKey.
+// encode returns the JSON for DataKey and the bytes for UIDsKey (empty
+// unless UIDs are retained).
 func (cp checkpoint) encode() (data, uids []byte, err error) {
-	w := wireFormat{Version: wireVersionBinary, Counts: make([]wireCount, 0, len(cp.Counts))}
+	w := wireFormat{Version: wireVersion, Counts: make([]wireCount, 0, len(cp.Counts))}
+	if cp.Watermark > 0 {
+		w.Watermark = strconv.FormatUint(cp.Watermark, 10)
+	}
 	for k, v := range cp.Counts {
 		w.Counts = append(w.Counts, wireCount{Key: k, Value: v})
 	}
@@ -503,6 +685,53 @@ func (cp checkpoint) encode() (data, uids []byte, err error) {
 		return nil, nil, err
 	}
 	return data, encodeUIDs(groups), nil
+}
+
+// decode reads a checkpoint from the ConfigMap's DataKey and UIDsKey values.
+func decode(data, uids []byte) (checkpoint, error) {
+	cp := emptyCheckpoint()
+	if len(data) == 0 {
+		if len(uids) != 0 {
+			return checkpoint{}, fmt.Errorf("binaryData %s without data %s", UIDsKey, DataKey)
+		}
+		return cp, nil
+	}
+	var w wireFormat
+	if err := json.Unmarshal(data, &w); err != nil {
+		return checkpoint{}, fmt.Errorf("decoding: %w", err)
+	}
+	switch w.Version {
+	case wireVersionText:
+		if len(uids) != 0 {
+			// Version 1 never wrote binaryData: ignoring it could drop
+			// counted UIDs and so count their Events twice.
+			return checkpoint{}, fmt.Errorf("checkpoint version %d with binaryData %s", w.Version, UIDsKey)
+		}
+	case wireVersionBinary, wireVersion:
+		if err := decodeUIDs(uids, cp.Counted); err != nil {
+			return checkpoint{}, fmt.Errorf("decoding %s: %w", UIDsKey, err)
+		}
+	default:
+		return checkpoint{}, fmt.Errorf("unknown checkpoint version %d", w.Version)
+	}
+	if w.Watermark != "" {
+		if w.Version < wireVersion {
+			return checkpoint{}, fmt.Errorf("checkpoint version %d with a watermark", w.Version)
+		}
+		rv, ok := ParseResourceVersion(w.Watermark)
+		if !ok {
+			return checkpoint{}, fmt.Errorf("watermark %q is not a resourceVersion", w.Watermark)
+		}
+		cp.Watermark = rv
+	}
+	cp.Version = w.Version
+	for _, c := range w.Counts {
+		cp.Counts[c.Key] += c.Value
+	}
+	for uid, t := range w.Counted {
+		addCounted(cp.Counted, uid, t)
+	}
+	return cp, nil
 }
 
 // encodeUIDs writes the groups in time order, each group's UIDs sorted, so
@@ -526,42 +755,6 @@ func encodeUIDs(groups map[int64][][16]byte) []byte {
 		}
 	}
 	return out
-}
-
-// decode reads a checkpoint from the ConfigMap's DataKey and UIDsKey values.
-func decode(data, uids []byte) (checkpoint, error) {
-	cp := emptyCheckpoint()
-	if len(data) == 0 {
-		if len(uids) != 0 {
-			return checkpoint{}, fmt.Errorf("binaryData %s without data %s", UIDsKey, DataKey)
-		}
-		return cp, nil
-	}
-	var w wireFormat
-	if err := json.Unmarshal(data, &w); err != nil {
-		return checkpoint{}, fmt.Errorf("decoding: %w", err)
-	}
-	switch w.Version {
-	case wireVersionText:
-		if len(uids) != 0 {
-			// Version 1 never wrote binaryData: ignoring it could drop
-			// counted UIDs and so count their Events twice.
-			return checkpoint{}, fmt.Errorf("checkpoint version %d with binaryData %s", w.Version, UIDsKey)
-		}
-	case wireVersionBinary:
-		if err := decodeUIDs(uids, cp.Counted); err != nil {
-			return checkpoint{}, fmt.Errorf("decoding %s: %w", UIDsKey, err)
-		}
-	default:
-		return checkpoint{}, fmt.Errorf("unknown checkpoint version %d", w.Version)
-	}
-	for _, c := range w.Counts {
-		cp.Counts[c.Key] += c.Value
-	}
-	for uid, t := range w.Counted {
-		addCounted(cp.Counted, uid, t)
-	}
-	return cp, nil
 }
 
 func decodeUIDs(b []byte, into map[types.UID]int64) error {

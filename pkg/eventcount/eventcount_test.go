@@ -6,7 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"maps"
-	"strings"
+	"slices"
 	"testing"
 	"time"
 
@@ -30,33 +30,69 @@ func newCounter(t *testing.T, client *fake.Clientset) *Counter {
 	return c
 }
 
-func TestCounter_CountsEachUIDOnceAcrossReplaysAndProcesses(t *testing.T) {
+// ev is a countable Event at resourceVersion rv.
+func ev(rv uint64, key Key) Event {
+	return Event{ResourceVersion: rv, UID: uuidFor(int(rv)), Key: key}
+}
+
+func TestCounter_CountsEachEventOnceAcrossReplaysAndProcesses(t *testing.T) {
 	ctx := context.Background()
 	client := fake.NewSimpleClientset()
 	first := newCounter(t, client)
-	for _, uid := range []types.UID{"a", "b", "a", "c", "b"} { // replays
-		first.Observe(uid, opened)
+	// The initial list, in key order (not resourceVersion order), at rv 10.
+	if n := first.ObserveList(slices.Values([]Event{ev(7, opened), ev(3, opened), ev(5, pushed)}), 10); n != 3 {
+		t.Fatalf("list counted %d, want 3", n)
 	}
-	first.Observe("d", pushed)
-	if got := first.Counts(); got[opened] != 3 || got[pushed] != 1 {
-		t.Fatalf("counts = %v, want opened 3, pushed 1", got)
+	// The watch goes on from 10.
+	for _, e := range []Event{ev(11, opened), ev(12, pushed)} {
+		if !first.Observe(e) {
+			t.Fatalf("watch ADDED %d not counted", e.ResourceVersion)
+		}
 	}
-	if err := first.Flush(ctx); err != nil {
-		t.Fatal(err)
+	// A re-list (410 Gone) at 14 replays all of them and brings one new.
+	if n := first.ObserveList(slices.Values([]Event{ev(12, pushed), ev(3, opened), ev(13, opened), ev(7, opened), ev(11, opened), ev(5, pushed)}), 14); n != 1 {
+		t.Fatalf("re-list counted %d, want only the new one", n)
 	}
+	// A reconnected watch replays an ADDED it already delivered.
+	if first.Observe(ev(13, opened)) {
+		t.Fatal("a replayed ADDED was counted again")
+	}
+	if got := first.Counts(); got[opened] != 4 || got[pushed] != 2 {
+		t.Fatalf("counts = %v, want opened 4, pushed 2", got)
+	}
+	must(t, first.Flush(ctx))
 	if first.Pending() != 0 {
 		t.Fatalf("pending after flush = %d", first.Pending())
 	}
 
-	// A new process re-lists the same Events plus a new one.
+	// A new process lists the same Events (a stale cache may even list at
+	// an older resourceVersion) plus a new one.
 	second := newCounter(t, client)
-	for _, uid := range []types.UID{"a", "b", "c", "e"} {
-		if counted := second.Observe(uid, opened); counted != (uid == "e") {
-			t.Errorf("Observe(%s) counted = %v", uid, counted)
-		}
+	if n := second.ObserveList(slices.Values([]Event{ev(3, opened), ev(5, pushed), ev(7, opened), ev(11, opened), ev(12, pushed), ev(13, opened), ev(15, opened)}), 15); n != 1 {
+		t.Fatalf("new process counted %d, want 1", n)
 	}
-	if got := second.Counts(); got[opened] != 4 || got[pushed] != 1 {
-		t.Fatalf("counts = %v, want opened 4, pushed 1", got)
+	if got := second.Counts(); got[opened] != 5 || got[pushed] != 2 {
+		t.Fatalf("counts = %v, want opened 5, pushed 2", got)
+	}
+	stale := newCounter(t, client)
+	if n := stale.ObserveList(slices.Values([]Event{ev(3, opened), ev(5, pushed)}), 6); n != 0 {
+		t.Fatalf("a list older than the watermark counted %d", n)
+	}
+	if stale.Observe(ev(11, opened)) || !stale.Observe(ev(15, opened)) {
+		t.Fatal("a watch from an old list must skip up to the watermark and count after it")
+	}
+}
+
+func TestCounter_ModificationsAndDeletionsCountNothing(t *testing.T) {
+	c := newCounter(t, fake.NewSimpleClientset())
+	c.ObserveList(slices.Values([]Event{ev(1, opened)}), 1)
+	c.Advance(2) // MODIFIED of Event 1
+	c.Advance(3) // DELETED
+	if c.Observe(ev(2, opened)) {
+		t.Fatal("an Event at or below the frontier was counted")
+	}
+	if got := c.Counts()[opened]; got != 1 {
+		t.Fatalf("opened = %d, want 1", got)
 	}
 }
 
@@ -64,45 +100,86 @@ func TestCounter_CrashLosesOnlyWhatTheNextProcessRecounts(t *testing.T) {
 	ctx := context.Background()
 	client := fake.NewSimpleClientset()
 	first := newCounter(t, client)
-	first.Observe("a", opened)
-	if err := first.Flush(ctx); err != nil {
-		t.Fatal(err)
-	}
-	first.Observe("b", opened) // never flushed: the process dies
+	first.ObserveList(slices.Values([]Event{ev(1, opened)}), 1)
+	must(t, first.Flush(ctx))
+	first.Observe(ev(2, opened)) // never flushed: the process dies
 
 	second := newCounter(t, client)
-	second.Observe("a", opened)
-	second.Observe("b", opened) // still alive, so listed again
+	second.ObserveList(slices.Values([]Event{ev(1, opened), ev(2, opened)}), 2) // still alive, so listed again
 	if got := second.Counts()[opened]; got != 2 {
 		t.Fatalf("opened = %d, want 2", got)
 	}
 }
 
-func TestCounter_PrunesGoneUIDsOnlyAfterGraceAndSync(t *testing.T) {
+// TestCounter_OverlappingWritersMergeWithoutDoubleCounting: two processes
+// count the same Events and flush in turn; each merges what the other
+// wrote, whichever is ahead.
+func TestCounter_OverlappingWritersMergeWithoutDoubleCounting(t *testing.T) {
 	ctx := context.Background()
 	client := fake.NewSimpleClientset()
-	now := time.Unix(1_800_000_000, 0)
-	c := New(Options{ConfigMaps: client.CoreV1().ConfigMaps("ns"), Name: "checkpoint", Grace: time.Minute,
-		Now: func() time.Time { return now }})
-	if err := c.Load(ctx); err != nil {
-		t.Fatal(err)
+	a, b := newCounter(t, client), newCounter(t, client)
+	a.ObserveList(slices.Values([]Event{ev(1, opened), ev(2, opened)}), 2)
+	b.ObserveList(slices.Values([]Event{ev(1, opened)}), 1) // b's list is older
+	must(t, b.Flush(ctx))                                   // watermark 1, 1 counted
+	a.Observe(ev(3, opened))
+	must(t, a.Flush(ctx)) // conflict, re-read, merges 2 and 3: watermark 3
+	b.Observe(ev(2, opened))
+	b.Observe(ev(3, opened))
+	b.Observe(ev(4, opened))
+	must(t, b.Flush(ctx)) // only 4 is new to the checkpoint
+	for name, c := range map[string]*Counter{"a": a, "b": b, "fresh": newCounter(t, client)} {
+		must(t, c.Load(ctx))
+		if got := c.Counts()[opened]; got != 4 {
+			t.Errorf("%s: opened = %d, want 4", name, got)
+		}
 	}
-	c.Observe("a", opened)
-	c.Observe("b", opened)
-	must(t, c.Flush(ctx))
-	c.Forget("a")
-	now = now.Add(time.Hour)
-	must(t, c.Flush(ctx))
-	if n := len(c.base.Counted); n != 2 {
-		t.Fatalf("pruned before the informer synced: %d UIDs", n)
+	cm, err := client.CoreV1().ConfigMaps("ns").Get(ctx, "checkpoint", metav1.GetOptions{})
+	must(t, err)
+	sum, err := Inspect(cm)
+	must(t, err)
+	if sum.Version != 3 || sum.Watermark != 4 || len(sum.CountedUIDs) != 0 {
+		t.Fatalf("checkpoint = %+v, want version 3, watermark 4, no UIDs", sum)
 	}
-	c.MarkSynced()
-	must(t, c.Flush(ctx))
-	if _, ok := c.base.Counted["a"]; ok || len(c.base.Counted) != 1 {
-		t.Fatalf("counted = %v, want only b", c.base.Counted)
+}
+
+// TestCheckpoint_SizeDoesNotGrowWithEvents: an hour at 100 deliveries/s
+// (360,000 Events alive, flushed every 5 s) leaves a checkpoint of the
+// counter values alone, the same size as after one Event.
+func TestCheckpoint_SizeDoesNotGrowWithEvents(t *testing.T) {
+	ctx := context.Background()
+	size := func(events, perFlush int) int {
+		client := fake.NewSimpleClientset()
+		c := newCounter(t, client)
+		key := func(i int) Key {
+			return Key{Kind: "PullRequest", Namespace: "ns", Repository: "acme/repo-" + itoa(i%100), Action: "opened"}
+		}
+		c.ObserveList(slices.Values([]Event(nil)), 1)
+		for i := range events {
+			c.Observe(ev(uint64(i+2), key(i)))
+			if (i+1)%perFlush == 0 {
+				must(t, c.Flush(ctx))
+			}
+		}
+		must(t, c.Flush(ctx))
+		cm, err := client.CoreV1().ConfigMaps("ns").Get(ctx, "checkpoint", metav1.GetOptions{})
+		must(t, err)
+		sum, err := Inspect(cm)
+		must(t, err)
+		var total uint64
+		for _, v := range sum.Counts {
+			total += v
+		}
+		if total != uint64(events) {
+			t.Fatalf("%d Events: checkpoint counts %d", events, total)
+		}
+		return sum.Bytes
 	}
-	if got := c.Counts()[opened]; got != 2 {
-		t.Fatalf("pruning changed the count: %d", got)
+	// 100 repositories, so both runs have the same 100 counters; ten
+	// times the Events adds one digit to each value and to the watermark.
+	small, large := size(36_000, 500), size(360_000, 500)
+	t.Logf("checkpoint: %d bytes for 36,000 Events, %d bytes for 360,000", small, large)
+	if large > small+100+1 {
+		t.Fatalf("checkpoint grew with the Events: %d bytes, then %d", small, large)
 	}
 }
 
@@ -120,9 +197,12 @@ func TestCounter_LoadRefusesACorruptCheckpoint(t *testing.T) {
 		"unknown version":               {`{"version":99}`, nil},
 		"truncated group header":        {`{"version":2}`, group(1, 1)[:7]},
 		"group longer than the data":    {`{"version":2}`, group(3, 2)},
-		"trailing bytes after a group":  {`{"version":2}`, append(group(1, 1), 0)},
+		"trailing bytes after a group":  {`{"version":3}`, append(group(1, 1), 0)},
 		"version 1 with binary UIDs":    {`{"version":1}`, group(1, 1)},
 		"binary UIDs without JSON data": {"", group(1, 1)},
+		"watermark not an integer":      {`{"version":3,"watermark":"abc"}`, nil},
+		"watermark with a leading zero": {`{"version":3,"watermark":"012"}`, nil},
+		"version 2 with a watermark":    {`{"version":2,"watermark":"12"}`, nil},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -140,135 +220,122 @@ func TestCounter_LoadRefusesACorruptCheckpoint(t *testing.T) {
 }
 
 func TestCounter_FlushRefusesACheckpointTooLargeForAConfigMap(t *testing.T) {
-	cases := map[string]func(i int) types.UID{
-		// 70,000 × 16 bytes is more than 1 MiB.
-		"canonical UUIDs": func(i int) types.UID { return uuidFor(i) },
-		// Text fallback: about 50 bytes each.
-		"non-canonical UIDs": func(i int) types.UID {
-			return types.UID(strings.Repeat("x", 30) + string(rune('a'+i%26)) + itoa(i))
-		},
+	client := fake.NewSimpleClientset()
+	c := newCounter(t, client)
+	// About 100 bytes of JSON per counter: 12,000 are more than 1 MiB.
+	var evs []Event
+	for i := range 12000 {
+		evs = append(evs, ev(uint64(i+1), Key{Kind: "PullRequest", Namespace: "ns", Repository: "acme/repository-" + itoa(i), Action: "review_request_removed"}))
 	}
-	for name, uid := range cases {
+	c.ObserveList(slices.Values(evs), 12000)
+	if err := c.Flush(context.Background()); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("Flush = %v, want ErrTooLarge", err)
+	}
+	if got := len(c.Counts()); got != 12000 {
+		t.Fatalf("in-memory counts lost on a failed flush: %d", got)
+	}
+}
+
+// TestCounter_MigratesVersion1And2Checkpoints: a checkpoint written by an
+// earlier version (counted UIDs, no watermark) loads; its UIDs stay counted
+// whatever their Events' resourceVersions; the first flush after a list
+// writes version 3 with the watermark and keeps the UIDs, which are dropped
+// once LegacyRetention has passed.
+func TestCounter_MigratesVersion1And2Checkpoints(t *testing.T) {
+	const (
+		canonical1 = types.UID("0f8fad5b-d9cb-469f-a165-70867728950e")
+		canonical2 = types.UID("7c9e6679-7425-40de-944b-e07fc1f90ae7")
+		text       = types.UID("legacy-uid")
+	)
+	counts := `"counts":[{"kind":"Branch","namespace":"ns","repository":"acme/api","action":"pushed","value":1},` +
+		`{"kind":"PullRequest","namespace":"ns","repository":"acme/api","action":"opened","value":2}]`
+	v2UIDs := binary.BigEndian.AppendUint64(nil, 1_800_000_000)
+	v2UIDs = binary.BigEndian.AppendUint32(v2UIDs, 2)
+	r1, _ := parseUUID(canonical1)
+	r2, _ := parseUUID(canonical2)
+	v2UIDs = append(append(v2UIDs, r1[:]...), r2[:]...)
+	cases := map[string]*corev1.ConfigMap{
+		"version 1": {Data: map[string]string{DataKey: `{"version":1,` + counts +
+			`,"counted":{"0f8fad5b-d9cb-469f-a165-70867728950e":1800000000,"7c9e6679-7425-40de-944b-e07fc1f90ae7":1800000000,"legacy-uid":1800000000}}`}},
+		"version 2": {Data: map[string]string{DataKey: `{"version":2,` + counts + `,"counted":{"legacy-uid":1800000000}}`},
+			BinaryData: map[string][]byte{UIDsKey: v2UIDs}},
+	}
+	for name, cm := range cases {
 		t.Run(name, func(t *testing.T) {
-			client := fake.NewSimpleClientset()
-			c := newCounter(t, client)
-			for i := range 70000 {
-				c.Observe(uid(i), opened)
+			ctx := context.Background()
+			cm.ObjectMeta = metav1.ObjectMeta{Name: "checkpoint", Namespace: "ns"}
+			client := fake.NewSimpleClientset(cm)
+			now := time.Unix(1_800_000_100, 0)
+			load := func() *Counter {
+				c := New(Options{ConfigMaps: client.CoreV1().ConfigMaps("ns"), Name: "checkpoint", Now: func() time.Time { return now }})
+				must(t, c.Load(ctx))
+				return c
 			}
-			if err := c.Flush(context.Background()); !errors.Is(err, ErrTooLarge) {
-				t.Fatalf("Flush = %v, want ErrTooLarge", err)
+			c := load()
+			// The three counted Events are still alive (with any
+			// resourceVersion); one new Event.
+			listed := []Event{
+				{ResourceVersion: 40, UID: canonical1, Key: opened},
+				{ResourceVersion: 20, UID: text, Key: opened},
+				{ResourceVersion: 30, UID: canonical2, Key: pushed},
+				{ResourceVersion: 35, UID: uuidFor(99), Key: opened},
 			}
-			if got := c.Counts()[opened]; got != 70000 {
-				t.Fatalf("in-memory counts lost on a failed flush: %d", got)
+			if n := c.ObserveList(slices.Values(listed), 41); n != 1 {
+				t.Fatalf("counted %d of the listed Events after the upgrade, want 1", n)
+			}
+			must(t, c.Flush(ctx))
+			got, err := client.CoreV1().ConfigMaps("ns").Get(ctx, "checkpoint", metav1.GetOptions{})
+			must(t, err)
+			sum, err := Inspect(got)
+			must(t, err)
+			if sum.Version != 3 || sum.Watermark != 41 || len(sum.CountedUIDs) != 3 || sum.Counts[opened] != 3 || sum.Counts[pushed] != 1 {
+				t.Fatalf("after the first flush: %+v", sum)
+			}
+			// A process after the upgrade still skips them (a re-list
+			// from a stale cache could show them above the watermark
+			// only in theory; the UIDs are kept regardless).
+			again := load()
+			if again.Observe(Event{ResourceVersion: 50, UID: canonical1, Key: opened}) {
+				t.Fatal("an Event counted before the upgrade was counted again")
+			}
+			// Past the retention the UIDs go; the counts stay.
+			now = now.Add(DefaultLegacyRetention)
+			again.Observe(ev(51, opened))
+			must(t, again.Flush(ctx))
+			got, err = client.CoreV1().ConfigMaps("ns").Get(ctx, "checkpoint", metav1.GetOptions{})
+			must(t, err)
+			if sum, err = Inspect(got); err != nil || len(sum.CountedUIDs) != 0 || len(got.BinaryData) != 0 || sum.Counts[opened] != 4 || sum.Watermark != 51 {
+				t.Fatalf("after the retention: %+v, binaryData %d keys, %v", sum, len(got.BinaryData), err)
 			}
 		})
 	}
 }
 
-// TestCheckpoint_60000EventsFitInOneConfigMap: an hour of Events at ~17/s,
-// persisted by a flush every 2 s (one UID group each) across 100
-// repositories' counters, fits the API server's ConfigMap limit, and is
-// written, read and re-encoded unchanged.
-func TestCheckpoint_60000EventsFitInOneConfigMap(t *testing.T) {
-	const events, flushes = 60000, 1800
+// TestCounter_FlushBeforeAnyListKeepsALegacyCheckpoint: stopping before the
+// first list completes must not drop the counted UIDs of a version 1-2
+// checkpoint (no watermark can replace them yet).
+func TestCounter_FlushBeforeAnyListKeepsALegacyCheckpoint(t *testing.T) {
 	ctx := context.Background()
-	start := int64(1_800_000_000)
-	persistedAt := func(i int) int64 { return start + 2*int64(i*flushes/events) }
-	cp := emptyCheckpoint()
-	for i := range events {
-		cp.Counts[Key{Kind: "PullRequest", Namespace: "ns", Repository: "acme/repo-" + itoa(i%100), Action: "opened"}]++
-		cp.Counted[uuidFor(i)] = persistedAt(i)
-	}
-	data, uids, err := cp.encode()
-	must(t, err)
-	if got, want := len(uids), flushes*uidGroupHeader+events*16; got != want {
-		t.Errorf("UIDs take %d bytes, want %d (16 per UID, %d per group)", got, want, uidGroupHeader)
-	}
-	t.Logf("%d Events: %d bytes of %d (%d JSON, %d binary)", events, len(data)+len(uids), maxCheckpointBytes, len(data), len(uids))
-
-	// Written through the Counter: the size check passes.
-	client := fake.NewSimpleClientset()
-	c := newCounter(t, client)
-	_, err = c.write(ctx, cp, "", false)
-	must(t, err)
-	cm, err := client.CoreV1().ConfigMaps("ns").Get(ctx, "checkpoint", metav1.GetOptions{})
-	must(t, err)
-	if string(data) != cm.Data[DataKey] || !bytes.Equal(uids, cm.BinaryData[UIDsKey]) {
-		t.Fatal("the ConfigMap does not hold the encoded checkpoint")
-	}
-
-	// Read back by a new process: same counts, same UIDs with the same
-	// persist times (so pruning happens when it would have), none counted
-	// again, and one more still flushes.
-	again := newCounter(t, client)
-	if !maps.Equal(again.base.Counts, cp.Counts) || !maps.Equal(again.base.Counted, cp.Counted) {
-		t.Fatalf("round trip: %d UIDs, %d counts; want %d, %d",
-			len(again.base.Counted), len(again.base.Counts), len(cp.Counted), len(cp.Counts))
-	}
-	for i := range events {
-		if again.Observe(uuidFor(i), opened) {
-			t.Fatalf("UID %d counted twice", i)
-		}
-	}
-	redata, reuids, err := again.base.encode()
-	must(t, err)
-	if string(redata) != string(data) || !bytes.Equal(reuids, uids) {
-		t.Fatal("re-encoding the decoded checkpoint changed it")
-	}
-	again.Observe(uuidFor(events), opened)
-	must(t, again.Flush(ctx))
-}
-
-// TestCounter_LoadsAVersion1Checkpoint: a checkpoint written by the previous
-// version (every UID as text in the JSON) loads, its UIDs stay counted, and
-// the next flush rewrites it compactly without losing any.
-func TestCounter_LoadsAVersion1Checkpoint(t *testing.T) {
-	ctx := context.Background()
-	const v1 = `{"version":1,"counts":[{"kind":"Branch","namespace":"ns","repository":"acme/api","action":"pushed","value":1},` +
-		`{"kind":"PullRequest","namespace":"ns","repository":"acme/api","action":"opened","value":2}],` +
-		`"counted":{"0f8fad5b-d9cb-469f-a165-70867728950e":1800000000,"7c9e6679-7425-40de-944b-e07fc1f90ae7":1800000005,"legacy-uid":1800000005}}`
 	client := fake.NewSimpleClientset(&corev1.ConfigMap{
 		ObjectMeta: metav1.ObjectMeta{Name: "checkpoint", Namespace: "ns"},
-		Data:       map[string]string{DataKey: v1},
+		Data: map[string]string{DataKey: `{"version":1,"counts":[{"kind":"PullRequest","namespace":"ns","repository":"acme/api","action":"opened","value":1}],` +
+			`"counted":{"u1":` + itoa(int(time.Now().Unix())) + `}}`},
 	})
 	c := newCounter(t, client)
-	old := map[types.UID]int64{
-		"0f8fad5b-d9cb-469f-a165-70867728950e": 1800000000,
-		"7c9e6679-7425-40de-944b-e07fc1f90ae7": 1800000005,
-		"legacy-uid":                           1800000005,
-	}
-	for uid := range old {
-		if c.Observe(uid, opened) {
-			t.Errorf("%s counted again after an upgrade", uid)
-		}
-	}
-	if got := c.Counts(); got[opened] != 2 || got[pushed] != 1 {
-		t.Fatalf("counts = %v", got)
-	}
-	c.Observe("e1b8f2a0-3c4d-4e5f-8a9b-0c1d2e3f4a5b", opened)
 	must(t, c.Flush(ctx))
+	again := newCounter(t, client)
+	if again.Observe(Event{ResourceVersion: 9, UID: "u1", Key: opened}) || again.Counts()[opened] != 1 {
+		t.Fatalf("the legacy UID was lost: counts %v", again.Counts())
+	}
+}
 
-	cm, err := client.CoreV1().ConfigMaps("ns").Get(ctx, "checkpoint", metav1.GetOptions{})
-	must(t, err)
-	if n := len(cm.BinaryData[UIDsKey]); n != 3*uidGroupHeader+3*16 {
-		t.Errorf("binaryData %s: %d bytes, want 3 UIDs in 3 groups (two old persist times, one new)", UIDsKey, n)
-	}
-	if strings.Contains(cm.Data[DataKey], "0f8fad5b") || !strings.Contains(cm.Data[DataKey], `"counted":{"legacy-uid":1800000005}`) {
-		t.Errorf("JSON should hold only the non-canonical UID: %s", cm.Data[DataKey])
-	}
-	uids, err := CountedUIDs(cm)
-	must(t, err)
-	if len(uids) != 4 {
-		t.Errorf("CountedUIDs = %v, want 4", uids)
-	}
-	back := newCounter(t, client)
-	for uid, at := range old {
-		if got := back.base.Counted[uid]; got != at {
-			t.Errorf("%s persisted at %d after the rewrite, want %d", uid, got, at)
+func TestParseResourceVersion_AcceptsOnlyTheAPIServersIntegers(t *testing.T) {
+	for rv, want := range map[string]uint64{"1": 1, "123456789": 123456789, "18446744073709551615": 1<<64 - 1,
+		"": 0, "0": 0, "012": 0, "-1": 0, "1a": 0, " 1": 0, "18446744073709551616": 0} {
+		got, ok := ParseResourceVersion(rv)
+		if got != want || ok != (want != 0) {
+			t.Errorf("ParseResourceVersion(%q) = %d, %v; want %d", rv, got, ok, want)
 		}
-	}
-	if got := back.Counts(); got[opened] != 3 || got[pushed] != 1 || len(back.base.Counted) != 4 {
-		t.Fatalf("after rewrite: counts %v, %d UIDs", got, len(back.base.Counted))
 	}
 }
 
@@ -302,6 +369,7 @@ func TestCheckpoint_EncodesDeterministicallyAndRoundTrips(t *testing.T) {
 	cp.Counted[uuidFor(1)] = 10
 	cp.Counted[uuidFor(2)] = 12
 	cp.Counted[uuidFor(3)] = 10
+	cp.Watermark = 12345
 	a, au, err := cp.encode()
 	must(t, err)
 	b, bu, err := cp.encode()
@@ -311,7 +379,7 @@ func TestCheckpoint_EncodesDeterministicallyAndRoundTrips(t *testing.T) {
 	}
 	back, err := decode(a, au)
 	must(t, err)
-	if !maps.Equal(back.Counts, cp.Counts) || !maps.Equal(back.Counted, cp.Counted) {
+	if !maps.Equal(back.Counts, cp.Counts) || !maps.Equal(back.Counted, cp.Counted) || back.Watermark != cp.Watermark {
 		t.Fatalf("round trip = %+v", back)
 	}
 }
@@ -324,8 +392,10 @@ func FuzzDecode(f *testing.F) {
 	cp.Counted["u"] = 1
 	cp.Counted[uuidFor(1)] = 1
 	cp.Counted[uuidFor(2)] = 2
+	cp.Watermark = 77
 	seed, seedUIDs, _ := cp.encode()
 	f.Add(seed, seedUIDs)
+	f.Add([]byte(`{"version":3,"watermark":"5","counts":[]}`), []byte(nil))
 	f.Add([]byte(`{"version":2,"counts":null}`), []byte{})
 	f.Add([]byte(`{"version":2,"counts":[]}`), seedUIDs[:uidGroupHeader+8])
 	// The previous version's format.
@@ -350,6 +420,9 @@ func FuzzDecode(f *testing.F) {
 		}
 		if !maps.Equal(back.Counted, got.Counted) {
 			t.Fatalf("counted UIDs %v then %v", got.Counted, back.Counted)
+		}
+		if back.Watermark != got.Watermark {
+			t.Fatalf("watermark %d then %d", got.Watermark, back.Watermark)
 		}
 	})
 }
@@ -387,17 +460,18 @@ func TestCounter_DroppedRepositoryIsGoneForGoodButItsEventsStayCounted(t *testin
 	ctx := context.Background()
 	client := fake.NewSimpleClientset()
 	stray := Key{Kind: "PullRequest", Namespace: "ns", Repository: "stray/x", Action: "opened"}
+	ev := func(rv uint64, k Key) Event { return Event{ResourceVersion: rv, Key: k} }
 	first := newCounter(t, client)
-	first.Observe("a", opened)
-	first.Observe("s1", stray)
+	first.Observe(ev(10, opened))
+	first.Observe(ev(11, stray))
 	must(t, first.Flush(ctx))
 
-	first.Observe("s2", stray) // pending when dropped
+	first.Observe(ev(12, stray)) // pending when dropped
 	first.DropRepository("stray/x")
 	if got := first.Counts(); got[stray] != 0 || got[opened] != 1 {
 		t.Fatalf("counts after drop = %v, want stray/x gone and acme/api kept", got)
 	}
-	first.Observe("b", opened)
+	first.Observe(ev(13, opened))
 	must(t, first.Flush(ctx))
 	// (A second instance's stale copy is re-read on its write conflict; the
 	// fake clientset does not check resourceVersions, so that is left to
@@ -406,9 +480,13 @@ func TestCounter_DroppedRepositoryIsGoneForGoodButItsEventsStayCounted(t *testin
 	if got := restarted.Counts(); got[stray] != 0 || got[opened] != 2 {
 		t.Fatalf("counts after restart = %v, want stray/x gone, acme/api 2", got)
 	}
-	for _, uid := range []types.UID{"s1", "s2"} {
-		if restarted.Observe(uid, stray) {
-			t.Errorf("Event %s of the dropped repository counted again", uid)
+	for _, rv := range []uint64{11, 12} {
+		if restarted.Observe(ev(rv, stray)) {
+			t.Errorf("Event at %d of the dropped repository counted again", rv)
 		}
+	}
+	// The repository comes back with a new delivery: it counts afresh.
+	if !restarted.Observe(ev(14, stray)) || restarted.Counts()[stray] != 1 {
+		t.Errorf("a new Event after the drop: counts %v, want stray/x 1", restarted.Counts())
 	}
 }

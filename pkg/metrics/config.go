@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -37,26 +36,6 @@ const (
 	// object for a day gives back its label slot.
 	DefaultRepositoryIdleTimeout = 24 * time.Hour
 )
-
-// DefaultMemoryLimit is the Go runtime's soft memory limit the function
-// sets when GOMEMLIMIT is not set: with 100,000 Events cached the live heap
-// is a few tens of MiB, and without a limit the heap (and so the RSS) grows to
-// twice the live heap and keeps what the initial list needed for long after.
-// Near the limit the collector runs more often and returns freed memory to
-// the system. It is soft: a larger live heap is not an error, only more GC
-// work (the runtime caps that at about half the CPU).
-const DefaultMemoryLimit = 48 << 20
-
-// ApplyMemoryLimit sets DefaultMemoryLimit as the runtime's soft memory
-// limit unless the GOMEMLIMIT environment variable is set (the runtime has
-// then applied that one). It returns the limit in effect.
-func ApplyMemoryLimit() int64 {
-	if v, ok := os.LookupEnv("GOMEMLIMIT"); ok && v != "" {
-		return debug.SetMemoryLimit(-1)
-	}
-	debug.SetMemoryLimit(DefaultMemoryLimit)
-	return DefaultMemoryLimit
-}
 
 // serviceAccountNamespace is where a pod finds its own namespace.
 const serviceAccountNamespace = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"

@@ -25,7 +25,8 @@ func recorderEvent(ns string, i int) *corev1.Event {
 	return &corev1.Event{
 		ObjectMeta: metav1.ObjectMeta{
 			Name: fmt.Sprintf("delivery-%03d", i), Namespace: ns, UID: types.UID(fmt.Sprintf("uid-%03d", i)),
-			Annotations: map[string]string{stablev1.AnnotationRepository: "acme/api"},
+			ResourceVersion: fmt.Sprint(i + 1),
+			Annotations:     map[string]string{stablev1.AnnotationRepository: "acme/api"},
 		},
 		InvolvedObject:      corev1.ObjectReference{Kind: "PullRequest"},
 		Action:              "opened",

@@ -14,6 +14,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"regexp"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -21,6 +23,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -32,6 +35,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/utils/clock"
 
 	stablev1 "github.com/liatrio/gitpulse/pkg/apis/stable/v1"
 	"github.com/liatrio/gitpulse/pkg/client/clientset/versioned"
@@ -56,6 +60,10 @@ type Options struct {
 	Kube     kubernetes.Interface
 	Gitpulse versioned.Interface
 	Logger   *slog.Logger
+	// MemoryLimit, when set, is applied to the Go runtime and kept above
+	// the live heap while the Service runs (the function's process is the
+	// Service alone; tests share theirs and leave it unset).
+	MemoryLimit *MemoryLimit
 }
 
 // Service watches one namespace and serves its metrics.
@@ -66,6 +74,7 @@ type Service struct {
 	gitpuls versioned.Interface
 
 	counter  *eventcount.Counter
+	memLimit *MemoryLimit
 	repos    *repoCap
 	events   *eventWatcher
 	registry *prometheus.Registry
@@ -74,7 +83,6 @@ type Service struct {
 	mu       sync.Mutex
 	prLister stablelisters.PullRequestLister
 	brLister stablelisters.BranchLister
-	evStore  cache.Store // the recorder's live Events (*cachedEvent)
 	cancel   context.CancelFunc
 	done     chan struct{}
 	wg       sync.WaitGroup // informer goroutines
@@ -83,6 +91,10 @@ type Service struct {
 	writesOK    atomic.Uint64
 	writesError atomic.Uint64
 }
+
+// largeList is the size of an Events list after which the function's
+// process returns its free memory to the system at once.
+const largeList = 10_000
 
 // New builds a Service; Start starts it.
 func New(opts Options) (*Service, error) {
@@ -126,21 +138,48 @@ func New(opts Options) (*Service, error) {
 		}
 	}
 	s := &Service{
-		cfg:     opts.Config,
-		log:     log.With("component", "metrics", "namespace", opts.Config.Namespace),
-		kube:    kube,
-		gitpuls: gp,
-		repos:   newRepoCap(opts.Config.MaxRepositories),
+		cfg:      opts.Config,
+		log:      log.With("component", "metrics", "namespace", opts.Config.Namespace),
+		kube:     kube,
+		gitpuls:  gp,
+		repos:    newRepoCap(opts.Config.MaxRepositories),
+		memLimit: opts.MemoryLimit,
 	}
 	s.counter = eventcount.New(eventcount.Options{
 		ConfigMaps: kube.CoreV1().ConfigMaps(opts.Config.Namespace),
 		Name:       CheckpointName,
-		Logger:     s.log,
+		// Only an Event about to be counted may take one of the capped
+		// repository slots; replays of counted ones must not use them up.
+		Admit: func(k eventcount.Key) eventcount.Key {
+			k.Repository = s.repos.admit(k.Repository)
+			return k
+		},
+		Logger: s.log,
 	})
-	s.events = newEventWatcher(s.counter, s.repos, s.log)
+	s.events = newEventWatcher(s.counter, s.log)
+	if s.memLimit != nil {
+		// The process is the function alone: once a large list is counted,
+		// return what it needed to the system now rather than as the
+		// background scavenger gets to it.
+		s.events.afterList = func(items int) {
+			if items >= largeList {
+				debug.FreeOSMemory()
+			}
+		}
+	}
 	s.registry = prometheus.NewRegistry()
-	if err := s.registry.Register(newCollector(s.view)); err != nil {
-		return nil, fmt.Errorf("registering collector: %w", err)
+	// The process and Go runtime collectors (go_gc_gomemlimit_bytes and
+	// go_gc_heap_live_bytes among them) let operators see the function's
+	// memory against its limit.
+	for _, c := range []prometheus.Collector{
+		newCollector(s.view),
+		collectors.NewGoCollector(collectors.WithGoCollectorRuntimeMetrics(
+			collectors.GoRuntimeMetricsRule{Matcher: regexp.MustCompile(`^/gc/heap/live:bytes$`)})),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	} {
+		if err := s.registry.Register(c); err != nil {
+			return nil, fmt.Errorf("registering collector: %w", err)
+		}
 	}
 	mux := http.NewServeMux()
 	mux.Handle(MetricsPath, promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{
@@ -168,6 +207,13 @@ func (s *Service) Start(ctx context.Context) error {
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.cancel = cancel
 	s.done = make(chan struct{})
+	if s.memLimit != nil {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.memLimit.Run(runCtx, s.log)
+		}()
+	}
 	go s.run(runCtx)
 	return nil
 }
@@ -198,7 +244,6 @@ func (s *Service) run(ctx context.Context) {
 	if !cache.WaitForCacheSync(ctx.Done(), eventsSynced...) {
 		return
 	}
-	s.counter.MarkSynced()
 	s.ready.Store(true)
 	s.log.InfoContext(ctx, "caches synced, serving", "counted_pending", s.counter.Pending())
 
@@ -224,14 +269,14 @@ func (s *Service) startInformers(ctx context.Context) ([]cache.InformerSynced, e
 	prs := s.gitpuls.StableV1().PullRequests(ns)
 	brs := s.gitpuls.StableV1().Branches(ns)
 
-	// Informers over ListWatches of our own (rather than the generated
-	// factories) so that every watch (re)start is counted: the reflector
-	// retries a broken watch internally and calls the error handler only
-	// when it has to re-list.
-	// The Events cache holds cachedEvents (see slimEvent) and has no
-	// namespace index: nothing lists it, and an index costs a key and a map
-	// entry per Event.
-	evInf := s.informer("events", s.kube, &corev1.Event{}, slimEvent, nil,
+	// Informers and a reflector over ListWatches of our own (rather than
+	// the generated factories) so that every watch (re)start is counted:
+	// the reflector retries a broken watch internally and calls the error
+	// handler only when it has to re-list.
+	// The Events have no informer and no cache: their reflector's store is
+	// the eventWatcher, which counts what it is given and keeps nothing, so
+	// memory does not grow with the Events alive (see eventcount).
+	evLW := s.listWatch("events",
 		func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
 			o.FieldSelector = selector
 			return events.List(ctx, o)
@@ -240,6 +285,20 @@ func (s *Service) startInformers(ctx context.Context) ([]cache.InformerSynced, e
 			o.FieldSelector = selector
 			return events.Watch(ctx, o)
 		})
+	// The wrapper tells the reflector when the client cannot stream lists
+	// (fake clientsets), as the generated informers do.
+	evRef := cache.NewReflectorWithOptions(cache.ToListWatcherWithWatchListSemantics(evLW, s.kube), &corev1.Event{}, s.events,
+		cache.ReflectorOptions{Name: "gitpulse-metrics-events", TypeDescription: "recorder Events"})
+	// Reflector.RunWithContext with our error handler (a bare reflector has
+	// no setter for it): the same backoff as client-go's.
+	runEvents := func(ctx context.Context) {
+		backoff := wait.NewExponentialBackoffManager(800*time.Millisecond, 30*time.Second, 2*time.Minute, 2.0, 1.0, clock.RealClock{})
+		wait.BackoffUntil(func() {
+			if err := evRef.ListAndWatchWithContext(ctx); err != nil {
+				s.events.watchFailed(ctx, "events", evRef, err)
+			}
+		}, backoff, true, ctx.Done())
+	}
 	namespaced := cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc} // for the listers
 	prInf := s.informer("pullrequests", s.gitpuls, &stablev1.PullRequest{}, slimObject, namespaced,
 		func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) { return prs.List(ctx, o) },
@@ -248,38 +307,25 @@ func (s *Service) startInformers(ctx context.Context) ([]cache.InformerSynced, e
 		func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) { return brs.List(ctx, o) },
 		func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) { return brs.Watch(ctx, o) })
 
-	reg, err := evInf.AddEventHandler(s.events.handler())
-	if err != nil {
-		return nil, fmt.Errorf("event handler: %w", err)
-	}
 	s.mu.Lock()
 	s.prLister = stablelisters.NewPullRequestLister(prInf.GetIndexer())
 	s.brLister = stablelisters.NewBranchLister(brInf.GetIndexer())
-	s.evStore = evInf.GetStore()
 	s.mu.Unlock()
-	for _, inf := range []cache.SharedIndexInformer{evInf, prInf, brInf} {
+	for _, run := range []func(context.Context){runEvents, prInf.RunWithContext, brInf.RunWithContext} {
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			inf.RunWithContext(ctx)
+			run(ctx)
 		}()
 	}
-	// The handler's HasSynced, not the informer's: counting is complete only
-	// once our handler has seen every listed Event.
-	return []cache.InformerSynced{reg.HasSynced, prInf.HasSynced, brInf.HasSynced}, nil
+	return []cache.InformerSynced{s.events.HasSynced, prInf.HasSynced, brInf.HasSynced}, nil
 }
 
 // informer builds one namespaced informer (no resync) whose watches and
 // watch errors are counted under resource.
 func (s *Service) informer(resource string, client any, example runtime.Object, transform cache.TransformFunc,
 	indexers cache.Indexers, list cache.ListWithContextFunc, watchFn cache.WatchFuncWithContext) cache.SharedIndexInformer {
-	lw := &cache.ListWatch{
-		ListWithContextFunc: list,
-		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-			s.events.watchStarted(resource)
-			return watchFn(ctx, o)
-		},
-	}
+	lw := s.listWatch(resource, list, watchFn)
 	// The wrapper tells the reflector when client cannot stream lists
 	// (fake clientsets), as the generated informers do.
 	inf := cache.NewSharedIndexInformerWithOptions(cache.ToListWatcherWithWatchListSemantics(lw, client), example, cache.SharedIndexInformerOptions{
@@ -291,6 +337,17 @@ func (s *Service) informer(resource string, client any, example runtime.Object, 
 		s.events.watchFailed(ctx, resource, r, err)
 	})
 	return inf
+}
+
+// listWatch counts every watch call under resource.
+func (s *Service) listWatch(resource string, list cache.ListWithContextFunc, watchFn cache.WatchFuncWithContext) *cache.ListWatch {
+	return &cache.ListWatch{
+		ListWithContextFunc: list,
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			s.events.watchStarted(resource)
+			return watchFn(ctx, o)
+		},
+	}
 }
 
 func (s *Service) flush(ctx context.Context) {
@@ -311,16 +368,14 @@ func (s *Service) releaseIdleRepositories(ctx context.Context) {
 		return
 	}
 	s.mu.Lock()
-	prl, brl, evs := s.prLister, s.brLister, s.evStore
+	prl, brl := s.prLister, s.brLister
 	s.mu.Unlock()
-	if prl == nil || evs == nil {
+	if prl == nil {
 		return
 	}
 	alive := map[string]bool{}
-	for _, o := range evs.List() {
-		if ev, ok := o.(*cachedEvent); ok {
-			alive[ev.Repository.Value()] = true
-		}
+	for _, repo := range s.events.repositoriesWithLiveEvents() {
+		alive[repo] = true
 	}
 	prs, _ := prl.List(labels.Everything())
 	for _, pr := range prs {

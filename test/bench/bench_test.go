@@ -148,8 +148,7 @@ func BenchmarkGitpulse(b *testing.B) {
 		b.Run(fmt.Sprintf("recorder/c=%d", c), func(b *testing.B) { benchRecorder(b, c, ceilings[c]) })
 	}
 	b.Run("recorder-cold-start", benchColdStart)
-	b.Run("metrics/events=10k", func(b *testing.B) { benchMetrics(b, 10_000) })
-	b.Run("metrics/events=100k", func(b *testing.B) { benchMetrics(b, 100_000) })
+	benchMetricsGroup(b) // metrics_test.go
 }
 
 // benchCeiling: what the API server can take of the recorder's writes — one
@@ -267,69 +266,6 @@ func benchColdStart(b *testing.B) {
 }
 
 var eventsCreated atomic.Int64
-
-// benchMetrics: with `total` recorder Events present (across 1,000
-// repositories), a fresh metrics process's time to its first complete
-// /metrics, its RSS, and the time of one scrape.
-func benchMetrics(b *testing.B, total int) {
-	ctx := context.Background()
-	ns := stack.Namespace()
-	stack.KillMetrics()
-	have := int(eventsCreated.Load())
-	if total > have {
-		l := drive(b, total-have, 32, func(i int) error {
-			n := have + i
-			now := metav1.Now()
-			repo := fmt.Sprintf("org-%d/repo-%d", n%1000/100, n%1000)
-			_, err := stack.Kube.CoreV1().Events(ns).Create(ctx, &corev1.Event{
-				ObjectMeta: metav1.ObjectMeta{Name: naming.EventName(fmt.Sprintf("metrics-bench-%d", n)), Namespace: ns,
-					Annotations: map[string]string{stablev1.AnnotationDeliveryID: fmt.Sprint(n), stablev1.AnnotationRepository: repo}},
-				InvolvedObject: corev1.ObjectReference{APIVersion: "stable.liatr.io/v1", Kind: "PullRequest",
-					Name: fmt.Sprintf("pr-%d", n%5000), Namespace: ns},
-				Reason: stablev1.ReasonPullRequestSynchronized, Message: "bench", Type: corev1.EventTypeNormal, Action: "synchronize",
-				ReportingController: stablev1.ReportingController, ReportingInstance: "bench",
-				Source:         corev1.EventSource{Component: stablev1.SourceComponent},
-				FirstTimestamp: now, LastTimestamp: now, Count: 1,
-			}, metav1.CreateOptions{})
-			return err
-		})
-		eventsCreated.Store(int64(total))
-		b.Logf("created %d Events at %.0f/s", total-have, l.rate())
-	}
-	// A fresh function: forget what an earlier run counted, so it counts all.
-	stack.Kube.CoreV1().ConfigMaps(ns).Delete(ctx, "gitpulse-metrics-checkpoint", metav1.DeleteOptions{})
-	start := time.Now()
-	if err := stack.StartMetrics(ctx); err != nil {
-		b.Fatal(err)
-	}
-	// The recorder benchmarks' own Events are counted too, so "complete"
-	// means at least the bench-made ones.
-	var body string
-	for {
-		body = scrape(b)
-		if sumCounter(body, "gitpulse_pull_request_events_total") >= float64(total) {
-			break
-		}
-		if time.Since(start) > 5*time.Minute {
-			b.Fatalf("/metrics incomplete after 5 minutes: %v of %d", sumCounter(body, "gitpulse_pull_request_events_total"), total)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	first := time.Since(start)
-	rss := rssMiB(stack.MetricsPid())
-	var scrapes []time.Duration
-	for k := 0; k < 10; k++ {
-		t := time.Now()
-		body = scrape(b)
-		scrapes = append(scrapes, time.Since(t))
-	}
-	sort.Slice(scrapes, func(i, j int) bool { return scrapes[i] < scrapes[j] })
-	series := strings.Count(body, "\ngitpulse_pull_request_events_total{")
-	record(fmt.Sprintf("metrics %dk Events", total/1000), "first complete /metrics %s\tRSS %.1f MiB\tscrape %s (median of 10, %d repository series, %d bytes)",
-		first.Round(time.Millisecond), rss, scrapes[5].Round(100*time.Microsecond), series, len(body))
-	b.ReportMetric(first.Seconds(), "s-to-complete")
-	b.ReportMetric(rss, "RSS-MiB")
-}
 
 func scrape(b *testing.B) string {
 	resp, err := http.Get(stack.MetricsURL())

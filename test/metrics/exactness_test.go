@@ -14,6 +14,7 @@ import (
 	"github.com/liatrio/gitpulse/internal/testenv"
 	"github.com/liatrio/gitpulse/pkg/eventcount"
 	"github.com/liatrio/gitpulse/pkg/metrics"
+	"github.com/liatrio/gitpulse/pkg/naming"
 )
 
 // prEvents returns n pull request Events with distinct deliveries, cycling
@@ -76,22 +77,28 @@ func crash(svc *metrics.Service) {
 	_ = svc.Stop(ctx)
 }
 
-// checkpointUIDs reads the checkpoint ConfigMap's counted UID set.
-func checkpointUIDs(t *testing.T, kube kubernetes.Interface, ns string) map[string]int64 {
+// checkpoint reads the checkpoint ConfigMap.
+func checkpoint(t *testing.T, kube kubernetes.Interface, ns string) eventcount.Summary {
 	t.Helper()
 	cm, err := kube.CoreV1().ConfigMaps(ns).Get(context.Background(), metrics.CheckpointName, metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	uids, err := eventcount.CountedUIDs(cm)
+	sum, err := eventcount.Inspect(cm)
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := make(map[string]int64, len(uids))
-	for uid, at := range uids {
-		out[string(uid)] = at
+	return sum
+}
+
+// wantWatermarkOnly fails unless the checkpoint is version 3 with a
+// watermark and no per-Event state.
+func wantWatermarkOnly(t *testing.T, sum eventcount.Summary) {
+	t.Helper()
+	if sum.Version != 3 || sum.Watermark == 0 || len(sum.CountedUIDs) != 0 {
+		t.Errorf("checkpoint: version %d, watermark %d, %d UIDs; want version 3 with a watermark and no UIDs",
+			sum.Version, sum.Watermark, len(sum.CountedUIDs))
 	}
-	return out
 }
 
 // TestCounters_CountEachEventOnceAcrossRestarts is the exactness proof: 60
@@ -148,9 +155,7 @@ func TestCounters_CountEachEventOnceAcrossRestarts(t *testing.T) {
 	fourth := startService(t, env.Config(), cfg)
 	waitExact(t, fourth, ns, 60)
 	stop(t, fourth)
-	if got := len(checkpointUIDs(t, env.Kube, ns)); got != 60 {
-		t.Errorf("checkpoint holds %d counted UIDs, want 60", got)
-	}
+	wantWatermarkOnly(t, checkpoint(t, env.Kube, ns))
 }
 
 // TestCounters_OverlappingInstancesMergeWithoutDoubleCounting runs two
@@ -171,66 +176,117 @@ func TestCounters_OverlappingInstancesMergeWithoutDoubleCounting(t *testing.T) {
 
 	c := startService(t, env.Config(), cfg)
 	waitExact(t, c, ns, 40)
-	if got := len(checkpointUIDs(t, env.Kube, ns)); got != 40 {
-		t.Errorf("checkpoint holds %d counted UIDs, want 40", got)
-	}
+	wantWatermarkOnly(t, checkpoint(t, env.Kube, ns))
 }
 
-// TestCounters_ForgetDeletedEventsButKeepTheirCounts: expired Events leave
-// the UID set (it stays bounded) while their counts stay.
-func TestCounters_ForgetDeletedEventsButKeepTheirCounts(t *testing.T) {
+// TestCounters_ExpiredEventsKeepTheirCounts: Events that expire (deleted,
+// as the API server's event TTL does) stay counted, across a restart, and
+// nothing about them remains in the checkpoint.
+func TestCounters_ExpiredEventsKeepTheirCounts(t *testing.T) {
 	env := testenv.Get(t)
 	ns := env.Namespace(t)
 	ctx := context.Background()
-	all := prEvents("expire", 6)
-	mustCreateEvents(t, env.Kube, ns, all...)
+	all := prEvents("expire", 7)
+	mustCreateEvents(t, env.Kube, ns, all[:6]...)
+	first := startService(t, env.Config(), metrics.Config{Namespace: ns})
+	waitExact(t, first, ns, 6)
+	for _, e := range all[:2] {
+		if err := env.Kube.CoreV1().Events(ns).Delete(ctx, naming.EventName(e.delivery), metav1.DeleteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitExact(t, first, ns, 6)
+	stop(t, first)
 
-	now := time.Now()
-	clock := func() time.Time { return now }
-	cm := env.Kube.CoreV1().ConfigMaps(ns)
-	counter := eventcount.New(eventcount.Options{ConfigMaps: cm, Name: metrics.CheckpointName, Grace: time.Minute, Now: clock})
-	if err := counter.Load(ctx); err != nil {
-		t.Fatal(err)
+	second := startService(t, env.Config(), metrics.Config{Namespace: ns})
+	mustCreateEvents(t, env.Kube, ns, all[6])
+	waitExact(t, second, ns, 7)
+	stop(t, second)
+	wantWatermarkOnly(t, checkpoint(t, env.Kube, ns))
+}
+
+// TestCounters_SustainedLoadAcrossRestartsKeepsACheckpointOfConstantSize is
+// issue 15's sustained-load mechanism at reduced scale: Events arrive
+// continuously from several writers while the function crashes (its last
+// increments unflushed) and later restarts gracefully; every checkpoint write
+// succeeds, the counters end exact, and the checkpoint is no larger after
+// 1,200 Events than after 200 (it holds counter values and a watermark,
+// nothing per Event).
+func TestCounters_SustainedLoadAcrossRestartsKeepsACheckpointOfConstantSize(t *testing.T) {
+	env := testenv.Get(t)
+	ns := env.Namespace(t)
+	const total = 1200
+	all := prEvents("sustained", total)
+	cfg := metrics.Config{Namespace: ns, CheckpointInterval: 50 * time.Millisecond}
+
+	first := startService(t, env.Config(), cfg)
+	mustCreateEvents(t, env.Kube, ns, all[:200]...)
+	waitExact(t, first, ns, 200)
+	eventually(t, 30*time.Second, "200 Events persisted", func() (bool, string) {
+		body, f := scrape(t, first.Handler())
+		return counterSum(f, "gitpulse_metrics_checkpoint_pending_events", nil) == 0, body
+	})
+	small := checkpoint(t, env.Kube, ns).Bytes
+
+	// Four writers create the other 1,000 Events without pause.
+	created := make(chan struct{}, total)
+	var wg sync.WaitGroup
+	next := make(chan eventSpec)
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for e := range next {
+				if _, err := createEvent(context.Background(), env.Kube, ns, e); err != nil {
+					t.Errorf("creating Event %s: %v", e.delivery, err)
+				}
+				created <- struct{}{}
+			}
+		}()
 	}
-	list, err := env.Kube.CoreV1().Events(ns).List(ctx, metav1.ListOptions{})
-	if err != nil {
-		t.Fatal(err)
+	go func() {
+		for _, e := range all[200:] {
+			next <- e
+		}
+		close(next)
+	}()
+	waitCreated := func(n int) {
+		for range n {
+			<-created
+		}
 	}
-	for _, ev := range list.Items {
-		counter.Observe(ev.UID, eventcount.Key{Kind: "PullRequest", Namespace: ns, Repository: "acme/api", Action: ev.Action})
+	writeErrors := func(svc *metrics.Service) float64 {
+		_, f := scrape(t, svc.Handler())
+		return counterSum(f, "gitpulse_metrics_checkpoint_writes_total", map[string]string{"result": "error"})
 	}
-	counter.MarkSynced()
-	if err := counter.Flush(ctx); err != nil {
-		t.Fatal(err)
+
+	waitCreated(300)
+	if n := writeErrors(first); n != 0 {
+		t.Errorf("first instance: %v failed checkpoint writes", n)
 	}
-	// Two Events expire.
-	for _, ev := range list.Items[:2] {
-		counter.Forget(ev.UID)
+	crash(first) // mid-stream, with unflushed increments
+	second := startService(t, env.Config(), cfg)
+	waitCreated(400)
+	if n := writeErrors(second); n != 0 {
+		t.Errorf("second instance: %v failed checkpoint writes", n)
 	}
-	if err := counter.Flush(ctx); err != nil {
-		t.Fatal(err)
+	stop(t, second) // graceful, mid-stream
+	third := startService(t, env.Config(), cfg)
+	waitCreated(300)
+	wg.Wait()
+	waitExact(t, third, ns, total)
+	if n := writeErrors(third); n != 0 {
+		t.Errorf("third instance: %v failed checkpoint writes", n)
 	}
-	if got := len(checkpointUIDs(t, env.Kube, ns)); got != 6 {
-		t.Fatalf("within the grace period: %d UIDs, want 6", got)
+	stop(t, third)
+
+	sum := checkpoint(t, env.Kube, ns)
+	wantWatermarkOnly(t, sum)
+	// One counter per action; 1,200 needs one digit more than 200 in each.
+	if sum.Bytes > small+3+2 {
+		t.Errorf("checkpoint grew with the Events: %d bytes after 200, %d after %d", small, sum.Bytes, total)
 	}
-	now = now.Add(2 * time.Minute)
-	if err := counter.Flush(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if got := len(checkpointUIDs(t, env.Kube, ns)); got != 4 {
-		t.Fatalf("after the grace period: %d UIDs, want 4", got)
-	}
-	var total uint64
-	for _, v := range counter.Counts() {
-		total += v
-	}
-	if total != 6 {
-		t.Fatalf("counts after pruning = %d, want 6", total)
-	}
-	// A re-observation of a live Event still does not count it again.
-	if counter.Observe(list.Items[3].UID, eventcount.Key{Kind: "PullRequest", Namespace: ns, Repository: "acme/api", Action: "opened"}) {
-		t.Fatal("a live, already counted Event was counted again")
-	}
+	t.Logf("checkpoint: %d bytes after 200 Events, %d after %d", small, sum.Bytes, total)
 }
 
 // TestCounters_ResumeAfterAPIServerRestart kills the API server (and etcd)

@@ -73,8 +73,12 @@ func TestRBAC_FunctionRunsWithItsLeastPrivilegeRole(t *testing.T) {
 	mustCreateEvents(t, env.Kube, ns, all[3:]...)
 	waitExact(t, svc, ns, 6)
 	stop(t, svc) // the final checkpoint write: update, with the Role's resourceName
-	if got := len(checkpointUIDs(t, env.Kube, ns)); got != 6 {
-		t.Fatalf("checkpoint holds %d UIDs, want 6", got)
+	var total uint64
+	for _, v := range checkpoint(t, env.Kube, ns).Counts {
+		total += v
+	}
+	if total != 6 {
+		t.Fatalf("checkpoint counts %d Events, want 6", total)
 	}
 	_, f := scrape(t, svc.Handler())
 	if n := counterSum(f, "gitpulse_metrics_checkpoint_writes_total", map[string]string{"result": "error"}); n != 0 {

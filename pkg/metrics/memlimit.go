@@ -1,0 +1,165 @@
+package metrics
+
+import (
+	"context"
+	"log/slog"
+	"math"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"runtime/metrics"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// The Go runtime's soft memory limit, when GOMEMLIMIT is not set.
+const (
+	// DefaultMemoryLimit applies when the container has no memory limit
+	// (or none can be read): the process's working set is a few tens of
+	// MiB whatever the number of Events (see README, Memory).
+	DefaultMemoryLimit = 48 << 20
+	// ContainerMemoryFraction of the container's memory limit is the soft
+	// limit when there is one; the rest is for what the runtime does not
+	// count against it and for the collector to catch up.
+	ContainerMemoryFraction = 0.8
+	// liveHeapHeadroom keeps the limit at least this much above the live
+	// heap: a soft limit at or below the live heap makes the collector run
+	// without pause (issue 15: 48 MiB under a 60 MiB live heap).
+	liveHeapHeadroom = 1.25
+	// memoryLimitCheck is how often the live heap is compared to the limit
+	// (reading it costs about a microsecond).
+	memoryLimitCheck = time.Second
+)
+
+// cgroupRoot is where the cgroup filesystem is mounted (a variable for tests).
+var cgroupRoot = "/sys/fs/cgroup"
+
+// ContainerMemoryLimit reads the memory limit of the cgroup this process is
+// in: cgroup v2 memory.max, else cgroup v1 memory.limit_in_bytes. It looks at
+// the process's own cgroup (from /proc/self/cgroup) and then at the root of
+// the mount, which is the container's own cgroup under a cgroup namespace,
+// as in Kubernetes. ok is false when there is no limit ("max", or v1's
+// page-rounded "unlimited") or nothing can be read.
+func ContainerMemoryLimit() (limit int64, ok bool) {
+	self, _ := os.ReadFile("/proc/self/cgroup")
+	return containerMemoryLimit(cgroupRoot, string(self))
+}
+
+func containerMemoryLimit(root, procSelfCgroup string) (int64, bool) {
+	var v2, v1 string // the process's cgroup paths
+	for _, line := range strings.Split(procSelfCgroup, "\n") {
+		parts := strings.SplitN(line, ":", 3)
+		if len(parts) != 3 {
+			continue
+		}
+		if parts[0] == "0" && parts[1] == "" {
+			v2 = parts[2]
+		}
+		for _, c := range strings.Split(parts[1], ",") {
+			if c == "memory" {
+				v1 = parts[2]
+			}
+		}
+	}
+	var candidates []string
+	if v2 != "" {
+		candidates = append(candidates, filepath.Join(root, v2, "memory.max"))
+	}
+	candidates = append(candidates, filepath.Join(root, "memory.max"))
+	if v1 != "" {
+		candidates = append(candidates, filepath.Join(root, "memory", v1, "memory.limit_in_bytes"))
+	}
+	candidates = append(candidates, filepath.Join(root, "memory", "memory.limit_in_bytes"))
+	for _, path := range candidates {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			continue
+		}
+		s := strings.TrimSpace(string(b))
+		if s == "max" {
+			return 0, false
+		}
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || n <= 0 {
+			continue
+		}
+		// cgroup v1 reports "no limit" as the largest page-aligned int64.
+		if n >= math.MaxInt64/2 {
+			return 0, false
+		}
+		return n, true
+	}
+	return 0, false
+}
+
+// MemoryLimit sets the Go runtime's soft memory limit for the function's
+// process, unless GOMEMLIMIT is set (the runtime has then applied that one
+// and it is left alone).
+type MemoryLimit struct {
+	// Base is the limit derived from the container: ContainerMemoryFraction
+	// of its memory limit, or DefaultMemoryLimit without one.
+	Base int64
+	// FromContainer says Base comes from a cgroup limit.
+	FromContainer bool
+	// Manual says GOMEMLIMIT is set; nothing is changed.
+	Manual bool
+}
+
+// NewMemoryLimit derives the default limit from the container.
+func NewMemoryLimit() MemoryLimit {
+	if v, ok := os.LookupEnv("GOMEMLIMIT"); ok && v != "" {
+		return MemoryLimit{Base: debug.SetMemoryLimit(-1), Manual: true}
+	}
+	if n, ok := ContainerMemoryLimit(); ok {
+		return MemoryLimit{Base: int64(float64(n) * ContainerMemoryFraction), FromContainer: true}
+	}
+	return MemoryLimit{Base: DefaultMemoryLimit}
+}
+
+// target is the limit for a live heap of live bytes: Base, raised so that it
+// is never below the live heap plus headroom.
+// The raised limit is rounded up to whole MiB.
+func (m MemoryLimit) target(live uint64) int64 {
+	const mib = 1 << 20
+	floor := (int64(float64(live)*liveHeapHeadroom) + mib - 1) / mib * mib
+	return max(m.Base, floor)
+}
+
+// Run applies the limit and, until ctx is done, raises (or lowers back
+// towards Base) the limit as the live heap changes. It returns at once when
+// GOMEMLIMIT is set.
+func (m MemoryLimit) Run(ctx context.Context, log *slog.Logger) {
+	if m.Manual {
+		log.InfoContext(ctx, "memory limit from GOMEMLIMIT", "bytes", m.Base)
+		return
+	}
+	log.InfoContext(ctx, "memory limit", "bytes", m.Base, "fromContainer", m.FromContainer)
+	sample := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	current := int64(-1)
+	apply := func() {
+		metrics.Read(sample)
+		live := uint64(0)
+		if sample[0].Value.Kind() == metrics.KindUint64 {
+			live = sample[0].Value.Uint64()
+		}
+		if t := m.target(live); t != current {
+			if current >= 0 {
+				log.DebugContext(ctx, "memory limit follows the live heap", "bytes", t, "liveHeap", live)
+			}
+			debug.SetMemoryLimit(t)
+			current = t
+		}
+	}
+	apply()
+	tick := time.NewTicker(memoryLimitCheck)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			apply()
+		}
+	}
+}

@@ -1,0 +1,103 @@
+package metrics
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	kubefake "k8s.io/client-go/kubernetes/fake"
+
+	gpfake "github.com/liatrio/gitpulse/pkg/client/clientset/versioned/fake"
+)
+
+func TestContainerMemoryLimit_ReadsCgroupV2ThenV1(t *testing.T) {
+	const v2Self = "0::/kubepods/pod1/ctr\n"
+	const v1Self = "12:cpu,cpuacct:/kubepods/pod1/ctr\n9:memory:/kubepods/pod1/ctr\n"
+	cases := []struct {
+		name      string
+		self      string
+		files     map[string]string
+		wantLimit int64
+		wantOK    bool
+	}{
+		{"v2, the process's own cgroup", v2Self,
+			map[string]string{"kubepods/pod1/ctr/memory.max": "268435456\n"}, 268435456, true},
+		{"v2 under a cgroup namespace: the mount's root is the container", "0::/\n",
+			map[string]string{"memory.max": "134217728\n"}, 134217728, true},
+		{"v2 without a limit", v2Self,
+			map[string]string{"kubepods/pod1/ctr/memory.max": "max\n"}, 0, false},
+		{"v1, the memory controller's cgroup", v1Self,
+			map[string]string{"memory/kubepods/pod1/ctr/memory.limit_in_bytes": "67108864\n"}, 67108864, true},
+		{"v1 under a cgroup namespace", "9:memory:/\n",
+			map[string]string{"memory/memory.limit_in_bytes": "100663296"}, 100663296, true},
+		{"v1 without a limit (page-rounded MaxInt64)", v1Self,
+			map[string]string{"memory/kubepods/pod1/ctr/memory.limit_in_bytes": "9223372036854771712\n"}, 0, false},
+		{"no cgroup filesystem", v2Self, nil, 0, false},
+		{"unreadable value", v2Self,
+			map[string]string{"kubepods/pod1/ctr/memory.max": "lots\n"}, 0, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			root := t.TempDir()
+			for path, content := range tc.files {
+				full := filepath.Join(root, path)
+				if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(full, []byte(content), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			limit, ok := containerMemoryLimit(root, tc.self)
+			if limit != tc.wantLimit || ok != tc.wantOK {
+				t.Fatalf("containerMemoryLimit = %d, %v; want %d, %v", limit, ok, tc.wantLimit, tc.wantOK)
+			}
+		})
+	}
+}
+
+func TestMemoryLimit_NeverBelowTheLiveHeap(t *testing.T) {
+	const mib = 1 << 20
+	m := MemoryLimit{Base: 48 * mib}
+	for _, tc := range []struct {
+		live uint64
+		want int64
+	}{
+		{0, 48 * mib},
+		{20 * mib, 48 * mib},
+		{38 * mib, 48 * mib},   // 1.25 × 38 = 47.5
+		{60 * mib, 75 * mib},   // the live heap is above Base: raised
+		{60*mib + 1, 76 * mib}, // rounded up to whole MiB
+		{400 * mib, 500 * mib}, // follows it up
+		{10 * mib, 48 * mib},   // and back down to Base
+	} {
+		if got := m.target(tc.live); got != tc.want {
+			t.Errorf("live heap %d MiB: limit %d, want %d", tc.live/mib, got, tc.want)
+		}
+		if got := m.target(tc.live); uint64(got) <= tc.live {
+			t.Errorf("live heap %d: limit %d is not above it", tc.live, got)
+		}
+	}
+}
+
+// TestService_ExportsGoRuntimeAndProcessMetrics: operators see the memory
+// limit in effect, the live heap and the process's RSS and CPU next to the
+// function's own metrics.
+func TestService_ExportsGoRuntimeAndProcessMetrics(t *testing.T) {
+	svc, err := New(Options{Config: Config{Namespace: "ns"}, Kube: kubefake.NewSimpleClientset(), Gitpulse: gpfake.NewSimpleClientset()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	svc.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, MetricsPath, nil))
+	body := rec.Body.String()
+	for _, family := range []string{"go_gc_gomemlimit_bytes", "go_gc_heap_live_bytes", "go_goroutines", "go_memstats_heap_inuse_bytes",
+		"process_resident_memory_bytes", "process_cpu_seconds_total", "gitpulse_metrics_checkpoint_writes_total"} {
+		if !strings.Contains(body, "\n# TYPE "+family+" ") {
+			t.Errorf("/metrics has no %s", family)
+		}
+	}
+}
