@@ -77,6 +77,7 @@ type Service struct {
 	memLimit *MemoryLimit
 	repos    *repoCap
 	events   *eventWatcher
+	watches  *watchStats
 	registry *prometheus.Registry
 	handler  http.Handler
 
@@ -157,6 +158,7 @@ func New(opts Options) (*Service, error) {
 		Logger: s.log,
 	})
 	s.events = newEventWatcher(s.counter, s.log)
+	s.watches = newWatchStats(s.log, "events", "pullrequests", "branches")
 	if s.memLimit != nil {
 		// The process is the function alone: once a large list is counted,
 		// return what it needed to the system now rather than as the
@@ -276,7 +278,7 @@ func (s *Service) startInformers(ctx context.Context) ([]cache.InformerSynced, e
 	// The Events have no informer and no cache: their reflector's store is
 	// the eventWatcher, which counts what it is given and keeps nothing, so
 	// memory does not grow with the Events alive (see eventcount).
-	evLW := s.listWatch("events",
+	evLW := s.watches.instrument("events",
 		func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
 			o.FieldSelector = selector
 			return events.List(ctx, o)
@@ -295,7 +297,7 @@ func (s *Service) startInformers(ctx context.Context) ([]cache.InformerSynced, e
 		backoff := wait.NewExponentialBackoffManager(800*time.Millisecond, 30*time.Second, 2*time.Minute, 2.0, 1.0, clock.RealClock{})
 		wait.BackoffUntil(func() {
 			if err := evRef.ListAndWatchWithContext(ctx); err != nil {
-				s.events.watchFailed(ctx, "events", evRef, err)
+				s.watches.failed(ctx, "events", evRef, err)
 			}
 		}, backoff, true, ctx.Done())
 	}
@@ -325,7 +327,7 @@ func (s *Service) startInformers(ctx context.Context) ([]cache.InformerSynced, e
 // watch errors are counted under resource.
 func (s *Service) informer(resource string, client any, example runtime.Object, transform cache.TransformFunc,
 	indexers cache.Indexers, list cache.ListWithContextFunc, watchFn cache.WatchFuncWithContext) cache.SharedIndexInformer {
-	lw := s.listWatch(resource, list, watchFn)
+	lw := s.watches.instrument(resource, list, watchFn)
 	// The wrapper tells the reflector when client cannot stream lists
 	// (fake clientsets), as the generated informers do.
 	inf := cache.NewSharedIndexInformerWithOptions(cache.ToListWatcherWithWatchListSemantics(lw, client), example, cache.SharedIndexInformerOptions{
@@ -334,20 +336,9 @@ func (s *Service) informer(resource string, client any, example runtime.Object, 
 	// Neither can fail before the informer runs.
 	_ = inf.SetTransform(transform)
 	_ = inf.SetWatchErrorHandlerWithContext(func(ctx context.Context, r *cache.Reflector, err error) {
-		s.events.watchFailed(ctx, resource, r, err)
+		s.watches.failed(ctx, resource, r, err)
 	})
 	return inf
-}
-
-// listWatch counts every watch call under resource.
-func (s *Service) listWatch(resource string, list cache.ListWithContextFunc, watchFn cache.WatchFuncWithContext) *cache.ListWatch {
-	return &cache.ListWatch{
-		ListWithContextFunc: list,
-		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-			s.events.watchStarted(resource)
-			return watchFn(ctx, o)
-		},
-	}
 }
 
 func (s *Service) flush(ctx context.Context) {
@@ -453,6 +444,7 @@ func (s *Service) view() *view {
 		checkpointWrites: map[string]uint64{"success": s.writesOK.Load(), "error": s.writesError.Load()},
 	}
 	s.events.snapshot(v)
+	s.watches.snapshot(v)
 	s.mu.Lock()
 	prl, brl := s.prLister, s.brLister
 	s.mu.Unlock()

@@ -1,0 +1,77 @@
+package metrics
+
+// Which recorder Events count, and under which key.
+
+import (
+	stablev1 "github.com/liatrio/gitpulse/pkg/apis/stable/v1"
+	"github.com/liatrio/gitpulse/pkg/eventcount"
+)
+
+// Reasons an Event of the recorder is not countable (label values of
+// gitpulse_metrics_events_uncountable_total).
+const (
+	reasonMissingRepository = "missing_repository"
+	reasonInvalidRepository = "invalid_repository"
+	reasonUnknownKind       = "unknown_kind"
+	reasonMissingAction     = "missing_action"
+	reasonUnknownAction     = "unknown_action"
+	// reasonInvalidResourceVersion: the resourceVersion is not an integer,
+	// so the Event cannot be placed against the checkpoint's watermark.
+	reasonInvalidResourceVersion = "invalid_resource_version"
+)
+
+// otherAction is the action label of pull request actions GitHub may add
+// later: counted (the total stays exact) without unbounded label values.
+const otherAction = "other"
+
+// pullRequestActions are GitHub's pull_request webhook actions, plus the
+// recorder's "merged" for a closed and merged pull request.
+var pullRequestActions = map[string]bool{
+	"assigned": true, "auto_merge_disabled": true, "auto_merge_enabled": true, "closed": true,
+	"converted_to_draft": true, "demilestoned": true, "dequeued": true, "edited": true, "enqueued": true,
+	"labeled": true, "locked": true, stablev1.ActionMerged: true, "milestoned": true, "opened": true,
+	"ready_for_review": true, "reopened": true, "review_request_removed": true, "review_requested": true,
+	"synchronize": true, "unassigned": true, "unlabeled": true, "unlocked": true,
+}
+
+var branchActions = map[string]bool{
+	stablev1.ActionCreated: true, stablev1.ActionPushed: true, stablev1.ActionDeleted: true,
+}
+
+// classify returns the counter key of a recorder Event (with the raw
+// repository), or why it cannot be counted.
+func classify(ev *cachedEvent) (eventcount.Key, string) {
+	repo := ev.Repository.Value()
+	if repo == "" {
+		return eventcount.Key{}, reasonMissingRepository
+	}
+	if !validRepository(repo) {
+		return eventcount.Key{}, reasonInvalidRepository
+	}
+	kind := ev.Kind.Value()
+	key := eventcount.Key{Kind: kind, Namespace: ev.Namespace.Value(), Repository: repo, Action: ev.Action.Value()}
+	switch kind {
+	case kindPullRequest:
+		if key.Action == "" {
+			return eventcount.Key{}, reasonMissingAction
+		}
+		if !pullRequestActions[key.Action] {
+			key.Action = otherAction
+		}
+	case kindBranch:
+		if key.Action == "" {
+			return eventcount.Key{}, reasonMissingAction
+		}
+		if !branchActions[key.Action] {
+			return eventcount.Key{}, reasonUnknownAction
+		}
+	default:
+		return eventcount.Key{}, reasonUnknownKind
+	}
+	return key, ""
+}
+
+// validRepository accepts what the recorder accepts (stablev1's one check):
+// GitHub's owner/name, so no label value carries whitespace or a control
+// character.
+func validRepository(repo string) bool { return stablev1.ValidateRepository(repo) == nil }
