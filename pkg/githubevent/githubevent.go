@@ -255,9 +255,9 @@ func draftOf(action string, draft *bool) *bool {
 	switch {
 	case draft != nil:
 		return draft
-	case action == "converted_to_draft":
+	case action == stablev1.ActionConvertedToDraft:
 		return github.Bool(true)
-	case action == "ready_for_review":
+	case action == stablev1.ActionReadyForReview:
 		return github.Bool(false)
 	}
 	return nil
@@ -370,7 +370,7 @@ func (ch Change) Kind() string {
 func (ch Change) Action() string {
 	switch {
 	case ch.PullRequest != nil:
-		if ch.PullRequest.Action == "closed" && ch.PullRequest.Merged {
+		if ch.PullRequest.Action == stablev1.ActionClosed && ch.PullRequest.Merged {
 			return stablev1.ActionMerged
 		}
 		return ch.PullRequest.Action
@@ -381,14 +381,14 @@ func (ch Change) Action() string {
 }
 
 var pullRequestReasons = map[string]string{
-	"opened":              stablev1.ReasonPullRequestOpened,
-	"reopened":            stablev1.ReasonPullRequestReopened,
-	"closed":              stablev1.ReasonPullRequestClosed,
-	stablev1.ActionMerged: stablev1.ReasonPullRequestMerged,
-	"synchronize":         stablev1.ReasonPullRequestSynchronized,
-	"edited":              stablev1.ReasonPullRequestEdited,
-	"ready_for_review":    stablev1.ReasonPullRequestReadyForReview,
-	"converted_to_draft":  stablev1.ReasonPullRequestConvertedToDraft,
+	stablev1.ActionOpened:           stablev1.ReasonPullRequestOpened,
+	stablev1.ActionReopened:         stablev1.ReasonPullRequestReopened,
+	stablev1.ActionClosed:           stablev1.ReasonPullRequestClosed,
+	stablev1.ActionMerged:           stablev1.ReasonPullRequestMerged,
+	stablev1.ActionSynchronize:      stablev1.ReasonPullRequestSynchronized,
+	stablev1.ActionEdited:           stablev1.ReasonPullRequestEdited,
+	stablev1.ActionReadyForReview:   stablev1.ReasonPullRequestReadyForReview,
+	stablev1.ActionConvertedToDraft: stablev1.ReasonPullRequestConvertedToDraft,
 }
 
 var branchReasons = map[string]string{
@@ -423,11 +423,11 @@ func (ch Change) Message() string {
 		pr := ch.PullRequest
 		verb := strings.ReplaceAll(ch.Action(), "_", " ")
 		switch ch.Action() {
-		case "synchronize":
+		case stablev1.ActionSynchronize:
 			verb = "pushed to"
-		case "ready_for_review":
+		case stablev1.ActionReadyForReview:
 			verb = "marked ready for review"
-		case "converted_to_draft":
+		case stablev1.ActionConvertedToDraft:
 			verb = "converted to draft"
 		}
 		return fmt.Sprintf("%s %s pull request #%d %q (%s -> %s) in %s",

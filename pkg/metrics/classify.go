@@ -24,18 +24,18 @@ const (
 // later: counted (the total stays exact) without unbounded label values.
 const otherAction = "other"
 
-// pullRequestActions are GitHub's pull_request webhook actions, plus the
-// recorder's "merged" for a closed and merged pull request.
-var pullRequestActions = map[string]bool{
-	"assigned": true, "auto_merge_disabled": true, "auto_merge_enabled": true, "closed": true,
-	"converted_to_draft": true, "demilestoned": true, "dequeued": true, "edited": true, "enqueued": true,
-	"labeled": true, "locked": true, stablev1.ActionMerged: true, "milestoned": true, "opened": true,
-	"ready_for_review": true, "reopened": true, "review_request_removed": true, "review_requested": true,
-	"synchronize": true, "unassigned": true, "unlabeled": true, "unlocked": true,
-}
+// The actions counted under their own label value (stablev1's one list).
+var (
+	pullRequestActions = setOf(stablev1.PullRequestActions)
+	branchActions      = setOf(stablev1.BranchActions)
+)
 
-var branchActions = map[string]bool{
-	stablev1.ActionCreated: true, stablev1.ActionPushed: true, stablev1.ActionDeleted: true,
+func setOf(values []string) map[string]bool {
+	m := make(map[string]bool, len(values))
+	for _, v := range values {
+		m[v] = true
+	}
+	return m
 }
 
 // classify returns the counter key of a recorder Event (with the raw

@@ -73,3 +73,28 @@ const (
 	ActionDeleted = "deleted"
 	ActionMerged  = "merged"
 )
+
+// GitHub's pull_request actions the recorder treats specially (an Event
+// carries GitHub's action as it is, ActionMerged aside).
+const (
+	ActionOpened           = "opened"
+	ActionReopened         = "reopened"
+	ActionClosed           = "closed"
+	ActionSynchronize      = "synchronize"
+	ActionEdited           = "edited"
+	ActionReadyForReview   = "ready_for_review"
+	ActionConvertedToDraft = "converted_to_draft"
+)
+
+// PullRequestActions are every pull_request action GitHub documents, plus
+// ActionMerged: the metrics function counts any other under action "other"
+// (bounded label values, exact totals).
+var PullRequestActions = []string{
+	"assigned", "auto_merge_disabled", "auto_merge_enabled", ActionClosed, ActionConvertedToDraft, "demilestoned",
+	"dequeued", ActionEdited, "enqueued", "labeled", "locked", ActionMerged, "milestoned", ActionOpened,
+	ActionReadyForReview, ActionReopened, "review_request_removed", "review_requested", ActionSynchronize,
+	"unassigned", "unlabeled", "unlocked",
+}
+
+// BranchActions are the actions of Branch Events.
+var BranchActions = []string{ActionCreated, ActionPushed, ActionDeleted}
