@@ -10,6 +10,7 @@ package function
 import (
 	"context"
 	"errors"
+	"k8s.io/klog/v2"
 	"net/http"
 	"sync"
 
@@ -33,6 +34,9 @@ func (f *Function) Start(ctx context.Context, cfg map[string]string) error {
 		return err
 	}
 	log := c.NewLogger()
+	// client-go logs through klog (reflector warnings, throttling): into the
+	// same JSON stream, at the same level.
+	klog.SetSlogLogger(log)
 	log.Debug("configuration", "namespace", c.Namespace, "maxRepositories", c.MaxRepositories,
 		"checkpointInterval", c.CheckpointInterval.String(), "kubeconfig", c.Kubeconfig != "")
 	// The process is this function alone: a soft memory limit derived from

@@ -8,6 +8,7 @@ package recorder
 import (
 	"context"
 	"fmt"
+	"k8s.io/klog/v2"
 	"log/slog"
 	"net/http"
 	"os"
@@ -49,6 +50,9 @@ func (f *Function) Start(ctx context.Context, cfg map[string]string) error {
 	}
 	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: c.LogLevel})).
 		With("function", "gitpulse-recorder")
+	// client-go logs through klog (throttling, warnings): into the same
+	// JSON stream, at the same level.
+	klog.SetSlogLogger(log)
 	recorder.ApplyMemoryLimit() // issue 10: a soft limit by default (GOMEMLIMIT overrides)
 	restCfg, err := c.RESTConfig()
 	if err != nil {
