@@ -1,12 +1,15 @@
 package metrics
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	kubefake "k8s.io/client-go/kubernetes/fake"
 
@@ -98,6 +101,24 @@ func TestService_ExportsGoRuntimeAndProcessMetrics(t *testing.T) {
 		"process_resident_memory_bytes", "process_cpu_seconds_total", "gitpulse_metrics_checkpoint_writes_total"} {
 		if !strings.Contains(body, "\n# TYPE "+family+" ") {
 			t.Errorf("/metrics has no %s", family)
+		}
+	}
+}
+
+// TestMemoryLimit_FollowsTheLiveHeapAfterEachCollection: the limit is
+// updated after a garbage collection, not only on the one-second timer, so a
+// heap growing fast (a large list) never sits above it for long.
+func TestMemoryLimit_FollowsTheLiveHeapAfterEachCollection(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel() // stops re-arming
+	ch := make(chan struct{}, 1)
+	notifyAfterEachGC(ctx, ch)
+	for i := range 3 {
+		runtime.GC()
+		select {
+		case <-ch:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("no notification after collection %d", i+1)
 		}
 	}
 }
