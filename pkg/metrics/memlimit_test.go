@@ -71,11 +71,11 @@ func TestMemoryLimit_NeverBelowTheLiveHeap(t *testing.T) {
 	}{
 		{0, 48 * mib},
 		{20 * mib, 48 * mib},
-		{38 * mib, 48 * mib},   // 1.25 × 38 = 47.5
-		{60 * mib, 75 * mib},   // the live heap is above Base: raised
-		{60*mib + 1, 76 * mib}, // rounded up to whole MiB
-		{400 * mib, 500 * mib}, // follows it up
-		{10 * mib, 48 * mib},   // and back down to Base
+		{24 * mib, 48 * mib},    // 2 × 24 = 48
+		{60 * mib, 120 * mib},   // the live heap is above half of Base: raised
+		{60*mib + 1, 121 * mib}, // rounded up to whole MiB
+		{400 * mib, 800 * mib},  // follows it up
+		{10 * mib, 48 * mib},    // and back down to Base
 	} {
 		if got := m.target(tc.live); got != tc.want {
 			t.Errorf("live heap %d MiB: limit %d, want %d", tc.live/mib, got, tc.want)
