@@ -1,12 +1,15 @@
 package metrics
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	kubefake "k8s.io/client-go/kubernetes/fake"
 
@@ -68,11 +71,11 @@ func TestMemoryLimit_NeverBelowTheLiveHeap(t *testing.T) {
 	}{
 		{0, 48 * mib},
 		{20 * mib, 48 * mib},
-		{38 * mib, 48 * mib},   // 1.25 × 38 = 47.5
-		{60 * mib, 75 * mib},   // the live heap is above Base: raised
-		{60*mib + 1, 76 * mib}, // rounded up to whole MiB
-		{400 * mib, 500 * mib}, // follows it up
-		{10 * mib, 48 * mib},   // and back down to Base
+		{24 * mib, 48 * mib},    // 2 × 24 = 48
+		{60 * mib, 120 * mib},   // the live heap is above half of Base: raised
+		{60*mib + 1, 121 * mib}, // rounded up to whole MiB
+		{400 * mib, 800 * mib},  // follows it up
+		{10 * mib, 48 * mib},    // and back down to Base
 	} {
 		if got := m.target(tc.live); got != tc.want {
 			t.Errorf("live heap %d MiB: limit %d, want %d", tc.live/mib, got, tc.want)
@@ -98,6 +101,24 @@ func TestService_ExportsGoRuntimeAndProcessMetrics(t *testing.T) {
 		"process_resident_memory_bytes", "process_cpu_seconds_total", "gitpulse_metrics_checkpoint_writes_total"} {
 		if !strings.Contains(body, "\n# TYPE "+family+" ") {
 			t.Errorf("/metrics has no %s", family)
+		}
+	}
+}
+
+// TestMemoryLimit_FollowsTheLiveHeapAfterEachCollection: the limit is
+// updated after a garbage collection, not only on the one-second timer, so a
+// heap growing fast (a large list) never sits above it for long.
+func TestMemoryLimit_FollowsTheLiveHeapAfterEachCollection(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel() // stops re-arming
+	ch := make(chan struct{}, 1)
+	notifyAfterEachGC(ctx, ch)
+	for i := range 3 {
+		runtime.GC()
+		select {
+		case <-ch:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("no notification after collection %d", i+1)
 		}
 	}
 }

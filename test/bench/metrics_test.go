@@ -26,10 +26,19 @@ import (
 // measured at are 10k and 100k, plus 360k (an hour at 100 deliveries/s) with
 // GITPULSE_BENCH_FULL=1; the stream lasts GITPULSE_BENCH_SUSTAINED_SECONDS
 // (default 60) at GITPULSE_BENCH_SUSTAINED_RATE deliveries/s (default 100).
+// GITPULSE_BENCH_EVENTS (a comma-separated list) replaces the sizes.
 func benchMetricsGroup(b *testing.B) {
 	sizes := []int{10_000, 100_000}
 	if os.Getenv("GITPULSE_BENCH_FULL") == "1" {
 		sizes = append(sizes, 360_000)
+	}
+	if v := os.Getenv("GITPULSE_BENCH_EVENTS"); v != "" { // e.g. 360000 alone
+		sizes = nil
+		for _, f := range strings.Split(v, ",") {
+			if n, err := strconv.Atoi(f); err == nil && n > 0 {
+				sizes = append(sizes, n)
+			}
+		}
 	}
 	var points []startup
 	for _, n := range sizes {
