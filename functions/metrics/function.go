@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"sync"
 
+	"github.com/liatrio/gitpulse/functions/metrics/internal/memlimit"
 	"github.com/liatrio/gitpulse/functions/metrics/internal/metrics"
 )
 
@@ -42,8 +43,8 @@ func (f *Function) Start(ctx context.Context, cfg map[string]string) error {
 	// The process is this function alone: a soft memory limit derived from
 	// the container's keeps its RSS close to its live heap, and follows the
 	// live heap up rather than make the collector run without pause
-	// (metrics.MemoryLimit; GOMEMLIMIT overrides it).
-	mem := metrics.NewMemoryLimit()
+	// (pkg/memlimit; GOMEMLIMIT overrides it).
+	mem := memlimit.New(metrics.DefaultMemoryLimit)
 	svc, err := metrics.New(metrics.Options{Config: c, Logger: log, MemoryLimit: &mem})
 	if err != nil {
 		return err

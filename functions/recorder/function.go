@@ -20,6 +20,7 @@ import (
 
 	"github.com/liatrio/gitpulse/internal/funcrunner"
 	"github.com/liatrio/gitpulse/pkg/client/clientset/versioned"
+	"github.com/liatrio/gitpulse/pkg/memlimit"
 	"github.com/liatrio/gitpulse/pkg/recorder"
 )
 
@@ -35,6 +36,8 @@ var (
 // Function is one recorder instance.
 type Function struct {
 	rec atomic.Pointer[recorder.Recorder]
+	// stopMem ends the memory limit's upkeep.
+	stopMem atomic.Pointer[context.CancelFunc]
 }
 
 // New is what the func-go scaffolding calls.
@@ -53,7 +56,12 @@ func (f *Function) Start(ctx context.Context, cfg map[string]string) error {
 	// client-go logs through klog (throttling, warnings): into the same
 	// JSON stream, at the same level.
 	klog.SetSlogLogger(log)
-	recorder.ApplyMemoryLimit() // issue 10: a soft limit by default (GOMEMLIMIT overrides)
+	// A soft memory limit from GOMEMLIMIT, else the container's, else
+	// recorder.DefaultMemoryLimit, kept above the live heap (pkg/memlimit,
+	// shared with the metrics function).
+	memCtx, stopMem := context.WithCancel(context.Background())
+	f.stopMem.Store(&stopMem)
+	go memlimit.New(recorder.DefaultMemoryLimit).Run(memCtx, log)
 	restCfg, err := c.RESTConfig()
 	if err != nil {
 		return err
@@ -91,9 +99,14 @@ func (f *Function) Handle(ctx context.Context, e event.Event) (*event.Event, err
 	return rec.Handle(ctx, e)
 }
 
-// Stop has nothing to release: every write is synchronous within Handle,
+// Stop ends the memory limit's upkeep; nothing else to release: every write is synchronous within Handle,
 // and the runner drains in-flight requests before calling it.
-func (f *Function) Stop(context.Context) error { return nil }
+func (f *Function) Stop(context.Context) error {
+	if stop := f.stopMem.Load(); stop != nil {
+		(*stop)()
+	}
+	return nil
+}
 
 // Ready is true once Start succeeded.
 func (f *Function) Ready(context.Context) (bool, error) { return f.rec.Load() != nil, nil }

@@ -30,6 +30,10 @@ const CheckpointName = "gitpulse-metrics-checkpoint"
 
 // Defaults.
 const (
+	// DefaultMemoryLimit is the soft memory limit without GOMEMLIMIT or a
+	// container limit (pkg/memlimit): the process's working set is a few
+	// tens of MiB whatever the number of Events (see README, Memory).
+	DefaultMemoryLimit        = 48 << 20
 	DefaultMaxRepositories    = 500
 	DefaultCheckpointInterval = 5 * time.Second
 	// DefaultRepositoryIdleTimeout: a repository with no live Event and no

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -35,7 +34,8 @@ const (
 )
 
 // DefaultMemoryLimit is the Go runtime's soft memory limit the recorder
-// sets when GOMEMLIMIT is not set. A replica's live heap is a few MiB plus
+// sets when neither GOMEMLIMIT nor a container limit says otherwise
+// (pkg/memlimit). A replica's live heap is a few MiB plus
 // the deliveries in flight: each costs about three times its body while it
 // is decoded (the body, the decoded payload, the event data), so ten
 // concurrent 25 MiB bodies — Knative's containerConcurrency that func.yaml
@@ -44,17 +44,6 @@ const (
 // returns freed memory to the system instead of letting the heap double.
 // It is soft: a larger live heap is not an error, only more GC work.
 const DefaultMemoryLimit = 256 << 20
-
-// ApplyMemoryLimit sets DefaultMemoryLimit as the runtime's soft memory
-// limit unless the GOMEMLIMIT environment variable is set (the runtime has
-// then applied that one). It returns the limit in effect.
-func ApplyMemoryLimit() int64 {
-	if v, ok := os.LookupEnv("GOMEMLIMIT"); ok && v != "" {
-		return debug.SetMemoryLimit(-1)
-	}
-	debug.SetMemoryLimit(DefaultMemoryLimit)
-	return DefaultMemoryLimit
-}
 
 // serviceAccountNamespace is where a pod finds its own namespace.
 const serviceAccountNamespace = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"

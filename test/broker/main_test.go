@@ -17,6 +17,7 @@ import (
 
 	"github.com/liatrio/gitpulse/internal/controlplane"
 	"github.com/liatrio/gitpulse/internal/eventingstack"
+	"github.com/liatrio/gitpulse/internal/proc"
 	"github.com/liatrio/gitpulse/internal/testenv"
 )
 
@@ -68,10 +69,6 @@ func run(m *testing.M) int {
 func dumpLogs(dir string) {
 	logs, _ := filepath.Glob(filepath.Join(dir, "*.log"))
 	for _, l := range logs {
-		b, _ := os.ReadFile(l)
-		if len(b) > 3000 {
-			b = b[len(b)-3000:]
-		}
-		fmt.Fprintf(os.Stderr, "---- %s (tail)\n%s\n", filepath.Base(l), b)
+		fmt.Fprintln(os.Stderr, proc.Tail(l, 3000))
 	}
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/liatrio/gitpulse/internal/controlplane"
 	"github.com/liatrio/gitpulse/internal/localrun"
+	"github.com/liatrio/gitpulse/internal/proc"
 )
 
 var shared *localrun.Stack
@@ -71,11 +72,7 @@ func run(m *testing.M) int {
 func dumpLogs(dir string) {
 	logs, _ := filepath.Glob(filepath.Join(dir, "*.log"))
 	for _, l := range logs {
-		b, _ := os.ReadFile(l)
-		if len(b) > 4000 {
-			b = b[len(b)-4000:]
-		}
-		fmt.Fprintf(os.Stderr, "---- %s (tail)\n%s\n", filepath.Base(l), b)
+		fmt.Fprintln(os.Stderr, proc.Tail(l, 4000))
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/liatrio/gitpulse/functions/metrics/internal/memlimit"
 	"log/slog"
 	"net/http"
 	"regexp"
@@ -65,7 +66,7 @@ type Options struct {
 	// MemoryLimit, when set, is applied to the Go runtime and kept above
 	// the live heap while the Service runs (the function's process is the
 	// Service alone; tests share theirs and leave it unset).
-	MemoryLimit *MemoryLimit
+	MemoryLimit *memlimit.Limit
 }
 
 // Service watches one namespace and serves its metrics.
@@ -76,7 +77,7 @@ type Service struct {
 	gitpuls versioned.Interface
 
 	counter  *eventcount.Counter
-	memLimit *MemoryLimit
+	memLimit *memlimit.Limit
 	repos    *repoCap
 	events   *eventWatcher
 	watches  *watchStats

@@ -1,22 +1,15 @@
-package metrics
+package memlimit
 
 import (
 	"context"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"runtime"
-	"strings"
 	"testing"
 	"time"
-
-	kubefake "k8s.io/client-go/kubernetes/fake"
-
-	gpfake "github.com/liatrio/gitpulse/pkg/client/clientset/versioned/fake"
 )
 
-func TestContainerMemoryLimit_ReadsCgroupV2ThenV1(t *testing.T) {
+func TestContainerLimit_ReadsCgroupV2ThenV1(t *testing.T) {
 	const v2Self = "0::/kubepods/pod1/ctr\n"
 	const v1Self = "12:cpu,cpuacct:/kubepods/pod1/ctr\n9:memory:/kubepods/pod1/ctr\n"
 	cases := []struct {
@@ -54,9 +47,9 @@ func TestContainerMemoryLimit_ReadsCgroupV2ThenV1(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			limit, ok := containerMemoryLimit(root, tc.self)
+			limit, ok := containerLimit(root, tc.self)
 			if limit != tc.wantLimit || ok != tc.wantOK {
-				t.Fatalf("containerMemoryLimit = %d, %v; want %d, %v", limit, ok, tc.wantLimit, tc.wantOK)
+				t.Fatalf("containerLimit = %d, %v; want %d, %v", limit, ok, tc.wantLimit, tc.wantOK)
 			}
 		})
 	}
@@ -64,7 +57,7 @@ func TestContainerMemoryLimit_ReadsCgroupV2ThenV1(t *testing.T) {
 
 func TestMemoryLimit_NeverBelowTheLiveHeap(t *testing.T) {
 	const mib = 1 << 20
-	m := MemoryLimit{Base: 48 * mib}
+	m := Limit{Base: 48 * mib}
 	for _, tc := range []struct {
 		live uint64
 		want int64
@@ -82,25 +75,6 @@ func TestMemoryLimit_NeverBelowTheLiveHeap(t *testing.T) {
 		}
 		if got := m.target(tc.live); uint64(got) <= tc.live {
 			t.Errorf("live heap %d: limit %d is not above it", tc.live, got)
-		}
-	}
-}
-
-// TestService_ExportsGoRuntimeAndProcessMetrics: operators see the memory
-// limit in effect, the live heap and the process's RSS and CPU next to the
-// function's own metrics.
-func TestService_ExportsGoRuntimeAndProcessMetrics(t *testing.T) {
-	svc, err := New(Options{Config: Config{Namespace: "ns"}, Kube: kubefake.NewSimpleClientset(), Gitpulse: gpfake.NewSimpleClientset()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec := httptest.NewRecorder()
-	svc.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, MetricsPath, nil))
-	body := rec.Body.String()
-	for _, family := range []string{"go_gc_gomemlimit_bytes", "go_gc_heap_live_bytes", "go_goroutines", "go_memstats_heap_inuse_bytes",
-		"process_resident_memory_bytes", "process_cpu_seconds_total", "gitpulse_metrics_checkpoint_writes_total"} {
-		if !strings.Contains(body, "\n# TYPE "+family+" ") {
-			t.Errorf("/metrics has no %s", family)
 		}
 	}
 }

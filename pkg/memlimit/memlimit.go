@@ -1,4 +1,9 @@
-package metrics
+// Package memlimit sets a function process's Go soft memory limit: from
+// GOMEMLIMIT when set (left alone), else a fraction of the container's cgroup
+// memory limit, else the function's own default; and keeps it at least twice
+// the live heap, so that the collector never runs back to back. Both
+// functions use it.
+package memlimit
 
 import (
 	"context"
@@ -16,14 +21,10 @@ import (
 
 // The Go runtime's soft memory limit, when GOMEMLIMIT is not set.
 const (
-	// DefaultMemoryLimit applies when the container has no memory limit
-	// (or none can be read): the process's working set is a few tens of
-	// MiB whatever the number of Events (see README, Memory).
-	DefaultMemoryLimit = 48 << 20
-	// ContainerMemoryFraction of the container's memory limit is the soft
+	// ContainerFraction of the container's memory limit is the soft
 	// limit when there is one; the rest is for what the runtime does not
 	// count against it and for the collector to catch up.
-	ContainerMemoryFraction = 0.8
+	ContainerFraction = 0.8
 	// liveHeapHeadroom keeps the limit at least this much above the live
 	// heap: a soft limit at or below the live heap makes the collector run
 	// without pause (issue 15: 48 MiB under a 60 MiB live heap). Twice the
@@ -41,18 +42,18 @@ const (
 // cgroupRoot is where the cgroup filesystem is mounted (a variable for tests).
 var cgroupRoot = "/sys/fs/cgroup"
 
-// ContainerMemoryLimit reads the memory limit of the cgroup this process is
+// ContainerLimit reads the memory limit of the cgroup this process is
 // in: cgroup v2 memory.max, else cgroup v1 memory.limit_in_bytes. It looks at
 // the process's own cgroup (from /proc/self/cgroup) and then at the root of
 // the mount, which is the container's own cgroup under a cgroup namespace,
 // as in Kubernetes. ok is false when there is no limit ("max", or v1's
 // page-rounded "unlimited") or nothing can be read.
-func ContainerMemoryLimit() (limit int64, ok bool) {
+func ContainerLimit() (limit int64, ok bool) {
 	self, _ := os.ReadFile("/proc/self/cgroup")
-	return containerMemoryLimit(cgroupRoot, string(self))
+	return containerLimit(cgroupRoot, string(self))
 }
 
-func containerMemoryLimit(root, procSelfCgroup string) (int64, bool) {
+func containerLimit(root, procSelfCgroup string) (int64, bool) {
 	var v2, v1 string // the process's cgroup paths
 	for _, line := range strings.Split(procSelfCgroup, "\n") {
 		parts := strings.SplitN(line, ":", 3)
@@ -99,12 +100,12 @@ func containerMemoryLimit(root, procSelfCgroup string) (int64, bool) {
 	return 0, false
 }
 
-// MemoryLimit sets the Go runtime's soft memory limit for the function's
+// Limit sets the Go runtime's soft memory limit for the function's
 // process, unless GOMEMLIMIT is set (the runtime has then applied that one
 // and it is left alone).
-type MemoryLimit struct {
-	// Base is the limit derived from the container: ContainerMemoryFraction
-	// of its memory limit, or DefaultMemoryLimit without one.
+type Limit struct {
+	// Base is the limit derived from the container: ContainerFraction
+	// of its memory limit, or the function's default without one.
 	Base int64
 	// FromContainer says Base comes from a cgroup limit.
 	FromContainer bool
@@ -112,21 +113,22 @@ type MemoryLimit struct {
 	Manual bool
 }
 
-// NewMemoryLimit derives the default limit from the container.
-func NewMemoryLimit() MemoryLimit {
+// New derives the limit from GOMEMLIMIT, else the container, else
+// defaultLimit (the function's working set without a container limit).
+func New(defaultLimit int64) Limit {
 	if v, ok := os.LookupEnv("GOMEMLIMIT"); ok && v != "" {
-		return MemoryLimit{Base: debug.SetMemoryLimit(-1), Manual: true}
+		return Limit{Base: debug.SetMemoryLimit(-1), Manual: true}
 	}
-	if n, ok := ContainerMemoryLimit(); ok {
-		return MemoryLimit{Base: int64(float64(n) * ContainerMemoryFraction), FromContainer: true}
+	if n, ok := ContainerLimit(); ok {
+		return Limit{Base: int64(float64(n) * ContainerFraction), FromContainer: true}
 	}
-	return MemoryLimit{Base: DefaultMemoryLimit}
+	return Limit{Base: defaultLimit}
 }
 
 // target is the limit for a live heap of live bytes: Base, raised so that it
 // is never below the live heap plus headroom.
 // The raised limit is rounded up to whole MiB.
-func (m MemoryLimit) target(live uint64) int64 {
+func (m Limit) target(live uint64) int64 {
 	const mib = 1 << 20
 	floor := (int64(float64(live)*liveHeapHeadroom) + mib - 1) / mib * mib
 	return max(m.Base, floor)
@@ -141,7 +143,7 @@ func (m MemoryLimit) target(live uint64) int64 {
 // heap grows faster than the headroom between two checks, and a limit below
 // it makes the collector run back to back (360,000 Events cost 36 s of CPU
 // that way instead of a few).
-func (m MemoryLimit) Run(ctx context.Context, log *slog.Logger) {
+func (m Limit) Run(ctx context.Context, log *slog.Logger) {
 	if m.Manual {
 		log.InfoContext(ctx, "memory limit from GOMEMLIMIT", "bytes", m.Base)
 		return
