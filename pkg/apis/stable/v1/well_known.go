@@ -98,3 +98,26 @@ var PullRequestActions = []string{
 
 // BranchActions are the actions of Branch Events.
 var BranchActions = []string{ActionCreated, ActionPushed, ActionDeleted}
+
+// Reconcile (issue 13): what a reconcile pass writes. A pass builds changes
+// from the GitHub REST API (backfill and drift repair) instead of a delivery;
+// its objects and Events are told apart from delivered ones by these names.
+const (
+	// AnnotationReconciledAt is set, on a PullRequest or Branch a reconcile
+	// pass changed, to the time of that pass (RFC 3339).
+	AnnotationReconciledAt = GroupName + "/reconciled-at"
+	// ReasonReconciled is the reason of the one Event a pass writes for an
+	// object it changed. It is not a delivery: its reportingController is
+	// ReconcilerController, so the metrics function's delivery counters
+	// (which select ReportingController) never count it.
+	ReasonReconciled = "Reconciled"
+	// ActionReconciled is that Event's action, and the object's
+	// last-applied-action after it.
+	ActionReconciled = "reconciled"
+	// ReconcilerController is the reportingController of Reconciled Events.
+	ReconcilerController = "stable.liatr.io/gitpulse-reconciler"
+	// LabelReconcileCursor marks the ConfigMaps in which reconcile passes
+	// keep their per-repository cursor (and the figures the metrics
+	// function exports about them).
+	LabelReconcileCursor = GroupName + "/reconcile-cursor"
+)
