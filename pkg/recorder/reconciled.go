@@ -169,9 +169,12 @@ func (r *Recorder) reconcileBranch(ctx context.Context, ch githubevent.Change, n
 	return reference(githubevent.KindBranch, &obj.ObjectMeta), res, false, nil
 }
 
-// createReconciledEvent writes the pass's one Event for the object; like a
-// delivery's, it is named after the (synthetic) id, so a concurrent pass
-// that read the same state gets AlreadyExists and writes nothing.
+// createReconciledEvent writes the pass's one Event for the object. Only
+// the pass whose write applied the change gets here (a concurrent pass
+// that read the same state finds the synthetic id in recent-deliveries);
+// the name is the id's and the object's UID, so a retry of this pass gets
+// AlreadyExists, while the same state written again into an object
+// recreated after a deletion (drift repair) gets an Event of its own.
 func (r *Recorder) createReconciledEvent(ctx context.Context, ch githubevent.Change, ref corev1.ObjectReference) (bool, error) {
 	now := r.opts.Now()
 	owner, name, _ := strings.Cut(ch.Repository, "/")
@@ -182,7 +185,7 @@ func (r *Recorder) createReconciledEvent(ctx context.Context, ch githubevent.Cha
 	}
 	ev := &corev1.Event{
 		ObjectMeta: metav1.ObjectMeta{
-			Name:      naming.EventName(ch.DeliveryID),
+			Name:      naming.EventName(ch.DeliveryID + "-" + uidPrefix(ref)),
 			Namespace: r.opts.Namespace,
 			Annotations: map[string]string{
 				stablev1.AnnotationRepository: ch.Repository,
@@ -217,3 +220,11 @@ func (r *Recorder) createReconciledEvent(ctx context.Context, ch githubevent.Cha
 
 // Namespace is where the recorder writes (and a reconcile pass reads).
 func (r *Recorder) Namespace() string { return r.opts.Namespace }
+
+func uidPrefix(ref corev1.ObjectReference) string {
+	uid := string(ref.UID)
+	if len(uid) > 8 {
+		uid = uid[:8]
+	}
+	return uid
+}
