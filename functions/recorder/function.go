@@ -21,6 +21,7 @@ import (
 	"github.com/liatrio/gitpulse/internal/funcrunner"
 	"github.com/liatrio/gitpulse/pkg/client/clientset/versioned"
 	"github.com/liatrio/gitpulse/pkg/memlimit"
+	"github.com/liatrio/gitpulse/pkg/reconcile"
 	"github.com/liatrio/gitpulse/pkg/recorder"
 )
 
@@ -38,6 +39,8 @@ type Function struct {
 	rec atomic.Pointer[recorder.Recorder]
 	// stopMem ends the memory limit's upkeep.
 	stopMem atomic.Pointer[context.CancelFunc]
+	// reconciler runs reconcile passes (reconcile.go); nil when disabled.
+	reconciler atomic.Pointer[reconcile.Reconciler]
 }
 
 // New is what the func-go scaffolding calls.
@@ -82,6 +85,9 @@ func (f *Function) Start(ctx context.Context, cfg map[string]string) error {
 	if err != nil {
 		return err
 	}
+	if err := f.startReconcile(cfg, restCfg, kube, rec, c.Namespace, log); err != nil {
+		return err
+	}
 	f.rec.Store(rec)
 	log.Info("recorder started", "namespace", c.Namespace, "instance", c.Instance,
 		"maxBodyBytes", c.MaxBodyBytes, "host", restCfg.Host)
@@ -92,6 +98,9 @@ func (f *Function) Start(ctx context.Context, cfg map[string]string) error {
 // answer codes. The body limit is checked there too, because in a cluster
 // func-go, not our runner, reads the request.
 func (f *Function) Handle(ctx context.Context, e event.Event) (*event.Event, error) {
+	if reconcile.IsTrigger(e.Type()) {
+		return f.handleReconcile(ctx, e)
+	}
 	rec := f.rec.Load()
 	if rec == nil {
 		return nil, cehttp.NewResult(http.StatusServiceUnavailable, "recorder not started")
