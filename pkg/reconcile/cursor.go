@@ -28,23 +28,23 @@ import (
 // are never lost. The keys are plain strings so `kubectl get cm -o yaml`
 // reads as the state it is; the metrics function exports some of them.
 const (
-	KeyScope             = "scope"
+	KeyScope             = stablev1.CursorScope
 	KeyAPIURL            = "githubAPIURL"
 	KeyLowWater          = "deliveries.lowWater"
 	KeyRequested         = "deliveries.requested"
-	KeyUnrecovered       = "deliveries.unrecovered"
-	KeyOldestUnrecovered = "deliveries.oldestUnrecovered"
+	KeyUnrecovered       = stablev1.CursorUnrecovered
+	KeyOldestUnrecovered = stablev1.CursorOldestUnrecovered
 	KeyPullsSince        = "pullRequests.since"
 	KeyFullResyncAt      = "fullResyncAt"
 	KeyNotBefore         = "notBefore"
-	KeyLastPassAt        = "lastPassAt"
+	KeyLastPassAt        = stablev1.CursorLastPassAt
 	KeyLastResult        = "lastResult"
-	KeyRedeliveries      = "redeliveriesRequested"
-	KeyReconciled        = "objectsReconciled"
-	KeyAPIRemaining      = "api.remaining"
+	KeyRedeliveries      = stablev1.CursorRedeliveries
+	KeyReconciled        = stablev1.CursorReconciled
+	KeyAPIRemaining      = stablev1.CursorAPIRemaining
 	KeyAPILimit          = "api.limit"
 	// KeyPassesPrefix + result counts the passes that ended so.
-	KeyPassesPrefix = "passes."
+	KeyPassesPrefix = stablev1.CursorPassesPrefix
 )
 
 // Pass results, as counted under KeyPassesPrefix.
@@ -55,8 +55,8 @@ const (
 	ResultError       = "error"
 )
 
-// Results are every pass result.
-var Results = []string{ResultOK, ResultPartial, ResultRateLimited, ResultError}
+// Results are every pass result (stablev1.ReconcileResults).
+var Results = stablev1.ReconcileResults
 
 // cursorName is the ConfigMap of a scope at an API URL.
 func cursorName(apiURL, scope string) string {

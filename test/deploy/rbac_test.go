@@ -349,7 +349,7 @@ func TestRBAC_EachFunctionGetsExactlyWhatItNeeds(t *testing.T) {
 				[]byte(`{"data":{"x":"y"}}`), metav1.PatchOptions{})
 			return err
 		}},
-		{"metrics may not list configmaps", metrics, false, func(c clients) error {
+		{"metrics lists configmaps (the reconcile cursors, issue 13)", metrics, true, func(c clients) error {
 			_, err := c.kube.CoreV1().ConfigMaps(namespace).List(ctx, metav1.ListOptions{})
 			return err
 		}},
@@ -442,6 +442,7 @@ func TestRBAC_RolesGrantNothingBeyondTheContract(t *testing.T) {
 			"stable.liatr.io pullrequests,branches [] get,list,watch",
 			" configmaps [gitpulse-metrics-checkpoint] get,update,patch",
 			" configmaps [] create",
+			" configmaps [] list,watch",
 		},
 	}
 	roles := map[string][]string{}

@@ -121,3 +121,32 @@ const (
 	// function exports about them).
 	LabelReconcileCursor = GroupName + "/reconcile-cursor"
 )
+
+// Keys of a reconcile cursor ConfigMap's data that the metrics function
+// reads (pkg/reconcile writes them, with read-modify-update so counts are
+// exact across replicas). Counters are decimal integers, times RFC 3339.
+const (
+	// CursorScope is the repository (owner/name) or organisation.
+	CursorScope = "scope"
+	// CursorPassesPrefix + a ReconcileResults value counts passes.
+	CursorPassesPrefix = "passes."
+	// CursorRedeliveries counts redeliveries requested from GitHub.
+	CursorRedeliveries = "redeliveriesRequested"
+	// CursorReconciled counts objects a pass changed.
+	CursorReconciled = "objectsReconciled"
+	// CursorAPIRemaining is GitHub's X-RateLimit-Remaining at the last pass.
+	CursorAPIRemaining = "api.remaining"
+	// CursorUnrecovered is how many failed deliveries were not yet
+	// recovered at the last complete scan, and CursorOldestUnrecovered
+	// when the oldest of them was first attempted ("" when none).
+	CursorUnrecovered       = "deliveries.unrecovered"
+	CursorOldestUnrecovered = "deliveries.oldestUnrecovered"
+	// CursorLastPassAt is when the last pass started.
+	CursorLastPassAt = "lastPassAt"
+)
+
+// ReconcileResults are how a pass over one scope ends: ok; partial (its
+// time or request budget ran out; the next pass continues); rate_limited
+// (GitHub's budget is low or a secondary limit holds); error (GitHub's API
+// failed).
+var ReconcileResults = []string{"ok", "partial", "rate_limited", "error"}
