@@ -69,4 +69,3 @@ func TestFunction_ReconcileEventRunsAPass(t *testing.T) {
 		})
 	}
 }
-
