@@ -196,6 +196,16 @@ func (s *Server) AddOrgHook(org, target string, secret []byte) int64 {
 	return s.addHook(&hook{owner: org, url: target, secret: secret})
 }
 
+// SetHookURL points hook id at target (a user editing the webhook's
+// payload URL, e.g. after the receiver moved).
+func (s *Server) SetHookURL(id int64, target string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if h := s.hooks[id]; h != nil {
+		h.url = target
+	}
+}
+
 func (s *Server) addHook(h *hook) int64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
