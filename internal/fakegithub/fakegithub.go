@@ -24,6 +24,13 @@
 //   - go-github pulls.go PullRequestListOptions (state open|closed|all,
 //     default open; sort created|updated, direction default desc for
 //     created, else asc; page-number pagination) and repos.go ListBranches.
+//   - GitHub Apps: "Generating an installation access token for a GitHub
+//     App" (POST /app/installations/{installation_id}/access_tokens with
+//     "Authorization: Bearer <JWT>", the JWT RS256-signed with the App's
+//     private key, iss = the App's id, exp at most 10 minutes ahead; 201
+//     with token and expires_at), as bradleyfalzon/ghinstallation/v2's
+//     transport.go and appsTransport.go call it; the installation token is
+//     then sent as "Authorization: token <t>".
 //   - go-github github.go rate limits: X-RateLimit-Limit/-Remaining/-Reset
 //     on every answer; 403 with X-RateLimit-Remaining: 0 is a
 //     RateLimitError; 403 whose documentation_url ends in
@@ -33,7 +40,14 @@ package fakegithub
 import (
 	"bytes"
 	"context"
+	"crypto"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -105,6 +119,14 @@ type Server struct {
 
 	requests atomic.Int64
 	inflight sync.WaitGroup
+
+	apps   map[int64]app   // installation id -> its App
+	issued map[string]bool // installation tokens handed out
+}
+
+type app struct {
+	id  int64
+	key *rsa.PublicKey
 }
 
 // New starts a Server; Close stops it.
@@ -122,7 +144,7 @@ func New(opts Options) *Server {
 		opts.Now = time.Now
 	}
 	s := &Server{opts: opts, nextID: 1000, hooks: map[int64]*hook{}, branches: map[string][]*github.Branch{},
-		remaining: opts.RateLimit, redelivers: map[string]int{}}
+		remaining: opts.RateLimit, redelivers: map[string]int{}, apps: map[int64]app{}, issued: map[string]bool{}}
 	s.reset = opts.Now().Add(time.Hour)
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /repos/{owner}/{repo}/hooks/{hook}/deliveries", s.listDeliveries)
@@ -134,6 +156,7 @@ func New(opts Options) *Server {
 	mux.HandleFunc("GET /repos/{owner}/{repo}/pulls", s.listPulls)
 	mux.HandleFunc("GET /repos/{owner}/{repo}/branches", s.listBranches)
 	mux.HandleFunc("GET /orgs/{owner}/repos", s.listOrgRepos)
+	mux.HandleFunc("POST /app/installations/{installation}/access_tokens", s.installationToken)
 	s.srv = httptest.NewServer(s.limit(mux))
 	return s
 }
@@ -373,9 +396,13 @@ func (s *Server) limit(next http.Handler) http.Handler {
 			http.Error(w, "service unavailable", http.StatusServiceUnavailable)
 			return
 		}
-		if s.opts.Token != "" {
+		if s.opts.Token != "" && !strings.HasPrefix(r.URL.Path, "/app/") {
 			auth := r.Header.Get("Authorization")
-			if auth != "Bearer "+s.opts.Token && auth != "token "+s.opts.Token {
+			_, tok, _ := strings.Cut(auth, " ")
+			s.mu.Lock()
+			issued := s.issued[tok]
+			s.mu.Unlock()
+			if auth != "Bearer "+s.opts.Token && auth != "token "+s.opts.Token && !issued {
 				writeJSON(w, http.StatusUnauthorized, map[string]string{"message": "Bad credentials",
 					"documentation_url": "https://docs.github.com/rest"})
 				return
@@ -658,3 +685,77 @@ func (s *Server) listOrgRepos(w http.ResponseWriter, r *http.Request) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// AddAppInstallation registers a GitHub App (its id and public key) and one
+// installation of it.
+func (s *Server) AddAppInstallation(appID, installationID int64, key *rsa.PublicKey) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.apps[installationID] = app{id: appID, key: key}
+}
+
+// InstallationTokens is how many installation tokens were issued.
+func (s *Server) InstallationTokens() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.issued)
+}
+
+// installationToken checks the App's JWT and issues an installation token.
+func (s *Server) installationToken(w http.ResponseWriter, r *http.Request) {
+	id, _ := strconv.ParseInt(r.PathValue("installation"), 10, 64)
+	s.mu.Lock()
+	a, ok := s.apps[id]
+	s.mu.Unlock()
+	if !ok {
+		notFound(w)
+		return
+	}
+	jwt, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok || verifyJWT(jwt, a, s.opts.Now()) != nil {
+		writeJSON(w, http.StatusUnauthorized, map[string]string{"message": "A JSON web token could not be decoded",
+			"documentation_url": "https://docs.github.com/rest"})
+		return
+	}
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	tok := "ghs_" + hex.EncodeToString(b)
+	s.mu.Lock()
+	s.issued[tok] = true
+	s.mu.Unlock()
+	writeJSON(w, http.StatusCreated, map[string]any{"token": tok, "expires_at": s.opts.Now().Add(time.Hour).UTC().Format(time.RFC3339),
+		"permissions": map[string]string{"repository_hooks": "write", "pull_requests": "read", "contents": "read"}})
+}
+
+// verifyJWT checks an RS256 JWT's signature with the App's key, that it
+// was issued by the App, and that it has not expired.
+func verifyJWT(token string, a app, now time.Time) error {
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		return fmt.Errorf("not a JWT")
+	}
+	var header struct {
+		Alg string `json:"alg"`
+	}
+	var claims struct {
+		Iss string `json:"iss"`
+		Exp int64  `json:"exp"`
+	}
+	hb, err1 := base64.RawURLEncoding.DecodeString(parts[0])
+	cb, err2 := base64.RawURLEncoding.DecodeString(parts[1])
+	sig, err3 := base64.RawURLEncoding.DecodeString(parts[2])
+	if err := errors.Join(err1, err2, err3, json.Unmarshal(hb, &header), json.Unmarshal(cb, &claims)); err != nil {
+		return err
+	}
+	if header.Alg != "RS256" {
+		return fmt.Errorf("alg %s", header.Alg)
+	}
+	sum := sha256.Sum256([]byte(parts[0] + "." + parts[1]))
+	if err := rsa.VerifyPKCS1v15(a.key, crypto.SHA256, sum[:], sig); err != nil {
+		return err
+	}
+	if claims.Iss != strconv.FormatInt(a.id, 10) || time.Unix(claims.Exp, 0).Before(now) || time.Unix(claims.Exp, 0).After(now.Add(11*time.Minute)) {
+		return fmt.Errorf("claims %+v", claims)
+	}
+	return nil
+}

@@ -13,13 +13,17 @@ package reconcile
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strings"
+	"sync"
 	"time"
 
+	"github.com/bradleyfalzon/ghinstallation/v2"
 	"github.com/google/go-github/v60/github"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
@@ -81,6 +85,9 @@ type Reconciler struct {
 	opts  Options
 	store store
 	log   *slog.Logger
+
+	mu   sync.Mutex
+	apps map[string]*ghinstallation.Transport
 }
 
 // New checks opts and fills in defaults.
@@ -157,15 +164,53 @@ func (r *Reconciler) Pass(ctx context.Context) (Report, error) {
 }
 
 // client is go-github for a source: its token, its API URL (GitHub
-// Enterprise as eventing-github's webhook_client.go sets it: BaseURL).
+// Enterprise as eventing-github's webhook_client.go sets it: BaseURL). A
+// source with a GitHub App authenticates as the App installation through
+// ghinstallation's Transport (transport.go: it posts a JWT signed with the
+// App's key to {BaseURL}/app/installations/{id}/access_tokens and sends
+// "Authorization: token <installation token>", renewed before it expires);
+// the Transport is kept per App installation so a token serves many passes.
 func (r *Reconciler) client(src Source) (*github.Client, error) {
-	c := github.NewClient(r.opts.HTTPClient).WithAuthToken(src.Token)
 	u, err := url.Parse(src.APIURL)
 	if err != nil {
 		return nil, fmt.Errorf("spec.githubAPIURL %q: %w", src.APIURL, err)
 	}
+	var c *github.Client
+	if src.AppID != 0 {
+		tr, err := r.appTransport(src)
+		if err != nil {
+			return nil, err
+		}
+		c = github.NewClient(&http.Client{Transport: tr, Timeout: r.opts.HTTPClient.Timeout})
+	} else {
+		c = github.NewClient(r.opts.HTTPClient).WithAuthToken(src.Token)
+	}
 	c.BaseURL = u
 	return c, nil
+}
+
+func (r *Reconciler) appTransport(src Source) (*ghinstallation.Transport, error) {
+	key := fmt.Sprintf("%s|%d|%d|%x", src.APIURL, src.AppID, src.InstallationID, sha256.Sum256(src.AppKey))
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if tr, ok := r.apps[key]; ok {
+		return tr, nil
+	}
+	base := r.opts.HTTPClient.Transport
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	tr, err := ghinstallation.New(base, src.AppID, src.InstallationID, src.AppKey)
+	if err != nil {
+		return nil, fmt.Errorf("GitHub App %d: %w", src.AppID, err)
+	}
+	// ghinstallation's BaseURL is the API root without the trailing slash.
+	tr.BaseURL = strings.TrimSuffix(src.APIURL, "/")
+	if r.apps == nil {
+		r.apps = map[string]*ghinstallation.Transport{}
+	}
+	r.apps[key] = tr
+	return tr, nil
 }
 
 // source runs the pass for one GitHubSource. The error is the API

@@ -13,6 +13,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
+
+	stablev1 "github.com/liatrio/gitpulse/pkg/apis/stable/v1"
 )
 
 // GitHubSources is the Knative GitHubSource resource
@@ -40,6 +42,12 @@ type Source struct {
 	APIURL string
 	// Token is the value spec.accessToken.secretKeyRef names.
 	Token string
+	// AppID, InstallationID and AppKey, when AppID is set, authenticate
+	// as a GitHub App installation instead of with Token (annotations
+	// stablev1.AnnotationGitHubAppID and ...InstallationID, the PEM key
+	// under stablev1.SecretKeyGitHubAppPrivateKey in the token's Secret).
+	AppID, InstallationID int64
+	AppKey                []byte
 	// HookID is status.webhookIDKey, the id GitHub gave the webhook the
 	// source's controller created (eventing-github webhook_client.go
 	// Create: strconv.FormatInt(*h.ID, 10)); 0 until it has one.
@@ -109,19 +117,33 @@ func fromObject(ctx context.Context, kube kubernetes.Interface, namespace string
 	if name == "" || key == "" {
 		return src, fmt.Errorf("spec.accessToken.secretKeyRef names no Secret and key")
 	}
+	if app := u.GetAnnotations()[stablev1.AnnotationGitHubAppID]; app != "" {
+		var err1, err2 error
+		src.AppID, err1 = strconv.ParseInt(app, 10, 64)
+		src.InstallationID, err2 = strconv.ParseInt(u.GetAnnotations()[stablev1.AnnotationGitHubAppInstallationID], 10, 64)
+		if err1 != nil || err2 != nil || src.AppID <= 0 || src.InstallationID <= 0 {
+			return src, fmt.Errorf("annotations %s and %s must both be GitHub ids",
+				stablev1.AnnotationGitHubAppID, stablev1.AnnotationGitHubAppInstallationID)
+		}
+		key = stablev1.SecretKeyGitHubAppPrivateKey
+	}
 	ref := name + "/" + key
-	if tok, ok := tokens[ref]; ok {
-		src.Token = tok
-		return src, nil
+	value, ok := tokens[ref]
+	if !ok {
+		secret, err := kube.CoreV1().Secrets(namespace).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return src, fmt.Errorf("reading the access token: %w", err)
+		}
+		value = strings.TrimSpace(string(secret.Data[key]))
+		if value == "" {
+			return src, fmt.Errorf("Secret %s has no key %q", name, key)
+		}
+		tokens[ref] = value
 	}
-	secret, err := kube.CoreV1().Secrets(namespace).Get(ctx, name, metav1.GetOptions{})
-	if err != nil {
-		return src, fmt.Errorf("reading the access token: %w", err)
+	if src.AppID != 0 {
+		src.AppKey = []byte(value)
+	} else {
+		src.Token = value
 	}
-	tok := strings.TrimSpace(string(secret.Data[key]))
-	if tok == "" {
-		return src, fmt.Errorf("Secret %s has no key %q", name, key)
-	}
-	tokens[ref], src.Token = tok, tok
 	return src, nil
 }

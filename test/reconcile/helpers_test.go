@@ -135,7 +135,7 @@ func newWorld(t *testing.T) *world {
 // source creates a GitHubSource for ownerAndRepo at the fake GitHub; with
 // hookID != 0 its status carries the webhook id, as the source's
 // controller sets it once GitHub created the hook.
-func (w *world) source(name, ownerAndRepo string, hookID int64) {
+func (w *world) source(name, ownerAndRepo string, hookID int64, annotations ...map[string]string) {
 	w.t.Helper()
 	u := &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": "sources.knative.dev/v1alpha1", "kind": "GitHubSource",
@@ -148,6 +148,9 @@ func (w *world) source(name, ownerAndRepo string, hookID int64) {
 			"secretToken":        map[string]any{"secretKeyRef": map[string]any{"name": "gitpulse-github", "key": "secretToken"}},
 		},
 	}}
+	for _, a := range annotations {
+		u.SetAnnotations(a)
+	}
 	ctx := context.Background()
 	res := w.dyn.Resource(reconcile.GitHubSources).Namespace(w.ns)
 	got, err := res.Create(ctx, u, metav1.CreateOptions{})
