@@ -33,7 +33,12 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	env, err := readEnv(filepath.Join(root, ".cache", "run", "env"))
+	// GITPULSE_RUN_DIR: where `make run` (gitpulse-local) keeps its state.
+	runDir := filepath.Join(root, ".cache", "run")
+	if d := os.Getenv("GITPULSE_RUN_DIR"); d != "" {
+		runDir = d
+	}
+	env, err := readEnv(filepath.Join(runDir, "env"))
 	if err != nil {
 		return fmt.Errorf("%w (is `make run` running in another terminal?)", err)
 	}

@@ -106,6 +106,11 @@ func missedDelivery(ctx context.Context, env map[string]string, kubectl string) 
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
+	// The next pass sees the redelivery's success: nothing left to recover.
+	e.SetID("demo-reconcile-" + strconv.FormatInt(time.Now().UnixNano(), 36))
+	if res := c.Send(cloudevents.ContextWithTarget(ctx, env["GITPULSE_EVENTS_URL"]), e); !cloudevents.IsACK(res) {
+		return fmt.Errorf("reconcile trigger: %v", res)
+	}
 	fmt.Printf("\n$ kubectl get pullrequests -n %s -l stable.liatr.io/repository-name=recovery\n", ns)
 	cmd := exec.CommandContext(ctx, kubectl, "--kubeconfig", env["KUBECONFIG"], "-n", ns, "get", "pullrequests",
 		"-l", "stable.liatr.io/repository-name=recovery")

@@ -48,7 +48,7 @@ func (p *pass) backfill(ctx context.Context) error {
 		if err := p.branches(ctx, repo); err != nil || p.result != "" {
 			return err
 		}
-		cur, err := p.r.store.update(ctx, p.src.APIURL, p.src.Scope(), func(c cursor) bool {
+		cur, err := p.r.store.update(ctx, p.src, func(c cursor) bool {
 			next := newest.Add(-sinceOverlap)
 			if newest.IsZero() || !next.After(c.time(key)) {
 				return false
@@ -62,7 +62,7 @@ func (p *pass) backfill(ctx context.Context) error {
 		p.cur = cur
 	}
 	if fullPass {
-		cur, err := p.r.store.update(ctx, p.src.APIURL, p.src.Scope(), func(c cursor) bool {
+		cur, err := p.r.store.update(ctx, p.src, func(c cursor) bool {
 			c.setTime(KeyFullResyncAt, now)
 			return true
 		})

@@ -126,8 +126,28 @@ type store struct {
 	namespace string
 }
 
+// ownedBy makes src's GitHubSource an owner of the cursor, so that the
+// cluster's garbage collector deletes the cursor (and its figures, and so
+// any alert on them) with the last GitHubSource of its scope. It reports
+// whether it added the reference. Not blockOwnerDeletion: that would need
+// update rights on the GitHubSource's finalizers.
+func ownedBy(cm *corev1.ConfigMap, src Source) bool {
+	if src.UID == "" {
+		return false
+	}
+	for _, o := range cm.OwnerReferences {
+		if o.UID == src.UID {
+			return false
+		}
+	}
+	cm.OwnerReferences = append(cm.OwnerReferences, metav1.OwnerReference{
+		APIVersion: GitHubSources.GroupVersion().String(), Kind: "GitHubSource", Name: src.Name, UID: src.UID})
+	return true
+}
+
 // load returns the scope's cursor, creating it empty on first use.
-func (s store) load(ctx context.Context, apiURL, scope string) (cursor, error) {
+func (s store) load(ctx context.Context, src Source) (cursor, error) {
+	apiURL, scope := src.APIURL, src.Scope()
 	name := cursorName(apiURL, scope)
 	cms := s.kube.CoreV1().ConfigMaps(s.namespace)
 	cm, err := cms.Get(ctx, name, metav1.GetOptions{})
@@ -136,6 +156,7 @@ func (s store) load(ctx context.Context, apiURL, scope string) (cursor, error) {
 			Name: name, Namespace: s.namespace,
 			Labels: map[string]string{stablev1.LabelReconcileCursor: "true", "app.kubernetes.io/part-of": "gitpulse"},
 		}, Data: map[string]string{KeyScope: scope, KeyAPIURL: apiURL}}
+		ownedBy(cm, src)
 		cm, err = cms.Create(ctx, cm, metav1.CreateOptions{})
 		if apierrors.IsAlreadyExists(err) { // another pass created it first
 			cm, err = cms.Get(ctx, name, metav1.GetOptions{})
@@ -151,15 +172,19 @@ func (s store) load(ctx context.Context, apiURL, scope string) (cursor, error) {
 // resourceVersion, re-reading and re-applying on conflict. change decides
 // from what it is given (never from an older copy), and reports whether
 // there is anything to write. It returns the cursor as written.
-func (s store) update(ctx context.Context, apiURL, scope string, change func(cursor) bool) (cursor, error) {
+func (s store) update(ctx context.Context, src Source, change func(cursor) bool) (cursor, error) {
 	var out cursor
 	err := retry.RetryOnConflict(conflictBackoff, func() error {
-		cur, err := s.load(ctx, apiURL, scope)
+		cur, err := s.load(ctx, src)
 		if err != nil {
 			return err
 		}
 		next := cursor{cm: cur.cm.DeepCopy()}
-		if !change(next) {
+		changed := change(next)
+		if ownedBy(next.cm, src) {
+			changed = true
+		}
+		if !changed {
 			out = cur
 			return nil
 		}
@@ -171,7 +196,7 @@ func (s store) update(ctx context.Context, apiURL, scope string, change func(cur
 		return nil
 	})
 	if err != nil {
-		return cursor{}, fmt.Errorf("writing reconcile cursor of %s: %w", scope, err)
+		return cursor{}, fmt.Errorf("writing reconcile cursor of %s: %w", src.Scope(), err)
 	}
 	return out, nil
 }

@@ -218,7 +218,7 @@ func (r *Reconciler) appTransport(src Source) (*ghinstallation.Transport, error)
 func (r *Reconciler) source(ctx context.Context, src Source, rep *Report) (string, error) {
 	log := r.log.With("githubSource", src.Name, "scope", src.Scope())
 	start := r.opts.Now()
-	cur, err := r.store.load(ctx, src.APIURL, src.Scope())
+	cur, err := r.store.load(ctx, src)
 	if err != nil {
 		return "", err
 	}
@@ -247,7 +247,7 @@ func (r *Reconciler) source(ctx context.Context, src Source, rep *Report) (strin
 	if p.ghErr != nil {
 		rep.Errors = append(rep.Errors, fmt.Errorf("GitHubSource %s: %w", src.Name, p.ghErr))
 	}
-	_, err = r.store.update(ctx, src.APIURL, src.Scope(), func(c cursor) bool {
+	_, err = r.store.update(ctx, src, func(c cursor) bool {
 		c.add(KeyPassesPrefix+p.result, 1)
 		c.add(KeyRedeliveries, int64(p.redelivered))
 		c.add(KeyReconciled, int64(p.reconciled))

@@ -136,7 +136,7 @@ scan:
 	}
 
 	var claimed []*guid
-	cur, err := p.r.store.update(ctx, p.src.APIURL, p.src.Scope(), func(c cursor) bool {
+	cur, err := p.r.store.update(ctx, p.src, func(c cursor) bool {
 		claimed = claimed[:0]
 		req := c.requested()
 		for id, t := range req {

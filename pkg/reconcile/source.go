@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
@@ -30,8 +31,9 @@ const DefaultAPIURL = "https://api.github.com/"
 
 // Source is what a pass needs from one GitHubSource.
 type Source struct {
-	// Name is the GitHubSource's name (for logs).
+	// Name and UID are the GitHubSource's (logs, the cursor's owner).
 	Name string
+	UID  types.UID
 	// Owner and Repo are spec.ownerAndRepository split as eventing-github's
 	// parseOwnerRepoFrom does (pkg/reconciler/source/githubsource.go): Repo
 	// is empty for an organisation.
@@ -88,7 +90,7 @@ func Discover(ctx context.Context, dyn dynamic.Interface, kube kubernetes.Interf
 }
 
 func fromObject(ctx context.Context, kube kubernetes.Interface, namespace string, u *unstructured.Unstructured, tokens map[string]string) (Source, error) {
-	src := Source{Name: u.GetName()}
+	src := Source{Name: u.GetName(), UID: u.GetUID()}
 	ownerAndRepo, _, _ := unstructured.NestedString(u.Object, "spec", "ownerAndRepository")
 	parts := strings.Split(ownerAndRepo, "/")
 	if ownerAndRepo == "" || len(parts) > 2 || parts[0] == "" || (len(parts) == 2 && parts[1] == "") {

@@ -72,8 +72,13 @@ func TestRedelivery_FailedDeliveriesAreRecoveredExactlyOnce(t *testing.T) {
 	if rep := w.pass(w.reconciler()); rep.Redeliveries != 0 {
 		t.Errorf("second pass asked for %d redeliveries, want 0", rep.Redeliveries)
 	}
-	if got := w.cursor().Data[reconcile.KeyUnrecovered]; got != "0" {
+	cm := w.cursor()
+	if got := cm.Data[reconcile.KeyUnrecovered]; got != "0" {
 		t.Errorf("unrecovered after recovery = %q, want 0", got)
+	}
+	// The cursor goes with its GitHubSource (the garbage collector).
+	if len(cm.OwnerReferences) != 1 || cm.OwnerReferences[0].Kind != "GitHubSource" || cm.OwnerReferences[0].Name != "widgets" {
+		t.Errorf("cursor owners %+v, want the GitHubSource", cm.OwnerReferences)
 	}
 }
 
