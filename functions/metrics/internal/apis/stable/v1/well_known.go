@@ -122,6 +122,16 @@ const (
 	// keep their per-repository cursor (and the figures the metrics
 	// function exports about them).
 	LabelReconcileCursor = GroupName + "/reconcile-cursor"
+
+	// AnnotationGitHubAppID and AnnotationGitHubAppInstallationID, on a
+	// GitHubSource, make reconcile passes authenticate as that GitHub App
+	// installation instead of with spec.accessToken's token; the App's
+	// PEM private key is then under SecretKeyGitHubAppPrivateKey in the
+	// Secret spec.accessToken names (the GitHubSource's controller still
+	// uses the token to manage the webhook).
+	AnnotationGitHubAppID             = GroupName + "/github-app-id"
+	AnnotationGitHubAppInstallationID = GroupName + "/github-app-installation-id"
+	SecretKeyGitHubAppPrivateKey      = "githubAppPrivateKey"
 )
 
 // Keys of a reconcile cursor ConfigMap's data that the metrics function
