@@ -25,6 +25,7 @@ func TestMetrics_ReconcileFiguresFromTheCursors(t *testing.T) {
 	w := newWorld(t)
 	w.source("widgets", repo, w.hook)
 	w.gh.SetPullRequest(repo, apiPR(9, "open", false, time.Now().Add(-time.Hour)))
+	w.gh.SetPullRequest(repo, apiPR(10, "closed", true, time.Now().Add(-2*time.Hour))) // merged 48h after opening
 	w.outage.Store(true)
 	for i := 1; i <= 2; i++ {
 		w.deliverPR(i, "opened", time.Now().Add(-time.Minute).Truncate(time.Second))
@@ -73,7 +74,7 @@ func TestMetrics_ReconcileFiguresFromTheCursors(t *testing.T) {
 	eq := func(n float64) func(float64) bool { return func(v float64) bool { return v == n } }
 	eventually("gitpulse_reconcile_passes_total", eq(2), "scope", repo, "result", "ok")
 	eventually("gitpulse_reconcile_redeliveries_requested_total", eq(2), "scope", repo)
-	eventually("gitpulse_reconcile_objects_reconciled_total", eq(1), "scope", repo)
+	eventually("gitpulse_reconcile_objects_reconciled_total", eq(2), "scope", repo)
 	eventually("gitpulse_reconcile_unrecovered_deliveries", eq(2), "scope", repo)
 	eventually("gitpulse_reconcile_oldest_unrecovered_delivery_age_seconds", func(v float64) bool { return v > 0 && v < 600 }, "scope", repo)
 	eventually("gitpulse_reconcile_github_api_remaining", func(v float64) bool { return v > 4900 && v < 5000 }, "scope", repo)
@@ -84,6 +85,21 @@ func TestMetrics_ReconcileFiguresFromTheCursors(t *testing.T) {
 	w.pass(r)
 	eventually("gitpulse_reconcile_unrecovered_deliveries", eq(0), "scope", repo)
 	eventually("gitpulse_reconcile_oldest_unrecovered_delivery_age_seconds", eq(0), "scope", repo)
+
+	// Backfilled pull requests count in the state gauges and the merge-time
+	// histogram; their Reconciled Events are not deliveries: the delivery
+	// counter holds the two redelivered "opened" only.
+	eventually("gitpulse_pull_requests", eq(1), "repository", repo, "state", "merged")
+	eventually("gitpulse_pull_requests", eq(3), "repository", repo, "state", "open")
+	eventually("gitpulse_pull_request_events_total", eq(2), "repository", repo, "action", "opened")
+	if v, ok := value("gitpulse_pull_request_events_total", "repository", repo, "action", "other"); ok {
+		t.Errorf("Reconciled Events counted as deliveries: action=other %v", v)
+	}
+	rec := httptest.NewRecorder()
+	svc.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, metrics.MetricsPath, nil))
+	if !strings.Contains(rec.Body.String(), `gitpulse_pull_request_merge_duration_seconds_count{namespace="`+w.ns+`",repository="`+repo+`"} 1`) {
+		t.Errorf("the backfilled merged pull request is not in the merge-time histogram")
+	}
 }
 
 // find is the value of the family's sample whose labels include the
