@@ -3,15 +3,13 @@ package recorder
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"net/http"
 
 	"github.com/cloudevents/sdk-go/v2/event"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
 
+	"github.com/liatrio/gitpulse/pkg/function"
 	"github.com/liatrio/gitpulse/pkg/reconcile"
 	"github.com/liatrio/gitpulse/pkg/recorder"
 )
@@ -23,9 +21,11 @@ import (
 // event here.
 
 // startReconcile builds the function's Reconciler (unless
-// GITPULSE_RECONCILE=off).
-func (f *Function) startReconcile(cfg map[string]string, restCfg *rest.Config, kube kubernetes.Interface, rec *recorder.Recorder, namespace string, log *slog.Logger) error {
-	opts := reconcile.Options{Kube: kube, Recorder: rec, Namespace: namespace, Logger: log.With("component", "reconcile")}
+// GITPULSE_RECONCILE=off), on the clients pkg/function built. Its settings
+// are read from cfg by reconcile.OptionsFromEnv (GITPULSE_RECONCILE_*).
+func (f *Function) startReconcile(cfg map[string]string, rt *function.Runtime, rec *recorder.Recorder) error {
+	log := rt.Logger
+	opts := reconcile.Options{Kube: rt.Kube, Recorder: rec, Namespace: rt.Namespace, Logger: log.With("component", "reconcile")}
 	enabled, err := reconcile.OptionsFromEnv(cfg, &opts)
 	if err != nil {
 		return fmt.Errorf("reconcile configuration: %w", err)
@@ -34,7 +34,7 @@ func (f *Function) startReconcile(cfg map[string]string, restCfg *rest.Config, k
 		log.Info("reconcile passes disabled", "env", reconcile.EnvReconcile)
 		return nil
 	}
-	if opts.Dynamic, err = dynamic.NewForConfig(restCfg); err != nil {
+	if opts.Dynamic, err = dynamic.NewForConfig(rt.RESTConfig); err != nil {
 		return fmt.Errorf("building the dynamic client: %w", err)
 	}
 	r, err := reconcile.New(opts)
@@ -57,9 +57,6 @@ func (f *Function) handleReconcile(ctx context.Context, e event.Event) (*event.E
 		}
 		return nil, nil // disabled: acknowledged, nothing to do
 	}
-	if _, err := r.Pass(ctx); err != nil {
-		slog.Error("reconcile pass failed", "trigger", e.ID(), "err", err)
-		return nil, cehttp.NewResult(recorder.StatusCode(err), "%s", recorder.PublicReason(recorder.StatusCode(err)))
-	}
-	return nil, nil
+	_, err := r.Pass(ctx)
+	return nil, function.Answer(f.log.Load().With("trigger", e.ID(), "type", e.Type()), err)
 }

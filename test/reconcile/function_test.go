@@ -12,8 +12,8 @@ import (
 
 	recorderfn "github.com/liatrio/gitpulse/functions/recorder"
 	"github.com/liatrio/gitpulse/internal/funcrunner"
+	"github.com/liatrio/gitpulse/pkg/function"
 	"github.com/liatrio/gitpulse/pkg/reconcile"
-	"github.com/liatrio/gitpulse/pkg/recorder"
 )
 
 // The recorder function runs a pass for a CloudEvent of type
@@ -36,7 +36,7 @@ func TestFunction_ReconcileEventRunsAPass(t *testing.T) {
 				t.Fatal(err)
 			}
 			srv, err := funcrunner.New(recorderfn.New(), funcrunner.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-				Config: map[string]string{recorder.EnvKubeconfig: kubeconfig, recorder.EnvNamespace: w.ns, recorder.EnvLogLevel: "warn"}})
+				Config: map[string]string{function.EnvKubeconfig: kubeconfig, function.EnvNamespace: w.ns, function.EnvLogLevel: "warn"}})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -21,6 +21,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/dynamic"
 
+	recorderfn "github.com/liatrio/gitpulse/functions/recorder"
 	"github.com/liatrio/gitpulse/internal/controlplane"
 	"github.com/liatrio/gitpulse/internal/fakegithub"
 	"github.com/liatrio/gitpulse/internal/funcrunner"
@@ -86,7 +87,8 @@ func newWorld(t *testing.T) *world {
 		t.Fatal(err)
 	}
 	w.rec = rec
-	srv, err := funcrunner.New(rec, funcrunner.Options{Config: map[string]string{}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	// Served as the function serves it (answers by pkg/function).
+	srv, err := funcrunner.New(recorderfn.NewStarted(rec, slog.New(slog.NewTextHandler(io.Discard, nil))), funcrunner.Options{Config: map[string]string{}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/liatrio/gitpulse/pkg/function"
 	"github.com/liatrio/gitpulse/pkg/metrics"
 	"github.com/liatrio/gitpulse/pkg/reconcile"
 )
@@ -32,8 +33,12 @@ func TestMetrics_ReconcileFiguresFromTheCursors(t *testing.T) {
 	}
 	r := w.reconciler()
 	w.pass(r) // redelivers into the outage: still unrecovered
+	kube, gitpulse, err := function.NewClients(w.env.Config())
+	if err != nil {
+		t.Fatal(err)
+	}
 	svc, err := metrics.New(metrics.Options{Config: metrics.Config{Namespace: w.ns, CheckpointInterval: time.Second, MaxRepositories: 10},
-		RestConfig: w.env.Config(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		Kube: kube, Gitpulse: gitpulse, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,10 +51,11 @@ func TestMetrics_ReconcileFiguresFromTheCursors(t *testing.T) {
 	if err := svc.WaitReady(ctx); err != nil {
 		t.Fatal(err)
 	}
+	handler := function.MetricsHandler(svc.Gatherer(), svc.Ready, svc.Alive, slog.New(slog.DiscardHandler))
 	w.pass(r) // a second pass sees the failed redeliveries: unrecovered
 	value := func(name string, labels ...string) (float64, bool) {
 		rec := httptest.NewRecorder()
-		svc.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, metrics.MetricsPath, nil))
+		handler.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, function.MetricsPath, nil))
 		parser := expfmt.NewTextParser(model.UTF8Validation)
 		fams, err := parser.TextToMetricFamilies(strings.NewReader(rec.Body.String()))
 		if err != nil {
@@ -96,7 +102,7 @@ func TestMetrics_ReconcileFiguresFromTheCursors(t *testing.T) {
 		t.Errorf("Reconciled Events counted as deliveries: action=other %v", v)
 	}
 	rec := httptest.NewRecorder()
-	svc.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, metrics.MetricsPath, nil))
+	handler.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, function.MetricsPath, nil))
 	if !strings.Contains(rec.Body.String(), `gitpulse_pull_request_merge_duration_seconds_count{namespace="`+w.ns+`",repository="`+repo+`"} 1`) {
 		t.Errorf("the backfilled merged pull request is not in the merge-time histogram")
 	}
