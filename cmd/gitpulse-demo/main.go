@@ -1,7 +1,8 @@
 // Command gitpulse-demo (`make demo`) plays GitHub against a running
 // `make run`: it replays a short, realistic story across two repositories
 // through the raw-webhook intake (signed, as GitHub sends it), then shows
-// the objects (kubectl get) and the metrics they produced.
+// the objects (kubectl get) and the metrics they produced, and finally a
+// delivery GitHub failed to make, recovered by a reconcile pass (missed.go).
 package main
 
 import (
@@ -32,7 +33,12 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	env, err := readEnv(filepath.Join(root, ".cache", "run", "env"))
+	// GITPULSE_RUN_DIR: where `make run` (gitpulse-local) keeps its state.
+	runDir := filepath.Join(root, ".cache", "run")
+	if d := os.Getenv("GITPULSE_RUN_DIR"); d != "" {
+		runDir = d
+	}
+	env, err := readEnv(filepath.Join(runDir, "env"))
 	if err != nil {
 		return fmt.Errorf("%w (is `make run` running in another terminal?)", err)
 	}
@@ -78,7 +84,8 @@ func run() error {
 	if got := countEvents(lines); got < Expected(story) {
 		return fmt.Errorf("metrics show %d deliveries in %s and branch counters, want %d", got, want, Expected(story))
 	}
-	return nil
+	// Issue 13: a delivery GitHub failed to make, recovered by reconcile.
+	return missedDelivery(ctx, env, kubectl)
 }
 
 func readEnv(path string) (map[string]string, error) {

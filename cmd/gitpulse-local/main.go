@@ -64,6 +64,9 @@ func run() error {
 		OwnerAndRepository: os.Getenv("GITPULSE_OWNER_REPO"),
 		// The real Broker unless GITPULSE_EVENTING=off.
 		Eventing: os.Getenv("GITPULSE_EVENTING") != "off",
+		// A reconcile pass every GITPULSE_RECONCILE_INTERVAL (default 1m;
+		// "0" turns the timer off), as the PingSource does in a cluster.
+		ReconcileInterval: time.Minute,
 		// One eventing stack per machine (its dispatcher binds :8080):
 		// say so at once rather than wait behind a test run.
 		EventingFailIfBusy: true,
@@ -89,6 +92,13 @@ func run() error {
 	// nothing (it used to clear the running one's control plane). The
 	// lock file may be moved with GITPULSE_RUN_DIR (tests). A function
 	// process that dies (kill -9, OOM) is restarted with backoff, logged.
+	if v := os.Getenv("GITPULSE_RECONCILE_INTERVAL"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			return fmt.Errorf("GITPULSE_RECONCILE_INTERVAL=%q is not a duration", v)
+		}
+		opts.ReconcileInterval = d
+	}
 	opts.Dir = cmp.Or(os.Getenv("GITPULSE_RUN_DIR"), opts.Dir)
 	unlock, err := localrun.Lock(opts.Dir)
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/liatrio/gitpulse/internal/funcrunner"
 	"github.com/liatrio/gitpulse/pkg/function"
+	"github.com/liatrio/gitpulse/pkg/reconcile"
 	"github.com/liatrio/gitpulse/pkg/recorder"
 )
 
@@ -69,6 +70,8 @@ type Function struct {
 	rec atomic.Pointer[recorder.Recorder]
 	log atomic.Pointer[slog.Logger]
 	rt  atomic.Pointer[function.Runtime]
+	// reconciler runs reconcile passes (reconcile.go); nil when disabled.
+	reconciler atomic.Pointer[reconcile.Reconciler]
 }
 
 // New is what the func-go scaffolding calls.
@@ -113,6 +116,9 @@ func (f *Function) Start(ctx context.Context, cfg map[string]string) error {
 		Logger: rt.Logger, MaxBodyBytes: env.MaxBodyBytes, MaxClockSkew: env.MaxClockSkew,
 		AllowedOwners: env.AllowedOwners,
 	})
+	if err == nil {
+		err = f.startReconcile(cfg, rt, rec)
+	}
 	if err != nil {
 		rt.Stop()
 		return err
@@ -131,6 +137,9 @@ func (f *Function) Start(ctx context.Context, cfg map[string]string) error {
 // body limit is checked by the recorder, because in a cluster func-go, not
 // our runner, reads the request.
 func (f *Function) Handle(ctx context.Context, e event.Event) (*event.Event, error) {
+	if reconcile.IsTrigger(e.Type()) {
+		return f.handleReconcile(ctx, e)
+	}
 	rec := f.rec.Load()
 	if rec == nil {
 		return nil, cehttp.NewResult(http.StatusServiceUnavailable, "recorder not started")

@@ -28,6 +28,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/liatrio/gitpulse/internal/controlplane"
+	"github.com/liatrio/gitpulse/internal/ghsource"
 	"github.com/liatrio/gitpulse/internal/inflight"
 	"github.com/liatrio/gitpulse/internal/intake"
 	"github.com/liatrio/gitpulse/internal/proc"
@@ -81,6 +82,9 @@ type Options struct {
 	EventingFailIfBusy bool
 	// BrokerPort is the broker ingress's port (0: a free one).
 	BrokerPort int
+	// ReconcileInterval, when set, sends the recorder a reconcile trigger
+	// that often (reconcile.go; `make run`: GITPULSE_RECONCILE_INTERVAL).
+	ReconcileInterval time.Duration
 }
 
 // Stack is a running gitpulse.
@@ -162,6 +166,12 @@ func (s *Stack) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// gitpulse's own GitHubSource CRD, so reconcile passes find sources.
+	ghs, err := controlplane.ReadCRDs(filepath.Join(s.opts.Root, ghsource.CRDDir))
+	if err != nil {
+		return err
+	}
+	crds = append(crds, ghs...)
 	if err := controlplane.InstallCRDs(ctx, cp.Config(), crds); err != nil {
 		return err
 	}
@@ -185,7 +195,13 @@ func (s *Stack) start(ctx context.Context) error {
 			return err
 		}
 	}
-	return s.startIntake()
+	if err := s.startIntake(); err != nil {
+		return err
+	}
+	if s.opts.ReconcileInterval > 0 {
+		go s.reconcileLoop(s.opts.ReconcileInterval)
+	}
+	return nil
 }
 
 func (s *Stack) startIntake() error {

@@ -3,6 +3,9 @@ package metrics
 import (
 	"cmp"
 	"slices"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -55,7 +58,7 @@ type histogram struct {
 // familyTable is every metric the function serves. The names and labels of
 // the first six rows are the public contract (pkg/metrics/README.md).
 func familyTable() []family {
-	return []family{
+	return slices.Concat([]family{
 		{
 			name:     "gitpulse_pull_request_events_total",
 			help:     "Pull request deliveries recorded, one per distinct Event of the recorder.",
@@ -171,6 +174,8 @@ func familyTable() []family {
 				return []sample{{value: float64(v.pending)}}
 			},
 		},
+		// Reconcile passes (issue 13): reconcile.go.
+	}, reconcileFamilies(), []family{
 		{
 			// Last, so that it includes what the rows above just admitted.
 			name:   "gitpulse_metrics_series_dropped_total",
@@ -181,7 +186,7 @@ func familyTable() []family {
 				return []sample{{value: float64(v.repos.droppedTotal())}}
 			},
 		},
-	}
+	})
 }
 
 // view is what one scrape reports, gathered once.
@@ -196,6 +201,10 @@ type view struct {
 	checkpointWrites map[string]uint64
 	lastEvent        float64
 	pending          int
+
+	// Reconcile passes (issue 13, reconcile.go).
+	cursors []*corev1.ConfigMap
+	now     time.Time
 }
 
 func (v *view) eventCounts(kind string) []sample {

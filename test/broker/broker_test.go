@@ -123,29 +123,34 @@ func TestBroker_EachSubscribedGitHubTypeReachesTheFunctionOthersDoNot(t *testing
 	fn := startFunction(t, func(string, int) int { return http.StatusOK })
 	r, dl := deploy(t, fn)
 
-	want := []string{"gitpulse-recorder-function-trigger-0", "gitpulse-recorder-function-trigger-1",
-		"gitpulse-recorder-function-trigger-2", "gitpulse-recorder-function-trigger-3", "gitpulse-recorder-function-trigger-4"}
+	var want []string
+	for i := range 7 { // five GitHub types, two reconcile triggers (issue 13)
+		want = append(want, "gitpulse-recorder-function-trigger-"+strconv.Itoa(i))
+	}
 	if fmt.Sprint(r.Triggers) != fmt.Sprint(want) {
 		t.Errorf("Triggers = %v, want kn func deploy's names %v", r.Triggers, want)
 	}
-	subscribed := []string{"pull_request", "push", "create", "delete", "ping"}
-	for i, e := range append(subscribed, "issues", "star") {
-		if code := send(t, r.BrokerURL, "route-"+strconv.Itoa(i), "dev.knative.source.github."+e); code != http.StatusAccepted {
-			t.Errorf("ingress answered %d for %s, want 202", code, e)
+	const gh = "dev.knative.source.github."
+	subscribed := []string{gh + "pull_request", gh + "push", gh + "create", gh + "delete", gh + "ping",
+		"dev.knative.sources.ping", "dev.liatr.gitpulse.reconcile"}
+	others := []string{gh + "issues", gh + "star", "dev.knative.sources.apiserver.resource.add"}
+	for i, typ := range append(append([]string{}, subscribed...), others...) {
+		if code := send(t, r.BrokerURL, "route-"+strconv.Itoa(i), typ); code != http.StatusAccepted {
+			t.Errorf("ingress answered %d for %s, want 202", code, typ)
 		}
 	}
 	got := map[string]int{}
 	for _, typ := range fn.receivedTypes() {
 		got[typ]++
 	}
-	for _, e := range subscribed {
-		if n := got["dev.knative.source.github."+e]; n != 1 {
-			t.Errorf("function received %s %d times, want once", e, n)
+	for _, typ := range subscribed {
+		if n := got[typ]; n != 1 {
+			t.Errorf("function received %s %d times, want once", typ, n)
 		}
 	}
-	for _, e := range []string{"issues", "star"} {
-		if n := got["dev.knative.source.github."+e]; n != 0 {
-			t.Errorf("function received unsubscribed %s %d times", e, n)
+	for _, typ := range others {
+		if n := got[typ]; n != 0 {
+			t.Errorf("function received unsubscribed %s %d times", typ, n)
 		}
 	}
 	if n := len(dl.Events()); n != 0 {

@@ -174,6 +174,7 @@ func TestConfig_KustomizeRendersEveryComponent(t *testing.T) {
 		"Broker":                   1,
 		"Service":                  1, // the dead-letter sink (Knative Service)
 		"GitHubSource":             1,
+		"PingSource":               1, // reconcile passes (issue 13)
 		"ServiceMonitor":           2,
 		"PrometheusRule":           1,
 		"ConfigMap":                1, // the Grafana dashboard

@@ -47,8 +47,10 @@ func subscriptions(t *testing.T, root, dir string) []struct {
 func TestRouting_FuncYAMLSubscriptionsAreTheOnlyRouteToTheRecorder(t *testing.T) {
 	env := testenv.Get(t)
 
-	// The recorder subscribes to exactly the GitHub types it understands, each
-	// from Broker default, filtered on type alone.
+	// The recorder subscribes to exactly the GitHub types it understands, and
+	// to the reconcile triggers (issue 13: the PingSource's fixed type, and
+	// gitpulse's own), each from Broker default, filtered on type alone.
+	reconcileTypes := map[string]bool{"dev.knative.sources.ping": true, "dev.liatr.gitpulse.reconcile": true}
 	var routed []string
 	for i, s := range subscriptions(t, env.Root, ".") {
 		if s.Source != "default" {
@@ -56,6 +58,10 @@ func TestRouting_FuncYAMLSubscriptionsAreTheOnlyRouteToTheRecorder(t *testing.T)
 		}
 		if len(s.Filters) != 1 || s.Filters["type"] == "" {
 			t.Errorf("func.yaml subscription %d: filters %v, want exactly one type filter", i, s.Filters)
+		}
+		if reconcileTypes[s.Filters["type"]] {
+			delete(reconcileTypes, s.Filters["type"])
+			continue
 		}
 		if !strings.HasPrefix(s.Filters["type"], "dev.knative.source.github.") {
 			t.Errorf("func.yaml subscription %d: type %q is not a GitHubSource type", i, s.Filters["type"])
@@ -65,6 +71,9 @@ func TestRouting_FuncYAMLSubscriptionsAreTheOnlyRouteToTheRecorder(t *testing.T)
 	sort.Strings(routed)
 	if got, want := strings.Join(routed, ","), "create,delete,ping,pull_request,push"; got != want {
 		t.Errorf("func.yaml subscribes to %s, want %s", got, want)
+	}
+	if len(reconcileTypes) != 0 {
+		t.Errorf("func.yaml does not subscribe to the reconcile triggers %v", reconcileTypes)
 	}
 	// The metrics function watches the API server; it takes no events.
 	if subs := subscriptions(t, env.Root, "functions/metrics"); len(subs) != 0 {

@@ -10,7 +10,9 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
@@ -26,6 +28,18 @@ const checkpointConfigMap = "gitpulse-metrics-checkpoint"
 type clients struct {
 	kube     kubernetes.Interface
 	gitpulse versioned.Interface
+	dynamic  dynamic.Interface
+}
+
+// githubSources is eventing-github's GitHubSource resource (the recorder's
+// reconcile passes read it).
+var githubSources = schema.GroupVersionResource{Group: "sources.knative.dev", Version: "v1alpha1", Resource: "githubsources"}
+
+func sampleGitHubSource() *unstructured.Unstructured {
+	return &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "sources.knative.dev/v1alpha1", "kind": "GitHubSource",
+		"metadata": map[string]any{"name": "gitpulse", "namespace": namespace},
+	}}
 }
 
 // impersonate returns clients acting as the ServiceAccount, the way the
@@ -34,7 +48,7 @@ func impersonate(t testing.TB, env *testenv.Env, serviceAccount string) clients 
 	t.Helper()
 	cfg := rest.CopyConfig(env.Config())
 	cfg.Impersonate = rest.ImpersonationConfig{UserName: "system:serviceaccount:" + namespace + ":" + serviceAccount}
-	return clients{kube: kubernetes.NewForConfigOrDie(cfg), gitpulse: versioned.NewForConfigOrDie(cfg)}
+	return clients{kube: kubernetes.NewForConfigOrDie(cfg), gitpulse: versioned.NewForConfigOrDie(cfg), dynamic: dynamic.NewForConfigOrDie(cfg)}
 }
 
 // applyRBAC creates config/'s ServiceAccounts, Roles and RoleBindings for real.
@@ -74,6 +88,7 @@ func sampleBranch(name string) *stablev1.Branch {
 
 func TestRBAC_EachFunctionGetsExactlyWhatItNeeds(t *testing.T) {
 	env := testenv.Get(t)
+	installThirdPartyCRDs(t, env) // GitHubSource
 	applyRBAC(t, env)
 	ctx := context.Background()
 	other := env.Namespace(t) // "another namespace" for the cross-namespace rows
@@ -229,17 +244,34 @@ func TestRBAC_EachFunctionGetsExactlyWhatItNeeds(t *testing.T) {
 		{"recorder may not delete events", recorder, false, func(c clients) error {
 			return c.kube.CoreV1().Events(namespace).Delete(ctx, "seeded", metav1.DeleteOptions{})
 		}},
-		{"recorder may not get secrets", recorder, false, func(c clients) error {
+		// Reconcile passes (issue 13): the GitHubSources, the one Secret
+		// config/'s GitHubSource names, and the cursor ConfigMaps.
+		{"recorder lists githubsources", recorder, true, func(c clients) error {
+			_, err := c.dynamic.Resource(githubSources).Namespace(namespace).List(ctx, metav1.ListOptions{})
+			return err
+		}},
+		{"recorder gets the GitHubSource's secret", recorder, true, func(c clients) error {
 			_, err := c.kube.CoreV1().Secrets(namespace).Get(ctx, "gitpulse-github", metav1.GetOptions{})
+			return err
+		}},
+		{"recorder may not get other secrets", recorder, false, func(c clients) error {
+			_, err := c.kube.CoreV1().Secrets(namespace).Get(ctx, "other", metav1.GetOptions{})
+			return err
+		}},
+		{"recorder creates a cursor configmap", recorder, true, func(c clients) error {
+			_, err := c.kube.CoreV1().ConfigMaps(namespace).Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "gitpulse-reconcile-test"}}, metav1.CreateOptions{})
+			return err
+		}},
+		{"recorder may not update githubsources", recorder, false, func(c clients) error {
+			_, err := c.dynamic.Resource(githubSources).Namespace(namespace).Update(ctx, sampleGitHubSource(), metav1.UpdateOptions{})
 			return err
 		}},
 		{"recorder may not list secrets", recorder, false, func(c clients) error {
 			_, err := c.kube.CoreV1().Secrets(namespace).List(ctx, metav1.ListOptions{})
 			return err
 		}},
-		{"recorder may not touch configmaps", recorder, false, func(c clients) error {
-			_, err := c.kube.CoreV1().ConfigMaps(namespace).Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: checkpointConfigMap}}, metav1.CreateOptions{})
-			return err
+		{"recorder may not delete configmaps", recorder, false, func(c clients) error {
+			return c.kube.CoreV1().ConfigMaps(namespace).Delete(ctx, checkpointConfigMap, metav1.DeleteOptions{})
 		}},
 		{"recorder may not write in another namespace", recorder, false, func(c clients) error {
 			_, err := c.gitpulse.StableV1().PullRequests(other).Create(ctx, samplePullRequest("elsewhere"), metav1.CreateOptions{})
@@ -317,7 +349,7 @@ func TestRBAC_EachFunctionGetsExactlyWhatItNeeds(t *testing.T) {
 				[]byte(`{"data":{"x":"y"}}`), metav1.PatchOptions{})
 			return err
 		}},
-		{"metrics may not list configmaps", metrics, false, func(c clients) error {
+		{"metrics lists configmaps (the reconcile cursors, issue 13)", metrics, true, func(c clients) error {
 			_, err := c.kube.CoreV1().ConfigMaps(namespace).List(ctx, metav1.ListOptions{})
 			return err
 		}},
@@ -401,12 +433,16 @@ func TestRBAC_RolesGrantNothingBeyondTheContract(t *testing.T) {
 			"stable.liatr.io pullrequests,branches [] get,create,update",
 			"stable.liatr.io pullrequests/status,branches/status [] update",
 			" events [] create,get",
+			"sources.knative.dev githubsources [] get,list",
+			" secrets [gitpulse-github] get",
+			" configmaps [] create,get,update",
 		},
 		"gitpulse-metrics": {
 			" events [] get,list,watch",
 			"stable.liatr.io pullrequests,branches [] get,list,watch",
 			" configmaps [gitpulse-metrics-checkpoint] get,update,patch",
 			" configmaps [] create",
+			" configmaps [] list,watch",
 		},
 	}
 	roles := map[string][]string{}

@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/fields"
 
 	"github.com/liatrio/gitpulse/internal/ghwebhook"
+	"github.com/liatrio/gitpulse/internal/localrun"
 	stablev1 "github.com/liatrio/gitpulse/pkg/apis/stable/v1"
 	"github.com/liatrio/gitpulse/pkg/client/clientset/versioned"
 	"github.com/liatrio/gitpulse/pkg/naming"
@@ -142,6 +143,18 @@ func TestChaos_NothingLostNothingCountedTwice(t *testing.T) {
 		}
 	}
 
+	verifyWorkload(t, ctx, s, w, fmt.Sprintf("%d sends (%d duplicates), %d needed retries, %d dead-lettered",
+		len(order), len(order)-distinct, retried.Load(), deadLettered), "chaos")
+}
+
+// verifyWorkload checks what both chaos tests promise once every delivery
+// of w was sent: every object holds the last state of its history, there is
+// exactly one Event per distinct delivery, and every counter equals its
+// number of distinct deliveries (waiting for the metrics function to catch
+// up). sends describes how they were sent, for the figures line.
+func verifyWorkload(t *testing.T, ctx context.Context, s *localrun.Stack, w *workload.Workload, sends, name string) {
+	t.Helper()
+	distinct := len(w.Items())
 	// Objects: the last state of each history.
 	gp := versioned.NewForConfigOrDie(s.ControlPlane.Config())
 	ns := s.Namespace()
@@ -224,12 +237,11 @@ func TestChaos_NothingLostNothingCountedTwice(t *testing.T) {
 	}
 	counterDiffs := diffCounts(got, want)
 
-	t.Logf("chaos: %d distinct deliveries, %d sends (%d duplicates), %d needed retries; "+
-		"%d PRs + %d branches checked, %d wrong; %d Events: %d lost, %d double; counter series wrong: %d; dead-lettered: %d",
-		distinct, len(order), len(order)-distinct, retried.Load(), len(w.PRs), len(w.Branches), wrongObjects,
-		ours, lost, doubled, len(counterDiffs), deadLettered)
-	fmt.Printf("chaos figures: distinct=%d sends=%d retried=%d lost=%d double_counted=%d wrong_objects=%d counter_mismatches=%d dead_lettered=%d\n",
-		distinct, len(order), retried.Load(), lost, doubled, wrongObjects, len(counterDiffs), deadLettered)
+	t.Logf("%s: %d distinct deliveries, %s; "+
+		"%d PRs + %d branches checked, %d wrong; %d Events: %d lost, %d double; counter series wrong: %d",
+		name, distinct, sends, len(w.PRs), len(w.Branches), wrongObjects, ours, lost, doubled, len(counterDiffs))
+	fmt.Printf("%s figures: distinct=%d lost=%d double_counted=%d wrong_objects=%d counter_mismatches=%d (%s)\n",
+		name, distinct, lost, doubled, wrongObjects, len(counterDiffs), sends)
 	if lost != 0 || doubled != 0 || ours != distinct {
 		t.Errorf("Events: %d for %d distinct deliveries (%d lost, %d double)", ours, distinct, lost, doubled)
 	}

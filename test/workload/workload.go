@@ -60,6 +60,9 @@ type Options struct {
 	BranchesPerRepo int
 	Seed            uint64
 	Start           time.Time
+	// Owners prefixes the seven repository owners ("<Owners>-00" ...);
+	// default "org". Workloads sharing a stack use different ones.
+	Owners string
 }
 
 // Generate builds a workload. Each pull request history is opened, 1–4
@@ -74,7 +77,11 @@ func Generate(o Options) *Workload {
 	id := func() string { seq++; return fmt.Sprintf("%08x-%04x-4000-8000-%012x", o.Seed, seq%0xffff, seq) }
 	sha := func() string { return fmt.Sprintf("%016x%016x%08x", rng.Uint64(), rng.Uint64(), rng.Uint32()) }
 	for r := 0; r < o.Repos; r++ {
-		repo := ghwebhook.Repo(fmt.Sprintf("org-%02d/service-%02d", r%7, r))
+		owners := o.Owners
+		if owners == "" {
+			owners = "org"
+		}
+		repo := ghwebhook.Repo(fmt.Sprintf("%s-%02d/service-%02d", owners, r%7, r))
 		for p := 1; p <= o.PRsPerRepo; p++ {
 			t0 := o.Start.Add(time.Duration(rng.IntN(3600)) * time.Second)
 			t := t0

@@ -73,9 +73,11 @@ type Service struct {
 	mu       sync.Mutex
 	prLister stablelisters.PullRequestLister
 	brLister stablelisters.BranchLister
-	cancel   context.CancelFunc
-	done     chan struct{}
-	wg       sync.WaitGroup // informer goroutines
+	// cursorStore holds the reconcile cursor ConfigMaps (reconcile.go).
+	cursorStore cache.Store
+	cancel      context.CancelFunc
+	done        chan struct{}
+	wg          sync.WaitGroup // informer goroutines
 
 	ready       atomic.Bool
 	writesOK    atomic.Uint64
@@ -272,6 +274,7 @@ func (s *Service) startInformers(ctx context.Context) ([]cache.InformerSynced, e
 			run(ctx)
 		}()
 	}
+	s.startReconcileInformer(ctx) // issue 13; not part of readiness
 	return []cache.InformerSynced{s.events.HasSynced, prInf.HasSynced, brInf.HasSynced}, nil
 }
 
@@ -386,6 +389,7 @@ func (s *Service) view() *view {
 	}
 	s.events.snapshot(v)
 	s.watches.snapshot(v)
+	v.cursors, v.now = s.cursors(), time.Now() // issue 13
 	s.mu.Lock()
 	prl, brl := s.prLister, s.brLister
 	s.mu.Unlock()

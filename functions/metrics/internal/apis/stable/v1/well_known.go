@@ -100,3 +100,65 @@ var PullRequestActions = []string{
 
 // BranchActions are the actions of Branch Events.
 var BranchActions = []string{ActionCreated, ActionPushed, ActionDeleted}
+
+// Reconcile (issue 13): what a reconcile pass writes. A pass builds changes
+// from the GitHub REST API (backfill and drift repair) instead of a delivery;
+// its objects and Events are told apart from delivered ones by these names.
+const (
+	// AnnotationReconciledAt is set, on a PullRequest or Branch a reconcile
+	// pass changed, to the time of that pass (RFC 3339).
+	AnnotationReconciledAt = GroupName + "/reconciled-at"
+	// ReasonReconciled is the reason of the one Event a pass writes for an
+	// object it changed. It is not a delivery: its reportingController is
+	// ReconcilerController, so the metrics function's delivery counters
+	// (which select ReportingController) never count it.
+	ReasonReconciled = "Reconciled"
+	// ActionReconciled is that Event's action, and the object's
+	// last-applied-action after it.
+	ActionReconciled = "reconciled"
+	// ReconcilerController is the reportingController of Reconciled Events.
+	ReconcilerController = "stable.liatr.io/gitpulse-reconciler"
+	// LabelReconcileCursor marks the ConfigMaps in which reconcile passes
+	// keep their per-repository cursor (and the figures the metrics
+	// function exports about them).
+	LabelReconcileCursor = GroupName + "/reconcile-cursor"
+
+	// AnnotationGitHubAppID and AnnotationGitHubAppInstallationID, on a
+	// GitHubSource, make reconcile passes authenticate as that GitHub App
+	// installation instead of with spec.accessToken's token; the App's
+	// PEM private key is then under SecretKeyGitHubAppPrivateKey in the
+	// Secret spec.accessToken names (the GitHubSource's controller still
+	// uses the token to manage the webhook).
+	AnnotationGitHubAppID             = GroupName + "/github-app-id"
+	AnnotationGitHubAppInstallationID = GroupName + "/github-app-installation-id"
+	SecretKeyGitHubAppPrivateKey      = "githubAppPrivateKey"
+)
+
+// Keys of a reconcile cursor ConfigMap's data that the metrics function
+// reads (pkg/reconcile writes them, with read-modify-update so counts are
+// exact across replicas). Counters are decimal integers, times RFC 3339.
+const (
+	// CursorScope is the repository (owner/name) or organisation.
+	CursorScope = "scope"
+	// CursorPassesPrefix + a ReconcileResults value counts passes.
+	CursorPassesPrefix = "passes."
+	// CursorRedeliveries counts redeliveries requested from GitHub.
+	CursorRedeliveries = "redeliveriesRequested"
+	// CursorReconciled counts objects a pass changed.
+	CursorReconciled = "objectsReconciled"
+	// CursorAPIRemaining is GitHub's X-RateLimit-Remaining at the last pass.
+	CursorAPIRemaining = "api.remaining"
+	// CursorUnrecovered is how many failed deliveries were not yet
+	// recovered at the last complete scan, and CursorOldestUnrecovered
+	// when the oldest of them was first attempted ("" when none).
+	CursorUnrecovered       = "deliveries.unrecovered"
+	CursorOldestUnrecovered = "deliveries.oldestUnrecovered"
+	// CursorLastPassAt is when the last pass started.
+	CursorLastPassAt = "lastPassAt"
+)
+
+// ReconcileResults are how a pass over one scope ends: ok; partial (its
+// time or request budget ran out; the next pass continues); rate_limited
+// (GitHub's budget is low or a secondary limit holds); error (GitHub's API
+// failed).
+var ReconcileResults = []string{"ok", "partial", "rate_limited", "error"}

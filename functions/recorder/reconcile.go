@@ -1,0 +1,62 @@
+package recorder
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+
+	"github.com/cloudevents/sdk-go/v2/event"
+	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
+	"k8s.io/client-go/dynamic"
+
+	"github.com/liatrio/gitpulse/pkg/function"
+	"github.com/liatrio/gitpulse/pkg/reconcile"
+	"github.com/liatrio/gitpulse/pkg/recorder"
+)
+
+// The reconcile trigger (issue 13): a CloudEvent of type
+// reconcile.EventType, or the PingSource's dev.knative.sources.ping,
+// runs one bounded pass over the namespace's GitHubSources instead of
+// being recorded. Kept apart from function.go, which only hands such an
+// event here.
+
+// startReconcile builds the function's Reconciler (unless
+// GITPULSE_RECONCILE=off), on the clients pkg/function built. Its settings
+// are read from cfg by reconcile.OptionsFromEnv (GITPULSE_RECONCILE_*).
+func (f *Function) startReconcile(cfg map[string]string, rt *function.Runtime, rec *recorder.Recorder) error {
+	log := rt.Logger
+	opts := reconcile.Options{Kube: rt.Kube, Recorder: rec, Namespace: rt.Namespace, Logger: log.With("component", "reconcile")}
+	enabled, err := reconcile.OptionsFromEnv(cfg, &opts)
+	if err != nil {
+		return fmt.Errorf("reconcile configuration: %w", err)
+	}
+	if !enabled {
+		log.Info("reconcile passes disabled", "env", reconcile.EnvReconcile)
+		return nil
+	}
+	if opts.Dynamic, err = dynamic.NewForConfig(rt.RESTConfig); err != nil {
+		return fmt.Errorf("building the dynamic client: %w", err)
+	}
+	r, err := reconcile.New(opts)
+	if err != nil {
+		return err
+	}
+	f.reconciler.Store(r)
+	return nil
+}
+
+// handleReconcile runs one pass and answers 2xx when its slice is done.
+// GitHub's failures are the pass's report (logs, the cursor ConfigMaps'
+// figures), not a failed event; only an API server failure answers 503, so
+// the Broker retries.
+func (f *Function) handleReconcile(ctx context.Context, e event.Event) (*event.Event, error) {
+	r := f.reconciler.Load()
+	if r == nil {
+		if f.rec.Load() == nil {
+			return nil, cehttp.NewResult(http.StatusServiceUnavailable, "recorder not started")
+		}
+		return nil, nil // disabled: acknowledged, nothing to do
+	}
+	_, err := r.Pass(ctx)
+	return nil, function.Answer(f.log.Load().With("trigger", e.ID(), "type", e.Type()), err)
+}

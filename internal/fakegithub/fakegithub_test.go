@@ -1,0 +1,118 @@
+package fakegithub_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"testing"
+	"time"
+
+	"github.com/google/go-github/v60/github"
+
+	"github.com/liatrio/gitpulse/internal/fakegithub"
+	"github.com/liatrio/gitpulse/internal/ghwebhook"
+)
+
+func client(t *testing.T, gh *fakegithub.Server, token string) *github.Client {
+	t.Helper()
+	c := github.NewClient(nil).WithAuthToken(token)
+	u, _ := url.Parse(gh.URL())
+	c.BaseURL = u
+	return c
+}
+
+// go-github reads the fake as it reads GitHub: deliveries newest first with
+// the next page's cursor in Link (Response.Cursor), a list item without
+// request and response, a delivery with both, redelivery answered 202
+// (go-github's AcceptedError) and made later as a new attempt with the same
+// GUID, signed.
+func TestDeliveries_AsGoGitHubReadsThem(t *testing.T) {
+	var got []string
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got = append(got, r.Header.Get(github.DeliveryIDHeader))
+		if r.Header.Get(github.SHA256SignatureHeader) == "" {
+			t.Errorf("delivery without a signature")
+		}
+		if len(got) == 2 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	}))
+	defer receiver.Close()
+	gh := fakegithub.New(fakegithub.Options{Token: "t"})
+	defer gh.Close()
+	hook := gh.AddRepoHook("acme/api", receiver.URL, []byte("s"))
+	ctx := context.Background()
+	for _, id := range []string{"g1", "g2", "g3"} {
+		gh.Deliver(ctx, "acme/api", ghwebhook.Delivery{Event: "push", ID: id, Body: []byte(`{"ref":"refs/heads/main"}`)})
+	}
+	c := client(t, gh, "t")
+	var guids []string
+	opts := &github.ListCursorOptions{PerPage: 2}
+	pages := 0
+	for {
+		ds, resp, err := c.Repositories.ListHookDeliveries(ctx, "acme", "api", hook, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pages++
+		for _, d := range ds {
+			guids = append(guids, d.GetGUID())
+			if d.Request != nil {
+				t.Errorf("a list item carries its request")
+			}
+		}
+		if resp.Cursor == "" {
+			break
+		}
+		opts.Cursor = resp.Cursor
+	}
+	if pages != 2 || len(guids) != 3 || guids[0] != "g3" || guids[2] != "g1" {
+		t.Fatalf("pages %d, guids %v; want 2 pages, newest first", pages, guids)
+	}
+	failed := gh.Attempts("g2")[0]
+	if failed.GetStatusCode() != http.StatusServiceUnavailable || failed.GetStatus() != "Invalid HTTP Response: 503" {
+		t.Errorf("failed attempt %+v", failed)
+	}
+	full, _, err := c.Repositories.GetHookDelivery(ctx, "acme", "api", hook, failed.GetID())
+	if err != nil || full.Request == nil || string(*full.Request.RawPayload) != `{"ref":"refs/heads/main"}` {
+		t.Fatalf("get delivery: %+v %v", full, err)
+	}
+	_, _, err = c.Repositories.RedeliverHookDelivery(ctx, "acme", "api", hook, failed.GetID())
+	var accepted *github.AcceptedError
+	if !errors.As(err, &accepted) {
+		t.Fatalf("redeliver: %v, want 202 (AcceptedError)", err)
+	}
+	gh.Wait()
+	if a := gh.Attempts("g2"); len(a) != 2 || !a[1].GetRedelivery() || a[1].GetStatus() != "OK" || got[len(got)-1] != "g2" {
+		t.Errorf("attempts after redelivery %+v (received %v)", a, got)
+	}
+	if _, _, err := client(t, gh, "wrong").Repositories.ListHookDeliveries(ctx, "acme", "api", hook, nil); err == nil {
+		t.Error("a wrong token was accepted")
+	}
+}
+
+// The rate limits as go-github classifies them (github.go CheckResponse).
+func TestRateLimits_AsGoGitHubClassifiesThem(t *testing.T) {
+	gh := fakegithub.New(fakegithub.Options{})
+	defer gh.Close()
+	ctx := context.Background()
+	_, resp, err := client(t, gh, "t").PullRequests.List(ctx, "acme", "api", nil)
+	if err != nil || resp.Rate.Limit != 5000 || resp.Rate.Remaining != 4999 {
+		t.Fatalf("rate %+v %v", resp.Rate, err)
+	}
+	gh.SecondaryLimitOnce(30 * time.Second)
+	_, _, err = client(t, gh, "t").PullRequests.List(ctx, "acme", "api", nil)
+	var abuse *github.AbuseRateLimitError
+	if !errors.As(err, &abuse) || abuse.RetryAfter == nil || *abuse.RetryAfter != 30*time.Second {
+		t.Errorf("secondary limit: %v", err)
+	}
+	reset := time.Now().Add(time.Hour).Truncate(time.Second)
+	gh.SetRateLimit(0, reset)
+	_, _, err = client(t, gh, "t").Repositories.ListBranches(ctx, "acme", "api", nil)
+	var primary *github.RateLimitError
+	if !errors.As(err, &primary) || !primary.Rate.Reset.Time.Equal(reset) {
+		t.Errorf("primary limit: %v", err)
+	}
+}

@@ -1,0 +1,379 @@
+package reconcile_test
+
+import (
+	"context"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	stablev1 "github.com/liatrio/gitpulse/pkg/apis/stable/v1"
+	"github.com/liatrio/gitpulse/pkg/naming"
+	"github.com/liatrio/gitpulse/pkg/reconcile"
+)
+
+// Deliveries that failed at GitHub (the Broker did not acknowledge) are
+// redelivered once, come back through the webhook path and are recorded
+// exactly once; deliveries that succeeded are never redelivered, and a
+// second pass asks for nothing.
+func TestRedelivery_FailedDeliveriesAreRecoveredExactlyOnce(t *testing.T) {
+	w := newWorld(t)
+	w.source("widgets", repo, w.hook)
+	base := time.Now().Add(-time.Hour).Truncate(time.Second)
+	var ok, failed []string
+	for i := 1; i <= 3; i++ {
+		id, code := w.deliverPR(i, "opened", base.Add(time.Duration(i)*time.Second))
+		if code != http.StatusAccepted {
+			t.Fatalf("delivery %d answered %d", i, code)
+		}
+		ok = append(ok, id)
+	}
+	w.outage.Store(true)
+	for i := 4; i <= 6; i++ {
+		id, code := w.deliverPR(i, "opened", base.Add(time.Duration(i)*time.Second))
+		if code != http.StatusBadRequest {
+			t.Fatalf("delivery %d during the outage answered %d", i, code)
+		}
+		failed = append(failed, id)
+	}
+	w.outage.Store(false)
+	for _, id := range failed {
+		if w.hasEvent(id) {
+			t.Fatalf("delivery %s recorded during the outage", id)
+		}
+	}
+
+	rep := w.pass(w.reconciler())
+	if rep.Redeliveries != len(failed) {
+		t.Errorf("first pass asked for %d redeliveries, want %d", rep.Redeliveries, len(failed))
+	}
+	byDelivery, _ := w.events()
+	for _, id := range append(append([]string{}, ok...), failed...) {
+		if byDelivery[id] != 1 {
+			t.Errorf("delivery %s has %d Events, want 1", id, byDelivery[id])
+		}
+	}
+	for _, id := range ok {
+		if n := w.gh.Redeliveries(id); n != 0 {
+			t.Errorf("delivery %s succeeded yet was redelivered %d times", id, n)
+		}
+	}
+	for _, id := range failed {
+		if n := w.gh.Redeliveries(id); n != 1 {
+			t.Errorf("failed delivery %s redelivered %d times, want 1", id, n)
+		}
+		if a := w.gh.Attempts(id); len(a) != 2 || !a[1].GetRedelivery() || a[1].GetStatusCode() != http.StatusAccepted {
+			t.Errorf("attempts of %s: %+v", id, a)
+		}
+	}
+	if rep := w.pass(w.reconciler()); rep.Redeliveries != 0 {
+		t.Errorf("second pass asked for %d redeliveries, want 0", rep.Redeliveries)
+	}
+	cm := w.cursor()
+	if got := cm.Data[reconcile.KeyUnrecovered]; got != "0" {
+		t.Errorf("unrecovered after recovery = %q, want 0", got)
+	}
+	// The cursor goes with its GitHubSource (the garbage collector).
+	if len(cm.OwnerReferences) != 1 || cm.OwnerReferences[0].Kind != "GitHubSource" || cm.OwnerReferences[0].Name != "widgets" {
+		t.Errorf("cursor owners %+v, want the GitHubSource", cm.OwnerReferences)
+	}
+}
+
+// A delivery that was recorded although GitHub was told it failed (the
+// answer was lost after the write) is not redelivered: its Event exists.
+func TestRedelivery_RecordedDespiteFailedAnswerIsNotRedelivered(t *testing.T) {
+	w := newWorld(t)
+	w.source("widgets", repo, w.hook)
+	w.afterWrite.Store(true)
+	id, code := w.deliverPR(1, "opened", time.Now().Add(-time.Minute).Truncate(time.Second))
+	w.afterWrite.Store(false)
+	if code != http.StatusGatewayTimeout || !w.hasEvent(id) {
+		t.Fatalf("setup: code %d, recorded %v", code, w.hasEvent(id))
+	}
+	if rep := w.pass(w.reconciler()); rep.Redeliveries != 0 {
+		t.Errorf("asked for %d redeliveries of a recorded delivery", rep.Redeliveries)
+	}
+}
+
+// A redelivery that fails again is asked for once more only after
+// RedeliverAfter, and then recovers.
+func TestRedelivery_FailingAgainIsRetriedAfterRedeliverAfter(t *testing.T) {
+	w := newWorld(t)
+	w.source("widgets", repo, w.hook)
+	w.outage.Store(true)
+	id, _ := w.deliverPR(1, "opened", time.Now().Add(-time.Minute).Truncate(time.Second))
+	now := time.Now()
+	clock := func() time.Time { return now }
+	r := w.reconciler(func(o *reconcile.Options) { o.Now = clock; o.RedeliverAfter = 5 * time.Minute })
+	w.pass(r) // redelivered into the outage: fails again
+	w.pass(r) // too soon to ask again
+	if n := w.gh.Redeliveries(id); n != 1 {
+		t.Fatalf("redeliveries within RedeliverAfter = %d, want 1", n)
+	}
+	w.outage.Store(false)
+	now = now.Add(6 * time.Minute)
+	w.pass(r)
+	if n := w.gh.Redeliveries(id); n != 2 || !w.hasEvent(id) {
+		t.Fatalf("after RedeliverAfter: %d redeliveries, recorded %v", n, w.hasEvent(id))
+	}
+	byDelivery, _ := w.events()
+	if byDelivery[id] != 1 {
+		t.Errorf("%d Events for %s, want 1", byDelivery[id], id)
+	}
+}
+
+// Passes from several replicas overlapping: every failed delivery is
+// redelivered exactly once, every backfilled object written once.
+func TestConcurrentPasses_NeverRedeliverOrWriteTwice(t *testing.T) {
+	w := newWorld(t)
+	w.source("widgets", repo, w.hook)
+	now := time.Now().Truncate(time.Second)
+	for n := 1; n <= 30; n++ {
+		w.gh.SetPullRequest(repo, apiPR(100+n, "open", false, now.Add(-time.Duration(n)*time.Hour)))
+	}
+	w.gh.SetBranch(repo, "main", "aaa")
+	w.outage.Store(true)
+	var failed []string
+	for i := 1; i <= 10; i++ {
+		id, _ := w.deliverPR(i, "opened", now.Add(-time.Duration(i)*time.Minute))
+		failed = append(failed, id)
+	}
+	w.outage.Store(false)
+	var wg sync.WaitGroup
+	reps := make([]reconcile.Report, 4)
+	for i := range reps {
+		r := w.reconciler() // one per replica
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rep, err := r.Pass(context.Background())
+			if err != nil {
+				t.Errorf("pass %d: %v", i, err)
+			}
+			reps[i] = rep
+		}()
+	}
+	wg.Wait()
+	w.gh.Wait()
+	total, reconciled := 0, 0
+	for _, rep := range reps {
+		total += rep.Redeliveries
+		reconciled += rep.Reconciled
+	}
+	if total != len(failed) || w.gh.TotalRedeliveries() != len(failed) {
+		t.Errorf("%d redeliveries reported, %d made, want %d", total, w.gh.TotalRedeliveries(), len(failed))
+	}
+	byDelivery, perObject := w.events()
+	for _, id := range failed {
+		if byDelivery[id] != 1 {
+			t.Errorf("delivery %s has %d Events, want 1", id, byDelivery[id])
+		}
+	}
+	if reconciled != 31 || len(perObject) != 31 {
+		t.Errorf("reconciled %d, objects with a Reconciled Event %d, want 31", reconciled, len(perObject))
+	}
+	for name, n := range perObject {
+		if n != 1 {
+			t.Errorf("%s has %d Reconciled Events, want 1", name, n)
+		}
+	}
+}
+
+// A repository with history: pull requests updated within the window are
+// backfilled with their state (and merge times), older ones are not, every
+// branch appears, and a second pass changes nothing.
+func TestBackfill_RepositoryWithHistory(t *testing.T) {
+	w := newWorld(t)
+	w.source("widgets", repo, 0)
+	now := time.Now().Truncate(time.Second)
+	states := []struct {
+		state  string
+		merged bool
+		want   stablev1.PullRequestState
+	}{{"open", false, stablev1.PullRequestOpen}, {"closed", false, stablev1.PullRequestClosed}, {"closed", true, stablev1.PullRequestMerged}}
+	for n := 1; n <= 150; n++ { // two pages of 100
+		s := states[n%3]
+		w.gh.SetPullRequest(repo, apiPR(n, s.state, s.merged, now.Add(-time.Duration(n)*12*time.Hour)))
+	}
+	for _, b := range []string{"main", "feature/a", "release-1"} {
+		w.gh.SetBranch(repo, b, "sha-"+b)
+	}
+	rep := w.pass(w.reconciler(func(o *reconcile.Options) { o.Window = 60 * 24 * time.Hour }))
+	// 60 days = 120 half-days: pull requests 1..119 are inside the window.
+	if rep.Reconciled != 119+3 || rep.Results[reconcile.ResultOK] != 1 {
+		t.Fatalf("report %+v, want 122 reconciled, ok", rep)
+	}
+	prs := w.env.Gitpulse.StableV1().PullRequests(w.ns)
+	for _, n := range []int{1, 2, 3, 119} {
+		pr, err := prs.Get(context.Background(), naming.PullRequestName(repo, int64(n)), metav1.GetOptions{})
+		if err != nil {
+			t.Fatalf("pull request %d: %v", n, err)
+		}
+		if want := states[n%3].want; pr.Spec.Status != string(want) {
+			t.Errorf("pull request %d status %q, want %q", n, pr.Spec.Status, want)
+		}
+		if want := states[n%3].merged; want != (pr.Spec.MergedAt != nil) {
+			t.Errorf("pull request %d mergedAt %v", n, pr.Spec.MergedAt)
+		}
+		if pr.Annotations[stablev1.AnnotationReconciledAt] == "" {
+			t.Errorf("pull request %d has no %s", n, stablev1.AnnotationReconciledAt)
+		}
+	}
+	if _, err := prs.Get(context.Background(), naming.PullRequestName(repo, 130), metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("pull request 130 (outside the window) backfilled: %v", err)
+	}
+	br, err := w.env.Gitpulse.StableV1().Branches(w.ns).Get(context.Background(), naming.BranchName(repo, "feature/a"), metav1.GetOptions{})
+	if err != nil || br.Spec.HeadSHA != "sha-feature/a" || br.Spec.State != string(stablev1.BranchCreated) {
+		t.Fatalf("branch feature/a: %+v %v", br, err)
+	}
+	byDelivery, perObject := w.events()
+	if len(byDelivery) != 0 || len(perObject) != 122 {
+		t.Errorf("%d delivery Events, %d reconciled objects; want 0 and 122", len(byDelivery), len(perObject))
+	}
+	if rep := w.pass(w.reconciler()); rep.Reconciled != 0 {
+		t.Errorf("a second pass reconciled %d objects, want 0", rep.Reconciled)
+	}
+}
+
+// Backfill follows the recorder's ordering: it never moves an object that
+// a newer delivery already moved, and a delivery newer than the backfill
+// still wins.
+func TestBackfill_NeverMovesBackwardsAndLaterDeliveriesWin(t *testing.T) {
+	w := newWorld(t)
+	w.source("widgets", repo, 0)
+	t0 := time.Now().Add(-time.Hour).Truncate(time.Second)
+	// The API lags: it still says open at t0 while a delivery said closed
+	// at t0+10s.
+	w.gh.SetPullRequest(repo, apiPR(1, "open", false, t0))
+	w.deliverPR(1, "closed", t0.Add(10*time.Second))
+	// Pull request 2: the API is ahead of nothing; backfilled open at t0,
+	// then a newer delivery merges it.
+	w.gh.SetPullRequest(repo, apiPR(2, "open", false, t0))
+	w.pass(w.reconciler())
+	prs := w.env.Gitpulse.StableV1().PullRequests(w.ns)
+	pr1, _ := prs.Get(context.Background(), naming.PullRequestName(repo, 1), metav1.GetOptions{})
+	if pr1.Spec.Status != string(stablev1.PullRequestMerged) {
+		t.Errorf("pull request 1 moved backwards to %q", pr1.Spec.Status)
+	}
+	w.deliverPR(2, "closed", t0.Add(time.Minute))
+	pr2, _ := prs.Get(context.Background(), naming.PullRequestName(repo, 2), metav1.GetOptions{})
+	if pr2.Spec.Status != string(stablev1.PullRequestMerged) {
+		t.Errorf("pull request 2: the newer delivery did not win: %q", pr2.Spec.Status)
+	}
+}
+
+// Drift repair: objects deleted by hand are recreated by the next full
+// resync, with their state from GitHub.
+func TestDriftRepair_DeletedObjectsAreRecreated(t *testing.T) {
+	w := newWorld(t)
+	w.source("widgets", repo, 0)
+	now := time.Now().Truncate(time.Second)
+	w.gh.SetPullRequest(repo, apiPR(7, "closed", true, now.Add(-72*time.Hour)))
+	w.gh.SetBranch(repo, "main", "abc")
+	r := w.reconciler(func(o *reconcile.Options) { o.FullResync = time.Nanosecond })
+	w.pass(r)
+	ctx := context.Background()
+	prName, brName := naming.PullRequestName(repo, 7), naming.BranchName(repo, "main")
+	if err := w.env.Gitpulse.StableV1().PullRequests(w.ns).Delete(ctx, prName, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.env.Gitpulse.StableV1().Branches(w.ns).Delete(ctx, brName, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if rep := w.pass(r); rep.Reconciled != 2 {
+		t.Errorf("reconciled %d objects, want 2", rep.Reconciled)
+	}
+	pr, err := w.env.Gitpulse.StableV1().PullRequests(w.ns).Get(ctx, prName, metav1.GetOptions{})
+	if err != nil || pr.Spec.Status != string(stablev1.PullRequestMerged) {
+		t.Fatalf("pull request not recreated merged: %v", err)
+	}
+	if _, err := w.env.Gitpulse.StableV1().Branches(w.ns).Get(ctx, brName, metav1.GetOptions{}); err != nil {
+		t.Fatalf("branch not recreated: %v", err)
+	}
+}
+
+// GitHub's rate limits: a pass stops before the primary budget runs out
+// (and resumes after its reset), and a secondary limit's Retry-After is
+// honoured; no request is made while either holds.
+func TestRateLimits_PassStopsAndWaits(t *testing.T) {
+	t.Run("primary budget low", func(t *testing.T) {
+		w := newWorld(t)
+		w.source("widgets", repo, w.hook)
+		reset := time.Now().Add(30 * time.Minute).Truncate(time.Second)
+		w.gh.SetRateLimit(20, reset)
+		r := w.reconciler(func(o *reconcile.Options) { o.MinRemaining = 50 })
+		rep := w.pass(r)
+		if rep.Results[reconcile.ResultRateLimited] != 1 {
+			t.Fatalf("report %+v, want rate_limited", rep)
+		}
+		cm := w.cursor()
+		if got := cm.Data[reconcile.KeyNotBefore]; got != reset.UTC().Format(time.RFC3339) {
+			t.Errorf("notBefore %q, want %s", got, reset.UTC().Format(time.RFC3339))
+		}
+		if cm.Data[reconcile.KeyAPIRemaining] != "19" {
+			t.Errorf("api.remaining %q, want 19", cm.Data[reconcile.KeyAPIRemaining])
+		}
+		before := w.gh.Requests()
+		if rep := w.pass(r); rep.Results[reconcile.ResultRateLimited] != 1 || w.gh.Requests() != before {
+			t.Errorf("a pass before the reset made %d requests (%+v)", w.gh.Requests()-before, rep)
+		}
+	})
+	t.Run("primary budget exhausted", func(t *testing.T) {
+		w := newWorld(t)
+		w.source("widgets", repo, w.hook)
+		w.gh.SetRateLimit(0, time.Now().Add(time.Hour))
+		if rep := w.pass(w.reconciler()); rep.Results[reconcile.ResultRateLimited] != 1 {
+			t.Fatalf("report %+v, want rate_limited", rep)
+		}
+	})
+	t.Run("secondary limit", func(t *testing.T) {
+		w := newWorld(t)
+		w.source("widgets", repo, w.hook)
+		w.gh.SecondaryLimitOnce(90 * time.Second)
+		start := time.Now()
+		if rep := w.pass(w.reconciler()); rep.Results[reconcile.ResultRateLimited] != 1 {
+			t.Fatalf("report %+v, want rate_limited", rep)
+		}
+		nb, _ := time.Parse(time.RFC3339, w.cursor().Data[reconcile.KeyNotBefore])
+		if d := nb.Sub(start); d < 80*time.Second || d > 100*time.Second {
+			t.Errorf("notBefore %v after the pass, want Retry-After's 90s", d)
+		}
+	})
+}
+
+// GitHub's API down: the pass reports an error for the source (not a
+// failed pass), and deliveries are recorded as ever.
+func TestAPIDown_DeliveryPathUnaffected(t *testing.T) {
+	w := newWorld(t)
+	w.source("widgets", repo, w.hook)
+	w.gh.SetDown(true)
+	rep := w.pass(w.reconciler())
+	if rep.Results[reconcile.ResultError] != 1 || len(rep.Errors) != 1 {
+		t.Fatalf("report %+v, want one source in error", rep)
+	}
+	id, code := w.deliverPR(1, "opened", time.Now().Add(-time.Minute).Truncate(time.Second))
+	if code != http.StatusAccepted || !w.hasEvent(id) {
+		t.Fatalf("delivery during the API outage: %d, recorded %v", code, w.hasEvent(id))
+	}
+	if got := w.cursor().Data[reconcile.KeyPassesPrefix+reconcile.ResultError]; got != "1" {
+		t.Errorf("passes.error = %q, want 1", got)
+	}
+}
+
+// A GitHubSource whose controller has not created the webhook yet (no
+// status.webhookIDKey): no delivery is looked at, backfill still runs.
+func TestSourceWithoutWebhookID_BackfillsOnly(t *testing.T) {
+	w := newWorld(t)
+	w.source("widgets", repo, 0)
+	w.outage.Store(true)
+	w.deliverPR(1, "opened", time.Now().Add(-time.Minute).Truncate(time.Second))
+	w.outage.Store(false)
+	w.gh.SetPullRequest(repo, apiPR(2, "open", false, time.Now().Add(-time.Hour)))
+	rep := w.pass(w.reconciler())
+	if rep.Redeliveries != 0 || rep.Reconciled != 1 || rep.Results[reconcile.ResultOK] != 1 {
+		t.Fatalf("report %+v: want no redelivery, one object backfilled", rep)
+	}
+}
