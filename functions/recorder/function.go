@@ -7,6 +7,7 @@ package recorder
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"sync/atomic"
@@ -46,13 +47,30 @@ type Env struct {
 	// AllowedOwners, comma-separated, are the only repository owners
 	// recorded; empty records every owner.
 	AllowedOwners []string `env:"GITPULSE_ALLOWED_OWNERS"`
+
+	// Reconcile passes (pkg/reconcile): "off" disables them. The tunables
+	// left unset (0) take reconcile.New's defaults: a 20 s budget per
+	// pass, 300 GitHub requests per source, stop below 100 remaining, a
+	// 90-day history window, 72 h of deliveries (github.com; 168h for
+	// GitHub Enterprise Server), 10 m between two requests to redeliver
+	// the same delivery, a full resync every 24 h.
+	Reconcile               string        `env:"GITPULSE_RECONCILE, default=on"`
+	ReconcileBudget         time.Duration `env:"GITPULSE_RECONCILE_BUDGET"`
+	ReconcileMaxRequests    int           `env:"GITPULSE_RECONCILE_MAX_REQUESTS"`
+	ReconcileMinRemaining   int           `env:"GITPULSE_RECONCILE_MIN_REMAINING"`
+	ReconcileWindow         time.Duration `env:"GITPULSE_RECONCILE_WINDOW"`
+	ReconcileRetention      time.Duration `env:"GITPULSE_RECONCILE_RETENTION"`
+	ReconcileRedeliverAfter time.Duration `env:"GITPULSE_RECONCILE_REDELIVER_AFTER"`
+	ReconcileFullResync     time.Duration `env:"GITPULSE_RECONCILE_FULL_RESYNC"`
 }
 
 // Configuration keys of the recorder's own.
 const (
-	EnvMaxBodyBytes  = "GITPULSE_MAX_BODY_BYTES"
-	EnvMaxClockSkew  = "GITPULSE_MAX_CLOCK_SKEW"
-	EnvAllowedOwners = "GITPULSE_ALLOWED_OWNERS"
+	EnvMaxBodyBytes    = "GITPULSE_MAX_BODY_BYTES"
+	EnvMaxClockSkew    = "GITPULSE_MAX_CLOCK_SKEW"
+	EnvAllowedOwners   = "GITPULSE_ALLOWED_OWNERS"
+	EnvReconcile       = "GITPULSE_RECONCILE"
+	EnvReconcileBudget = "GITPULSE_RECONCILE_BUDGET"
 )
 
 // Validate refuses values that parse but make no sense.
@@ -62,6 +80,19 @@ func (e *Env) Validate() error {
 		errs = append(errs, errors.New(EnvMaxBodyBytes+": want a positive number of bytes"))
 	}
 	errs = append(errs, function.PositiveDuration(EnvMaxClockSkew, e.MaxClockSkew))
+	if e.Reconcile != "on" && e.Reconcile != "off" {
+		errs = append(errs, fmt.Errorf("%s=%q: want on or off", EnvReconcile, e.Reconcile))
+	}
+	if e.ReconcileBudget > 25*time.Second {
+		errs = append(errs, fmt.Errorf("%s=%s: a pass must end well inside func-go's 30 s write timeout", EnvReconcileBudget, e.ReconcileBudget))
+	}
+	for _, v := range []int64{int64(e.ReconcileBudget), int64(e.ReconcileMaxRequests), int64(e.ReconcileMinRemaining),
+		int64(e.ReconcileWindow), int64(e.ReconcileRetention), int64(e.ReconcileRedeliverAfter), int64(e.ReconcileFullResync)} {
+		if v < 0 {
+			errs = append(errs, errors.New("GITPULSE_RECONCILE_*: durations and numbers must not be negative"))
+			break
+		}
+	}
 	return errors.Join(errs...)
 }
 
@@ -117,7 +148,7 @@ func (f *Function) Start(ctx context.Context, cfg map[string]string) error {
 		AllowedOwners: env.AllowedOwners,
 	})
 	if err == nil {
-		err = f.startReconcile(cfg, rt, rec)
+		err = f.startReconcile(&env, rt, rec)
 	}
 	if err != nil {
 		rt.Stop()

@@ -21,19 +21,21 @@ import (
 // event here.
 
 // startReconcile builds the function's Reconciler (unless
-// GITPULSE_RECONCILE=off), on the clients pkg/function built. Its settings
-// are read from cfg by reconcile.OptionsFromEnv (GITPULSE_RECONCILE_*).
-func (f *Function) startReconcile(cfg map[string]string, rt *function.Runtime, rec *recorder.Recorder) error {
+// GITPULSE_RECONCILE=off), on the clients pkg/function built, with the
+// GITPULSE_RECONCILE_* settings of env.
+func (f *Function) startReconcile(env *Env, rt *function.Runtime, rec *recorder.Recorder) error {
 	log := rt.Logger
-	opts := reconcile.Options{Kube: rt.Kube, Recorder: rec, Namespace: rt.Namespace, Logger: log.With("component", "reconcile")}
-	enabled, err := reconcile.OptionsFromEnv(cfg, &opts)
-	if err != nil {
-		return fmt.Errorf("reconcile configuration: %w", err)
-	}
-	if !enabled {
-		log.Info("reconcile passes disabled", "env", reconcile.EnvReconcile)
+	if env.Reconcile == "off" {
+		log.Info("reconcile passes disabled", "env", EnvReconcile)
 		return nil
 	}
+	opts := reconcile.Options{
+		Kube: rt.Kube, Recorder: rec, Namespace: rt.Namespace, Logger: log.With("component", "reconcile"),
+		Budget: env.ReconcileBudget, MaxRequests: env.ReconcileMaxRequests, MinRemaining: env.ReconcileMinRemaining,
+		Window: env.ReconcileWindow, Retention: env.ReconcileRetention, RedeliverAfter: env.ReconcileRedeliverAfter,
+		FullResync: env.ReconcileFullResync,
+	}
+	var err error
 	if opts.Dynamic, err = dynamic.NewForConfig(rt.RESTConfig); err != nil {
 		return fmt.Errorf("building the dynamic client: %w", err)
 	}
