@@ -20,7 +20,9 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 
+	stablev1 "github.com/liatrio/gitpulse/pkg/apis/stable/v1"
 	"github.com/liatrio/gitpulse/pkg/client/clientset/versioned"
+	"github.com/liatrio/gitpulse/pkg/client/informers/externalversions"
 	"github.com/liatrio/gitpulse/pkg/githubevent"
 )
 
@@ -36,9 +38,26 @@ type Options struct {
 	// MaxBodyBytes refuses larger event data with 413; 0 means
 	// DefaultMaxBodyBytes.
 	MaxBodyBytes int64
-	// RecentDeliveries bounds the recent-deliveries annotation; 0 means
-	// DefaultRecentDeliveries.
+	// RecentDeliveries bounds the entries of the recent-deliveries
+	// annotation whatever their age; 0 means DefaultRecentDeliveries.
 	RecentDeliveries int
+	// DeliveryWindow is how long an object remembers a delivery it
+	// applied, so that a redelivery within it is a no-op: at least the
+	// sender's redelivery window. 0 means DefaultDeliveryWindow (GitHub.com's
+	// 3 days and an hour); GitHub Enterprise Server keeps 7 days.
+	DeliveryWindow time.Duration
+	// EventTTL is the API server's --event-ttl: how long a written Event
+	// can still answer AlreadyExists. 0 means DefaultEventTTL (1h, the API
+	// server's default); never set it longer than the API server's.
+	EventTTL time.Duration
+	// Informers, when set, serve the recorder's reads of PullRequests and
+	// Branches from an informer cache instead of a GET per delivery (a
+	// stale read costs a conflict and a live read, never a wrong write).
+	// New registers the two informers; the caller starts the factory after
+	// New and shuts it down on exit. Until the caches have synced, reads go
+	// to the API server. NewInformerFactory builds a suitable one. The
+	// recorder then needs list and watch on pullrequests and branches.
+	Informers externalversions.SharedInformerFactory
 	// Backoff paces retries of conflicting writes; the zero value means
 	// DefaultBackoff().
 	Backoff wait.Backoff
@@ -72,6 +91,10 @@ type Recorder struct {
 	log  *slog.Logger
 	// owners is the lower-cased allow-list; nil allows every owner.
 	owners map[string]bool
+	// pullRequests and branches read from Options.Informers' caches (zero:
+	// from the API server).
+	pullRequests objectCache[*stablev1.PullRequest]
+	branches     objectCache[*stablev1.Branch]
 }
 
 // New checks opts and fills in defaults.
@@ -94,6 +117,12 @@ func New(opts Options) (*Recorder, error) {
 	if opts.RecentDeliveries <= 0 {
 		opts.RecentDeliveries = DefaultRecentDeliveries
 	}
+	if opts.DeliveryWindow <= 0 {
+		opts.DeliveryWindow = DefaultDeliveryWindow
+	}
+	if opts.EventTTL <= 0 {
+		opts.EventTTL = DefaultEventTTL
+	}
 	if opts.Backoff.Steps == 0 {
 		opts.Backoff = DefaultBackoff()
 	}
@@ -107,6 +136,13 @@ func New(opts Options) (*Recorder, error) {
 		opts.MaxClockSkew = githubevent.DefaultMaxClockSkew
 	}
 	r := &Recorder{opts: opts, log: opts.Logger}
+	if inf := opts.Informers; inf != nil {
+		prs, branches := inf.Stable().V1().PullRequests(), inf.Stable().V1().Branches()
+		r.pullRequests = objectCache[*stablev1.PullRequest]{
+			synced: prs.Informer().HasSynced, get: prs.Lister().PullRequests(opts.Namespace).Get}
+		r.branches = objectCache[*stablev1.Branch]{
+			synced: branches.Informer().HasSynced, get: branches.Lister().Branches(opts.Namespace).Get}
+	}
 	for _, o := range opts.AllowedOwners {
 		if o = strings.TrimSpace(o); o != "" {
 			if r.owners == nil {

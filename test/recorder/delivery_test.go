@@ -105,6 +105,42 @@ func TestRecorder_ConcurrentRedeliveryWritesOneEvent(t *testing.T) {
 	}
 }
 
+// TestRecorder_RedeliveryAfterItsEventExpiredIsNotCountedTwice: GitHub
+// lets a delivery be redelivered for days, Events live an hour. A push
+// redelivered two days later — its Event expired (deleted here, as the API
+// server's TTL would), 25 later pushes to the same branch in between — is
+// a no-op: the branch remembers the delivery by age, and a delivery it
+// applied longer ago than the Event TTL gets no second Event.
+func TestRecorder_RedeliveryAfterItsEventExpiredIsNotCountedTwice(t *testing.T) {
+	env := testenv.Get(t)
+	h := startRecorder(t, env)
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).Unix()
+	first, firstBody := newDeliveryID(t), withPush(t, fmt.Sprintf("%040x", 0), base)
+	h.deliver(t, binary, "push", first, firstBody, http.StatusOK)
+	for i := 1; i <= 25; i++ {
+		h.deliver(t, binary, "push", newDeliveryID(t), withPush(t, fmt.Sprintf("%040x", i), base+int64(i)), http.StatusOK)
+	}
+	before := getBranch(t, h, helloWorld, addReadme)
+	if err := env.Kube.CoreV1().Events(h.ns).Delete(context.Background(), naming.EventName(first), metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+
+	later := startRecorder(t, env, func(o *recorder.Options) {
+		o.Namespace = h.ns
+		o.Now = func() time.Time { return time.Now().Add(49 * time.Hour) }
+	})
+	later.ns = h.ns
+	later.deliver(t, structured, "push", first, firstBody, http.StatusOK)
+
+	after := getBranch(t, h, helloWorld, addReadme)
+	var m mismatch
+	m.eq("pushCount", after.Spec.PushCount, 26)
+	m.eq("resourceVersion", after.ResourceVersion, before.ResourceVersion)
+	m.eq("Events", len(h.events(t)), 25)
+	m.eq("logged as duplicate", strings.Contains(later.logs.String(), `"outcome":"duplicate"`), true)
+	m.report(t, "after the late redelivery")
+}
+
 // TestRecorder_OutOfOrderDeliveriesNeverMoveObjectsBackwards delivers
 // sequences in the wrong order. Every delivery still gets its Event; the
 // object ends where the newest delivery (by GitHub's time) put it.
@@ -374,10 +410,12 @@ func TestRecorder_AnswersServiceUnavailableWhileTheAPIServerIsDown(t *testing.T)
 	}
 }
 
-// TestRecorder_RetryFinishesAHalfRecordedDelivery makes the status write
-// and then the Event write fail (RBAC denies them) after the object write
-// succeeded: each retry of the same delivery finishes what is missing and
-// never applies the change twice.
+// TestRecorder_RetryFinishesAHalfRecordedDelivery makes the Event write
+// fail (RBAC denies it) after the object write (change, delivery id and
+// status in one) succeeded: the retry of the same delivery writes the
+// missing Event and never applies the change twice. The user may not list
+// or watch, so the recorder's informer never syncs and every read goes to
+// the API server: the path a replica takes before its cache is ready.
 func TestRecorder_RetryFinishesAHalfRecordedDelivery(t *testing.T) {
 	env := testenv.Get(t)
 	ns := env.Namespace(t)
@@ -417,17 +455,14 @@ func TestRecorder_RetryFinishesAHalfRecordedDelivery(t *testing.T) {
 	h.ns = ns
 
 	id, body := newDeliveryID(t), readTestdata(t, "push-branch.json")
-	h.deliver(t, binary, "push", id, body, http.StatusInternalServerError) // status write forbidden
+	h.deliver(t, binary, "push", id, body, http.StatusInternalServerError) // Event write forbidden
 	b := getBranch(t, h, helloWorld, addReadme)
-	if b.Spec.PushCount != 1 || b.Status.LastDeliveryID != "" {
-		t.Fatalf("after the first attempt: pushCount %d, status %+v", b.Spec.PushCount, b.Status)
+	if b.Spec.PushCount != 1 || b.Status.LastDeliveryID != id || b.Status.ObservedGeneration != b.Generation {
+		t.Fatalf("after the first attempt: pushCount %d, generation %d, status %+v", b.Spec.PushCount, b.Generation, b.Status)
 	}
-
-	grant(rbacv1.PolicyRule{APIGroups: []string{stablev1.GroupName}, Resources: []string{"branches/status", "pullrequests/status"}, Verbs: []string{"update"}})
-	h.deliver(t, structured, "push", id, body, http.StatusInternalServerError) // Event write forbidden
-	b = getBranch(t, h, helloWorld, addReadme)
-	if b.Spec.PushCount != 1 || b.Status.LastDeliveryID != id {
-		t.Fatalf("after the second attempt: pushCount %d, status.lastDeliveryID %q", b.Spec.PushCount, b.Status.LastDeliveryID)
+	h.deliver(t, structured, "push", id, body, http.StatusInternalServerError) // still forbidden
+	if b = getBranch(t, h, helloWorld, addReadme); b.Spec.PushCount != 1 {
+		t.Fatalf("after the second attempt: pushCount %d", b.Spec.PushCount)
 	}
 	if n := len(h.events(t)); n != 0 {
 		t.Fatalf("%d Events before events/create was granted", n)

@@ -107,10 +107,18 @@ func startRecorder(t *testing.T, env *testenv.Env, mutate ...func(*recorder.Opti
 	for _, m := range mutate {
 		m(&opts)
 	}
+	// As the function does: objects read from an informer cache, which
+	// syncs in the background (reads go to the API server until it has).
+	if opts.Informers == nil {
+		opts.Informers = recorder.NewInformerFactory(opts.Gitpulse, opts.Namespace)
+	}
 	rec, err := recorder.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
+	stop := make(chan struct{})
+	opts.Informers.Start(stop)
+	t.Cleanup(func() { close(stop); opts.Informers.Shutdown() })
 	return serve(t, env, ns, rec, map[string]string{}, logs)
 }
 
