@@ -74,20 +74,21 @@ func (f *Function) Start(ctx context.Context, cfg map[string]string) error {
 	if err != nil {
 		return fmt.Errorf("building gitpulse client: %w", err)
 	}
-	// Objects are read from an informer cache (issue 15); until it has
-	// synced the recorder reads them from the API server, so start-up does
-	// not wait for it.
-	informers := recorder.NewInformerFactory(gitpulse, c.Namespace)
 	rec, err := recorder.New(recorder.Options{
 		Kube: kube, Gitpulse: gitpulse, Namespace: c.Namespace, Instance: c.Instance,
 		MaxBodyBytes: c.MaxBodyBytes, Logger: log,
 		MaxClockSkew: c.MaxClockSkew, AllowedOwners: c.AllowedOwners, // issue 10
-		Informers: informers,
 	})
 	if err != nil {
 		return err
 	}
-	informers.Start(memCtx.Done())
+	// Which objects are under legacy names, in the background: until it
+	// is known, new objects cost a read more (issue 15).
+	go func() {
+		if err := rec.ScanLegacyNames(memCtx); err != nil && memCtx.Err() == nil {
+			log.Warn("objects under legacy names unknown; every new object is looked up under its legacy name too", "error", err)
+		}
+	}()
 	f.rec.Store(rec)
 	log.Info("recorder started", "namespace", c.Namespace, "instance", c.Instance,
 		"maxBodyBytes", c.MaxBodyBytes, "host", restCfg.Host)
@@ -105,7 +106,7 @@ func (f *Function) Handle(ctx context.Context, e event.Event) (*event.Event, err
 	return rec.Handle(ctx, e)
 }
 
-// Stop ends the memory limit's upkeep and the informers; nothing else to release: every write is synchronous within Handle,
+// Stop ends the memory limit's upkeep and the legacy-name scan; nothing else to release: every write is synchronous within Handle,
 // and the runner drains in-flight requests before calling it.
 func (f *Function) Stop(context.Context) error {
 	if stop := f.stopMem.Load(); stop != nil {

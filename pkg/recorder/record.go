@@ -116,17 +116,6 @@ type objectClient[T any] interface {
 	UpdateStatus(ctx context.Context, obj T, opts metav1.UpdateOptions) (T, error)
 }
 
-// objectCache reads objects from an informer's store. A nil get, or a
-// store that has not synced yet, sends every read to the API server.
-type objectCache[T any] struct {
-	synced func() bool
-	// get answers NotFound for an object the store does not hold; what
-	// it returns is shared with the store and never modified.
-	get func(name string) (T, error)
-}
-
-func (c objectCache[T]) usable() bool { return c.get != nil && c.synced() }
-
 // recordedObject is a *PullRequest or a *Branch: its generated DeepCopy and
 // its ObjectMeta.
 type recordedObject[E any] interface {
@@ -154,6 +143,11 @@ type objectKind[T any] struct {
 	// identity says which pull request or branch obj is about, as
 	// "<repository> <number or branch>", to compare with the change's.
 	identity func(T) string
+	// kind names the kind in recentObjects and legacyNames.
+	kind string
+	// isNew reports whether the change says its object is new on GitHub
+	// (no object expected yet: create first).
+	isNew func(githubevent.Change) bool
 }
 
 // metaOf is obj's ObjectMeta, to change in place.
@@ -203,18 +197,34 @@ func locate[T comparable](k objectKind[T], names objectNames, read func(string) 
 }
 
 // upsert writes the change into its object (step 1 and 2 of Record).
-func upsert[E any, T recordedObject[E]](ctx context.Context, r *Recorder, c objectClient[T], cache objectCache[T], k objectKind[T], names objectNames, ch githubevent.Change, digest string) (T, upsertResult, error) {
+//
+// Where it starts: the object as this replica last wrote it, if it
+// remembers it; else, when the change is about something new on GitHub (a
+// pull request opened, a branch created) and no object is known to be under
+// its legacy name, no object at all (create first; AlreadyExists means one
+// exists after all); else the object read from the API server. Whatever it
+// started from, a conflict or AlreadyExists sends it to the API server.
+func upsert[E any, T recordedObject[E]](ctx context.Context, r *Recorder, c objectClient[T], k objectKind[T], names objectNames, ch githubevent.Change, digest string) (T, upsertResult, error) {
 	var (
-		out T
-		res upsertResult
+		out  T
+		res  upsertResult
+		name string
+		cur  T
+		err  error
 	)
 	live := func(name string) (T, error) { return c.Get(ctx, name, metav1.GetOptions{}) }
-	fromCache := cache.usable()
-	read := live
-	if fromCache {
-		read = cache.get
+	legacyAbsent := names.legacy == "" || names.legacy == names.name || r.legacy.absent(k.kind, names.legacy)
+	fromCache := true
+	if o, ok := r.objects.get(k.kind, names.name); ok {
+		name, cur = names.name, o.(T)
+	} else if o, ok := r.objects.get(k.kind, names.legacy); ok && !legacyAbsent {
+		name, cur = names.legacy, o.(T)
+	} else if legacyAbsent && k.isNew(ch) {
+		name = names.name
+	} else {
+		fromCache = false
+		name, cur, err = locate(k, names, live)
 	}
-	name, cur, err := locate(k, names, read)
 	backoff := r.opts.Backoff
 	now := r.opts.Now()
 	for {
@@ -248,6 +258,7 @@ func upsert[E any, T recordedObject[E]](ctx context.Context, r *Recorder, c obje
 		default:
 			if at, ok := appliedAt(metaOf(cur), ch.DeliveryID); ok {
 				res.already, res.appliedAt, out = true, at, cur
+				r.objects.add(k.kind, name, out)
 				return out, res, nil
 			}
 			obj := T(cur.DeepCopy())
@@ -282,17 +293,23 @@ func upsert[E any, T recordedObject[E]](ctx context.Context, r *Recorder, c obje
 				// A CRD that still has the status subresource (one
 				// installed by an older gitpulse) drops the status from
 				// the main write: write it the old way.
-				out, werr = writeStatus(ctx, r, c, k, out)
+				if out, werr = writeStatus(ctx, r, c, k, out); werr != nil {
+					r.objects.forget(k.kind, name)
+					return out, res, werr
+				}
 			}
-			return out, res, werr
+			r.objects.add(k.kind, name, out)
+			return out, res, nil
 		}
-		if !apierrors.IsConflict(werr) && !apierrors.IsAlreadyExists(werr) {
+		r.objects.forget(k.kind, name)
+		if !apierrors.IsConflict(werr) && !apierrors.IsAlreadyExists(werr) && !(fromCache && apierrors.IsNotFound(werr)) {
 			return out, res, fmt.Errorf("writing %s/%s: %w", r.opts.Namespace, name, werr)
 		}
-		// What we read was behind: someone else wrote first, or the cache
-		// had not seen the newest write yet. Decide again on the live
-		// object; only a second conflict in a row waits (many deliveries
-		// about one busy branch converge on one object).
+		// What we started from was behind: someone else wrote first (another
+		// replica, a concurrent copy of a delivery), the object we
+		// remembered was deleted, or the one we took for new exists. Decide
+		// again on the live object; only a second conflict in a row waits
+		// (many deliveries about one busy branch converge on one object).
 		if !fromCache {
 			if backoff.Steps < 1 {
 				return out, res, fmt.Errorf("writing %s/%s: %w", r.opts.Namespace, name, werr)
@@ -354,13 +371,15 @@ func (r *Recorder) recordPullRequest(ctx context.Context, ch githubevent.Change,
 		identity: func(o *stablev1.PullRequest) string {
 			return pullRequestIdentity(o.Spec.Repository, o.Spec.Number)
 		},
+		kind:  githubevent.KindPullRequest,
+		isNew: func(ch githubevent.Change) bool { return ch.PullRequest.Action == stablev1.ActionOpened },
 	}
 	names := objectNames{
 		name:     naming.PullRequestName(ch.Repository, ch.PullRequest.Number),
 		legacy:   naming.LegacyPullRequestName(ch.Repository, ch.PullRequest.Number),
 		identity: pullRequestIdentity(ch.Repository, ch.PullRequest.Number),
 	}
-	obj, res, err := upsert(ctx, r, r.opts.Gitpulse.StableV1().PullRequests(r.opts.Namespace), r.pullRequests, k, names, ch, digest)
+	obj, res, err := upsert(ctx, r, r.opts.Gitpulse.StableV1().PullRequests(r.opts.Namespace), k, names, ch, digest)
 	if err != nil {
 		return corev1.ObjectReference{}, res, err
 	}
@@ -386,13 +405,19 @@ func (r *Recorder) recordBranch(ctx context.Context, ch githubevent.Change, dige
 		identity: func(o *stablev1.Branch) string {
 			return branchIdentity(o.Spec.Repository, o.Spec.Name)
 		},
+		kind: githubevent.KindBranch,
+		// A branch created again after a deletion has an object: that
+		// costs one AlreadyExists, and a read.
+		isNew: func(ch githubevent.Change) bool {
+			return ch.Branch.Action == stablev1.ActionCreated || (ch.Branch.Action == stablev1.ActionPushed && ch.Branch.Created)
+		},
 	}
 	names := objectNames{
 		name:     naming.BranchName(ch.Repository, ch.Branch.Name),
 		legacy:   naming.LegacyBranchName(ch.Repository, ch.Branch.Name),
 		identity: branchIdentity(ch.Repository, ch.Branch.Name),
 	}
-	obj, res, err := upsert(ctx, r, r.opts.Gitpulse.StableV1().Branches(r.opts.Namespace), r.branches, k, names, ch, digest)
+	obj, res, err := upsert(ctx, r, r.opts.Gitpulse.StableV1().Branches(r.opts.Namespace), k, names, ch, digest)
 	if err != nil {
 		return corev1.ObjectReference{}, res, err
 	}

@@ -20,9 +20,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 
-	stablev1 "github.com/liatrio/gitpulse/pkg/apis/stable/v1"
 	"github.com/liatrio/gitpulse/pkg/client/clientset/versioned"
-	"github.com/liatrio/gitpulse/pkg/client/informers/externalversions"
 	"github.com/liatrio/gitpulse/pkg/githubevent"
 )
 
@@ -50,14 +48,10 @@ type Options struct {
 	// can still answer AlreadyExists. 0 means DefaultEventTTL (1h, the API
 	// server's default); never set it longer than the API server's.
 	EventTTL time.Duration
-	// Informers, when set, serve the recorder's reads of PullRequests and
-	// Branches from an informer cache instead of a GET per delivery (a
-	// stale read costs a conflict and a live read, never a wrong write).
-	// New registers the two informers; the caller starts the factory after
-	// New and shuts it down on exit. Until the caches have synced, reads go
-	// to the API server. NewInformerFactory builds a suitable one. The
-	// recorder then needs list and watch on pullrequests and branches.
-	Informers externalversions.SharedInformerFactory
+	// RecentObjects bounds how many objects the recorder remembers from
+	// its own writes, so that the next delivery about one needs no read;
+	// 0 means DefaultRecentObjects.
+	RecentObjects int
 	// Backoff paces retries of conflicting writes; the zero value means
 	// DefaultBackoff().
 	Backoff wait.Backoff
@@ -91,10 +85,9 @@ type Recorder struct {
 	log  *slog.Logger
 	// owners is the lower-cased allow-list; nil allows every owner.
 	owners map[string]bool
-	// pullRequests and branches read from Options.Informers' caches (zero:
-	// from the API server).
-	pullRequests objectCache[*stablev1.PullRequest]
-	branches     objectCache[*stablev1.Branch]
+	// objects and legacy are what it knows without asking (objects.go).
+	objects recentObjects
+	legacy  legacyNames
 }
 
 // New checks opts and fills in defaults.
@@ -136,13 +129,11 @@ func New(opts Options) (*Recorder, error) {
 		opts.MaxClockSkew = githubevent.DefaultMaxClockSkew
 	}
 	r := &Recorder{opts: opts, log: opts.Logger}
-	if inf := opts.Informers; inf != nil {
-		prs, branches := inf.Stable().V1().PullRequests(), inf.Stable().V1().Branches()
-		r.pullRequests = objectCache[*stablev1.PullRequest]{
-			synced: prs.Informer().HasSynced, get: prs.Lister().PullRequests(opts.Namespace).Get}
-		r.branches = objectCache[*stablev1.Branch]{
-			synced: branches.Informer().HasSynced, get: branches.Lister().Branches(opts.Namespace).Get}
+	if opts.RecentObjects <= 0 {
+		opts.RecentObjects = DefaultRecentObjects
 	}
+	r.opts.RecentObjects = opts.RecentObjects
+	r.objects = newRecentObjects(opts.RecentObjects)
 	for _, o := range opts.AllowedOwners {
 		if o = strings.TrimSpace(o); o != "" {
 			if r.owners == nil {

@@ -107,18 +107,17 @@ func startRecorder(t *testing.T, env *testenv.Env, mutate ...func(*recorder.Opti
 	for _, m := range mutate {
 		m(&opts)
 	}
-	// As the function does: objects read from an informer cache, which
-	// syncs in the background (reads go to the API server until it has).
-	if opts.Informers == nil {
-		opts.Informers = recorder.NewInformerFactory(opts.Gitpulse, opts.Namespace)
-	}
 	rec, err := recorder.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	stop := make(chan struct{})
-	opts.Informers.Start(stop)
-	t.Cleanup(func() { close(stop); opts.Informers.Shutdown() })
+	// As the function does at start-up, but before serving, so that each
+	// test knows which path its deliveries take: the objects under legacy
+	// names are known (a scan the recorder may not do, for lack of RBAC,
+	// leaves them unknown, and every lookup goes to the API server).
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = rec.ScanLegacyNames(ctx)
 	return serve(t, env, ns, rec, map[string]string{}, logs)
 }
 
