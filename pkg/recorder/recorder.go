@@ -1,7 +1,9 @@
 // Package recorder applies githubevent Changes to the API server: it upserts
 // the PullRequest or Branch object a delivery is about and records one
 // core/v1 Event per accepted delivery, exactly once under the Broker's
-// at-least-once delivery. It also decides the HTTP answer for every
+// at-least-once delivery and GitHub's redeliveries (for GitHub's redelivery
+// window; the rule and its limits are Record's and the README's "Order,
+// redelivery and exactly-once"). It also decides the HTTP answer for every
 // delivery (see Handle).
 package recorder
 
