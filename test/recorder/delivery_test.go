@@ -16,6 +16,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/liatrio/gitpulse/internal/controlplane"
+	"github.com/liatrio/gitpulse/internal/ghwebhook"
 	"github.com/liatrio/gitpulse/internal/testenv"
 	stablev1 "github.com/liatrio/gitpulse/pkg/apis/stable/v1"
 	"github.com/liatrio/gitpulse/pkg/client/clientset/versioned"
@@ -139,6 +140,54 @@ func TestRecorder_RedeliveryAfterItsEventExpiredIsNotCountedTwice(t *testing.T) 
 	m.eq("Events", len(h.events(t)), 25)
 	m.eq("logged as duplicate", strings.Contains(later.logs.String(), `"outcome":"duplicate"`), true)
 	m.report(t, "after the late redelivery")
+}
+
+// TestRecorder_TwoReplicasDecideOnTheLiveObject: each replica starts from
+// the object as it last wrote it, which another replica's writes make
+// stale. Replicas taking turns on one branch — created, pushed to, deleted,
+// created again (twice, once by a replica that writes a "create" without a
+// read and finds the object), pushed to — end exact: every push counted
+// once, the newest state and head, one Event per delivery.
+func TestRecorder_TwoReplicasDecideOnTheLiveObject(t *testing.T) {
+	env := testenv.Get(t)
+	a := startRecorder(t, env)
+	b := startRecorder(t, env, func(o *recorder.Options) { o.Namespace = a.ns; o.Instance = "recorder-test-1" })
+	b.ns = a.ns
+	// A third replica that has written nothing: its create is written
+	// without a read and answers AlreadyExists.
+	fresh := startRecorder(t, env, func(o *recorder.Options) { o.Namespace = a.ns; o.Instance = "recorder-test-2" })
+	fresh.ns = a.ns
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	ref := func(at time.Time, sender string) ghwebhook.Ref {
+		return ghwebhook.Ref{Repo: helloWorld, Ref: addReadme, Sender: sender, At: at}
+	}
+	steps := []struct {
+		h         *harness
+		eventType string
+		body      []byte
+	}{
+		{a, "create", ref(base, "u").CreatePayload()},
+		{b, "push", withPush(t, fmt.Sprintf("%040x", 1), base.Unix()+1)},
+		{a, "push", withPush(t, fmt.Sprintf("%040x", 2), base.Unix()+2)},
+		{b, "delete", ref(base.Add(3*time.Second), "u").DeletePayload()},
+		{a, "create", ref(base.Add(4*time.Second), "u").CreatePayload()},
+		// Another create (not byte-identical: that would be a replay).
+		{fresh, "create", ref(base.Add(4*time.Second), "v").CreatePayload()},
+		{a, "push", withPush(t, fmt.Sprintf("%040x", 5), base.Unix()+5)},
+		{b, "push", withPush(t, fmt.Sprintf("%040x", 6), base.Unix()+6)},
+	}
+	for _, s := range steps {
+		s.h.deliver(t, binary, s.eventType, newDeliveryID(t), s.body, http.StatusOK)
+	}
+	got := getBranch(t, a, helloWorld, addReadme)
+	var m mismatch
+	m.eq("state", got.Spec.State, string(stablev1.BranchCreated))
+	m.eq("pushCount", got.Spec.PushCount, 4)
+	m.eq("headSHA", got.Spec.HeadSHA, fmt.Sprintf("%040x", 6))
+	m.eq("status.observedGeneration", got.Status.ObservedGeneration, got.Generation)
+	m.eq("objects", a.objectCount(t), 1)
+	m.eq("Events", len(a.events(t)), len(steps))
+	m.report(t, "after two replicas took turns")
 }
 
 // TestRecorder_OutOfOrderDeliveriesNeverMoveObjectsBackwards delivers
