@@ -51,8 +51,8 @@ func newRecentObjects(size int) recentObjects { return recentObjects{lru.New(siz
 type objectKey struct{ kind, name string }
 
 func (o recentObjects) get(kind, name string) (any, bool) { return o.c.Get(objectKey{kind, name}) }
-func (o recentObjects) add(kind, name string, obj any)   { o.c.Add(objectKey{kind, name}, obj) }
-func (o recentObjects) forget(kind, name string)         { o.c.Remove(objectKey{kind, name}) }
+func (o recentObjects) add(kind, name string, obj any)    { o.c.Add(objectKey{kind, name}, obj) }
+func (o recentObjects) forget(kind, name string)          { o.c.Remove(objectKey{kind, name}) }
 
 // legacyNames is which objects are under a name other than the one their
 // identity hashes to: legacy names (older gitpulse versions) and anything
