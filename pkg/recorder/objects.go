@@ -3,12 +3,14 @@ package recorder
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"net/http"
+	"net"
 	"strconv"
 	"sync"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/utils/lru"
@@ -142,7 +144,9 @@ func (r *Recorder) ScanLegacyNames(ctx context.Context) error {
 // nil (keep trying); anything else (RBAC, a missing resource) ends the
 // scan.
 func retriableList(err error) error {
-	if StatusCode(err) == http.StatusServiceUnavailable {
+	var netErr net.Error
+	if apierrors.IsServerTimeout(err) || apierrors.IsTimeout(err) || apierrors.IsTooManyRequests(err) ||
+		apierrors.IsServiceUnavailable(err) || errors.As(err, &netErr) {
 		return nil
 	}
 	return err
