@@ -120,10 +120,17 @@ func (f *Function) Start(ctx context.Context, cfg map[string]string) error {
 		return err
 	}
 	// Which objects are under legacy names, in the background: until it
-	// is known, new objects cost a read more (issue 15).
+	// is known, new objects cost a read more (issue 15). It waits a moment
+	// first: a cold start is usually for a delivery waiting to be served,
+	// and a list of a large namespace would compete with it.
 	scanCtx, stopScan := context.WithCancel(context.Background())
 	f.stopScan.Store(&stopScan)
 	go func() {
+		select {
+		case <-time.After(2 * time.Second):
+		case <-scanCtx.Done():
+			return
+		}
 		if err := rec.ScanLegacyNames(scanCtx); err != nil && scanCtx.Err() == nil {
 			rt.Logger.Warn("objects under legacy names unknown; every new object is looked up under its legacy name too", "error", err)
 		}
