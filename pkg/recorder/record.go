@@ -48,7 +48,7 @@ func (r *Recorder) Record(ctx context.Context, ch githubevent.Change) (Outcome, 
 // eventTTLMargin is how much sooner than the Events' TTL the recorder
 // stops retrying an Event create for an applied delivery: room for the
 // clocks of two replicas (one wrote the applied time, the other compares
-// it with its own) to differ.
+// it with its own) to differ. At most half of a (test-sized) TTL.
 const eventTTLMargin = 5 * time.Minute
 
 // record is Record with the payload's digest (PayloadDigest; "" skips the
@@ -76,7 +76,7 @@ func (r *Recorder) record(ctx context.Context, ch githubevent.Change, digest str
 	if res.replayed {
 		return Replayed, nil
 	}
-	if res.already && !res.appliedAt.IsZero() && r.opts.Now().Sub(res.appliedAt) >= r.opts.EventTTL-eventTTLMargin {
+	if res.already && !res.appliedAt.IsZero() && r.opts.Now().Sub(res.appliedAt) >= r.opts.EventTTL-min(eventTTLMargin, r.opts.EventTTL/2) {
 		return Duplicate, nil
 	}
 	created, err := r.createEvent(ctx, ch, ref)
