@@ -47,6 +47,14 @@ type Env struct {
 	// AllowedOwners, comma-separated, are the only repository owners
 	// recorded; empty records every owner.
 	AllowedOwners []string `env:"GITPULSE_ALLOWED_OWNERS"`
+	// DeliveryWindow is how long an object remembers the deliveries applied
+	// to it, so that a redelivery is never counted twice: GitHub's
+	// redelivery window (3 days on github.com; about 7 days for GitHub
+	// Enterprise Server) and an hour's margin.
+	DeliveryWindow time.Duration `env:"GITPULSE_DELIVERY_WINDOW, default=73h"`
+	// EventTTL is the API server's --event-ttl (never more): a delivery
+	// applied longer ago than that has had its Event, expired since.
+	EventTTL time.Duration `env:"GITPULSE_EVENT_TTL, default=1h"`
 
 	// Reconcile passes (pkg/reconcile): "off" disables them. The tunables
 	// left unset (0) take reconcile.New's defaults: a 20 s budget per
@@ -69,6 +77,8 @@ const (
 	EnvMaxBodyBytes    = "GITPULSE_MAX_BODY_BYTES"
 	EnvMaxClockSkew    = "GITPULSE_MAX_CLOCK_SKEW"
 	EnvAllowedOwners   = "GITPULSE_ALLOWED_OWNERS"
+	EnvDeliveryWindow  = "GITPULSE_DELIVERY_WINDOW"
+	EnvEventTTL        = "GITPULSE_EVENT_TTL"
 	EnvReconcile       = "GITPULSE_RECONCILE"
 	EnvReconcileBudget = "GITPULSE_RECONCILE_BUDGET"
 )
@@ -79,7 +89,8 @@ func (e *Env) Validate() error {
 	if e.MaxBodyBytes <= 0 {
 		errs = append(errs, errors.New(EnvMaxBodyBytes+": want a positive number of bytes"))
 	}
-	errs = append(errs, function.PositiveDuration(EnvMaxClockSkew, e.MaxClockSkew))
+	errs = append(errs, function.PositiveDuration(EnvMaxClockSkew, e.MaxClockSkew),
+		function.PositiveDuration(EnvDeliveryWindow, e.DeliveryWindow), function.PositiveDuration(EnvEventTTL, e.EventTTL))
 	if e.Reconcile != "on" && e.Reconcile != "off" {
 		errs = append(errs, fmt.Errorf("%s=%q: want on or off", EnvReconcile, e.Reconcile))
 	}
@@ -103,6 +114,8 @@ type Function struct {
 	rt  atomic.Pointer[function.Runtime]
 	// reconciler runs reconcile passes (reconcile.go); nil when disabled.
 	reconciler atomic.Pointer[reconcile.Reconciler]
+	// stopScan ends the legacy-name scan (issue 15) if it still runs.
+	stopScan atomic.Pointer[context.CancelFunc]
 }
 
 // New is what the func-go scaffolding calls.
@@ -145,7 +158,7 @@ func (f *Function) Start(ctx context.Context, cfg map[string]string) error {
 	rec, err := recorder.New(recorder.Options{
 		Kube: rt.Kube, Gitpulse: rt.Gitpulse, Namespace: rt.Namespace, Instance: rt.Instance,
 		Logger: rt.Logger, MaxBodyBytes: env.MaxBodyBytes, MaxClockSkew: env.MaxClockSkew,
-		AllowedOwners: env.AllowedOwners,
+		AllowedOwners: env.AllowedOwners, DeliveryWindow: env.DeliveryWindow, EventTTL: env.EventTTL,
 	})
 	if err == nil {
 		err = f.startReconcile(&env, rt, rec)
@@ -154,6 +167,22 @@ func (f *Function) Start(ctx context.Context, cfg map[string]string) error {
 		rt.Stop()
 		return err
 	}
+	// Which objects are under legacy names, in the background: until it
+	// is known, new objects cost a read more (issue 15). It waits a moment
+	// first: a cold start is usually for a delivery waiting to be served,
+	// and a list of a large namespace would compete with it.
+	scanCtx, stopScan := context.WithCancel(context.Background())
+	f.stopScan.Store(&stopScan)
+	go func() {
+		select {
+		case <-time.After(2 * time.Second):
+		case <-scanCtx.Done():
+			return
+		}
+		if err := rec.ScanLegacyNames(scanCtx); err != nil && scanCtx.Err() == nil {
+			rt.Logger.Warn("objects under legacy names unknown; every new object is looked up under its legacy name too", "error", err)
+		}
+	}()
 	f.rt.Store(rt)
 	f.log.Store(rt.Logger)
 	f.rec.Store(rec)
@@ -179,10 +208,13 @@ func (f *Function) Handle(ctx context.Context, e event.Event) (*event.Event, err
 	return nil, function.Answer(f.log.Load().With("delivery", e.ID(), "type", e.Type()), err)
 }
 
-// Stop ends the memory limit's upkeep; nothing else to release: every write
-// is synchronous within Handle, and func-go drains in-flight requests
-// before calling it.
+// Stop ends the memory limit's upkeep and the legacy-name scan; nothing
+// else to release: every write is synchronous within Handle, and func-go
+// drains in-flight requests before calling it.
 func (f *Function) Stop(context.Context) error {
+	if stop := f.stopScan.Load(); stop != nil {
+		(*stop)()
+	}
 	f.rt.Load().Stop()
 	return nil
 }

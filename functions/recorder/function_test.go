@@ -75,23 +75,25 @@ func TestEnv_ReadsEveryKeyWithItsDefault(t *testing.T) {
 		{"defaults", map[string]string{}, Env{
 			Env:          function.Env{LogLevel: slog.LevelInfo},
 			MaxBodyBytes: recorder.DefaultMaxBodyBytes, MaxClockSkew: githubevent.DefaultMaxClockSkew, Reconcile: "on",
+			DeliveryWindow: 73 * time.Hour, EventTTL: time.Hour,
 		}},
 		{"empty values are unset", map[string]string{"GITPULSE_MAX_BODY_BYTES": "", "GITPULSE_LOG_LEVEL": " "}, Env{
 			Env:          function.Env{LogLevel: slog.LevelInfo},
 			MaxBodyBytes: recorder.DefaultMaxBodyBytes, MaxClockSkew: githubevent.DefaultMaxClockSkew, Reconcile: "on",
+			DeliveryWindow: 73 * time.Hour, EventTTL: time.Hour,
 		}},
 		{"everything set", map[string]string{
 			"GITPULSE_NAMESPACE": "ns", "POD_NAMESPACE": "pod-ns", "KUBECONFIG": "/k", "GITPULSE_LOG_LEVEL": "debug",
 			"GITPULSE_INSTANCE": "i", "HOSTNAME": "pod-1", "GITPULSE_MAX_BODY_BYTES": "1024",
 			"GITPULSE_MAX_CLOCK_SKEW": "10m", "GITPULSE_ALLOWED_OWNERS": "acme,Liatrio",
-			"GITPULSE_RECONCILE": "off", "GITPULSE_RECONCILE_BUDGET": "10s", "GITPULSE_RECONCILE_MAX_REQUESTS": "50",
+			"GITPULSE_DELIVERY_WINDOW": "169h", "GITPULSE_EVENT_TTL": "30m", "GITPULSE_RECONCILE": "off", "GITPULSE_RECONCILE_BUDGET": "10s", "GITPULSE_RECONCILE_MAX_REQUESTS": "50",
 			"GITPULSE_RECONCILE_MIN_REMAINING": "20", "GITPULSE_RECONCILE_WINDOW": "720h", "GITPULSE_RECONCILE_RETENTION": "168h",
 			"GITPULSE_RECONCILE_REDELIVER_AFTER": "5m", "GITPULSE_RECONCILE_FULL_RESYNC": "12h",
 		}, Env{
 			Env: function.Env{Namespace: "ns", PodNamespace: "pod-ns", Kubeconfig: "/k", LogLevel: slog.LevelDebug,
 				Instance: "i", Hostname: "pod-1"},
 			MaxBodyBytes: 1024, MaxClockSkew: 10 * time.Minute, AllowedOwners: []string{"acme", "Liatrio"},
-			Reconcile: "off", ReconcileBudget: 10 * time.Second, ReconcileMaxRequests: 50, ReconcileMinRemaining: 20,
+			DeliveryWindow: 169 * time.Hour, EventTTL: 30 * time.Minute, Reconcile: "off", ReconcileBudget: 10 * time.Second, ReconcileMaxRequests: 50, ReconcileMinRemaining: 20,
 			ReconcileWindow: 720 * time.Hour, ReconcileRetention: 168 * time.Hour, ReconcileRedeliverAfter: 5 * time.Minute,
 			ReconcileFullResync: 12 * time.Hour,
 		}},

@@ -402,6 +402,9 @@ func (s *Stack) supervise(p *Process, name string, port int, slot **Process) {
 	}()
 }
 
+// RecorderPid is the recorder process's id (for CPU measurements).
+func (s *Stack) RecorderPid() int { s.mu.Lock(); defer s.mu.Unlock(); return s.recorder.Pid() }
+
 // MetricsPid is the metrics process's id (for RSS measurements).
 func (s *Stack) MetricsPid() int { s.mu.Lock(); defer s.mu.Unlock(); return s.metrics.Pid() }
 

@@ -2,6 +2,7 @@ package recorder
 
 import (
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"slices"
 	"strconv"
@@ -27,7 +28,7 @@ const (
 
 // AnnotationRecentPayloads holds short SHA-256 digests of the payloads of
 // the object's recent deliveries, newest first (as many as
-// AnnotationRecentDeliveries): a payload byte-for-byte identical to one of
+// DefaultRecentPayloads): a payload byte-for-byte identical to one of
 // them under another delivery id, that would change nothing but counts, is
 // a replay (the signature does not cover X-GitHub-Delivery; see
 // docs/deploy.md, "Replay and forgery").
@@ -64,31 +65,119 @@ func rememberPayload(meta *metav1.ObjectMeta, digest string, max int) {
 	setAnnotation(meta, AnnotationRecentPayloads, strings.Join(ids, ","))
 }
 
-// DefaultRecentDeliveries bounds AnnotationRecentDeliveries. Redelivery
-// usually follows within seconds (Broker retries); an older redelivery is
-// still caught by its Event, which exists for the API server's event TTL.
-const DefaultRecentDeliveries = 20
+// The recorder remembers, on each object, which deliveries it applied and
+// when (AnnotationRecentDeliveries), for as long as GitHub may redeliver
+// them. That memory, not the delivery's Event, is what makes a redelivery
+// of any age a no-op: Events expire after the API server's --event-ttl
+// (an hour by default), GitHub redelivers for days.
+//
+// Each entry is "<key>@<unix seconds, base 36>", newest first, where key is
+// deliveryKey(id): 12 characters instead of a 36-character GUID, so that a
+// busy branch's three days fit in one annotation. Entries written by older
+// versions are bare delivery ids without a time; they are matched as such
+// and kept among the newest DefaultRecentPayloads entries only, as before.
+const (
+	// DefaultDeliveryWindow is how long an applied delivery is remembered:
+	// GitHub.com lets deliveries be redelivered for 3 days
+	// (https://docs.github.com/webhooks/testing-and-troubleshooting-webhooks/redelivering-webhooks;
+	// GitHub Enterprise Server for 7), plus an hour for clock skew between
+	// GitHub, the Broker's retries and the recorder.
+	DefaultDeliveryWindow = 73 * time.Hour
+	// DefaultRecentDeliveries bounds the entries kept whatever their age:
+	// about 20 bytes each, 6,000 are ~120 KB of the 256 KiB that all of
+	// an object's annotations may hold together — 83 deliveries an hour
+	// to one pull request or branch, sustained for three days. Beyond
+	// that the oldest are forgotten early (see README, "Exactly once").
+	DefaultRecentDeliveries = 6000
+	// DefaultRecentPayloads bounds AnnotationRecentPayloads (the replay
+	// check looks at recent payloads only) and the legacy entries.
+	DefaultRecentPayloads = 20
+	// DefaultEventTTL is the API server's default --event-ttl.
+	DefaultEventTTL = time.Hour
+)
 
-// seen reports whether deliveryID is among the object's recent deliveries.
-func seen(meta *metav1.ObjectMeta, deliveryID string) bool {
-	return slices.Contains(recentDeliveries(meta), deliveryID)
+// deliveryKey is what the object keeps of a delivery id: 72 bits of its
+// SHA-256 in URL-safe base64. Two ids of one object collide with
+// probability about n/2^72 for n entries, nothing in practice.
+func deliveryKey(id string) string {
+	sum := sha256.Sum256([]byte(id))
+	return base64.RawURLEncoding.EncodeToString(sum[:9])
 }
 
-func recentDeliveries(meta *metav1.ObjectMeta) []string {
+// remembered is one entry: at is zero for a legacy (bare id) entry.
+type remembered struct {
+	key string // deliveryKey(id), or the bare id of a legacy entry
+	at  time.Time
+}
+
+func (e remembered) String() string {
+	if e.at.IsZero() {
+		return e.key
+	}
+	return e.key + "@" + strconv.FormatInt(e.at.Unix(), 36)
+}
+
+func recentDeliveries(meta *metav1.ObjectMeta) []remembered {
 	v := meta.Annotations[stablev1.AnnotationRecentDeliveries]
 	if v == "" {
 		return nil
 	}
-	return strings.Split(v, ",")
+	parts := strings.Split(v, ",")
+	out := make([]remembered, 0, len(parts))
+	for _, p := range parts {
+		key, at, ok := strings.Cut(p, "@")
+		e := remembered{key: key}
+		if ok {
+			if sec, err := strconv.ParseInt(at, 36, 64); err == nil {
+				e.at = time.Unix(sec, 0)
+			}
+		}
+		out = append(out, e)
+	}
+	return out
 }
 
-// remember records deliveryID as applied, newest first, keeping at most max.
-func remember(meta *metav1.ObjectMeta, deliveryID string, max int) {
-	ids := append([]string{deliveryID}, recentDeliveries(meta)...)
-	if len(ids) > max {
-		ids = ids[:max]
+// appliedAt reports whether deliveryID is among the object's remembered
+// deliveries, and when it was applied (zero for a legacy entry, whose time
+// is unknown).
+func appliedAt(meta *metav1.ObjectMeta, deliveryID string) (time.Time, bool) {
+	key := deliveryKey(deliveryID)
+	for _, e := range recentDeliveries(meta) {
+		if (!e.at.IsZero() && e.key == key) || (e.at.IsZero() && e.key == deliveryID) {
+			return e.at, true
+		}
 	}
-	setAnnotation(meta, stablev1.AnnotationRecentDeliveries, strings.Join(ids, ","))
+	return time.Time{}, false
+}
+
+// Remembers reports whether an object's recent-deliveries annotation holds
+// deliveryID, that is whether the recorder applied it within the delivery
+// window (the annotation keeps digests, not the ids themselves).
+func Remembers(meta *metav1.ObjectMeta, deliveryID string) bool { return seen(meta, deliveryID) }
+
+// seen reports whether deliveryID is among the object's remembered deliveries.
+func seen(meta *metav1.ObjectMeta, deliveryID string) bool {
+	_, ok := appliedAt(meta, deliveryID)
+	return ok
+}
+
+// remember records deliveryID as applied at now, newest first, forgetting
+// entries older than window and keeping at most max.
+func remember(meta *metav1.ObjectMeta, deliveryID string, now time.Time, window time.Duration, max int) {
+	kept := []string{remembered{key: deliveryKey(deliveryID), at: now}.String()}
+	for i, e := range recentDeliveries(meta) {
+		if len(kept) >= max {
+			break
+		}
+		switch {
+		case e.at.IsZero() && i+1 >= DefaultRecentPayloads:
+			continue // legacy: kept as long as the old count bound would have
+		case !e.at.IsZero() && now.Sub(e.at) > window:
+			continue
+		}
+		kept = append(kept, e.String())
+	}
+	setAnnotation(meta, stablev1.AnnotationRecentDeliveries, strings.Join(kept, ","))
 }
 
 func setAnnotation(meta *metav1.ObjectMeta, key, value string) {

@@ -98,29 +98,22 @@ func (r *Recorder) reconcilePullRequest(ctx context.Context, ch githubevent.Chan
 	apply := func(o *stablev1.PullRequest) bool { return applyPullRequest(o, ch) }
 	spec := func(o *stablev1.PullRequest) any { return o.Spec }
 	client := r.opts.Gitpulse.StableV1().PullRequests(r.opts.Namespace)
-	names := objectNames{
-		name:     naming.PullRequestName(ch.Repository, ch.PullRequest.Number),
-		legacy:   naming.LegacyPullRequestName(ch.Repository, ch.PullRequest.Number),
-		identity: pullRequestIdentity(ch.Repository, ch.PullRequest.Number),
-	}
+	names := pullRequestNames(ch)
 	if same, err := unchanged(ctx, client, names.name, ch, apply, spec); err != nil || same {
 		return corev1.ObjectReference{}, upsertResult{}, same, err
 	}
-	k := objectKind[*stablev1.PullRequest]{
-		apply: func(o *stablev1.PullRequest) bool {
-			before := o.Spec.DeepCopy()
-			moved := applyPullRequest(o, ch) && !equality.Semantic.DeepEqual(*before, o.Spec)
-			if moved {
-				setAnnotation(&o.ObjectMeta, stablev1.AnnotationReconciledAt, now)
-			}
-			return moved
-		},
-		derive:    derivePullRequestStatus,
-		sameState: func(a, b *stablev1.PullRequest) bool { return equality.Semantic.DeepEqual(a.Spec, b.Spec) },
-		identity: func(o *stablev1.PullRequest) string {
-			return pullRequestIdentity(o.Spec.Repository, o.Spec.Number)
-		},
+	k := pullRequestKind(ch)
+	k.apply = func(o *stablev1.PullRequest) bool {
+		before := o.Spec.DeepCopy()
+		moved := applyPullRequest(o, ch) && !equality.Semantic.DeepEqual(*before, o.Spec)
+		if moved {
+			setAnnotation(&o.ObjectMeta, stablev1.AnnotationReconciledAt, now)
+		}
+		return moved
 	}
+	// A pull request from the API may be anything but new to GitHub.
+	k.isNew = func(githubevent.Change) bool { return false }
+	r.forgetRemembered(k.kind, names)
 	obj, res, err := upsert(ctx, r, client, k, names, ch, "")
 	if err != nil {
 		return corev1.ObjectReference{}, res, false, err
@@ -148,20 +141,16 @@ func applyReconciledBranch(b *stablev1.Branch, ch githubevent.Change, now string
 func (r *Recorder) reconcileBranch(ctx context.Context, ch githubevent.Change, now string) (corev1.ObjectReference, upsertResult, bool, error) {
 	apply := func(o *stablev1.Branch) bool { return applyReconciledBranch(o, ch, now) }
 	client := r.opts.Gitpulse.StableV1().Branches(r.opts.Namespace)
-	names := objectNames{
-		name:     naming.BranchName(ch.Repository, ch.Branch.Name),
-		legacy:   naming.LegacyBranchName(ch.Repository, ch.Branch.Name),
-		identity: branchIdentity(ch.Repository, ch.Branch.Name),
-	}
+	names := branchNames(ch)
 	if same, err := unchanged(ctx, client, names.name, ch, apply, func(o *stablev1.Branch) any { return o.Spec }); err != nil || same {
 		return corev1.ObjectReference{}, upsertResult{}, same, err
 	}
-	k := objectKind[*stablev1.Branch]{
-		apply:     apply,
-		derive:    deriveBranchStatus,
-		sameState: func(a, b *stablev1.Branch) bool { return equality.Semantic.DeepEqual(a.Spec, b.Spec) },
-		identity:  func(o *stablev1.Branch) string { return branchIdentity(o.Spec.Repository, o.Spec.Name) },
-	}
+	k := branchKind(ch)
+	k.apply = apply
+	// Counts are not the API's to move: a listed branch never pushes.
+	k.sameState = func(a, b *stablev1.Branch) bool { return equality.Semantic.DeepEqual(a.Spec, b.Spec) }
+	k.isNew = func(githubevent.Change) bool { return false }
+	r.forgetRemembered(k.kind, names)
 	obj, res, err := upsert(ctx, r, client, k, names, ch, "")
 	if err != nil {
 		return corev1.ObjectReference{}, res, false, err
@@ -227,4 +216,14 @@ func uidPrefix(ref corev1.ObjectReference) string {
 		uid = uid[:8]
 	}
 	return uid
+}
+
+// forgetRemembered makes a pass decide on the live object: the objects the
+// recorder remembers writing may have been deleted by hand since, which is
+// the drift a pass repairs (and a pass is rare enough for the extra read).
+func (r *Recorder) forgetRemembered(kind string, names objectNames) {
+	r.objects.forget(kind, names.name)
+	if names.legacy != "" {
+		r.objects.forget(kind, names.legacy)
+	}
 }

@@ -1,8 +1,10 @@
 // Package recorder applies githubevent Changes to the API server: it upserts
 // the PullRequest or Branch object a delivery is about and records one
 // core/v1 Event per accepted delivery, exactly once under the Broker's
-// at-least-once delivery. It takes clients and a logger; answering over
-// HTTP and reading the environment are the function's (pkg/function).
+// at-least-once delivery and GitHub's redeliveries (for GitHub's redelivery
+// window; the rule and its limits are Record's and the README's "Order,
+// redelivery and exactly-once"). It takes clients and a logger; answering
+// over HTTP and reading the environment are the function's (pkg/function).
 package recorder
 
 import (
@@ -34,9 +36,22 @@ type Options struct {
 	// MaxBodyBytes refuses larger event data with 413; 0 means
 	// DefaultMaxBodyBytes.
 	MaxBodyBytes int64
-	// RecentDeliveries bounds the recent-deliveries annotation; 0 means
-	// DefaultRecentDeliveries.
+	// RecentDeliveries bounds the entries of the recent-deliveries
+	// annotation whatever their age; 0 means DefaultRecentDeliveries.
 	RecentDeliveries int
+	// DeliveryWindow is how long an object remembers a delivery it
+	// applied, so that a redelivery within it is a no-op: at least the
+	// sender's redelivery window. 0 means DefaultDeliveryWindow (GitHub.com's
+	// 3 days and an hour); GitHub Enterprise Server keeps 7 days.
+	DeliveryWindow time.Duration
+	// EventTTL is the API server's --event-ttl: how long a written Event
+	// can still answer AlreadyExists. 0 means DefaultEventTTL (1h, the API
+	// server's default); never set it longer than the API server's.
+	EventTTL time.Duration
+	// RecentObjects bounds how many objects the recorder remembers from
+	// its own writes, so that the next delivery about one needs no read;
+	// 0 means DefaultRecentObjects.
+	RecentObjects int
 	// Backoff paces retries of conflicting writes; the zero value means
 	// DefaultBackoff().
 	Backoff wait.Backoff
@@ -82,6 +97,9 @@ type Recorder struct {
 	log  *slog.Logger
 	// owners is the lower-cased allow-list; nil allows every owner.
 	owners map[string]bool
+	// objects and legacy are what it knows without asking (objects.go).
+	objects recentObjects
+	legacy  legacyNames
 }
 
 // New checks opts and fills in defaults.
@@ -104,6 +122,12 @@ func New(opts Options) (*Recorder, error) {
 	if opts.RecentDeliveries <= 0 {
 		opts.RecentDeliveries = DefaultRecentDeliveries
 	}
+	if opts.DeliveryWindow <= 0 {
+		opts.DeliveryWindow = DefaultDeliveryWindow
+	}
+	if opts.EventTTL <= 0 {
+		opts.EventTTL = DefaultEventTTL
+	}
 	if opts.Backoff.Steps == 0 {
 		opts.Backoff = DefaultBackoff()
 	}
@@ -117,6 +141,11 @@ func New(opts Options) (*Recorder, error) {
 		opts.MaxClockSkew = githubevent.DefaultMaxClockSkew
 	}
 	r := &Recorder{opts: opts, log: opts.Logger}
+	if opts.RecentObjects <= 0 {
+		opts.RecentObjects = DefaultRecentObjects
+	}
+	r.opts.RecentObjects = opts.RecentObjects
+	r.objects = newRecentObjects(opts.RecentObjects)
 	for _, o := range opts.AllowedOwners {
 		if o = strings.TrimSpace(o); o != "" {
 			if r.owners == nil {

@@ -50,8 +50,10 @@ func TestCRDs_AreStructuralWithCategoryShortNamesAndStatus(t *testing.T) {
 			t.Errorf("%s categories = %v", crd.Name, crd.Spec.Names.Categories)
 		}
 		v := crd.Spec.Versions[0]
-		if v.Subresources == nil || v.Subresources.Status == nil {
-			t.Errorf("%s has no status subresource", crd.Name)
+		// No status subresource: the recorder is the only writer and writes
+		// the status in the same request as the spec (issue 15).
+		if v.Subresources != nil && v.Subresources.Status != nil {
+			t.Errorf("%s has a status subresource; the status is written with the spec", crd.Name)
 		}
 		if len(v.AdditionalPrinterColumns) < 4 {
 			t.Errorf("%s has %d printer columns", crd.Name, len(v.AdditionalPrinterColumns))
@@ -156,15 +158,12 @@ func TestTypedClient_RoundTripsPullRequestAndBranchWithStatus(t *testing.T) {
 			HeadSHA: "abc123", URL: "https://github.com/liatrio/gitpulse/pull/42", OpenedAt: &now, UpdatedAt: &now,
 		},
 	}
-	created, err := prs.Create(ctx, in, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatal(err)
+	// The status is stored with the spec, in one create.
+	in.Status = stablev1.PullRequestStatus{
+		ObservedGeneration: 1, LastDeliveryID: "d-1", LastAction: "opened", ObservedUpdatedAt: &now,
+		Conditions: []metav1.Condition{{Type: stablev1.ConditionReady, Status: metav1.ConditionTrue, ObservedGeneration: 1, Reason: "Recorded", LastTransitionTime: now}},
 	}
-	created.Status = stablev1.PullRequestStatus{
-		LastDeliveryID: "d-1", LastAction: "opened", ObservedUpdatedAt: &now,
-		Conditions: []metav1.Condition{{Type: stablev1.ConditionReady, Status: metav1.ConditionTrue, Reason: "Recorded", LastTransitionTime: now}},
-	}
-	if _, err := prs.UpdateStatus(ctx, created, metav1.UpdateOptions{}); err != nil {
+	if _, err := prs.Create(ctx, in, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	got, err := prs.Get(ctx, in.Name, metav1.GetOptions{})
@@ -174,8 +173,8 @@ func TestTypedClient_RoundTripsPullRequestAndBranchWithStatus(t *testing.T) {
 	if got.Spec.Title != "Add x" || got.Spec.Number != 42 || !got.Spec.OpenedAt.Equal(&now) {
 		t.Errorf("spec did not round-trip: %+v", got.Spec)
 	}
-	if got.Status.LastDeliveryID != "d-1" || len(got.Status.Conditions) != 1 {
-		t.Errorf("status did not round-trip: %+v", got.Status)
+	if got.Status.LastDeliveryID != "d-1" || len(got.Status.Conditions) != 1 || got.Generation != got.Status.ObservedGeneration {
+		t.Errorf("status did not round-trip: generation %d, %+v", got.Generation, got.Status)
 	}
 
 	branches := env.Gitpulse.StableV1().Branches(ns)
@@ -191,15 +190,25 @@ func TestTypedClient_RoundTripsPullRequestAndBranchWithStatus(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Spec and status change in one update, and the generation moves
+	// once, as the recorder predicts for the observedGeneration it writes.
 	gb.Status.LastAction = "pushed"
-	// A status write must not change spec: that is what the subresource is for.
-	gb.Spec.PushCount = 99
-	if _, err := branches.UpdateStatus(ctx, gb, metav1.UpdateOptions{}); err != nil {
+	gb.Spec.PushCount = 4
+	if _, err := branches.Update(ctx, gb, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	gb, _ = branches.Get(ctx, b.Name, metav1.GetOptions{})
-	if gb.Spec.PushCount != 3 || gb.Status.LastAction != "pushed" {
-		t.Errorf("status subresource leaked into spec or lost status: %+v / %+v", gb.Spec, gb.Status)
+	after, _ := branches.Get(ctx, b.Name, metav1.GetOptions{})
+	if after.Spec.PushCount != 4 || after.Status.LastAction != "pushed" || after.Generation != gb.Generation+1 {
+		t.Errorf("one update of spec and status: generation %d -> %d, %+v / %+v", gb.Generation, after.Generation, after.Spec, after.Status)
+	}
+	// A change to the status alone moves it too (no subresource).
+	after.Status.LastAction = "created"
+	if _, err := branches.Update(ctx, after, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	again, _ := branches.Get(ctx, b.Name, metav1.GetOptions{})
+	if again.Generation != after.Generation+1 {
+		t.Errorf("a status-only update moved the generation %d -> %d, want +1", after.Generation, again.Generation)
 	}
 }
 

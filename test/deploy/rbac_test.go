@@ -149,8 +149,8 @@ func TestRBAC_EachFunctionGetsExactlyWhatItNeeds(t *testing.T) {
 		allowed bool
 		do      func(c clients) error
 	}{
-		// The recorder: get, create and update PullRequests and Branches,
-		// update their status, create (and read back) Events.
+		// The recorder: get, list (a scan for legacy names at start-up),
+		// create and update PullRequests and Branches, create Events.
 		{"recorder creates a pull request", recorder, true, func(c clients) error {
 			_, err := c.gitpulse.StableV1().PullRequests(namespace).Create(ctx, samplePullRequest("by-recorder"), metav1.CreateOptions{})
 			return err
@@ -165,11 +165,12 @@ func TestRBAC_EachFunctionGetsExactlyWhatItNeeds(t *testing.T) {
 			_, err := c.gitpulse.StableV1().PullRequests(namespace).Update(ctx, pr, metav1.UpdateOptions{})
 			return err
 		}},
-		{"recorder updates pull request status", recorder, true, func(c clients) error {
-			pr := seededPR()
-			pr.Status.LastDeliveryID = "d-1"
-			_, err := c.gitpulse.StableV1().PullRequests(namespace).UpdateStatus(ctx, pr, metav1.UpdateOptions{})
+		{"recorder lists pull requests (the legacy-name scan)", recorder, true, func(c clients) error {
+			_, err := c.gitpulse.StableV1().PullRequests(namespace).List(ctx, metav1.ListOptions{})
 			return err
+		}},
+		{"recorder may not watch pull requests", recorder, false, func(c clients) error {
+			return watchOnce(c.gitpulse.StableV1().PullRequests(namespace).Watch(ctx, metav1.ListOptions{}))
 		}},
 		{"recorder creates a branch", recorder, true, func(c clients) error {
 			_, err := c.gitpulse.StableV1().Branches(namespace).Create(ctx, sampleBranch("by-recorder"), metav1.CreateOptions{})
@@ -185,11 +186,12 @@ func TestRBAC_EachFunctionGetsExactlyWhatItNeeds(t *testing.T) {
 			_, err := c.gitpulse.StableV1().Branches(namespace).Update(ctx, b, metav1.UpdateOptions{})
 			return err
 		}},
-		{"recorder updates branch status", recorder, true, func(c clients) error {
-			b := seededBranch()
-			b.Status.LastDeliveryID = "d-2"
-			_, err := c.gitpulse.StableV1().Branches(namespace).UpdateStatus(ctx, b, metav1.UpdateOptions{})
+		{"recorder lists branches", recorder, true, func(c clients) error {
+			_, err := c.gitpulse.StableV1().Branches(namespace).List(ctx, metav1.ListOptions{})
 			return err
+		}},
+		{"recorder may not watch branches", recorder, false, func(c clients) error {
+			return watchOnce(c.gitpulse.StableV1().Branches(namespace).Watch(ctx, metav1.ListOptions{}))
 		}},
 		{"recorder creates an event", recorder, true, func(c clients) error {
 			_, err := c.kube.CoreV1().Events(namespace).Create(ctx, &corev1.Event{
@@ -199,12 +201,27 @@ func TestRBAC_EachFunctionGetsExactlyWhatItNeeds(t *testing.T) {
 			}, metav1.CreateOptions{})
 			return err
 		}},
-		{"recorder gets an event (redelivery check)", recorder, true, func(c clients) error {
-			_, err := c.kube.CoreV1().Events(namespace).Get(ctx, "seeded", metav1.GetOptions{})
+		// Reconcile passes redeliver only deliveries whose Event does not
+		// exist (the delivery path itself never reads an Event), and never
+		// list them.
+		{"recorder may not list events", recorder, false, func(c clients) error {
+			_, err := c.kube.CoreV1().Events(namespace).List(ctx, metav1.ListOptions{})
 			return err
 		}},
-		// It never patches and never reads the status subresource (it reads
-		// the object, whose status comes with it): neither is granted.
+		// It never patches, and the status is part of the object (the CRDs
+		// have no status subresource): nothing on status is granted.
+		{"recorder may not update pull request status", recorder, false, func(c clients) error {
+			pr := seededPR()
+			pr.Status.LastDeliveryID = "d-1"
+			_, err := c.gitpulse.StableV1().PullRequests(namespace).UpdateStatus(ctx, pr, metav1.UpdateOptions{})
+			return err
+		}},
+		{"recorder may not update branch status", recorder, false, func(c clients) error {
+			b := seededBranch()
+			b.Status.LastDeliveryID = "d-2"
+			_, err := c.gitpulse.StableV1().Branches(namespace).UpdateStatus(ctx, b, metav1.UpdateOptions{})
+			return err
+		}},
 		{"recorder may not patch a pull request", recorder, false, func(c clients) error {
 			_, err := c.gitpulse.StableV1().PullRequests(namespace).Patch(ctx, "seeded", types.MergePatchType, mergePatch, metav1.PatchOptions{})
 			return err
@@ -232,10 +249,6 @@ func TestRBAC_EachFunctionGetsExactlyWhatItNeeds(t *testing.T) {
 		}},
 		{"recorder may not delete a branch", recorder, false, func(c clients) error {
 			return c.gitpulse.StableV1().Branches(namespace).Delete(ctx, "seeded", metav1.DeleteOptions{})
-		}},
-		{"recorder may not list pull requests", recorder, false, func(c clients) error {
-			_, err := c.gitpulse.StableV1().PullRequests(namespace).List(ctx, metav1.ListOptions{})
-			return err
 		}},
 		{"recorder may not list events", recorder, false, func(c clients) error {
 			_, err := c.kube.CoreV1().Events(namespace).List(ctx, metav1.ListOptions{})
@@ -430,8 +443,7 @@ func TestRBAC_RolesGrantNothingBeyondTheContract(t *testing.T) {
 	env := testenv.Get(t)
 	want := map[string][]string{
 		"gitpulse-recorder": {
-			"stable.liatr.io pullrequests,branches [] get,create,update",
-			"stable.liatr.io pullrequests/status,branches/status [] update",
+			"stable.liatr.io pullrequests,branches [] get,list,create,update",
 			" events [] create,get",
 			"sources.knative.dev githubsources [] get,list",
 			" secrets [gitpulse-github] get",

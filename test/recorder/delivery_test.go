@@ -11,11 +11,14 @@ import (
 	"time"
 
 	rbacv1 "k8s.io/api/rbac/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apiextensionsclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
 	"github.com/liatrio/gitpulse/internal/controlplane"
+	"github.com/liatrio/gitpulse/internal/ghwebhook"
 	"github.com/liatrio/gitpulse/internal/testenv"
 	stablev1 "github.com/liatrio/gitpulse/pkg/apis/stable/v1"
 	"github.com/liatrio/gitpulse/pkg/client/clientset/versioned"
@@ -103,6 +106,90 @@ func TestRecorder_ConcurrentRedeliveryWritesOneEvent(t *testing.T) {
 	if evs := h.events(t); len(evs) != 1 {
 		t.Errorf("%d Events, want 1", len(evs))
 	}
+}
+
+// TestRecorder_RedeliveryAfterItsEventExpiredIsNotCountedTwice: GitHub
+// lets a delivery be redelivered for days, Events live an hour. A push
+// redelivered two days later — its Event expired (deleted here, as the API
+// server's TTL would), 25 later pushes to the same branch in between — is
+// a no-op: the branch remembers the delivery by age, and a delivery it
+// applied longer ago than the Event TTL gets no second Event.
+func TestRecorder_RedeliveryAfterItsEventExpiredIsNotCountedTwice(t *testing.T) {
+	env := testenv.Get(t)
+	h := startRecorder(t, env)
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).Unix()
+	first, firstBody := newDeliveryID(t), withPush(t, fmt.Sprintf("%040x", 0), base)
+	h.deliver(t, binary, "push", first, firstBody, http.StatusOK)
+	for i := 1; i <= 25; i++ {
+		h.deliver(t, binary, "push", newDeliveryID(t), withPush(t, fmt.Sprintf("%040x", i), base+int64(i)), http.StatusOK)
+	}
+	before := getBranch(t, h, helloWorld, addReadme)
+	if err := env.Kube.CoreV1().Events(h.ns).Delete(context.Background(), naming.EventName(first), metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+
+	later := startRecorder(t, env, func(o *recorder.Options) {
+		o.Namespace = h.ns
+		o.Now = func() time.Time { return time.Now().Add(49 * time.Hour) }
+	})
+	later.ns = h.ns
+	later.deliver(t, structured, "push", first, firstBody, http.StatusOK)
+
+	after := getBranch(t, h, helloWorld, addReadme)
+	var m mismatch
+	m.eq("pushCount", after.Spec.PushCount, 26)
+	m.eq("resourceVersion", after.ResourceVersion, before.ResourceVersion)
+	m.eq("Events", len(h.events(t)), 25)
+	m.eq("logged as duplicate", strings.Contains(later.logs.String(), `"outcome":"duplicate"`), true)
+	m.report(t, "after the late redelivery")
+}
+
+// TestRecorder_TwoReplicasDecideOnTheLiveObject: each replica starts from
+// the object as it last wrote it, which another replica's writes make
+// stale. Replicas taking turns on one branch — created, pushed to, deleted,
+// created again (twice, once by a replica that writes a "create" without a
+// read and finds the object), pushed to — end exact: every push counted
+// once, the newest state and head, one Event per delivery.
+func TestRecorder_TwoReplicasDecideOnTheLiveObject(t *testing.T) {
+	env := testenv.Get(t)
+	a := startRecorder(t, env)
+	b := startRecorder(t, env, func(o *recorder.Options) { o.Namespace = a.ns; o.Instance = "recorder-test-1" })
+	b.ns = a.ns
+	// A third replica that has written nothing: its create is written
+	// without a read and answers AlreadyExists.
+	fresh := startRecorder(t, env, func(o *recorder.Options) { o.Namespace = a.ns; o.Instance = "recorder-test-2" })
+	fresh.ns = a.ns
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	ref := func(at time.Time, sender string) ghwebhook.Ref {
+		return ghwebhook.Ref{Repo: helloWorld, Ref: addReadme, Sender: sender, At: at}
+	}
+	steps := []struct {
+		h         *harness
+		eventType string
+		body      []byte
+	}{
+		{a, "create", ref(base, "u").CreatePayload()},
+		{b, "push", withPush(t, fmt.Sprintf("%040x", 1), base.Unix()+1)},
+		{a, "push", withPush(t, fmt.Sprintf("%040x", 2), base.Unix()+2)},
+		{b, "delete", ref(base.Add(3*time.Second), "u").DeletePayload()},
+		{a, "create", ref(base.Add(4*time.Second), "u").CreatePayload()},
+		// Another create (not byte-identical: that would be a replay).
+		{fresh, "create", ref(base.Add(4*time.Second), "v").CreatePayload()},
+		{a, "push", withPush(t, fmt.Sprintf("%040x", 5), base.Unix()+5)},
+		{b, "push", withPush(t, fmt.Sprintf("%040x", 6), base.Unix()+6)},
+	}
+	for _, s := range steps {
+		s.h.deliver(t, binary, s.eventType, newDeliveryID(t), s.body, http.StatusOK)
+	}
+	got := getBranch(t, a, helloWorld, addReadme)
+	var m mismatch
+	m.eq("state", got.Spec.State, string(stablev1.BranchCreated))
+	m.eq("pushCount", got.Spec.PushCount, 4)
+	m.eq("headSHA", got.Spec.HeadSHA, fmt.Sprintf("%040x", 6))
+	m.eq("status.observedGeneration", got.Status.ObservedGeneration, got.Generation)
+	m.eq("objects", a.objectCount(t), 1)
+	m.eq("Events", len(a.events(t)), len(steps))
+	m.report(t, "after two replicas took turns")
 }
 
 // TestRecorder_OutOfOrderDeliveriesNeverMoveObjectsBackwards delivers
@@ -374,10 +461,12 @@ func TestRecorder_AnswersServiceUnavailableWhileTheAPIServerIsDown(t *testing.T)
 	}
 }
 
-// TestRecorder_RetryFinishesAHalfRecordedDelivery makes the status write
-// and then the Event write fail (RBAC denies them) after the object write
-// succeeded: each retry of the same delivery finishes what is missing and
-// never applies the change twice.
+// TestRecorder_RetryFinishesAHalfRecordedDelivery makes the Event write
+// fail (RBAC denies it) after the object write (change, delivery id and
+// status in one) succeeded: the retry of the same delivery writes the
+// missing Event and never applies the change twice. The user may not list
+// or watch, so the recorder's informer never syncs and every read goes to
+// the API server: the path a replica takes before its cache is ready.
 func TestRecorder_RetryFinishesAHalfRecordedDelivery(t *testing.T) {
 	env := testenv.Get(t)
 	ns := env.Namespace(t)
@@ -417,17 +506,14 @@ func TestRecorder_RetryFinishesAHalfRecordedDelivery(t *testing.T) {
 	h.ns = ns
 
 	id, body := newDeliveryID(t), readTestdata(t, "push-branch.json")
-	h.deliver(t, binary, "push", id, body, http.StatusInternalServerError) // status write forbidden
+	h.deliver(t, binary, "push", id, body, http.StatusInternalServerError) // Event write forbidden
 	b := getBranch(t, h, helloWorld, addReadme)
-	if b.Spec.PushCount != 1 || b.Status.LastDeliveryID != "" {
-		t.Fatalf("after the first attempt: pushCount %d, status %+v", b.Spec.PushCount, b.Status)
+	if b.Spec.PushCount != 1 || b.Status.LastDeliveryID != id || b.Status.ObservedGeneration != b.Generation {
+		t.Fatalf("after the first attempt: pushCount %d, generation %d, status %+v", b.Spec.PushCount, b.Generation, b.Status)
 	}
-
-	grant(rbacv1.PolicyRule{APIGroups: []string{stablev1.GroupName}, Resources: []string{"branches/status", "pullrequests/status"}, Verbs: []string{"update"}})
-	h.deliver(t, structured, "push", id, body, http.StatusInternalServerError) // Event write forbidden
-	b = getBranch(t, h, helloWorld, addReadme)
-	if b.Spec.PushCount != 1 || b.Status.LastDeliveryID != id {
-		t.Fatalf("after the second attempt: pushCount %d, status.lastDeliveryID %q", b.Spec.PushCount, b.Status.LastDeliveryID)
+	h.deliver(t, structured, "push", id, body, http.StatusInternalServerError) // still forbidden
+	if b = getBranch(t, h, helloWorld, addReadme); b.Spec.PushCount != 1 {
+		t.Fatalf("after the second attempt: pushCount %d", b.Spec.PushCount)
 	}
 	if n := len(h.events(t)); n != 0 {
 		t.Fatalf("%d Events before events/create was granted", n)
@@ -466,5 +552,64 @@ func TestRecorder_AcknowledgesGitHubEventsItDoesNotRecord(t *testing.T) {
 	}
 	if n := len(h.events(t)); n != 0 {
 		t.Errorf("%d Events for ignored deliveries", n)
+	}
+}
+
+// TestRecorder_WritesTheStatusWhereTheCRDStillHasItsStatusSubresource: the
+// CRDs of older gitpulse versions had a status subresource, which drops the
+// status from the main write. Until the new CRDs are applied (an upgrade's
+// window), the recorder sees its status dropped and writes it through the
+// subresource, so objects still say which delivery they reflect.
+func TestRecorder_WritesTheStatusWhereTheCRDStillHasItsStatusSubresource(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	private, err := testenv.Start(ctx, controlplane.Options{})
+	if err != nil {
+		t.Fatalf("private control plane: %v", err)
+	}
+	t.Cleanup(private.ControlPlane.Stop)
+	crds := apiextensionsclient.NewForConfigOrDie(private.Config()).ApiextensionsV1().CustomResourceDefinitions()
+	for _, name := range []string{"branches.stable.liatr.io", "pullrequests.stable.liatr.io"} {
+		crd, err := crds.Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		crd.Spec.Versions[0].Subresources = &apiextensionsv1.CustomResourceSubresources{Status: &apiextensionsv1.CustomResourceSubresourceStatus{}}
+		if _, err := crds.Update(ctx, crd, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The API server serves the changed CRD shortly: once a create drops
+	// the status, the subresource is in place.
+	probe := private.Gitpulse.StableV1().Branches("default")
+	for start := time.Now(); ; time.Sleep(100 * time.Millisecond) {
+		b := &stablev1.Branch{ObjectMeta: metav1.ObjectMeta{GenerateName: "probe-"},
+			Spec: stablev1.BranchSpec{Name: "probe", State: "created", Repository: "probe/probe"}, Status: stablev1.BranchStatus{LastAction: "probe"}}
+		got, err := probe.Create(ctx, b, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = probe.Delete(ctx, got.Name, metav1.DeleteOptions{})
+		if got.Status.LastAction == "" {
+			break
+		}
+		if time.Since(start) > 30*time.Second {
+			t.Fatal("the status subresource did not take effect")
+		}
+	}
+
+	h := startRecorder(t, private, func(o *recorder.Options) { o.Namespace = "default" })
+	h.ns = "default"
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).Unix()
+	for i := range 2 {
+		id := newDeliveryID(t)
+		h.deliver(t, binary, "push", id, withPush(t, fmt.Sprintf("%040x", i), base+int64(i)), http.StatusOK)
+		b := getBranch(t, h, helloWorld, addReadme)
+		var m mismatch
+		m.eq("pushCount", b.Spec.PushCount, int64(i+1))
+		m.eq("status.lastDeliveryID", b.Status.LastDeliveryID, id)
+		m.eq("status.observedGeneration", b.Status.ObservedGeneration, b.Generation)
+		m.eq("Ready", len(b.Status.Conditions) == 1 && b.Status.Conditions[0].Status == metav1.ConditionTrue, true)
+		m.report(t, fmt.Sprintf("after push %d", i+1))
 	}
 }

@@ -140,16 +140,23 @@ func TestRecorder_RefusesToOverwriteAnObjectOfAnotherIdentity(t *testing.T) {
 // identities stays with the one its spec names, the other gets a new one.
 func TestRecorder_AdoptsLegacyNamedObjectsOfTheSameIdentity(t *testing.T) {
 	env := testenv.Get(t)
-	h := startRecorder(t, env)
+	ns := env.Namespace(t)
 	ctx := context.Background()
+	// The legacy object exists before the recorder starts (older versions
+	// wrote it), so its start-up scan finds it.
 	legacy := &stablev1.Branch{
 		ObjectMeta: metav1.ObjectMeta{Name: naming.LegacyBranchName("acme/api", "gateway-fix")},
 		Spec:       stablev1.BranchSpec{Name: "gateway-fix", State: "created", Repository: "acme/api", PushCount: 3},
 	}
-	if _, err := env.Gitpulse.StableV1().Branches(h.ns).Create(ctx, legacy, metav1.CreateOptions{}); err != nil {
+	if _, err := env.Gitpulse.StableV1().Branches(ns).Create(ctx, legacy, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
+	h := startRecorder(t, env, func(o *recorder.Options) { o.Namespace = ns })
+	h.ns = ns
 	at := time.Now().Add(-time.Minute)
+	// A create (a branch new on GitHub: created first, unless an object
+	// is known under its legacy name), then a push.
+	h.deliver(t, binary, "create", newDeliveryID(t), ghwebhook.Ref{Repo: "acme/api", Ref: "gateway-fix", Sender: "u", At: at.Add(-time.Second)}.CreatePayload(), http.StatusOK)
 	h.deliver(t, binary, "push", newDeliveryID(t), ghwebhook.Push{Repo: "acme/api", Branch: "gateway-fix", After: "a1", Pusher: "u", At: at}.Payload(), http.StatusOK)
 	h.deliver(t, binary, "push", newDeliveryID(t), ghwebhook.Push{Repo: "acme/api-gateway", Branch: "fix", After: "b1", Pusher: "u", At: at}.Payload(), http.StatusOK)
 

@@ -112,6 +112,13 @@ func startRecorder(t *testing.T, env *testenv.Env, mutate ...func(*recorder.Opti
 	if err != nil {
 		t.Fatal(err)
 	}
+	// As the function does at start-up, but before serving, so that each
+	// test knows which path its deliveries take: the objects under legacy
+	// names are known (a scan the recorder may not do, for lack of RBAC,
+	// leaves them unknown, and every lookup goes to the API server).
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = rec.ScanLegacyNames(ctx)
 	// Served through the function's own Handle, so answers and refusal
 	// logs are the function's (function.Answer).
 	return serve(t, env, ns, recorderfn.NewStarted(rec, log), map[string]string{}, logs)

@@ -20,6 +20,7 @@ import (
 	"github.com/liatrio/gitpulse/internal/testenv"
 	stablev1 "github.com/liatrio/gitpulse/pkg/apis/stable/v1"
 	"github.com/liatrio/gitpulse/pkg/naming"
+	"github.com/liatrio/gitpulse/pkg/recorder"
 )
 
 func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
@@ -172,7 +173,7 @@ func expectPullRequest(t *testing.T, h *harness, m mode, p payload, lastDelivery
 	mm.eq("spec.updatedAt", fmtTime(s.UpdatedAt), p.time(t, "pull_request.updated_at"))
 	if lastDelivery != "" { // "": checked by the caller
 		mm.eq("status.lastDeliveryID", pr.Status.LastDeliveryID, lastDelivery)
-		mm.eq("recent deliveries has it", strings.Contains(pr.Annotations[stablev1.AnnotationRecentDeliveries], lastDelivery), true)
+		mm.eq("recent deliveries has it", recorder.Remembers(&pr.ObjectMeta, lastDelivery), true)
 	}
 	mm.eq("status.lastAction", pr.Status.LastAction, prAction(p))
 	mm.eq("status.observedUpdatedAt", fmtTime(pr.Status.ObservedUpdatedAt), p.time(t, "pull_request.updated_at"))

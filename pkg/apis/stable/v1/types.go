@@ -24,6 +24,15 @@ const (
 	BranchDeleted BranchState = "deleted"
 )
 
+// PullRequest and Branch have no status subresource, on purpose: their only
+// writer is the recorder, and their status is derived from the spec and
+// the recorder's annotations, so there is no second party whose writes the
+// subresource would keep apart. Without it the status rides in the same
+// write as the change (one request per delivery instead of two; issue 15),
+// and is never out of step with the spec. The API server then bumps
+// metadata.generation when the spec or the status changes; the recorder
+// writes the observedGeneration that write will have.
+
 // ConditionReady is the condition type the recorder sets once an object
 // reflects the newest delivery it has seen.
 const ConditionReady = "Ready"
@@ -31,7 +40,6 @@ const ConditionReady = "Ready"
 // +genclient
 // +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
 // +kubebuilder:object:root=true
-// +kubebuilder:subresource:status
 // +kubebuilder:resource:shortName=pr;prs,categories=gitpulse
 // +kubebuilder:printcolumn:name="Repository",type=string,JSONPath=`.spec.repository`
 // +kubebuilder:printcolumn:name="Number",type=integer,JSONPath=`.spec.number`
@@ -142,7 +150,6 @@ type PullRequestList struct {
 // +genclient
 // +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
 // +kubebuilder:object:root=true
-// +kubebuilder:subresource:status
 // +kubebuilder:resource:shortName=br,categories=gitpulse
 // +kubebuilder:printcolumn:name="Repository",type=string,JSONPath=`.spec.repository`
 // +kubebuilder:printcolumn:name="Branch",type=string,JSONPath=`.spec.name`

@@ -12,9 +12,11 @@ const (
 	// AnnotationDeliveryID holds the X-GitHub-Delivery GUID on Events.
 	AnnotationDeliveryID = GroupName + "/delivery-id"
 	// AnnotationRecentDeliveries holds, on PullRequest and Branch objects, the
-	// newest delivery ids already applied (comma separated, bounded). It is
-	// written in the same update as the spec, so a retried delivery can tell
-	// that its change is already in place.
+	// deliveries already applied within the redelivery window, newest first,
+	// comma separated: "<digest of the delivery id>@<unix seconds, base 36>"
+	// (pkg/recorder.Remembers reads it; older versions wrote bare ids). It is
+	// written in the same update as the spec, so a retried or redelivered
+	// delivery can tell that its change is already in place.
 	AnnotationRecentDeliveries = GroupName + "/recent-deliveries"
 
 	// AnnotationLastAppliedDelivery is the delivery that last moved an
