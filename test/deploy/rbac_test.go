@@ -398,13 +398,14 @@ func TestRBAC_RolesGrantNothingBeyondTheContract(t *testing.T) {
 	env := testenv.Get(t)
 	want := map[string][]string{
 		"gitpulse-recorder": {
-			"stable.liatr.io pullrequests,branches [] get,create,update",
-			"stable.liatr.io pullrequests/status,branches/status [] update",
+			"stable.liatr.io pullrequests,branches,githubdeployments [] get,create,update",
+			"stable.liatr.io pullrequests/status,branches/status,githubdeployments/status [] update",
+			"stable.liatr.io pullrequests,githubdeployments [] list",
 			" events [] create,get",
 		},
 		"gitpulse-metrics": {
 			" events [] get,list,watch",
-			"stable.liatr.io pullrequests,branches [] get,list,watch",
+			"stable.liatr.io pullrequests,branches,githubdeployments [] get,list,watch",
 			" configmaps [gitpulse-metrics-checkpoint] get,update,patch",
 			" configmaps [] create",
 		},
