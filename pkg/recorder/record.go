@@ -62,9 +62,15 @@ func (r *Recorder) record(ctx context.Context, ch githubevent.Change, digest str
 	)
 	switch ch.Kind() {
 	case githubevent.KindPullRequest:
+		if ch.Review != nil { // review.go
+			ref, res, err = r.recordReview(ctx, ch, digest)
+			break
+		}
 		ref, res, err = r.recordPullRequest(ctx, ch, digest)
 	case githubevent.KindBranch:
 		ref, res, err = r.recordBranch(ctx, ch, digest)
+	case githubevent.KindGitHubDeployment: // deployment.go
+		ref, res, err = r.recordDeployment(ctx, ch, digest)
 	}
 	if err != nil {
 		return "", err
