@@ -381,6 +381,9 @@ func (r *Recorder) createEvent(ctx context.Context, ch githubevent.Change, ref c
 		EventTime:           metav1.NewMicroTime(now),
 		Count:               1,
 	}
+	if ch.Deployment != nil { // the metrics function counts deployments by environment
+		ev.Annotations[stablev1.AnnotationEnvironment] = ch.Deployment.Environment
+	}
 	_, err := r.opts.Kube.CoreV1().Events(r.opts.Namespace).Create(ctx, ev, metav1.CreateOptions{})
 	switch {
 	case apierrors.IsAlreadyExists(err):

@@ -131,7 +131,10 @@ func expectDeployment(t *testing.T, h *harness, p payload, id string) {
 	mm.eq("status.lastDeliveryID", d.Status.LastDeliveryID, id)
 	mm.eq("status.lastAction", d.Status.LastAction, action)
 	mm.report(t, "GitHubDeployment "+d.Name)
-	expectEvent(t, h, id, stablev1.KindGitHubDeployment, &d.ObjectMeta, action, reason, p.str("deployment.environment"), repo)
+	ev := expectEvent(t, h, id, stablev1.KindGitHubDeployment, &d.ObjectMeta, action, reason, p.str("deployment.environment"), repo)
+	if got := ev.Annotations[stablev1.AnnotationEnvironment]; got != p.str("deployment.environment") {
+		t.Errorf("Event environment annotation %q", got)
+	}
 }
 
 // edit returns raw with f applied to its decoded form.
