@@ -16,27 +16,13 @@ import (
 
 // recordDeployment records a deployment or deployment_status delivery on
 // the GitHubDeployment of (repository, deployment id), with the generic
-// upsert (exactly once by delivery id, replays refused). When the delivery
-// is a success status, the merged pull requests the deployment shipped are
-// attributed to it first (leadtime.go).
+// upsert (exactly once by delivery id, replays refused). Once the
+// deployment has succeeded, the lead time attribution of its environment is
+// brought up to date (leadtime.go).
 func (r *Recorder) recordDeployment(ctx context.Context, ch githubevent.Change, digest string) (corev1.ObjectReference, upsertResult, error) {
 	d := ch.Deployment
-	var shipped *leadTimeInputs
-	if d.Status != nil && d.Status.State == stablev1.DeploymentStateSuccess {
-		in, err := r.leadTimeInputs(ctx, ch.Repository)
-		if err != nil {
-			return corev1.ObjectReference{}, upsertResult{}, err
-		}
-		shipped = in
-	}
 	k := objectKind[*stablev1.GitHubDeployment]{
-		apply: func(o *stablev1.GitHubDeployment) bool {
-			moved := applyDeployment(o, ch)
-			if shipped != nil && o.Spec.FirstSuccessAt != nil {
-				moved = attribute(o, shipped) || moved
-			}
-			return moved
-		},
+		apply:  func(o *stablev1.GitHubDeployment) bool { return applyDeployment(o, ch) },
 		derive: deriveDeploymentStatus,
 		sameState: func(a, b *stablev1.GitHubDeployment) bool {
 			x, y := a.Spec, b.Spec
@@ -54,6 +40,14 @@ func (r *Recorder) recordDeployment(ctx context.Context, ch githubevent.Change, 
 	obj, res, err := upsert(ctx, r, r.opts.Gitpulse.StableV1().GitHubDeployments(r.opts.Namespace), k, names, ch, digest)
 	if err != nil {
 		return corev1.ObjectReference{}, res, err
+	}
+	// After the write, so that a pull request merged concurrently is seen
+	// here or sees this success itself (leadtime.go). Also when an earlier
+	// attempt wrote the object: it may have failed right after.
+	if !res.replayed && obj.Spec.FirstSuccessAt != nil {
+		if err := r.ship(ctx, ch.Repository, obj.Spec.Environment); err != nil {
+			return corev1.ObjectReference{}, res, err
+		}
 	}
 	return reference(githubevent.KindGitHubDeployment, &obj.ObjectMeta), res, nil
 }

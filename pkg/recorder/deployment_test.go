@@ -169,7 +169,7 @@ func TestAttribute_ShipsMergedPullRequestsBySHAAndWindow(t *testing.T) {
 	}
 	this := &stablev1.GitHubDeployment{Spec: stablev1.GitHubDeploymentSpec{Repository: "o/r", DeploymentID: 9, Environment: "production",
 		Ref: "refs/heads/main", SHA: "deployed", CreatedAt: mt("12:00:00"), FirstSuccessAt: mt("12:10:00")}}
-	if !attribute(this, in) {
+	if !addChanges(&this.Spec, attribution(&this.Spec, in)) {
 		t.Fatal("nothing attributed")
 	}
 	got := map[int64]string{}
@@ -180,14 +180,13 @@ func TestAttribute_ShipsMergedPullRequestsBySHAAndWindow(t *testing.T) {
 	if len(got) != len(want) || got[2] != want[2] || got[6] != want[6] || this.Spec.ChangeCount != 2 {
 		t.Fatalf("attributed %v, want %v", got, want)
 	}
-	if attribute(this, in) {
+	if addChanges(&this.Spec, attribution(&this.Spec, in)) {
 		t.Fatal("attributing again changed the object")
 	}
 	// The first success of an environment: only by SHA.
 	first := this.DeepCopy()
 	first.Spec.Changes, first.Spec.Environment = nil, "canary"
-	attribute(first, in)
-	if len(first.Spec.Changes) != 1 || first.Spec.Changes[0].Number != 6 {
-		t.Fatalf("first deployment of an environment: %+v", first.Spec.Changes)
+	if got := attribution(&first.Spec, in); len(got) != 1 || got[0].Number != 6 {
+		t.Fatalf("first deployment of an environment: %+v", got)
 	}
 }

@@ -10,11 +10,13 @@ import (
 	"slices"
 	"strings"
 
-	"k8s.io/apimachinery/pkg/api/equality"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/util/retry"
 
 	stablev1 "github.com/liatrio/gitpulse/pkg/apis/stable/v1"
+	"github.com/liatrio/gitpulse/pkg/githubevent"
 	"github.com/liatrio/gitpulse/pkg/naming"
 )
 
@@ -24,8 +26,23 @@ const (
 	attributedByWindow = "window"
 )
 
+// recordPullRequestAndShip records a pull_request delivery and, when it
+// says the pull request is merged, brings the attribution of the
+// repository's successful deployments up to date: the merge may be
+// recorded after the deployment that shipped it succeeded.
+func (r *Recorder) recordPullRequestAndShip(ctx context.Context, ch githubevent.Change, digest string) (refOut corev1.ObjectReference, res upsertResult, err error) {
+	refOut, res, err = r.recordPullRequest(ctx, ch, digest)
+	if err != nil || res.replayed || !ch.PullRequest.Merged {
+		return refOut, res, err
+	}
+	if err := r.ship(ctx, ch.Repository, ""); err != nil {
+		return refOut, res, err
+	}
+	return refOut, res, nil
+}
+
 // leadTimeInputs are the repository's pull requests and deployments as the
-// API server had them when a success status arrived.
+// API server had them.
 type leadTimeInputs struct {
 	pullRequests []stablev1.PullRequest
 	deployments  []stablev1.GitHubDeployment
@@ -33,7 +50,8 @@ type leadTimeInputs struct {
 
 // leadTimeInputs lists the namespace's pull requests and deployments of
 // repository (by the repository labels, then the exact spec.repository:
-// label values are a lossy form of the name).
+// label values are a lossy form of the name). A list without
+// resourceVersion is a consistent read, which ship's argument needs.
 func (r *Recorder) leadTimeInputs(ctx context.Context, repository string) (*leadTimeInputs, error) {
 	owner, name, _ := strings.Cut(repository, "/")
 	sel := labels.SelectorFromSet(labels.Set{
@@ -63,25 +81,69 @@ func (r *Recorder) leadTimeInputs(ctx context.Context, repository string) (*lead
 	return in, nil
 }
 
-// attribute sets o.Spec.Changes to the merged pull requests o shipped to
-// its environment, given that it has succeeded:
+// ship brings the attribution of every successful deployment of repository
+// (in environment, or in all when it is "") up to date with what the API
+// server holds: each gets the pull requests attribution finds, added to
+// those it has (never removed; see below).
+//
+// Why this is order-safe: a merge and a success are each written before
+// ship reads, so of two concurrent deliveries at least one reads the
+// other's write, and adding is commutative. Adding only means that a
+// deployment that was attributed a window before the environment's
+// previous success was known keeps those pull requests too; the lead time
+// metric counts each pull request once per environment, for the
+// deployment that succeeded first (docs/dora.md).
+func (r *Recorder) ship(ctx context.Context, repository, environment string) error {
+	in, err := r.leadTimeInputs(ctx, repository)
+	if err != nil {
+		return err
+	}
+	client := r.opts.Gitpulse.StableV1().GitHubDeployments(r.opts.Namespace)
+	for i := range in.deployments {
+		d := &in.deployments[i]
+		if d.Spec.FirstSuccessAt == nil || (environment != "" && d.Spec.Environment != environment) {
+			continue
+		}
+		found := attribution(&d.Spec, in)
+		if contains(d.Spec.Changes, found) {
+			continue
+		}
+		cur := d
+		err := retry.RetryOnConflict(r.opts.Backoff, func() error {
+			if !addChanges(&cur.Spec, found) {
+				return nil
+			}
+			_, err := client.Update(ctx, cur, metav1.UpdateOptions{})
+			if err != nil {
+				fresh, gerr := client.Get(ctx, d.Name, metav1.GetOptions{})
+				if gerr != nil {
+					return gerr
+				}
+				cur = fresh
+			}
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("attributing changes to %s/%s: %w", r.opts.Namespace, d.Name, err)
+		}
+	}
+	return nil
+}
+
+// attribution is the merged pull requests deployment s shipped to its
+// environment, given that it has succeeded:
 //
 //   - those whose merge commit SHA is the deployed SHA ("sha"), and
 //   - those merged into the deployed ref (the pull request's base branch)
 //     after the environment's previous successful deployment was created
-//     and no later than o was created ("window"). The previous successful
+//     and no later than s was created ("window"). The previous successful
 //     deployment is the one of the same repository and environment with a
-//     success and the latest creation time before o's. Without one (the
-//     first success gitpulse sees there) only "sha" applies: everything ever
-//     merged is not what the first deployment shipped.
-//
-// The set is recomputed from what the API server holds each time a success
-// status of o is recorded, so a later success status (or a redelivery)
-// picks up pull requests recorded since. It reports whether it changed.
-func attribute(o *stablev1.GitHubDeployment, in *leadTimeInputs) bool {
-	s := &o.Spec
+//     success and the latest creation time before s's. Without one (the
+//     first success gitpulse knows of there) only "sha" applies: everything
+//     ever merged is not what the first deployment shipped.
+func attribution(s *stablev1.GitHubDeploymentSpec, in *leadTimeInputs) []stablev1.DeployedChange {
 	if s.CreatedAt == nil {
-		return false
+		return nil
 	}
 	var prev *metav1.Time
 	for i := range in.deployments {
@@ -111,10 +173,33 @@ func attribute(o *stablev1.GitHubDeployment, in *leadTimeInputs) bool {
 		}
 		changes = append(changes, stablev1.DeployedChange{Number: p.Number, OpenedAt: p.OpenedAt, MergedAt: p.MergedAt, By: by})
 	}
-	slices.SortFunc(changes, func(a, b stablev1.DeployedChange) int { return cmp.Compare(a.Number, b.Number) })
-	if equality.Semantic.DeepEqual(changes, s.Changes) || (len(changes) == 0 && len(s.Changes) == 0) {
-		return false
+	return changes
+}
+
+// contains reports whether every change in found is in have.
+func contains(have, found []stablev1.DeployedChange) bool {
+	for _, c := range found {
+		if !slices.ContainsFunc(have, func(h stablev1.DeployedChange) bool { return h.Number == c.Number }) {
+			return false
+		}
 	}
-	s.Changes, s.ChangeCount = changes, int64(len(changes))
 	return true
+}
+
+// addChanges adds to s the changes of found it does not have (by pull
+// request number; an attributed change keeps its first record), sorted by
+// number; reports whether it added any.
+func addChanges(s *stablev1.GitHubDeploymentSpec, found []stablev1.DeployedChange) bool {
+	added := false
+	for _, c := range found {
+		if !contains(s.Changes, []stablev1.DeployedChange{c}) {
+			s.Changes = append(s.Changes, c)
+			added = true
+		}
+	}
+	if added {
+		slices.SortFunc(s.Changes, func(a, b stablev1.DeployedChange) int { return cmp.Compare(a.Number, b.Number) })
+		s.ChangeCount = int64(len(s.Changes))
+	}
+	return added
 }

@@ -66,7 +66,7 @@ func (r *Recorder) record(ctx context.Context, ch githubevent.Change, digest str
 			ref, res, err = r.recordReview(ctx, ch, digest)
 			break
 		}
-		ref, res, err = r.recordPullRequest(ctx, ch, digest)
+		ref, res, err = r.recordPullRequestAndShip(ctx, ch, digest) // leadtime.go
 	case githubevent.KindBranch:
 		ref, res, err = r.recordBranch(ctx, ch, digest)
 	case githubevent.KindGitHubDeployment: // deployment.go

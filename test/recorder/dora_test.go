@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"strconv"
+	"strings"
 	"testing"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -180,33 +181,40 @@ type delivery struct {
 	body          []byte
 }
 
-// TestRecorder_ReviewsAndDeploymentsAreExactAndOrderSafe sends a pull
-// request's story (opened, three reviews, merged) and two deployments of
-// it (the first fails, the second fails then succeeds) in a shuffled order,
-// a third of them twice, in both shapes, and checks that the objects say
-// what the ordered story says, with one Event per distinct delivery and the
-// merged pull request attributed to the successful deployment.
+// TestRecorder_ReviewsAndDeploymentsAreExactAndOrderSafe sends two pull
+// requests' stories (opened, three reviews, merged) and three deployments
+// (the first fails, the second fails then succeeds shipping the first pull
+// request's merge commit, the third ships the second pull request by
+// window) in shuffled orders, a third of them twice, in both shapes, and
+// checks that the objects say what the ordered story says, with one Event
+// per distinct delivery and each merged pull request attributed to the
+// deployment that shipped it, whatever the order.
 func TestRecorder_ReviewsAndDeploymentsAreExactAndOrderSafe(t *testing.T) {
 	env := testenv.Get(t)
 	examples := webhookExamples(t, env.Root)
 	prTemplate := examples["pull_request"][1]
 	reviewTemplate := examples["pull_request_review"][0]
 	statusTemplate := examples["deployment_status"][0]
-	for shape, ms := range shapes {
-		t.Run(shape, func(t *testing.T) {
+	for run := range 6 {
+		shape, ms := "adapter", modes
+		if run%2 == 1 {
+			shape, ms = "raw", rawModes
+		}
+		t.Run(fmt.Sprintf("%s-%d", shape, run), func(t *testing.T) {
 			h := startFunction(t, env, env.Namespace(t))
-			const repo, merge = "octo/shop", "1111111111111111111111111111111111111111"
-			pr := func(action, updated string, merged bool) []byte {
+			const repo = "octo/shop"
+			pr := func(number int, action, updated string, merged bool) []byte {
 				return edit(t, prTemplate, func(p payload) {
 					set(p, "action", action)
 					set(p, "repository.full_name", repo)
 					set(p, "repository.name", "shop")
 					set(p, "repository.owner.login", "octo")
-					set(p, "pull_request.number", 7)
+					set(p, "number", number)
+					set(p, "pull_request.number", number)
 					set(p, "pull_request.base.ref", "main")
 					set(p, "pull_request.created_at", "2026-01-01T09:00:00Z")
 					set(p, "pull_request.updated_at", updated)
-					set(p, "pull_request.merge_commit_sha", merge)
+					set(p, "pull_request.merge_commit_sha", fmt.Sprintf("%040d", number))
 					if merged {
 						set(p, "pull_request.state", "closed")
 						set(p, "pull_request.merged", true)
@@ -232,12 +240,13 @@ func TestRecorder_ReviewsAndDeploymentsAreExactAndOrderSafe(t *testing.T) {
 				})
 			}
 			status := func(depID, statusID int, state, created, at string) []byte {
+				sha := map[int]string{1: fmt.Sprintf("%040d", 7), 2: fmt.Sprintf("%040d", 7), 3: "3333333333333333333333333333333333333333"}[depID]
 				return edit(t, statusTemplate, func(p payload) {
 					set(p, "repository.full_name", repo)
 					set(p, "repository.name", "shop")
 					set(p, "repository.owner.login", "octo")
 					set(p, "deployment.id", depID)
-					set(p, "deployment.sha", map[bool]string{true: merge, false: "2222222222222222222222222222222222222222"}[depID == 2])
+					set(p, "deployment.sha", sha)
 					set(p, "deployment.ref", "main")
 					set(p, "deployment.environment", "production")
 					set(p, "deployment.created_at", created)
@@ -249,23 +258,22 @@ func TestRecorder_ReviewsAndDeploymentsAreExactAndOrderSafe(t *testing.T) {
 				})
 			}
 			story := []delivery{
-				{"pull_request", newDeliveryID(t), pr("opened", "2026-01-01T09:00:00Z", false)},
+				{"pull_request", newDeliveryID(t), pr(7, "opened", "2026-01-01T09:00:00Z", false)},
 				{"pull_request_review", newDeliveryID(t), review(1, "commented", "2026-01-01T10:00:00Z")},
 				{"pull_request_review", newDeliveryID(t), review(2, "changes_requested", "2026-01-01T10:30:00Z")},
 				{"pull_request_review", newDeliveryID(t), review(3, "approved", "2026-01-01T11:00:00Z")},
-				{"pull_request", newDeliveryID(t), pr("closed", "2026-01-01T12:00:00Z", true)},
+				{"pull_request", newDeliveryID(t), pr(7, "closed", "2026-01-01T12:00:00Z", true)},
+				{"pull_request", newDeliveryID(t), pr(8, "closed", "2026-01-01T13:00:00Z", true)},
 				{"deployment_status", newDeliveryID(t), status(1, 10, "failure", "2026-01-01T08:00:00Z", "2026-01-01T08:05:00Z")},
 				{"deployment_status", newDeliveryID(t), status(2, 20, "in_progress", "2026-01-01T12:10:00Z", "2026-01-01T12:11:00Z")},
 				{"deployment_status", newDeliveryID(t), status(2, 21, "error", "2026-01-01T12:10:00Z", "2026-01-01T12:12:00Z")},
 				{"deployment_status", newDeliveryID(t), status(2, 22, "success", "2026-01-01T12:10:00Z", "2026-01-01T12:20:00Z")},
+				{"deployment_status", newDeliveryID(t), status(3, 30, "success", "2026-01-01T13:30:00Z", "2026-01-01T13:40:00Z")},
 			}
-			// The deployment's success must come after the merge for the
-			// attribution (a documented limit); everything else is shuffled.
-			rng := rand.New(rand.NewPCG(14, uint64(len(shape))))
-			head, tail := story[:8], story[8:]
-			rng.Shuffle(len(head), func(i, j int) { head[i], head[j] = head[j], head[i] })
+			rng := rand.New(rand.NewPCG(14, uint64(run)))
+			rng.Shuffle(len(story), func(i, j int) { story[i], story[j] = story[j], story[i] })
 			var order []delivery
-			for i, d := range append(head, tail...) {
+			for i, d := range story {
 				order = append(order, d)
 				if i%3 == 0 {
 					order = append(order, d) // redelivered
@@ -283,7 +291,7 @@ func TestRecorder_ReviewsAndDeploymentsAreExactAndOrderSafe(t *testing.T) {
 			var mm mismatch
 			s := got.Spec
 			mm.eq("pr status", s.Status, "merged")
-			mm.eq("pr mergeCommitSHA", s.MergeCommitSHA, merge)
+			mm.eq("pr mergeCommitSHA", s.MergeCommitSHA, fmt.Sprintf("%040d", 7))
 			mm.eq("pr firstReviewAt", fmtTime(s.FirstReviewAt), "2026-01-01T10:00:00Z")
 			mm.eq("pr firstApprovalAt", fmtTime(s.FirstApprovalAt), "2026-01-01T11:00:00Z")
 			mm.eq("pr reviewCount", s.ReviewCount, int64(3))
@@ -303,13 +311,20 @@ func TestRecorder_ReviewsAndDeploymentsAreExactAndOrderSafe(t *testing.T) {
 			mm.eq("deployment 2 statusCount", d2.Spec.StatusCount, int64(3))
 			mm.eq("deployment 2 firstFailureAt", fmtTime(d2.Spec.FirstFailureAt), "2026-01-01T12:12:00Z")
 			mm.eq("deployment 2 firstSuccessAt", fmtTime(d2.Spec.FirstSuccessAt), "2026-01-01T12:20:00Z")
-			mm.eq("deployment 2 changes", len(d2.Spec.Changes), 1)
-			if len(d2.Spec.Changes) == 1 {
-				c := d2.Spec.Changes[0]
-				mm.eq("change number", c.Number, int64(7))
-				mm.eq("change by", c.By, "sha")
-				mm.eq("change openedAt", fmtTime(c.OpenedAt), "2026-01-01T09:00:00Z")
+			d3, err := env.Gitpulse.StableV1().GitHubDeployments(h.ns).Get(ctx, naming.DeploymentName(repo, 3), metav1.GetOptions{})
+			if err != nil {
+				t.Fatal(err)
 			}
+			changes := func(d *stablev1.GitHubDeployment) string {
+				var out []string
+				for _, c := range d.Spec.Changes {
+					out = append(out, fmt.Sprintf("#%d by %s opened %s", c.Number, c.By, fmtTime(c.OpenedAt)))
+				}
+				return strings.Join(out, ", ")
+			}
+			mm.eq("deployment 1 changes", changes(d1), "")
+			mm.eq("deployment 2 changes", changes(d2), "#7 by sha opened 2026-01-01T09:00:00Z")
+			mm.eq("deployment 3 changes", changes(d3), "#8 by window opened 2026-01-01T09:00:00Z")
 			mm.eq("Events", len(h.events(t)), len(story))
 			mm.report(t, "after the shuffled story")
 		})
