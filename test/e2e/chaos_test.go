@@ -281,8 +281,12 @@ func TestChaos_NothingLostNothingCountedTwice(t *testing.T) {
 		"%d PRs + %d branches + %d deployments checked, %d wrong; %d Events: %d lost, %d double; counter series wrong: %d; dead-lettered: %d",
 		distinct, len(order), len(order)-distinct, retried.Load(), len(w.PRs), len(w.Branches), len(w.Deployments), wrongObjects,
 		ours, lost, doubled, len(counterDiffs), deadLettered)
-	fmt.Printf("chaos figures: distinct=%d sends=%d retried=%d lost=%d double_counted=%d wrong_objects=%d counter_mismatches=%d dead_lettered=%d\n",
-		distinct, len(order), retried.Load(), lost, doubled, wrongObjects, len(counterDiffs), deadLettered)
+	shipped := 0
+	for _, n := range wantLeadTimes {
+		shipped += n
+	}
+	fmt.Printf("chaos figures: distinct=%d sends=%d retried=%d lost=%d double_counted=%d wrong_objects=%d counter_mismatches=%d dead_lettered=%d shipped_pull_requests=%d\n",
+		distinct, len(order), retried.Load(), lost, doubled, wrongObjects, len(counterDiffs), deadLettered, shipped)
 	if lost != 0 || doubled != 0 || ours != distinct {
 		t.Errorf("Events: %d for %d distinct deliveries (%d lost, %d double)", ours, distinct, lost, doubled)
 	}

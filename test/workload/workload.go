@@ -84,9 +84,10 @@ type Options struct {
 	// each pull request's history.
 	ReviewsPerPR int
 	// Deployments, when 3, adds three deployments of main to production per
-	// repository, an hour apart from Start: the first fails, the second
-	// fails then succeeds (deploying the merge commit of the last pull
-	// request merged before it), the third succeeds.
+	// repository, 40 minutes apart from Start (among the merges): the first
+	// fails, the second fails then succeeds (deploying the merge commit of
+	// the last pull request merged before it), the third succeeds (shipping
+	// what was merged in between by window).
 	Deployments int
 }
 
@@ -220,7 +221,7 @@ type merge struct {
 func (w *Workload) deployments(rng *rand.Rand, repo ghwebhook.Repo, r int, start time.Time, merges []merge, id func() string) {
 	var prevSuccess time.Time
 	for k := 1; k <= 3; k++ {
-		created := start.Add(time.Duration(k) * time.Hour)
+		created := start.Add(time.Duration(k) * 40 * time.Minute)
 		d := ghwebhook.Deployment{Repo: repo, ID: int64(r*100 + k), Environment: "production", Ref: "main",
 			SHA: fmt.Sprintf("%040x", rng.Uint64()), Creator: "deployer", CreatedAt: created}
 		var last *merge
