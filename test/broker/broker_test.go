@@ -123,12 +123,14 @@ func TestBroker_EachSubscribedGitHubTypeReachesTheFunctionOthersDoNot(t *testing
 	fn := startFunction(t, func(string, int) int { return http.StatusOK })
 	r, dl := deploy(t, fn)
 
-	want := []string{"gitpulse-recorder-function-trigger-0", "gitpulse-recorder-function-trigger-1",
-		"gitpulse-recorder-function-trigger-2", "gitpulse-recorder-function-trigger-3", "gitpulse-recorder-function-trigger-4"}
+	var want []string
+	for i := range 8 {
+		want = append(want, "gitpulse-recorder-function-trigger-"+strconv.Itoa(i))
+	}
 	if fmt.Sprint(r.Triggers) != fmt.Sprint(want) {
 		t.Errorf("Triggers = %v, want kn func deploy's names %v", r.Triggers, want)
 	}
-	subscribed := []string{"pull_request", "push", "create", "delete", "ping"}
+	subscribed := []string{"pull_request", "push", "create", "delete", "ping", "pull_request_review", "deployment", "deployment_status"}
 	for i, e := range append(subscribed, "issues", "star") {
 		if code := send(t, r.BrokerURL, "route-"+strconv.Itoa(i), "dev.knative.source.github."+e); code != http.StatusAccepted {
 			t.Errorf("ingress answered %d for %s, want 202", code, e)

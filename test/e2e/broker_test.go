@@ -296,7 +296,7 @@ func TestMakeRun_TheIntakeSendsIntoTheBroker(t *testing.T) {
 		t.Fatalf("env file lacks %q:\n%s", want, b)
 	}
 	r := s.Routing()
-	if r.Namespace != s.Namespace() || r.Broker != "default" || len(r.Triggers) != 5 {
-		t.Errorf("routing %+v, want Broker default in %s with func.yaml's 5 Triggers", r, s.Namespace())
+	if r.Namespace != s.Namespace() || r.Broker != "default" || len(r.Triggers) != 8 {
+		t.Errorf("routing %+v, want Broker default in %s with func.yaml's 8 Triggers", r, s.Namespace())
 	}
 }
