@@ -2,6 +2,7 @@ package githubevent
 
 import (
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -234,5 +235,43 @@ func TestParse_ReadsMergeCommitSHAInBothShapes(t *testing.T) {
 				t.Errorf("example %d (%s): merge commit %q, payload says %q", i, shape, got, want)
 			}
 		}
+	}
+}
+
+// A review action GitHub may add later is acknowledged, not recorded under
+// a label nobody declared; an empty environment can never be GitHub's.
+func TestParse_ReviewAndDeploymentEdges(t *testing.T) {
+	const r = `"repository":{"full_name":"o/r"}`
+	tests := []struct {
+		name, eventType, payload string
+		wantIgnored              bool
+		wantErr                  error
+	}{
+		{"unknown review action", "pull_request_review",
+			`{"action":"reconsidered","review":{"id":1,"state":"approved"},"pull_request":{"number":2,"state":"open"},` + r + `}`, true, nil},
+		{"review without a pull request number", "pull_request_review",
+			`{"action":"submitted","review":{"id":1,"state":"approved"},"pull_request":{"state":"open"},` + r + `}`, false, ErrMismatch},
+		{"deployment without an environment", "deployment",
+			`{"deployment":{"id":3,"environment":"","created_at":"2026-01-01T10:00:00Z"},` + r + `}`, false, ErrMismatch},
+		{"environment with a control character", "deployment",
+			`{"deployment":{"id":3,"environment":"prod\u0007","created_at":"2026-01-01T10:00:00Z"},` + r + `}`, false, ErrMismatch},
+		{"status without a state", "deployment_status",
+			`{"deployment":{"id":3,"environment":"production"},"deployment_status":{"id":4,"created_at":"2026-01-01T10:01:00Z"},` + r + `}`, false, ErrMismatch},
+		{"status without a time", "deployment_status",
+			`{"deployment":{"id":3,"environment":"production"},"deployment_status":{"id":4,"state":"success"},` + r + `}`, false, ErrMismatch},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ch, err := Parse(mustEvent(t, tt.eventType, tt.payload), received)
+			if tt.wantErr != nil {
+				if !errors.Is(err, tt.wantErr) {
+					t.Fatalf("err = %v, want %v", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || (ch.Ignored != "") != tt.wantIgnored {
+				t.Fatalf("ignored %q, err %v", ch.Ignored, err)
+			}
+		})
 	}
 }

@@ -63,6 +63,14 @@ func (ch *Change) fromReview(p *github.PullRequestReviewEvent) error {
 		return fmt.Errorf("%w: pull_request_review without a positive pull request number", ErrMismatch)
 	}
 	ch.Sender = p.GetSender().GetLogin()
+	switch p.GetAction() {
+	case "submitted", "edited", "dismissed":
+	default:
+		// GitHub documents no other; a new one is acknowledged, not
+		// counted under a label nobody declared.
+		ch.Ignored = "pull_request_review action " + p.GetAction() + " is not recorded"
+		return nil
+	}
 	c := &ReviewChange{
 		Action:      p.GetAction(),
 		ID:          rv.GetID(),
@@ -104,17 +112,16 @@ func (ch *Change) fromReview(p *github.PullRequestReviewEvent) error {
 	return nil
 }
 
-// reviewAction is a review Event's action.
+// reviewAction is a review Event's action (fromReview records only these
+// three).
 func reviewAction(action string) string {
 	switch action {
-	case "submitted":
-		return stablev1.ActionReviewSubmitted
 	case "edited":
 		return stablev1.ActionReviewEdited
 	case "dismissed":
 		return stablev1.ActionReviewDismissed
 	}
-	return "review_" + action
+	return stablev1.ActionReviewSubmitted
 }
 
 func reviewReason(action string) string {
