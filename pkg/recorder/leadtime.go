@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/util/retry"
@@ -113,14 +114,23 @@ func (r *Recorder) ship(ctx context.Context, repository, environment string) err
 			if !addChanges(&cur.Spec, found) {
 				return nil
 			}
-			_, err := client.Update(ctx, cur, metav1.UpdateOptions{})
-			if err != nil {
-				fresh, gerr := client.Get(ctx, d.Name, metav1.GetOptions{})
-				if gerr != nil {
-					return gerr
+			out, err := client.Update(ctx, cur, metav1.UpdateOptions{})
+			if err == nil {
+				// The spec moved: the status says which generation it
+				// describes. A conflict means a delivery wrote after us
+				// and derived it itself.
+				if deriveDeploymentStatus(out) {
+					if _, serr := client.UpdateStatus(ctx, out, metav1.UpdateOptions{}); serr != nil && !apierrors.IsConflict(serr) {
+						return serr
+					}
 				}
-				cur = fresh
+				return nil
 			}
+			fresh, gerr := client.Get(ctx, d.Name, metav1.GetOptions{})
+			if gerr != nil {
+				return gerr
+			}
+			cur = fresh
 			return err
 		})
 		if err != nil {

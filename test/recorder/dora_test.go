@@ -322,6 +322,9 @@ func TestRecorder_ReviewsAndDeploymentsAreExactAndOrderSafe(t *testing.T) {
 				}
 				return strings.Join(out, ", ")
 			}
+			for _, d := range []*stablev1.GitHubDeployment{d1, d2, d3} {
+				mm.eq(d.Name+" status.observedGeneration", d.Status.ObservedGeneration, d.Generation)
+			}
 			mm.eq("deployment 1 changes", changes(d1), "")
 			mm.eq("deployment 2 changes", changes(d2), "#7 by sha opened 2026-01-01T09:00:00Z")
 			mm.eq("deployment 3 changes", changes(d3), "#8 by window opened 2026-01-01T09:00:00Z")
