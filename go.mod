@@ -9,6 +9,7 @@ require (
 	github.com/prometheus/client_model v0.6.3
 	github.com/prometheus/common v0.73.1
 	github.com/santhosh-tekuri/jsonschema/v6 v6.0.2
+	github.com/sethvargo/go-envconfig v1.4.3
 	golang.org/x/mod v0.41.0
 	golang.org/x/net v0.61.0
 	gopkg.in/go-playground/webhooks.v5 v5.13.0

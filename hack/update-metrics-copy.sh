@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Writes functions/metrics/internal/: a copy of the root module's packages the
-# metrics function needs (pkg/metrics and everything of this repository it
+# metrics function needs (pkg/metrics, pkg/function and everything of this repository it
 # imports, plus internal/funcrunner for the local binary), with import paths
 # moved under the metrics module.
 #
@@ -18,7 +18,7 @@ dst=functions/metrics/internal
 
 # Packages under pkg/ (what ships) and internal/ (the func-go stand-in and its
 # in-flight limiter, for the local binary) land side by side in $dst.
-pkgs=$(GOWORK=off go list -deps ./pkg/metrics ./internal/funcrunner | grep -E "^$module/(pkg|internal)/" | sed "s#^$module/##" | sort)
+pkgs=$(GOWORK=off go list -deps ./pkg/metrics ./pkg/function ./internal/funcrunner | grep -E "^$module/(pkg|internal)/" | sed "s#^$module/##" | sort)
 rm -rf "$dst"
 for p in $pkgs; do
   rel=${p#*/}

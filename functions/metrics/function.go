@@ -1,89 +1,138 @@
 // Package function is the gitpulse metrics function, in the instanced-HTTP
 // shape kn func's Go builder expects: New returns an instance whose Start
-// starts the informers, whose Handle serves /metrics and the health
-// endpoints, and whose Stop persists the exactness checkpoint. The logic is
-// in internal/metrics, a generated copy of the repository's pkg/metrics (and
-// what it needs): kn func builds this folder alone, without replace lines,
-// so the module is self-contained (docs/architecture.md).
+// reads the environment, builds the clients (function.Start) and starts
+// the informers, whose Handle serves /metrics, and whose Stop persists the
+// exactness checkpoint. The logic is in internal/metrics and
+// internal/function, a generated copy of the repository's pkg/metrics and
+// pkg/function (and what they need): kn func builds this folder alone,
+// without replace lines, so the module is self-contained
+// (docs/architecture.md).
 package function
 
 import (
 	"context"
 	"errors"
-	"k8s.io/klog/v2"
+	"fmt"
 	"net/http"
 	"sync"
+	"time"
 
-	"github.com/liatrio/gitpulse/functions/metrics/internal/memlimit"
+	"github.com/liatrio/gitpulse/functions/metrics/internal/function"
 	"github.com/liatrio/gitpulse/functions/metrics/internal/metrics"
 )
 
+// Name names the function in its logs and as the API client's user agent.
+const Name = "gitpulse-metrics"
+
+// Env is the metrics function's configuration: the keys every function
+// reads (function.Env) and its own. func.yaml sets them in a cluster.
+type Env struct {
+	function.Env
+	// MaxRepositories caps the distinct repository label values.
+	MaxRepositories int `env:"GITPULSE_MAX_REPOSITORIES, default=500"`
+	// CheckpointInterval is how often counts are persisted.
+	CheckpointInterval time.Duration `env:"GITPULSE_CHECKPOINT_INTERVAL, default=5s"`
+	// RepositoryIdleTimeout: a repository with no live Event and no object
+	// for this long gives back its label slot; 0 keeps slots for ever.
+	RepositoryIdleTimeout time.Duration `env:"GITPULSE_REPOSITORY_IDLE_TIMEOUT, default=24h"`
+}
+
+// Configuration keys of the metrics function's own.
+const (
+	EnvMaxRepositories       = "GITPULSE_MAX_REPOSITORIES"
+	EnvCheckpointInterval    = "GITPULSE_CHECKPOINT_INTERVAL"
+	EnvRepositoryIdleTimeout = "GITPULSE_REPOSITORY_IDLE_TIMEOUT"
+)
+
+// Validate refuses values that parse but make no sense.
+func (e *Env) Validate() error {
+	var errs []error
+	if e.MaxRepositories < 1 {
+		errs = append(errs, fmt.Errorf("%s=%d: want a positive integer", EnvMaxRepositories, e.MaxRepositories))
+	}
+	errs = append(errs, function.PositiveDuration(EnvCheckpointInterval, e.CheckpointInterval))
+	if e.RepositoryIdleTimeout < 0 {
+		errs = append(errs, fmt.Errorf("%s=%s: want a duration, 0 to keep slots for ever", EnvRepositoryIdleTimeout, e.RepositoryIdleTimeout))
+	}
+	return errors.Join(errs...)
+}
+
 // Function is one instance of the metrics function.
 type Function struct {
-	mu  sync.Mutex
-	svc *metrics.Service
+	mu      sync.Mutex
+	svc     *metrics.Service
+	rt      *function.Runtime
+	handler http.Handler
 }
 
 // New is called by func-go's generated main.
 func New() *Function { return &Function{} }
 
-// Start reads the configuration (the process environment under func-go;
-// see func.yaml for the keys) and starts watching.
+// Start reads the configuration (func-go's: ./cfg overlaid by the
+// environment; see func.yaml for the keys) and starts watching.
 func (f *Function) Start(ctx context.Context, cfg map[string]string) error {
-	c, err := metrics.ConfigFromMap(cfg)
+	var env Env
+	// No request timeout: it would end the informers' watches.
+	rt, err := function.Start(ctx, cfg, &env, function.Options{
+		Name: Name, DefaultMemoryLimit: metrics.DefaultMemoryLimit,
+	})
 	if err != nil {
 		return err
 	}
-	log := c.NewLogger()
-	// client-go logs through klog (reflector warnings, throttling): into the
-	// same JSON stream, at the same level.
-	klog.SetSlogLogger(log)
-	log.Debug("configuration", "namespace", c.Namespace, "maxRepositories", c.MaxRepositories,
-		"checkpointInterval", c.CheckpointInterval.String(), "kubeconfig", c.Kubeconfig != "")
-	// The process is this function alone: a soft memory limit derived from
-	// the container's keeps its RSS close to its live heap, and follows the
-	// live heap up rather than make the collector run without pause
-	// (pkg/memlimit; GOMEMLIMIT overrides it).
-	mem := memlimit.New(metrics.DefaultMemoryLimit)
-	svc, err := metrics.New(metrics.Options{Config: c, Logger: log, MemoryLimit: &mem})
-	if err != nil {
-		return err
+	rt.Logger.Debug("configuration", "namespace", rt.Namespace, "maxRepositories", env.MaxRepositories,
+		"checkpointInterval", env.CheckpointInterval.String(), "kubeconfig", env.Kubeconfig != "")
+	svc, err := metrics.New(metrics.Options{
+		Config: metrics.Config{
+			Namespace: rt.Namespace, MaxRepositories: env.MaxRepositories,
+			CheckpointInterval: env.CheckpointInterval, RepositoryIdleTimeout: env.RepositoryIdleTimeout,
+		},
+		Kube: rt.Kube, Gitpulse: rt.Gitpulse, Logger: rt.Logger, OwnsProcess: true,
+	})
+	if err == nil {
+		err = svc.Start(ctx)
 	}
-	if err := svc.Start(ctx); err != nil {
+	if err != nil {
+		rt.Stop()
 		return err
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.svc != nil {
 		_ = svc.Stop(ctx)
+		rt.Stop()
 		return errors.New("metrics function already started")
 	}
-	f.svc = svc
+	f.svc, f.rt = svc, rt
+	f.handler = function.MetricsHandler(svc.Gatherer(), svc.Ready, svc.Alive, rt.Logger)
 	return nil
 }
 
 // Handle serves GET /metrics (Prometheus text, or OpenMetrics when asked)
 // and /health/readiness, /health/liveness.
 func (f *Function) Handle(w http.ResponseWriter, r *http.Request) {
-	svc := f.service()
-	if svc == nil {
+	f.mu.Lock()
+	h := f.handler
+	f.mu.Unlock()
+	if h == nil {
 		http.Error(w, "metrics function not started", http.StatusServiceUnavailable)
 		return
 	}
-	svc.Handler().ServeHTTP(w, r)
+	h.ServeHTTP(w, r)
 }
 
 // Stop persists what was counted since the last checkpoint.
 func (f *Function) Stop(ctx context.Context) error {
-	if svc := f.service(); svc != nil {
-		return svc.Stop(ctx)
+	svc, rt := f.service()
+	if svc == nil {
+		return nil
 	}
-	return nil
+	defer rt.Stop()
+	return svc.Stop(ctx)
 }
 
 // Ready is true once the checkpoint is loaded and the caches are synced.
 func (f *Function) Ready(ctx context.Context) (bool, error) {
-	if svc := f.service(); svc != nil {
+	if svc, _ := f.service(); svc != nil {
 		return svc.Ready(ctx)
 	}
 	return false, nil
@@ -91,14 +140,14 @@ func (f *Function) Ready(ctx context.Context) (bool, error) {
 
 // Alive is true while the process is healthy.
 func (f *Function) Alive(ctx context.Context) (bool, error) {
-	if svc := f.service(); svc != nil {
+	if svc, _ := f.service(); svc != nil {
 		return svc.Alive(ctx)
 	}
 	return true, nil
 }
 
-func (f *Function) service() *metrics.Service {
+func (f *Function) service() (*metrics.Service, *function.Runtime) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.svc
+	return f.svc, f.rt
 }

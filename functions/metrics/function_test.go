@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/liatrio/gitpulse/functions/metrics/internal/metrics"
+
+	"github.com/liatrio/gitpulse/functions/metrics/internal/function"
 )
 
 func TestFunction_StartRefusesBadConfiguration(t *testing.T) {
@@ -16,12 +18,13 @@ func TestFunction_StartRefusesBadConfiguration(t *testing.T) {
 		cfg  map[string]string
 		want string
 	}{
-		{"no namespace outside a pod", map[string]string{metrics.EnvKubeconfig: "/nonexistent"}, metrics.EnvNamespace},
-		{"cap not a number", map[string]string{metrics.EnvNamespace: "ns", metrics.EnvMaxRepositories: "many"}, metrics.EnvMaxRepositories},
-		{"cap zero", map[string]string{metrics.EnvNamespace: "ns", metrics.EnvMaxRepositories: "0"}, metrics.EnvMaxRepositories},
-		{"interval not a duration", map[string]string{metrics.EnvNamespace: "ns", metrics.EnvCheckpointInterval: "often"}, metrics.EnvCheckpointInterval},
-		{"log level unknown", map[string]string{metrics.EnvNamespace: "ns", metrics.EnvLogLevel: "chatty"}, metrics.EnvLogLevel},
-		{"kubeconfig missing", map[string]string{metrics.EnvNamespace: "ns", metrics.EnvKubeconfig: "/nonexistent/kubeconfig"}, "/nonexistent/kubeconfig"},
+		{"no namespace outside a pod", map[string]string{function.EnvKubeconfig: "/nonexistent"}, function.EnvNamespace},
+		{"cap not a number", map[string]string{function.EnvNamespace: "ns", EnvMaxRepositories: "many"}, EnvMaxRepositories},
+		{"cap zero", map[string]string{function.EnvNamespace: "ns", EnvMaxRepositories: "0"}, EnvMaxRepositories},
+		{"interval not a duration", map[string]string{function.EnvNamespace: "ns", EnvCheckpointInterval: "often"}, EnvCheckpointInterval},
+		{"idle timeout negative", map[string]string{function.EnvNamespace: "ns", EnvRepositoryIdleTimeout: "-1h"}, EnvRepositoryIdleTimeout},
+		{"log level unknown", map[string]string{function.EnvNamespace: "ns", function.EnvLogLevel: "chatty"}, function.EnvLogLevel},
+		{"kubeconfig missing", map[string]string{function.EnvNamespace: "ns", function.EnvKubeconfig: "/nonexistent/kubeconfig"}, "/nonexistent/kubeconfig"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -42,5 +45,21 @@ func TestFunction_AnswersUnavailableBeforeStart(t *testing.T) {
 	}
 	if ok, _ := f.Ready(context.Background()); ok {
 		t.Fatal("ready before Start")
+	}
+}
+
+func TestEnv_DefaultsMatchTheService(t *testing.T) {
+	var env Env
+	if err := function.Process(context.Background(), map[string]string{}, &env); err != nil {
+		t.Fatal(err)
+	}
+	if env.MaxRepositories != metrics.DefaultMaxRepositories || env.CheckpointInterval != metrics.DefaultCheckpointInterval ||
+		env.RepositoryIdleTimeout != metrics.DefaultRepositoryIdleTimeout {
+		t.Errorf("defaults %+v, want the Service's (%d, %s, %s)", env, metrics.DefaultMaxRepositories,
+			metrics.DefaultCheckpointInterval, metrics.DefaultRepositoryIdleTimeout)
+	}
+	var keep Env
+	if err := function.Process(context.Background(), map[string]string{EnvRepositoryIdleTimeout: "0"}, &keep); err != nil || keep.RepositoryIdleTimeout != 0 {
+		t.Errorf("%s=0: %s, %v; want 0 (keep slots for ever)", EnvRepositoryIdleTimeout, keep.RepositoryIdleTimeout, err)
 	}
 }

@@ -1,26 +1,22 @@
 // Package recorder is the gitpulse recorder function in knative func-go's
-// instanced shape: New returns a value whose Start builds the Kubernetes
-// clients from the environment and whose Handle records one GitHub
-// CloudEvent. It is deliberately thin; the logic lives in pkg/githubevent
-// (payload -> change) and pkg/recorder (change -> objects and Event).
+// instanced shape: New returns a value whose Start reads the environment and
+// builds the Kubernetes clients (pkg/function) and whose Handle records one
+// GitHub CloudEvent (pkg/recorder) and answers it. It is deliberately thin.
 package recorder
 
 import (
 	"context"
-	"fmt"
-	"k8s.io/klog/v2"
+	"errors"
 	"log/slog"
 	"net/http"
-	"os"
 	"sync/atomic"
+	"time"
 
 	"github.com/cloudevents/sdk-go/v2/event"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/liatrio/gitpulse/internal/funcrunner"
-	"github.com/liatrio/gitpulse/pkg/client/clientset/versioned"
-	"github.com/liatrio/gitpulse/pkg/memlimit"
+	"github.com/liatrio/gitpulse/pkg/function"
 	"github.com/liatrio/gitpulse/pkg/recorder"
 )
 
@@ -33,78 +29,121 @@ var (
 	_ funcrunner.LivenessReporter  = (*Function)(nil)
 )
 
+// Name names the function in its logs and as the API client's user agent.
+const Name = "gitpulse-recorder"
+
+// Env is the recorder's configuration: the keys every function reads
+// (function.Env) and its own. func.yaml sets them in a cluster.
+type Env struct {
+	function.Env
+	// MaxBodyBytes refuses larger event data with 413; default GitHub's
+	// 25 MiB cap.
+	MaxBodyBytes int64 `env:"GITPULSE_MAX_BODY_BYTES, default=26214400"`
+	// MaxClockSkew is how far ahead of the recorder's clock a delivery's
+	// ordering time may be.
+	MaxClockSkew time.Duration `env:"GITPULSE_MAX_CLOCK_SKEW, default=1h"`
+	// AllowedOwners, comma-separated, are the only repository owners
+	// recorded; empty records every owner.
+	AllowedOwners []string `env:"GITPULSE_ALLOWED_OWNERS"`
+}
+
+// Configuration keys of the recorder's own.
+const (
+	EnvMaxBodyBytes  = "GITPULSE_MAX_BODY_BYTES"
+	EnvMaxClockSkew  = "GITPULSE_MAX_CLOCK_SKEW"
+	EnvAllowedOwners = "GITPULSE_ALLOWED_OWNERS"
+)
+
+// Validate refuses values that parse but make no sense.
+func (e *Env) Validate() error {
+	var errs []error
+	if e.MaxBodyBytes <= 0 {
+		errs = append(errs, errors.New(EnvMaxBodyBytes+": want a positive number of bytes"))
+	}
+	errs = append(errs, function.PositiveDuration(EnvMaxClockSkew, e.MaxClockSkew))
+	return errors.Join(errs...)
+}
+
 // Function is one recorder instance.
 type Function struct {
 	rec atomic.Pointer[recorder.Recorder]
-	// stopMem ends the memory limit's upkeep.
-	stopMem atomic.Pointer[context.CancelFunc]
+	log atomic.Pointer[slog.Logger]
+	rt  atomic.Pointer[function.Runtime]
 }
 
 // New is what the func-go scaffolding calls.
 func New() *Function { return &Function{} }
 
-// Start reads the configuration from cfg (the environment) and builds the
-// Kubernetes clients. It fails, and the function does not serve, when the
-// configuration is invalid or no client can be built.
+// NewStarted is a Function around a Recorder built elsewhere (tests build
+// one on their own clients), answering as the function does.
+func NewStarted(rec *recorder.Recorder, log *slog.Logger) *Function {
+	f := &Function{}
+	f.log.Store(log)
+	f.rec.Store(rec)
+	return f
+}
+
+// Start reads the configuration from cfg (func-go's: ./cfg overlaid by the
+// environment) and builds the Kubernetes clients. It fails, and the function
+// does not serve, when the configuration is invalid or no client can be
+// built.
 func (f *Function) Start(ctx context.Context, cfg map[string]string) error {
-	c, err := recorder.ConfigFromEnv(cfg)
-	if err != nil {
-		return fmt.Errorf("recorder configuration: %w", err)
+	if f.rec.Load() != nil {
+		return nil // NewStarted
 	}
-	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: c.LogLevel})).
-		With("function", "gitpulse-recorder")
-	// client-go logs through klog (throttling, warnings): into the same
-	// JSON stream, at the same level.
-	klog.SetSlogLogger(log)
-	// A soft memory limit from GOMEMLIMIT, else the container's, else
-	// recorder.DefaultMemoryLimit, kept above the live heap (pkg/memlimit,
-	// shared with the metrics function).
-	memCtx, stopMem := context.WithCancel(context.Background())
-	f.stopMem.Store(&stopMem)
-	go memlimit.New(recorder.DefaultMemoryLimit).Run(memCtx, log)
-	restCfg, err := c.RESTConfig()
-	if err != nil {
-		return err
-	}
-	kube, err := kubernetes.NewForConfig(restCfg)
-	if err != nil {
-		return fmt.Errorf("building Kubernetes client: %w", err)
-	}
-	gitpulse, err := versioned.NewForConfig(restCfg)
-	if err != nil {
-		return fmt.Errorf("building gitpulse client: %w", err)
-	}
-	rec, err := recorder.New(recorder.Options{
-		Kube: kube, Gitpulse: gitpulse, Namespace: c.Namespace, Instance: c.Instance,
-		MaxBodyBytes: c.MaxBodyBytes, Logger: log,
-		MaxClockSkew: c.MaxClockSkew, AllowedOwners: c.AllowedOwners, // issue 10
+	var env Env
+	rt, err := function.Start(ctx, cfg, &env, function.Options{
+		Name:               Name,
+		DefaultMemoryLimit: recorder.DefaultMemoryLimit,
+		// A hung API server must turn into a 503 (and a Broker retry) well
+		// before the Broker's own request timeout.
+		Timeout: 15 * time.Second,
+		// client-go's default client-side limit (5 QPS) would cap a replica
+		// at about one delivery a second (each takes several requests). The
+		// API server's priority and fairness is what protects it; this only
+		// keeps one replica from monopolising its share
+		// (docs/benchmarks.md).
+		QPS: 1000, Burst: 2000,
 	})
 	if err != nil {
 		return err
 	}
+	rec, err := recorder.New(recorder.Options{
+		Kube: rt.Kube, Gitpulse: rt.Gitpulse, Namespace: rt.Namespace, Instance: rt.Instance,
+		Logger: rt.Logger, MaxBodyBytes: env.MaxBodyBytes, MaxClockSkew: env.MaxClockSkew,
+		AllowedOwners: env.AllowedOwners,
+	})
+	if err != nil {
+		rt.Stop()
+		return err
+	}
+	f.rt.Store(rt)
+	f.log.Store(rt.Logger)
 	f.rec.Store(rec)
-	log.Info("recorder started", "namespace", c.Namespace, "instance", c.Instance,
-		"maxBodyBytes", c.MaxBodyBytes, "host", restCfg.Host)
+	rt.Logger.Info("recorder started", "namespace", rt.Namespace, "instance", rt.Instance,
+		"maxBodyBytes", env.MaxBodyBytes, "host", rt.RESTConfig.Host)
 	return nil
 }
 
-// Handle records one GitHub CloudEvent; see recorder.Recorder.Handle for the
-// answer codes. The body limit is checked there too, because in a cluster
-// func-go, not our runner, reads the request.
+// Handle records one GitHub CloudEvent and answers it (function.Answer):
+// 2xx when it is recorded, a duplicate or ignored; 4xx when it can never be
+// recorded; 5xx when the API server fails, so that the Broker retries. The
+// body limit is checked by the recorder, because in a cluster func-go, not
+// our runner, reads the request.
 func (f *Function) Handle(ctx context.Context, e event.Event) (*event.Event, error) {
 	rec := f.rec.Load()
 	if rec == nil {
 		return nil, cehttp.NewResult(http.StatusServiceUnavailable, "recorder not started")
 	}
-	return rec.Handle(ctx, e)
+	_, err := rec.Receive(ctx, e)
+	return nil, function.Answer(f.log.Load().With("delivery", e.ID(), "type", e.Type()), err)
 }
 
-// Stop ends the memory limit's upkeep; nothing else to release: every write is synchronous within Handle,
-// and the runner drains in-flight requests before calling it.
+// Stop ends the memory limit's upkeep; nothing else to release: every write
+// is synchronous within Handle, and func-go drains in-flight requests
+// before calling it.
 func (f *Function) Stop(context.Context) error {
-	if stop := f.stopMem.Load(); stop != nil {
-		(*stop)()
-	}
+	f.rt.Load().Stop()
 	return nil
 }
 

@@ -33,24 +33,29 @@ const (
 )
 
 // Why a delivery can never be recorded. Every error Parse returns wraps one of
-// these; the recorder answers them with 4xx so the Broker does not retry.
+// these; each says Invalid (pkg/function answers it 400, so the Broker does
+// not retry).
 var (
-	ErrUnknownType  = errors.New("not a GitHub event type")
-	ErrMalformed    = errors.New("malformed payload")
-	ErrMismatch     = errors.New("payload does not match its event type")
-	ErrNoRepository = errors.New("payload names no repository")
-	ErrNoDeliveryID = errors.New("event has no id (X-GitHub-Delivery)")
+	ErrUnknownType  error = &invalidError{"not a GitHub event type"}
+	ErrMalformed    error = &invalidError{"malformed payload"}
+	ErrMismatch     error = &invalidError{"payload does not match its event type"}
+	ErrNoRepository error = &invalidError{"payload names no repository"}
+	ErrNoDeliveryID error = &invalidError{"event has no id (X-GitHub-Delivery)"}
 )
+
+// invalidError is a delivery at fault itself.
+type invalidError struct{ msg string }
+
+func (e *invalidError) Error() string { return e.msg }
+
+// Invalid says that redelivering the event can never succeed.
+func (e *invalidError) Invalid() bool { return true }
 
 // IsInvalid reports whether err says the delivery itself is at fault, so that
 // redelivering it can never succeed.
 func IsInvalid(err error) bool {
-	for _, target := range []error{ErrUnknownType, ErrMalformed, ErrMismatch, ErrNoRepository, ErrNoDeliveryID} {
-		if errors.Is(err, target) {
-			return true
-		}
-	}
-	return false
+	var inv *invalidError
+	return errors.As(err, &inv)
 }
 
 // TimeSource names where a Change's OccurredAt came from, for logs and docs.

@@ -12,9 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/liatrio/gitpulse/pkg/memlimit"
 	"log/slog"
-	"net/http"
 	"regexp"
 	"runtime/debug"
 	"slices"
@@ -25,7 +23,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
@@ -34,7 +31,6 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/utils/clock"
 
@@ -44,27 +40,19 @@ import (
 	"github.com/liatrio/gitpulse/pkg/eventcount"
 )
 
-// Paths served by Handler.
-const (
-	MetricsPath   = "/metrics"
-	ReadinessPath = "/health/readiness"
-	LivenessPath  = "/health/liveness"
-)
-
 // Options configures a Service.
 type Options struct {
 	Config Config
-	// RestConfig reaches the API server; nil means Config.RestConfig().
-	RestConfig *rest.Config
-	// Kube and Gitpulse, when set, are used instead of clients built from
-	// RestConfig (tests inject fakes that fail watches on purpose).
+	// Kube (protobuf is best: it lists Events) and Gitpulse reach the API
+	// server; both are required.
 	Kube     kubernetes.Interface
 	Gitpulse versioned.Interface
 	Logger   *slog.Logger
-	// MemoryLimit, when set, is applied to the Go runtime and kept above
-	// the live heap while the Service runs (the function's process is the
-	// Service alone; tests share theirs and leave it unset).
-	MemoryLimit *memlimit.Limit
+	// OwnsProcess says the process is this Service alone (the metrics
+	// function): after a large Events list it hands the memory the list
+	// needed back to the system at once. Tests share their process and
+	// leave it unset.
+	OwnsProcess bool
 }
 
 // Service watches one namespace and serves its metrics.
@@ -75,12 +63,10 @@ type Service struct {
 	gitpuls versioned.Interface
 
 	counter  *eventcount.Counter
-	memLimit *memlimit.Limit
 	repos    *repoCap
 	events   *eventWatcher
 	watches  *watchStats
 	registry *prometheus.Registry
-	handler  http.Handler
 
 	mu       sync.Mutex
 	prLister stablelisters.PullRequestLister
@@ -116,37 +102,14 @@ func New(opts Options) (*Service, error) {
 	}
 	kube, gp := opts.Kube, opts.Gitpulse
 	if kube == nil || gp == nil {
-		rc := opts.RestConfig
-		if rc == nil {
-			var err error
-			if rc, err = opts.Config.RestConfig(); err != nil {
-				return nil, err
-			}
-		}
-		rc = rest.CopyConfig(rc)
-		rc.UserAgent = "gitpulse-metrics"
-		// Core objects (Events above all, and the checkpoint ConfigMap) in
-		// protobuf: smaller on the wire and far cheaper to decode than JSON,
-		// which matters when tens of thousands of Events are listed. Custom
-		// resources have no protobuf encoding, so their client stays JSON.
-		coreRC := rest.CopyConfig(rc)
-		coreRC.ContentType = "application/vnd.kubernetes.protobuf"
-		coreRC.AcceptContentTypes = "application/vnd.kubernetes.protobuf,application/json"
-		var err error
-		if kube, err = kubernetes.NewForConfig(coreRC); err != nil {
-			return nil, fmt.Errorf("kubernetes client: %w", err)
-		}
-		if gp, err = versioned.NewForConfig(rc); err != nil {
-			return nil, fmt.Errorf("gitpulse client: %w", err)
-		}
+		return nil, errors.New("metrics: Kube and Gitpulse clients are required")
 	}
 	s := &Service{
-		cfg:      opts.Config,
-		log:      log.With("component", "metrics", "namespace", opts.Config.Namespace),
-		kube:     kube,
-		gitpuls:  gp,
-		repos:    newRepoCap(opts.Config.MaxRepositories),
-		memLimit: opts.MemoryLimit,
+		cfg:     opts.Config,
+		log:     log.With("component", "metrics", "namespace", opts.Config.Namespace),
+		kube:    kube,
+		gitpuls: gp,
+		repos:   newRepoCap(opts.Config.MaxRepositories),
 	}
 	s.counter = eventcount.New(eventcount.Options{
 		ConfigMaps: kube.CoreV1().ConfigMaps(opts.Config.Namespace),
@@ -161,7 +124,7 @@ func New(opts Options) (*Service, error) {
 	})
 	s.events = newEventWatcher(s.counter, s.log)
 	s.watches = newWatchStats(s.log, "events", "pullrequests", "branches", "githubdeployments")
-	if s.memLimit != nil {
+	if opts.OwnsProcess {
 		// The process is the function alone: once a large list is counted,
 		// return what it needed to the system now rather than as the
 		// background scavenger gets to it.
@@ -185,19 +148,12 @@ func New(opts Options) (*Service, error) {
 			return nil, fmt.Errorf("registering collector: %w", err)
 		}
 	}
-	mux := http.NewServeMux()
-	mux.Handle(MetricsPath, promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{
-		EnableOpenMetrics: true, // OpenMetrics when the scraper asks for it
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelError),
-	}))
-	mux.HandleFunc(ReadinessPath, s.probe(s.Ready))
-	mux.HandleFunc(LivenessPath, s.probe(s.Alive))
-	s.handler = mux
 	return s, nil
 }
 
-// Handler serves /metrics and the health endpoints.
-func (s *Service) Handler() http.Handler { return s.handler }
+// Gatherer is what a scrape of /metrics reads: the families of
+// README.md, the Go runtime's and the process's.
+func (s *Service) Gatherer() prometheus.Gatherer { return s.registry }
 
 // Start loads the checkpoint and starts the informers in the background; it
 // returns at once (Ready turns true when the caches are synced). ctx only
@@ -211,13 +167,6 @@ func (s *Service) Start(ctx context.Context) error {
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.cancel = cancel
 	s.done = make(chan struct{})
-	if s.memLimit != nil {
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			s.memLimit.Run(runCtx, s.log)
-		}()
-	}
 	go s.run(runCtx)
 	return nil
 }
@@ -434,17 +383,6 @@ func (s *Service) WaitReady(ctx context.Context) error {
 // Counts returns the current event counters (checkpoint plus pending), for
 // tests and diagnostics.
 func (s *Service) Counts() map[eventcount.Key]uint64 { return s.counter.Counts() }
-
-func (s *Service) probe(check func(context.Context) (bool, error)) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		ok, err := check(r.Context())
-		if err != nil || !ok {
-			http.Error(w, "not ready", http.StatusServiceUnavailable)
-			return
-		}
-		_, _ = w.Write([]byte("OK"))
-	}
-}
 
 // view gathers what one scrape reports.
 func (s *Service) view() *view {

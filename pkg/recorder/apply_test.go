@@ -1,8 +1,6 @@
 package recorder
 
 import (
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -146,36 +144,5 @@ func TestRemember_KeepsTheNewestDeliveriesBounded(t *testing.T) {
 	}
 	if seen(&b.ObjectMeta, "a") || !seen(&b.ObjectMeta, "b") {
 		t.Error("seen does not follow the bounded list")
-	}
-}
-
-func TestConfigFromEnv(t *testing.T) {
-	c, err := ConfigFromEnv(map[string]string{EnvNamespace: "ns", EnvMaxBodyBytes: "1024", EnvLogLevel: "debug", EnvHostname: "pod-1"})
-	if err != nil || c.Namespace != "ns" || c.MaxBodyBytes != 1024 || c.LogLevel.String() != "DEBUG" || c.Instance != "pod-1" {
-		t.Errorf("config %+v, err %v", c, err)
-	}
-	c, err = ConfigFromEnv(map[string]string{EnvPodNamespace: "pod-ns"})
-	if err != nil || c.Namespace != "pod-ns" || c.MaxBodyBytes != DefaultMaxBodyBytes {
-		t.Errorf("defaults %+v, err %v", c, err)
-	}
-	if _, err := ConfigFromEnv(map[string]string{EnvMaxBodyBytes: "lots", EnvLogLevel: "loud"}); err == nil {
-		t.Error("invalid values accepted")
-	}
-	if _, err := (Config{Kubeconfig: "/nonexistent/kubeconfig"}).RESTConfig(); err == nil {
-		t.Error("a missing kubeconfig built a client")
-	}
-	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
-	if err := os.WriteFile(kubeconfig, []byte(`apiVersion: v1
-kind: Config
-clusters: [{name: c, cluster: {server: "https://127.0.0.1:6443"}}]
-users: [{name: u, user: {token: t}}]
-contexts: [{name: c, context: {cluster: c, user: u}}]
-current-context: c
-`), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	rc, err := (Config{Kubeconfig: kubeconfig}).RESTConfig()
-	if err != nil || rc.Host != "https://127.0.0.1:6443" || rc.QPS < 100 || rc.Timeout == 0 {
-		t.Errorf("rest config %+v, err %v: want the kubeconfig's host, no 5 QPS throttle, a timeout", rc, err)
 	}
 }

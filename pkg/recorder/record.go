@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"net/http"
 	"strings"
 	"unicode/utf8"
 
@@ -392,39 +390,4 @@ func (r *Recorder) createEvent(ctx context.Context, ch githubevent.Change, ref c
 		return false, fmt.Errorf("creating event %s: %w", ev.Name, err)
 	}
 	return true, nil
-}
-
-// isEtcdTooLarge: etcd refused the write as over its request size limit
-// (--max-request-bytes, 1.5 MiB by default), which the API server passes
-// on as an internal error "etcdserver: request is too large". The same
-// object can never be stored, so it is not a transient failure.
-func isEtcdTooLarge(err error) bool {
-	return apierrors.IsInternalError(err) && strings.Contains(err.Error(), "request is too large")
-}
-
-// StatusCode is the HTTP answer for an error from Handle's steps: 400 for an
-// event that can never be recorded, 422 when the API server refuses what we
-// wrote as invalid, 413 when it (or etcd) refuses it as too large (retrying
-// cannot help), 503 for transient API server
-// trouble (unreachable, timeouts, throttling, conflicts that outlasted the
-// retries) and 500 for anything else (RBAC, a missing namespace: the
-// Broker's retries give an operator time to fix it).
-func StatusCode(err error) int {
-	var netErr net.Error
-	switch {
-	case err == nil:
-		return http.StatusOK
-	case githubevent.IsInvalid(err):
-		return http.StatusBadRequest
-	case apierrors.IsRequestEntityTooLargeError(err), isEtcdTooLarge(err):
-		return http.StatusRequestEntityTooLarge
-	case apierrors.IsInvalid(err), apierrors.IsBadRequest(err):
-		return http.StatusUnprocessableEntity
-	case apierrors.IsConflict(err), apierrors.IsAlreadyExists(err),
-		apierrors.IsServerTimeout(err), apierrors.IsTimeout(err),
-		apierrors.IsTooManyRequests(err), apierrors.IsServiceUnavailable(err),
-		errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr):
-		return http.StatusServiceUnavailable
-	}
-	return http.StatusInternalServerError
 }

@@ -1,8 +1,8 @@
 // Package recorder applies githubevent Changes to the API server: it upserts
 // the PullRequest or Branch object a delivery is about and records one
 // core/v1 Event per accepted delivery, exactly once under the Broker's
-// at-least-once delivery. It also decides the HTTP answer for every
-// delivery (see Handle).
+// at-least-once delivery. It takes clients and a logger; answering over
+// HTTP and reading the environment are the function's (pkg/function).
 package recorder
 
 import (
@@ -10,13 +10,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"os"
 	"strings"
 	"time"
 
 	"github.com/cloudevents/sdk-go/v2/event"
-	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 
@@ -65,6 +63,18 @@ const DefaultMaxBodyBytes = 25 << 20
 func DefaultBackoff() wait.Backoff {
 	return wait.Backoff{Steps: 12, Duration: 10 * time.Millisecond, Factor: 1.6, Jitter: 0.5, Cap: time.Second}
 }
+
+// DefaultMemoryLimit is the Go runtime's soft memory limit the recorder
+// function sets when neither GOMEMLIMIT nor a container limit says otherwise
+// (pkg/memlimit). A replica's live heap is a few MiB plus the deliveries in
+// flight: each costs about three times its body while it is decoded (the
+// body, the decoded payload, the event data), so ten concurrent 25 MiB
+// bodies — Knative's containerConcurrency that func.yaml advises — need
+// about 750 MiB at worst, and typical deliveries (tens of KiB) almost
+// nothing. Near the limit the collector runs more often and returns freed
+// memory to the system instead of letting the heap double. It is soft: a
+// larger live heap is not an error, only more GC work.
+const DefaultMemoryLimit = 256 << 20
 
 // Recorder records deliveries. It is safe for concurrent use.
 type Recorder struct {
@@ -148,18 +158,28 @@ const (
 	Replayed Outcome = "replayed"
 )
 
-// Handle is the CloudEvents handler. It answers nil (2xx) for recorded,
-// duplicate and ignored deliveries; a cehttp Result with 400 for events that
-// can never be recorded (not GitHub's, malformed, payload not matching its
-// type, no repository), 413 for data over the limit, 422 when the API
-// server refuses the object as invalid; and 500/503 when the API server
-// fails, so that the Broker retries. Every non-2xx is logged with the
-// delivery id and the reason.
-func (r *Recorder) Handle(ctx context.Context, e event.Event) (*event.Event, error) {
+// tooLargeError: the event's data is over MaxBodyBytes. It says TooLarge,
+// so the function answers 413 and the Broker does not retry.
+type tooLargeError struct{ size, limit int64 }
+
+func (e tooLargeError) Error() string {
+	return fmt.Sprintf("event data is %d bytes, over the %d byte limit", e.size, e.limit)
+}
+
+// TooLarge says the delivery is at fault and can never succeed.
+func (tooLargeError) TooLarge() bool { return true }
+
+// Receive records one GitHub CloudEvent and says what it did. Deliveries
+// that are recorded, duplicates, replays and deliveries it ignores return a
+// nil error. Otherwise the error says whose fault it is, for the function to
+// answer (pkg/function.StatusCode): a delivery that can never be recorded
+// (not GitHub's, malformed, payload not matching its type, no repository)
+// says Invalid, data over MaxBodyBytes says TooLarge; the API server's own
+// errors are returned as they are.
+func (r *Recorder) Receive(ctx context.Context, e event.Event) (Outcome, error) {
 	log := r.log.With("delivery", e.ID(), "type", e.Type())
 	if n := int64(len(e.Data())); n > r.opts.MaxBodyBytes {
-		return nil, r.refuse(log, http.StatusRequestEntityTooLarge,
-			fmt.Errorf("event data is %d bytes, over the %d byte limit", n, r.opts.MaxBodyBytes))
+		return "", tooLargeError{size: n, limit: r.opts.MaxBodyBytes}
 	}
 	now := r.opts.Now()
 	ch, err := githubevent.Parse(e, now)
@@ -167,64 +187,28 @@ func (r *Recorder) Handle(ctx context.Context, e event.Event) (*event.Event, err
 		err = githubevent.Validate(ch, now, r.opts.MaxClockSkew)
 	}
 	if err != nil {
-		return nil, r.refuse(log, http.StatusBadRequest, err)
+		return "", err
 	}
 	if ch.Ignored == "" && !r.ownerAllowed(ch.Repository) {
-		ch.Ignored = "owner is not in " + EnvAllowedOwners
+		ch.Ignored = "owner is not among the allowed owners"
 		log.Info("delivery ignored", "why", ch.Ignored, "repository", ch.Repository)
-		return nil, nil
+		return Ignored, nil
 	}
 	if ch.Ignored != "" {
 		log.Debug("delivery ignored", "why", ch.Ignored, "repository", ch.Repository)
-		return nil, nil
+		return Ignored, nil
 	}
 	outcome, err := r.record(ctx, ch, PayloadDigest(e.Data()))
 	if err != nil {
-		return nil, r.refuseInternal(log, StatusCode(err), err)
+		return "", err
 	}
 	if outcome == Replayed {
 		log.Warn("delivery replayed: its payload was recorded recently under another delivery id; nothing written",
 			"repository", ch.Repository, "kind", ch.Kind(), "action", ch.Action())
-		return nil, nil
+		return outcome, nil
 	}
 	log.Info("delivery "+string(outcome), "outcome", outcome, "repository", ch.Repository,
 		"kind", ch.Kind(), "action", ch.Action(), "reason", ch.Reason(),
 		"occurredAt", ch.OccurredAt, "timeSource", ch.TimeSource)
-	return nil, nil
-}
-
-// refuse answers code for a delivery at fault itself; the answer names
-// what is wrong with it (nothing in it is internal).
-func (r *Recorder) refuse(log *slog.Logger, code int, err error) error {
-	r.logRefusal(log, code, err)
-	return cehttp.NewResult(code, "%w", err)
-}
-
-// refuseInternal answers code for a failure on our side (the API server,
-// etcd, a bug). The reason is logged, never sent back: it names the API
-// server, object names and etcd's messages, none of which the sender of a
-// webhook may learn.
-func (r *Recorder) refuseInternal(log *slog.Logger, code int, err error) error {
-	r.logRefusal(log, code, err)
-	return cehttp.NewResult(code, "%s", PublicReason(code))
-}
-
-func (r *Recorder) logRefusal(log *slog.Logger, code int, err error) {
-	level := slog.LevelWarn
-	if code >= 500 {
-		level = slog.LevelError
-	}
-	log.Log(context.Background(), level, "delivery refused", "code", code, "reason", err.Error())
-}
-
-// PublicReason is the whole answer text for a delivery refused because of
-// something on the recorder's side.
-func PublicReason(code int) string {
-	switch code {
-	case http.StatusRequestEntityTooLarge:
-		return "the recorded object would be too large to store; not retryable (details in the recorder's log under this delivery id)"
-	case http.StatusUnprocessableEntity:
-		return "the recorded object was refused as invalid; not retryable (details in the recorder's log under this delivery id)"
-	}
-	return http.StatusText(code) + " (details in the recorder's log under this delivery id)"
+	return outcome, nil
 }

@@ -43,7 +43,7 @@ func waitExact(t *testing.T, svc *metrics.Service, ns string, n int) {
 	t.Helper()
 	want := wantByAction(n)
 	check := func() (bool, string) {
-		_, f := scrape(t, svc.Handler())
+		_, f := scrape(t, handlerOf(svc))
 		got := countsByAction(f, "gitpulse_pull_request_events_total", ns)
 		total := counterSum(f, "pull_requests_total", nil)
 		ok := total == float64(n) && len(got) == len(want)
@@ -223,7 +223,7 @@ func TestCounters_SustainedLoadAcrossRestartsKeepsACheckpointOfConstantSize(t *t
 	mustCreateEvents(t, env.Kube, ns, all[:200]...)
 	waitExact(t, first, ns, 200)
 	eventually(t, 30*time.Second, "200 Events persisted", func() (bool, string) {
-		body, f := scrape(t, first.Handler())
+		body, f := scrape(t, handlerOf(first))
 		return counterSum(f, "gitpulse_metrics_checkpoint_pending_events", nil) == 0, body
 	})
 	small := checkpoint(t, env.Kube, ns).Bytes
@@ -256,7 +256,7 @@ func TestCounters_SustainedLoadAcrossRestartsKeepsACheckpointOfConstantSize(t *t
 		}
 	}
 	writeErrors := func(svc *metrics.Service) float64 {
-		_, f := scrape(t, svc.Handler())
+		_, f := scrape(t, handlerOf(svc))
 		return counterSum(f, "gitpulse_metrics_checkpoint_writes_total", map[string]string{"result": "error"})
 	}
 
@@ -314,7 +314,7 @@ func TestCounters_ResumeAfterAPIServerRestart(t *testing.T) {
 	mustCreateEvents(t, env.Kube, ns, all[10:]...)
 	waitExact(t, svc, ns, 20)
 	eventually(t, 45*time.Second, "watch restarts reported", func() (bool, string) {
-		body, f := scrape(t, svc.Handler())
+		body, f := scrape(t, handlerOf(svc))
 		return counterSum(f, "gitpulse_metrics_watch_restarts_total", map[string]string{"resource": "events"}) >= 1, body
 	})
 	stop(t, svc)
@@ -332,12 +332,12 @@ func TestCap_ReplayedEventsDoNotTakeRepositorySlots(t *testing.T) {
 	mustCreateEvents(t, env.Kube, ns, eventSpec{delivery: "cap-1", kind: "PullRequest", repository: "acme/a", action: "opened"})
 	first := startService(t, env.Config(), metrics.Config{Namespace: ns, MaxRepositories: 1})
 	eventually(t, 30*time.Second, "acme/a counted", func() (bool, string) {
-		body, f := scrape(t, first.Handler())
+		body, f := scrape(t, handlerOf(first))
 		return counterSum(f, "pull_requests_total", nil) == 1, body
 	})
 	mustCreateEvents(t, env.Kube, ns, eventSpec{delivery: "cap-2", kind: "PullRequest", repository: "acme/b", action: "opened"})
 	eventually(t, 30*time.Second, "both counted", func() (bool, string) {
-		body, f := scrape(t, first.Handler())
+		body, f := scrape(t, handlerOf(first))
 		return counterSum(f, "pull_requests_total", nil) == 2, body
 	})
 	stop(t, first)
@@ -345,7 +345,7 @@ func TestCap_ReplayedEventsDoNotTakeRepositorySlots(t *testing.T) {
 	second := startService(t, env.Config(), metrics.Config{Namespace: ns, MaxRepositories: 2})
 	mustCreateEvents(t, env.Kube, ns, eventSpec{delivery: "cap-3", kind: "PullRequest", repository: "acme/c", action: "opened"})
 	eventually(t, 30*time.Second, "acme/c gets the free slot", func() (bool, string) {
-		body, f := scrape(t, second.Handler())
+		body, f := scrape(t, handlerOf(second))
 		byRepo := func(r string) float64 {
 			return counterSum(f, "gitpulse_pull_request_events_total", map[string]string{"namespace": ns, "repository": r})
 		}

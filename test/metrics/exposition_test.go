@@ -16,6 +16,7 @@ import (
 
 	"github.com/liatrio/gitpulse/internal/testenv"
 	stablev1 "github.com/liatrio/gitpulse/pkg/apis/stable/v1"
+	"github.com/liatrio/gitpulse/pkg/function"
 	"github.com/liatrio/gitpulse/pkg/metrics"
 	"github.com/liatrio/gitpulse/pkg/naming"
 )
@@ -176,7 +177,7 @@ func startFixture(t *testing.T, env *testenv.Env, ns string) *metrics.Service {
 func waitCounted(t *testing.T, svc *metrics.Service, events, objects float64) {
 	t.Helper()
 	eventually(t, 30*time.Second, "Events counted and objects seen", func() (bool, string) {
-		body, f := scrape(t, svc.Handler())
+		body, f := scrape(t, handlerOf(svc))
 		got := counterSum(f, "gitpulse_pull_request_events_total", nil) + counterSum(f, "gitpulse_branch_events_total", nil)
 		seen := counterSum(f, "gitpulse_pull_requests", nil) + counterSum(f, "gitpulse_branches", nil)
 		uncountable := counterSum(f, "gitpulse_metrics_events_uncountable_total", nil)
@@ -189,7 +190,7 @@ func TestExposition_MatchesGoldenText(t *testing.T) {
 	ns := env.Namespace(t)
 	svc := startFixture(t, env, ns)
 
-	body, _ := scrape(t, svc.Handler())
+	body, _ := scrape(t, handlerOf(svc))
 	got := strings.ReplaceAll(body, `namespace="`+ns+`"`, `namespace="NAMESPACE"`)
 
 	goldenPath := filepath.Join("testdata", "exposition.prom")
@@ -230,7 +231,7 @@ func TestExposition_SelfMetrics(t *testing.T) {
 	mustCreateEvents(t, env.Kube, ns, eventSpec{delivery: "s01", kind: "Branch", repository: "acme/api", action: "pushed"})
 	svc := startService(t, env.Config(), metrics.Config{Namespace: ns, CheckpointInterval: 50 * time.Millisecond})
 	eventually(t, 30*time.Second, "checkpoint written and newest Event time reported", func() (bool, string) {
-		body, f := scrape(t, svc.Handler())
+		body, f := scrape(t, handlerOf(svc))
 		last := counterSum(f, "gitpulse_metrics_last_event_timestamp_seconds", nil)
 		writes := counterSum(f, "gitpulse_metrics_checkpoint_writes_total", map[string]string{"result": "success"})
 		pending := counterSum(f, "gitpulse_metrics_checkpoint_pending_events", nil)
@@ -254,12 +255,12 @@ func TestExposition_NegotiatesOpenMetrics(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			eventually(t, 30*time.Second, "Event counted", func() (bool, string) {
-				req := httptest.NewRequest(http.MethodGet, metrics.MetricsPath, nil)
+				req := httptest.NewRequest(http.MethodGet, function.MetricsPath, nil)
 				if tc.accept != "" {
 					req.Header.Set("Accept", tc.accept)
 				}
 				rec := httptest.NewRecorder()
-				svc.Handler().ServeHTTP(rec, req)
+				handlerOf(svc).ServeHTTP(rec, req)
 				ct := rec.Header().Get("Content-Type")
 				body := rec.Body.String()
 				sample := `gitpulse_pull_request_events_total{action="opened",namespace="` + ns + `",repository="acme/api"} 1`
@@ -276,7 +277,7 @@ func TestExposition_PassesPromtoolCheckMetrics(t *testing.T) {
 	promtool := filepath.Join(prometheusBin(t, env.Root), "promtool")
 	ns := env.Namespace(t)
 	svc := startFixture(t, env, ns)
-	body, _ := scrape(t, svc.Handler())
+	body, _ := scrape(t, handlerOf(svc))
 	cmd := exec.Command(promtool, "check", "metrics")
 	cmd.Stdin = strings.NewReader(body)
 	out, err := cmd.CombinedOutput()

@@ -47,12 +47,12 @@ func TestLabels_NeverCarryControlCharactersOrWhitespace(t *testing.T) {
 	}
 	svc := startService(t, env.Config(), metrics.Config{Namespace: ns, MaxRepositories: 100})
 	eventually(t, 30*time.Second, "good Event counted, hostile ones uncountable", func() (bool, string) {
-		body, f := scrape(t, svc.Handler())
+		body, f := scrape(t, handlerOf(svc))
 		return counterSum(f, "gitpulse_pull_request_events_total", nil) == 1 &&
 			counterSum(f, "gitpulse_metrics_events_uncountable_total", map[string]string{"reason": "invalid_repository"}) == float64(len(hostile)) &&
 			counterSum(f, "gitpulse_branches", nil) == 1, body
 	})
-	_, fams := scrape(t, svc.Handler())
+	_, fams := scrape(t, handlerOf(svc))
 	for name, fam := range fams {
 		for _, m := range fam.GetMetric() {
 			for _, l := range m.GetLabel() {
@@ -79,7 +79,7 @@ func TestCap_IdleRepositoriesGiveBackTheirSlots(t *testing.T) {
 		return counterSum(f, "gitpulse_pull_request_events_total", map[string]string{"namespace": ns, "repository": r})
 	}
 	eventually(t, 30*time.Second, "stray/x counted", func() (bool, string) {
-		body, f := scrape(t, svc.Handler())
+		body, f := scrape(t, handlerOf(svc))
 		return byRepo(f, "stray/x") == 1, body
 	})
 	// The stray's Event expires (the API server's event TTL) and it has no
@@ -88,18 +88,18 @@ func TestCap_IdleRepositoriesGiveBackTheirSlots(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, 30*time.Second, "stray/x series gone", func() (bool, string) {
-		body, f := scrape(t, svc.Handler())
+		body, f := scrape(t, handlerOf(svc))
 		return !strings.Contains(body, `repository="stray/x"`) && byRepo(f, "other") == 0, body
 	})
 	mustCreateEvents(t, env.Kube, ns, eventSpec{delivery: "real-1", kind: "PullRequest", repository: "acme/api", action: "opened"})
 	eventually(t, 30*time.Second, "acme/api takes the freed slot", func() (bool, string) {
-		body, f := scrape(t, svc.Handler())
+		body, f := scrape(t, handlerOf(svc))
 		return byRepo(f, "acme/api") == 1 && byRepo(f, "other") == 0 && !strings.Contains(body, `repository="stray/x"`), body
 	})
 	stop(t, svc)
 	again := startService(t, env.Config(), cfg)
 	eventually(t, 30*time.Second, "a restart does not bring stray/x back", func() (bool, string) {
-		body, f := scrape(t, again.Handler())
+		body, f := scrape(t, handlerOf(again))
 		return byRepo(f, "acme/api") == 1 && !strings.Contains(body, `repository="stray/x"`), body
 	})
 }

@@ -24,6 +24,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	stablev1 "github.com/liatrio/gitpulse/pkg/apis/stable/v1"
+	"github.com/liatrio/gitpulse/pkg/function"
 	"github.com/liatrio/gitpulse/pkg/metrics"
 	"github.com/liatrio/gitpulse/pkg/naming"
 )
@@ -36,7 +37,11 @@ func startService(t *testing.T, cfg *rest.Config, c metrics.Config) *metrics.Ser
 	if c.CheckpointInterval == 0 {
 		c.CheckpointInterval = 200 * time.Millisecond
 	}
-	svc, err := metrics.New(metrics.Options{Config: c, RestConfig: cfg, Logger: testLogger(t)})
+	kube, gitpulse, err := function.NewClients(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := metrics.New(metrics.Options{Config: c, Kube: kube, Gitpulse: gitpulse, Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,6 +59,11 @@ func startService(t *testing.T, cfg *rest.Config, c metrics.Config) *metrics.Ser
 		t.Fatalf("metrics service not ready: %v", err)
 	}
 	return svc
+}
+
+// handlerOf is what the metrics function serves for svc.
+func handlerOf(svc *metrics.Service) http.Handler {
+	return function.MetricsHandler(svc.Gatherer(), svc.Ready, svc.Alive, slog.New(slog.DiscardHandler))
 }
 
 func testLogger(t *testing.T) *slog.Logger {
@@ -129,7 +139,7 @@ func mustCreateEvents(t *testing.T, kube kubernetes.Interface, ns string, events
 func scrape(t *testing.T, h http.Handler) (string, map[string]*dto.MetricFamily) {
 	t.Helper()
 	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, metrics.MetricsPath, nil))
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, function.MetricsPath, nil))
 	if rec.Code != http.StatusOK {
 		t.Fatalf("GET /metrics = %d: %s", rec.Code, rec.Body.String())
 	}

@@ -24,8 +24,10 @@ import (
 // that internal/funcrunner serves it as the cluster would.
 type httpFunction struct{ svc *metrics.Service }
 
-func (f httpFunction) Handle(w http.ResponseWriter, r *http.Request) { f.svc.Handler().ServeHTTP(w, r) }
-func (f httpFunction) Ready(ctx context.Context) (bool, error)       { return f.svc.Ready(ctx) }
+func (f httpFunction) Handle(w http.ResponseWriter, r *http.Request) {
+	handlerOf(f.svc).ServeHTTP(w, r)
+}
+func (f httpFunction) Ready(ctx context.Context) (bool, error) { return f.svc.Ready(ctx) }
 
 // TestPrometheus_ScrapesExactCounters runs Debian's prometheus against the
 // function served by funcrunner on 127.0.0.1 and asks PromQL for the

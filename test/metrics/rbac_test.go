@@ -80,7 +80,7 @@ func TestRBAC_FunctionRunsWithItsLeastPrivilegeRole(t *testing.T) {
 	if total != 6 {
 		t.Fatalf("checkpoint counts %d Events, want 6", total)
 	}
-	_, f := scrape(t, svc.Handler())
+	_, f := scrape(t, handlerOf(svc))
 	if n := counterSum(f, "gitpulse_metrics_checkpoint_writes_total", map[string]string{"result": "error"}); n != 0 {
 		t.Fatalf("%v checkpoint writes failed under the Role", n)
 	}

@@ -28,6 +28,7 @@ import (
 	"github.com/liatrio/gitpulse/internal/funcrunner"
 	"github.com/liatrio/gitpulse/internal/ghsource"
 	"github.com/liatrio/gitpulse/internal/testenv"
+	"github.com/liatrio/gitpulse/pkg/function"
 	"github.com/liatrio/gitpulse/pkg/githubevent"
 	"github.com/liatrio/gitpulse/pkg/recorder"
 )
@@ -86,10 +87,10 @@ func startFunction(t *testing.T, env *testenv.Env, ns string) *harness {
 		t.Fatal(err)
 	}
 	cfg := map[string]string{
-		recorder.EnvKubeconfig: kubeconfig,
-		recorder.EnvNamespace:  ns,
-		recorder.EnvInstance:   "recorder-test-0",
-		recorder.EnvLogLevel:   "warn",
+		function.EnvKubeconfig: kubeconfig,
+		function.EnvNamespace:  ns,
+		function.EnvInstance:   "recorder-test-0",
+		function.EnvLogLevel:   "warn",
 	}
 	return serve(t, env, ns, recorderfn.New(), cfg, nil)
 }
@@ -100,9 +101,9 @@ func startRecorder(t *testing.T, env *testenv.Env, mutate ...func(*recorder.Opti
 	t.Helper()
 	ns := env.Namespace(t)
 	logs := &syncBuffer{}
+	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	opts := recorder.Options{
-		Kube: env.Kube, Gitpulse: env.Gitpulse, Namespace: ns, Instance: "recorder-test-0",
-		Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Kube: env.Kube, Gitpulse: env.Gitpulse, Namespace: ns, Instance: "recorder-test-0", Logger: log,
 	}
 	for _, m := range mutate {
 		m(&opts)
@@ -111,7 +112,9 @@ func startRecorder(t *testing.T, env *testenv.Env, mutate ...func(*recorder.Opti
 	if err != nil {
 		t.Fatal(err)
 	}
-	return serve(t, env, ns, rec, map[string]string{}, logs)
+	// Served through the function's own Handle, so answers and refusal
+	// logs are the function's (function.Answer).
+	return serve(t, env, ns, recorderfn.NewStarted(rec, log), map[string]string{}, logs)
 }
 
 // How an event reaches the recorder: its data's shape and its HTTP mode.

@@ -1,0 +1,127 @@
+package function
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/klog/v2"
+
+	"github.com/liatrio/gitpulse/pkg/client/clientset/versioned"
+	"github.com/liatrio/gitpulse/pkg/memlimit"
+)
+
+// Options say how one function differs at start-up.
+type Options struct {
+	// Name is the function's name: the "function" attribute of every log
+	// line and the API client's user agent.
+	Name string
+	// DefaultMemoryLimit is the soft memory limit when neither GOMEMLIMIT
+	// nor the container's limit says otherwise (pkg/memlimit).
+	DefaultMemoryLimit int64
+	// Timeout bounds every API request (0: none — a function that watches
+	// must leave it unset, or its watches end after it).
+	Timeout time.Duration
+	// QPS and Burst are the client-side rate limit (0: client-go's 5 and
+	// 10).
+	QPS   float32
+	Burst int
+}
+
+// Runtime is what a started function works with.
+type Runtime struct {
+	Namespace string
+	Instance  string
+	Logger    *slog.Logger
+	// RESTConfig is the configuration the clients were built from.
+	RESTConfig *rest.Config
+	// Kube speaks protobuf (smaller and far cheaper to decode than JSON for
+	// Events and ConfigMaps); Gitpulse speaks JSON, custom resources having
+	// no protobuf encoding.
+	Kube     kubernetes.Interface
+	Gitpulse versioned.Interface
+	// MemoryLimit is the soft memory limit, kept up while the function runs.
+	MemoryLimit *memlimit.Limit
+
+	stopMemoryLimit context.CancelFunc
+}
+
+// Start reads env from cfg (Process), then sets the function's process up
+// from it: a JSON slog logger on stderr at the configured level with
+// client-go's klog routed into it, the soft memory limit, and the API
+// clients. It fails, and the function must not serve, when the
+// configuration is invalid or no client can be built.
+func Start(ctx context.Context, cfg map[string]string, env EnvAccessor, opts Options) (*Runtime, error) {
+	if err := Process(ctx, cfg, env); err != nil {
+		return nil, fmt.Errorf("%s configuration: %w", opts.Name, err)
+	}
+	e := env.GetEnv()
+	ns, err := e.ResolvedNamespace()
+	if err != nil {
+		return nil, fmt.Errorf("%s configuration: %w", opts.Name, err)
+	}
+	log := NewLogger(opts.Name, e.LogLevel)
+	// client-go logs through klog (reflector warnings, throttling): into the
+	// same JSON stream, at the same level.
+	klog.SetSlogLogger(log)
+	restCfg, err := e.RESTConfig()
+	if err != nil {
+		return nil, err
+	}
+	restCfg.UserAgent = opts.Name
+	restCfg.Timeout = opts.Timeout
+	if opts.QPS > 0 {
+		restCfg.QPS, restCfg.Burst = opts.QPS, opts.Burst
+	}
+	kube, gitpulse, err := NewClients(restCfg)
+	if err != nil {
+		return nil, err
+	}
+	rt := &Runtime{
+		Namespace: ns, Instance: e.ResolvedInstance(opts.Name), Logger: log,
+		RESTConfig: restCfg, Kube: kube, Gitpulse: gitpulse,
+	}
+	// The process is this function alone: a soft memory limit derived from
+	// the container's keeps its RSS close to its live heap, and follows the
+	// live heap up rather than make the collector run without pause.
+	limit := memlimit.New(opts.DefaultMemoryLimit)
+	rt.MemoryLimit = &limit
+	memCtx, stop := context.WithCancel(context.Background())
+	rt.stopMemoryLimit = stop
+	go limit.Run(memCtx, log)
+	return rt, nil
+}
+
+// Stop ends what Start keeps running (the memory limit's upkeep).
+func (rt *Runtime) Stop() {
+	if rt != nil && rt.stopMemoryLimit != nil {
+		rt.stopMemoryLimit()
+	}
+}
+
+// NewClients builds the function's API clients from cfg: the core client in
+// protobuf, the gitpulse client in JSON.
+func NewClients(cfg *rest.Config) (kubernetes.Interface, versioned.Interface, error) {
+	core := rest.CopyConfig(cfg)
+	core.ContentType = "application/vnd.kubernetes.protobuf"
+	core.AcceptContentTypes = "application/vnd.kubernetes.protobuf,application/json"
+	kube, err := kubernetes.NewForConfig(core)
+	if err != nil {
+		return nil, nil, fmt.Errorf("building the Kubernetes client: %w", err)
+	}
+	gitpulse, err := versioned.NewForConfig(cfg)
+	if err != nil {
+		return nil, nil, fmt.Errorf("building the gitpulse client: %w", err)
+	}
+	return kube, gitpulse, nil
+}
+
+// NewLogger is a function's JSON logger on stderr at level, every line
+// naming the function.
+func NewLogger(name string, level slog.Level) *slog.Logger {
+	return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level})).With("function", name)
+}
