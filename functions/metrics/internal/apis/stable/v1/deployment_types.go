@@ -6,8 +6,12 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-// GitHubDeployment states: GitHub's deployment_status states (webhook docs,
-// "deployment_status"), plus DeploymentStateCreated before any status.
+// GitHubDeployment states: GitHub's deployment_status states — error,
+// failure, inactive, in_progress, queued, pending, success (REST API,
+// "Create a deployment status"; go-github's DeploymentStatus.State) and
+// waiting (a deployment waiting for an approval, reported by GitHub though
+// not in that list: octokit/webhooks.net#52, badges/shields#8521) — plus
+// DeploymentStateCreated before any status.
 const (
 	DeploymentStateCreated    = "created"
 	DeploymentStateSuccess    = "success"
