@@ -57,11 +57,17 @@ func run() error {
 	}
 
 	kubectl := filepath.Join(root, "bin", "controlplane", "kubectl")
-	fmt.Printf("\n$ kubectl get pullrequests,branches -n %s\n", env["GITPULSE_NAMESPACE"])
-	cmd := exec.CommandContext(ctx, kubectl, "--kubeconfig", env["KUBECONFIG"], "-n", env["GITPULSE_NAMESPACE"], "get", "pullrequests,branches")
-	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
-	if err := cmd.Run(); err != nil {
-		return err
+	for _, args := range [][]string{
+		{"get", "pullrequests,branches"},
+		{"get", "githubdeployments", "-o", "wide"},
+		{"get", "pullrequests", "-o", "custom-columns=NAME:.metadata.name,OPENED:.spec.openedAt,FIRST-REVIEW:.spec.firstReviewAt,FIRST-APPROVAL:.spec.firstApprovalAt,REVIEWS:.spec.reviewCount,MERGE-COMMIT:.spec.mergeCommitSHA"},
+	} {
+		fmt.Printf("\n$ kubectl -n %s %s\n", env["GITPULSE_NAMESPACE"], strings.Join(args, " "))
+		cmd := exec.CommandContext(ctx, kubectl, append([]string{"--kubeconfig", env["KUBECONFIG"], "-n", env["GITPULSE_NAMESPACE"]}, args...)...)
+		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+		if err := cmd.Run(); err != nil {
+			return err
+		}
 	}
 
 	fmt.Printf("\n$ curl -s %s | grep -E '^(gitpulse_|pull_requests_total)'\n", env["GITPULSE_METRICS_URL"])
@@ -82,8 +88,10 @@ func run() error {
 		fmt.Println(l)
 	}
 	if got := countEvents(lines); got < Expected(story) {
-		return fmt.Errorf("metrics show %d deliveries in %s and branch counters, want %d", got, want, Expected(story))
+		return fmt.Errorf("metrics show %d deliveries in %s and the other delivery counters, want %d", got, want, Expected(story))
 	}
+	fmt.Println()
+	printFourKeys(lines)
 	// Issue 13: a delivery GitHub failed to make, recovered by reconcile.
 	return missedDelivery(ctx, env, kubectl)
 }
@@ -127,11 +135,12 @@ func metricLines(ctx context.Context, url string) ([]string, error) {
 	return out, nil
 }
 
-// countEvents sums the two per-delivery counters.
+// countEvents sums the per-delivery counters.
 func countEvents(lines []string) int {
 	total := 0
 	for _, l := range lines {
-		if strings.HasPrefix(l, "gitpulse_pull_request_events_total{") || strings.HasPrefix(l, "gitpulse_branch_events_total{") {
+		if strings.HasPrefix(l, "gitpulse_pull_request_events_total{") || strings.HasPrefix(l, "gitpulse_branch_events_total{") ||
+			strings.HasPrefix(l, "gitpulse_pull_request_review_events_total{") || strings.HasPrefix(l, "gitpulse_deployments_total{") {
 			var v float64
 			fmt.Sscanf(l[strings.LastIndex(l, " ")+1:], "%g", &v)
 			total += int(v)

@@ -47,18 +47,20 @@ func (r Repo) repository(now time.Time) *github.Repository {
 
 // PullRequest describes a pull_request delivery.
 type PullRequest struct {
-	Repo      Repo
-	Number    int
-	Action    string // opened, synchronize, closed, reopened, edited, ...
-	User      string
-	Title     string
-	Head      string // head branch
-	Base      string // base branch; default main
-	HeadSHA   string
-	Merged    bool
-	Draft     bool
-	CreatedAt time.Time
-	UpdatedAt time.Time // GitHub's updated_at: the order of deliveries
+	Repo    Repo
+	Number  int
+	Action  string // opened, synchronize, closed, reopened, edited, ...
+	User    string
+	Title   string
+	Head    string // head branch
+	Base    string // base branch; default main
+	HeadSHA string
+	Merged  bool
+	Draft   bool
+	// MergeCommitSHA is merge_commit_sha (the commit a merge made).
+	MergeCommitSHA string
+	CreatedAt      time.Time
+	UpdatedAt      time.Time // GitHub's updated_at: the order of deliveries
 }
 
 // Payload renders the pull_request webhook payload.
@@ -86,6 +88,9 @@ func (p PullRequest) Payload() []byte {
 		}
 	}
 	pr.State = github.String(state)
+	if p.MergeCommitSHA != "" {
+		pr.MergeCommitSHA = github.String(p.MergeCommitSHA)
+	}
 	return mustJSON(&github.PullRequestEvent{
 		Action: github.String(p.Action), Number: github.Int(p.Number), PullRequest: pr,
 		Repo: p.Repo.repository(p.UpdatedAt), Sender: &github.User{Login: github.String(p.User)},

@@ -71,6 +71,12 @@ func subject(eventType string, payload []byte) string {
 		return p.GetRefType()
 	case *github.PingEvent:
 		return strconv.FormatInt(p.GetHookID(), 10)
+	case *github.PullRequestReviewEvent:
+		return strconv.FormatInt(p.GetReview().GetID(), 10)
+	case *github.DeploymentEvent:
+		return strconv.FormatInt(p.GetDeployment().GetID(), 10)
+	case *github.DeploymentStatusEvent:
+		return strconv.FormatInt(p.GetDeployment().GetID(), 10)
 	}
 	return ""
 }

@@ -1,6 +1,7 @@
 package githubevent
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -23,6 +24,8 @@ func FuzzParse(f *testing.F) {
 	f.Add("pull_request", []byte(`{"action":"opened","pull_request":{"number":1,"state":"open","updated_at":"2026-01-01T10:00:00Z"},"repository":{"full_name":"o/r"}}`))
 	f.Add("push", []byte(`{"ref":"refs/heads/x","deleted":true,"after":"0000","head_commit":null,"commits":[],"repository":{"full_name":"o/r","pushed_at":1767261600}}`))
 	f.Add("pull_request", []byte(`{"action":"converted_to_draft","pull_request":{"number":2,"state":"open","draft":true,"updated_at":"2026-01-01T10:00:00Z"},"repository":{"full_name":"o/r"}}`))
+	f.Add("pull_request_review", []byte(`{"action":"submitted","review":{"id":1,"state":"approved","submitted_at":"2026-01-01T10:00:00Z"},"pull_request":{"number":2,"state":"open"},"repository":{"full_name":"o/r"}}`))
+	f.Add("deployment_status", []byte(`{"deployment":{"id":3,"environment":"production","ref":"main","sha":"abc","created_at":"2026-01-01T10:00:00Z"},"deployment_status":{"id":4,"state":"success","created_at":"2026-01-01T10:01:00Z"},"repository":{"full_name":"o/r"}}`))
 	f.Fuzz(func(t *testing.T, eventType string, payload []byte) {
 		raw, rawOK := fuzzParse(t, func() (event.Event, error) { return NewRawCloudEvent(eventType, "fuzz-delivery", payload) })
 		// The same delivery as the GitHubSource adapter would shape it.
@@ -64,6 +67,12 @@ func fuzzParse(t *testing.T, build func() (event.Event, error)) (Change, bool) {
 		if ch.Branch != nil {
 			set++
 		}
+		if ch.Review != nil {
+			set++
+		}
+		if ch.Deployment != nil {
+			set++
+		}
 		if ch.Ignored != "" {
 			if ch.Kind() != "" || ch.Reason() != "" {
 				t.Fatalf("ignored change has kind %q reason %q", ch.Kind(), ch.Reason())
@@ -100,6 +109,16 @@ func fuzzParse(t *testing.T, build func() (event.Event, error)) (Change, bool) {
 				t.Fatalf("branch action %q", ch.Branch.Action)
 			}
 			name = naming.BranchName(ch.Repository, ch.Branch.Name)
+		case ch.Review != nil:
+			if ch.Review.PullRequest.Number <= 0 || !slices.Contains(stablev1.ReviewActions, ch.Action()) {
+				t.Fatalf("review of #%d with action %q", ch.Review.PullRequest.Number, ch.Action())
+			}
+			name = naming.PullRequestName(ch.Repository, ch.Review.PullRequest.Number)
+		case ch.Deployment != nil:
+			if ch.Deployment.ID <= 0 || checkEnvironment(ch.Deployment.Environment) != nil || len(ch.Action()) > 40 {
+				t.Fatalf("deployment %d environment %q action %q", ch.Deployment.ID, ch.Deployment.Environment, ch.Action())
+			}
+			name = naming.DeploymentName(ch.Repository, ch.Deployment.ID)
 		}
 		if errs := validation.IsDNS1123Label(name); len(errs) > 0 {
 			t.Fatalf("object name %q: %v", name, errs)

@@ -94,6 +94,10 @@ type Change struct {
 
 	PullRequest *PullRequestChange
 	Branch      *BranchChange
+	// Review is set for a pull_request_review delivery (recorded on the
+	// PullRequest), Deployment for deployment and deployment_status.
+	Review     *ReviewChange
+	Deployment *DeploymentChange
 }
 
 // PullRequestChange is the pull request as the payload describes it.
@@ -117,6 +121,8 @@ type PullRequestChange struct {
 	OpenedAt time.Time
 	ClosedAt time.Time
 	MergedAt time.Time
+	// MergeCommitSHA is merge_commit_sha (both shapes carry it).
+	MergeCommitSHA string
 }
 
 // BranchChange is what a create, delete or push delivery says about a branch.
@@ -188,6 +194,12 @@ func Parse(e event.Event, received time.Time) (Change, error) {
 		err = ch.fromRef(stablev1.ActionCreated, p.GetRef(), p.GetRefType(), p.GetRepo(), p.GetSender().GetLogin())
 	case *github.DeleteEvent:
 		err = ch.fromRef(stablev1.ActionDeleted, p.GetRef(), p.GetRefType(), p.GetRepo(), p.GetSender().GetLogin())
+	case *github.PullRequestReviewEvent:
+		err = ch.fromReview(p)
+	case *github.DeploymentEvent:
+		err = ch.fromDeployment(p.GetDeployment(), p.GetRepo(), p.GetSender().GetLogin(), nil, false)
+	case *github.DeploymentStatusEvent:
+		err = ch.fromDeployment(p.GetDeployment(), p.GetRepo(), p.GetSender().GetLogin(), p.GetDeploymentStatus(), true)
 	case *github.PingEvent:
 		ch.Repository = p.GetRepo().GetFullName()
 		ch.Sender = p.GetSender().GetLogin()
@@ -238,6 +250,8 @@ func (ch *Change) fromPullRequest(p *github.PullRequestEvent) error {
 		OpenedAt:   orZero(pr.GetCreatedAt()),
 		ClosedAt:   orZero(pr.GetClosedAt()),
 		MergedAt:   orZero(pr.GetMergedAt()),
+
+		MergeCommitSHA: pr.GetMergeCommitSHA(),
 	}
 	switch {
 	case c.Merged:
@@ -353,8 +367,9 @@ func checkRepository(fullName string) error {
 
 // Object kinds a Change lands on.
 const (
-	KindPullRequest = stablev1.KindPullRequest
-	KindBranch      = stablev1.KindBranch
+	KindPullRequest      = stablev1.KindPullRequest
+	KindBranch           = stablev1.KindBranch
+	KindGitHubDeployment = stablev1.KindGitHubDeployment
 )
 
 // Kind is the kind of object the Change is about, or "" when it is ignored.
@@ -362,10 +377,12 @@ func (ch Change) Kind() string {
 	switch {
 	case ch.Ignored != "":
 		return ""
-	case ch.PullRequest != nil:
+	case ch.PullRequest != nil, ch.Review != nil:
 		return KindPullRequest
 	case ch.Branch != nil:
 		return KindBranch
+	case ch.Deployment != nil:
+		return KindGitHubDeployment
 	}
 	return ""
 }
@@ -381,6 +398,10 @@ func (ch Change) Action() string {
 		return ch.PullRequest.Action
 	case ch.Branch != nil:
 		return ch.Branch.Action
+	case ch.Review != nil:
+		return reviewAction(ch.Review.Action)
+	case ch.Deployment != nil:
+		return ch.deploymentAction()
 	}
 	return ""
 }
@@ -412,6 +433,10 @@ func (ch Change) Reason() string {
 		return stablev1.ReasonPullRequestUpdated
 	case ch.Branch != nil:
 		return branchReasons[ch.Branch.Action]
+	case ch.Review != nil:
+		return reviewReason(ch.Action())
+	case ch.Deployment != nil:
+		return ch.deploymentReason()
 	}
 	return ""
 }
@@ -450,6 +475,10 @@ func (ch Change) Message() string {
 		default:
 			return fmt.Sprintf("%s %s branch %s in %s", who, b.Action, b.Name, ch.Repository)
 		}
+	case ch.Review != nil:
+		return ch.reviewMessage(who)
+	case ch.Deployment != nil:
+		return ch.deploymentMessage(who)
 	}
 	return ""
 }
@@ -484,7 +513,10 @@ func orZero(t github.Timestamp) time.Time {
 
 // recorded are the GitHub event types Parse reads; every other type is
 // acknowledged and ignored.
-var recorded = map[string]bool{"pull_request": true, "push": true, "create": true, "delete": true, "ping": true}
+var recorded = map[string]bool{
+	"pull_request": true, "push": true, "create": true, "delete": true, "ping": true,
+	"pull_request_review": true, "deployment": true, "deployment_status": true,
+}
 
 // parseTolerant parses a payload with go-github in either shape the recorder
 // receives: GitHub's own (a raw webhook body) or the GitHubSource adapter's,

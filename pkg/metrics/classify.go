@@ -18,6 +18,9 @@ const (
 	// reasonInvalidResourceVersion: the resourceVersion is not an integer,
 	// so the Event cannot be placed against the checkpoint's watermark.
 	reasonInvalidResourceVersion = "invalid_resource_version"
+	// reasonMissingEnvironment: a deployment Event without its
+	// environment annotation.
+	reasonMissingEnvironment = "missing_environment"
 )
 
 // otherAction is the action label of pull request actions GitHub may add
@@ -55,6 +58,10 @@ func classify(ev *cachedEvent) (eventcount.Key, string) {
 		if key.Action == "" {
 			return eventcount.Key{}, reasonMissingAction
 		}
+		if reviewActions[key.Action] {
+			key.Kind = keyKindReview // dora.go
+			break
+		}
 		if !pullRequestActions[key.Action] {
 			key.Action = otherAction
 		}
@@ -65,6 +72,8 @@ func classify(ev *cachedEvent) (eventcount.Key, string) {
 		if !branchActions[key.Action] {
 			return eventcount.Key{}, reasonUnknownAction
 		}
+	case kindGitHubDeployment:
+		return classifyDeployment(ev, key) // dora.go
 	default:
 		return eventcount.Key{}, reasonUnknownKind
 	}

@@ -47,7 +47,7 @@ func newEventWatcher(counter *eventcount.Counter, log *slog.Logger) *eventWatche
 		uncountable:   map[string]uint64{},
 		liveEvents:    map[string]int{},
 	}
-	for _, r := range []string{reasonMissingRepository, reasonInvalidRepository, reasonUnknownKind, reasonMissingAction, reasonUnknownAction, reasonInvalidResourceVersion} {
+	for _, r := range []string{reasonMissingRepository, reasonInvalidRepository, reasonUnknownKind, reasonMissingAction, reasonUnknownAction, reasonInvalidResourceVersion, reasonMissingEnvironment} {
 		w.uncountable[r] = 0
 	}
 	return w

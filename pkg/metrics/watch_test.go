@@ -87,7 +87,7 @@ func TestSlimEvent_KeepsOnlyWhatCountingNeeds(t *testing.T) {
 		t.Fatalf("slimEvent = %T, want *cachedEvent", out)
 	}
 	want := cachedEvent{Name: "delivery-1", UID: "u1", ResourceVersion: "7", Created: 1795627324,
-		Namespace: intern("ns"), Kind: intern("PullRequest"), Action: intern("opened"), Repository: intern("acme/api")}
+		Namespace: intern("ns"), Kind: intern("PullRequest"), Action: intern("opened"), Repository: intern("acme/api"), Environment: intern("")}
 	if *got != want {
 		t.Fatalf("slimEvent =\n%+v\nwant\n%+v", *got, want)
 	}

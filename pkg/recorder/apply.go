@@ -254,6 +254,7 @@ func applyPullRequest(pr *stablev1.PullRequest, ch githubevent.Change) bool {
 	s.OpenedAt = timeOrNil(c.OpenedAt)
 	s.ClosedAt = timeOrNil(c.ClosedAt)
 	s.MergedAt = timeOrNil(c.MergedAt)
+	s.MergeCommitSHA = c.MergeCommitSHA
 	s.UpdatedAt = timeOrNil(ch.OccurredAt)
 	markApplied(&pr.ObjectMeta, ch)
 	return true

@@ -66,9 +66,15 @@ func (r *Recorder) record(ctx context.Context, ch githubevent.Change, digest str
 	)
 	switch ch.Kind() {
 	case githubevent.KindPullRequest:
-		ref, res, err = r.recordPullRequest(ctx, ch, digest)
+		if ch.Review != nil { // review.go
+			ref, res, err = r.recordReview(ctx, ch, digest)
+			break
+		}
+		ref, res, err = r.recordPullRequestAndShip(ctx, ch, digest) // leadtime.go
 	case githubevent.KindBranch:
 		ref, res, err = r.recordBranch(ctx, ch, digest)
+	case githubevent.KindGitHubDeployment: // deployment.go
+		ref, res, err = r.recordDeployment(ctx, ch, digest)
 	}
 	if err != nil {
 		return "", err
@@ -522,6 +528,9 @@ func (r *Recorder) createEvent(ctx context.Context, ch githubevent.Change, ref c
 		LastTimestamp:       metav1.NewTime(now),
 		EventTime:           metav1.NewMicroTime(now),
 		Count:               1,
+	}
+	if ch.Deployment != nil { // the metrics function counts deployments by environment
+		ev.Annotations[stablev1.AnnotationEnvironment] = ch.Deployment.Environment
 	}
 	_, err := r.opts.Kube.CoreV1().Events(r.opts.Namespace).Create(ctx, ev, metav1.CreateOptions{})
 	switch {

@@ -36,8 +36,22 @@ func TestCRDs_AreStructuralWithCategoryShortNamesAndStatus(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string][]string{"pullrequests.stable.liatr.io": {"pr", "prs"}, "branches.stable.liatr.io": {"br"}}
+	want := map[string][]string{"pullrequests.stable.liatr.io": {"pr", "prs"}, "branches.stable.liatr.io": {"br"},
+		"githubdeployments.stable.liatr.io": {"ghd", "ghdeploy"}}
+	if len(crds) != len(want) {
+		t.Errorf("%d CRDs, want %d", len(crds), len(want))
+	}
 	for _, crd := range crds {
+		// `kubectl get deployment` / `deploy` must keep meaning apps/v1:
+		// kubectl resolves a name that several groups serve by its own
+		// priority, and a CRD's names would shadow it for users.
+		names := append([]string{crd.Spec.Names.Plural, crd.Spec.Names.Singular, strings.ToLower(crd.Spec.Names.Kind)}, crd.Spec.Names.ShortNames...)
+		for _, n := range names {
+			switch n {
+			case "deployment", "deployments", "deploy", "event", "events", "ev":
+				t.Errorf("%s takes the name %q of a built-in kind", crd.Name, n)
+			}
+		}
 		short, ok := want[crd.Name]
 		if !ok {
 			t.Errorf("unexpected CRD %s", crd.Name)

@@ -124,7 +124,7 @@ func TestBroker_EachSubscribedGitHubTypeReachesTheFunctionOthersDoNot(t *testing
 	r, dl := deploy(t, fn)
 
 	var want []string
-	for i := range 7 { // five GitHub types, two reconcile triggers (issue 13)
+	for i := range 10 { // eight GitHub types, two reconcile triggers (issue 13)
 		want = append(want, "gitpulse-recorder-function-trigger-"+strconv.Itoa(i))
 	}
 	if fmt.Sprint(r.Triggers) != fmt.Sprint(want) {
@@ -132,6 +132,7 @@ func TestBroker_EachSubscribedGitHubTypeReachesTheFunctionOthersDoNot(t *testing
 	}
 	const gh = "dev.knative.source.github."
 	subscribed := []string{gh + "pull_request", gh + "push", gh + "create", gh + "delete", gh + "ping",
+		gh + "pull_request_review", gh + "deployment", gh + "deployment_status",
 		"dev.knative.sources.ping", "dev.liatr.gitpulse.reconcile"}
 	others := []string{gh + "issues", gh + "star", "dev.knative.sources.apiserver.resource.add"}
 	for i, typ := range append(append([]string{}, subscribed...), others...) {

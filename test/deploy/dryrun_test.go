@@ -166,7 +166,7 @@ func TestConfig_KustomizeRendersEveryComponent(t *testing.T) {
 	// What issue 5 asks config/ to hold; a missing kind means a file fell out
 	// of kustomization.yaml.
 	want := map[string]int{
-		"CustomResourceDefinition": 2, // crds/ via ../crds
+		"CustomResourceDefinition": 3, // crds/ via ../crds: PullRequest, Branch, GitHubDeployment
 		"Namespace":                1,
 		"ServiceAccount":           2,
 		"Role":                     2,

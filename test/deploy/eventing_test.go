@@ -69,7 +69,7 @@ func TestRouting_FuncYAMLSubscriptionsAreTheOnlyRouteToTheRecorder(t *testing.T)
 		routed = append(routed, strings.TrimPrefix(s.Filters["type"], "dev.knative.source.github."))
 	}
 	sort.Strings(routed)
-	if got, want := strings.Join(routed, ","), "create,delete,ping,pull_request,push"; got != want {
+	if got, want := strings.Join(routed, ","), "create,delete,deployment,deployment_status,ping,pull_request,pull_request_review,push"; got != want {
 		t.Errorf("func.yaml subscribes to %s, want %s", got, want)
 	}
 	if len(reconcileTypes) != 0 {
@@ -92,7 +92,7 @@ func TestRouting_FuncYAMLSubscriptionsAreTheOnlyRouteToTheRecorder(t *testing.T)
 	src := renderedOne(t, env.Root, "GitHubSource", "gitpulse")
 	types, _, _ := unstructured.NestedStringSlice(src.Object, "spec", "eventTypes")
 	sort.Strings(types)
-	if got := strings.Join(types, ","); got != "create,delete,pull_request,push" {
+	if got := strings.Join(types, ","); got != "create,delete,deployment,deployment_status,pull_request,pull_request_review,push" {
 		t.Errorf("GitHubSource eventTypes %s", got)
 	}
 	if ref, _, _ := unstructured.NestedString(src.Object, "spec", "sink", "ref", "kind"); ref != "Broker" {

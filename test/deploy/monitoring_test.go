@@ -79,9 +79,12 @@ func TestAlerts_AreValidPromQLAndFireOnTheirStory(t *testing.T) {
 	for _, g := range groups {
 		rules, _, _ := unstructured.NestedSlice(g.(map[string]any), "rules")
 		for _, r := range rules {
-			name, _ := r.(map[string]any)["alert"].(string)
-			if !strings.Contains(string(unit), "alertname: "+name+"\n") {
+			if name, ok := r.(map[string]any)["alert"].(string); ok && !strings.Contains(string(unit), "alertname: "+name+"\n") {
 				t.Errorf("alert %s has no case in testdata/alerts_test.yaml", name)
+			}
+			// And every recording rule a promql_expr_test.
+			if name, ok := r.(map[string]any)["record"].(string); ok && !strings.Contains(string(unit), "expr: "+name+"\n") {
+				t.Errorf("recording rule %s has no promql_expr_test in testdata/alerts_test.yaml", name)
 			}
 		}
 	}
@@ -138,6 +141,7 @@ func TestDashboard_GraphsEveryGitpulseMetric(t *testing.T) {
 		UID    string `json:"uid"`
 		Panels []struct {
 			Title   string `json:"title"`
+			Type    string `json:"type"`
 			Targets []struct {
 				Expr string `json:"expr"`
 			} `json:"targets"`
@@ -148,6 +152,9 @@ func TestDashboard_GraphsEveryGitpulseMetric(t *testing.T) {
 	}
 	var exprs []string
 	for _, p := range dash.Panels {
+		if p.Type == "row" { // a heading, no query of its own
+			continue
+		}
 		if len(p.Targets) == 0 {
 			t.Errorf("panel %q has no query", p.Title)
 		}
@@ -163,6 +170,10 @@ func TestDashboard_GraphsEveryGitpulseMetric(t *testing.T) {
 		"gitpulse_metrics_watch_restarts_total", "gitpulse_metrics_last_event_timestamp_seconds",
 		"gitpulse_pull_request_oldest_open_timestamp_seconds",
 		"kn_serving_invocation_duration_seconds_count",
+		// The DORA row (issue 14).
+		"gitpulse_deployments_total", "gitpulse_change_lead_time_seconds_bucket",
+		"gitpulse_failed_deployment_recovery_seconds_bucket", "gitpulse_pull_request_time_to_first_review_seconds_bucket",
+		"gitpulse_pull_request_time_to_approval_seconds_bucket", "gitpulse_pull_request_review_events_total",
 	} {
 		if !strings.Contains(all, metric) {
 			t.Errorf("no dashboard panel graphs %s", metric)

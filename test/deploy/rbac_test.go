@@ -250,6 +250,25 @@ func TestRBAC_EachFunctionGetsExactlyWhatItNeeds(t *testing.T) {
 		{"recorder may not delete a branch", recorder, false, func(c clients) error {
 			return c.gitpulse.StableV1().Branches(namespace).Delete(ctx, "seeded", metav1.DeleteOptions{})
 		}},
+		// Lead time attribution lists the repository's pull requests and
+		// deployments (pkg/recorder/leadtime.go); it never watches them.
+		{"recorder lists pull requests", recorder, true, func(c clients) error {
+			_, err := c.gitpulse.StableV1().PullRequests(namespace).List(ctx, metav1.ListOptions{})
+			return err
+		}},
+		{"recorder lists deployments", recorder, true, func(c clients) error {
+			_, err := c.gitpulse.StableV1().GitHubDeployments(namespace).List(ctx, metav1.ListOptions{})
+			return err
+		}},
+		{"recorder may not watch pull requests", recorder, false, func(c clients) error {
+			return watchOnce(c.gitpulse.StableV1().PullRequests(namespace).Watch(ctx, metav1.ListOptions{}))
+		}},
+		{"recorder may not delete a deployment", recorder, false, func(c clients) error {
+			return c.gitpulse.StableV1().GitHubDeployments(namespace).Delete(ctx, "seeded", metav1.DeleteOptions{})
+		}},
+		{"metrics watches deployments", metrics, true, func(c clients) error {
+			return watchOnce(c.gitpulse.StableV1().GitHubDeployments(namespace).Watch(ctx, metav1.ListOptions{}))
+		}},
 		{"recorder may not list events", recorder, false, func(c clients) error {
 			_, err := c.kube.CoreV1().Events(namespace).List(ctx, metav1.ListOptions{})
 			return err
@@ -443,7 +462,7 @@ func TestRBAC_RolesGrantNothingBeyondTheContract(t *testing.T) {
 	env := testenv.Get(t)
 	want := map[string][]string{
 		"gitpulse-recorder": {
-			"stable.liatr.io pullrequests,branches [] get,list,create,update",
+			"stable.liatr.io pullrequests,branches,githubdeployments [] get,list,create,update",
 			" events [] create,get",
 			"sources.knative.dev githubsources [] get,list",
 			" secrets [gitpulse-github] get",
@@ -451,7 +470,7 @@ func TestRBAC_RolesGrantNothingBeyondTheContract(t *testing.T) {
 		},
 		"gitpulse-metrics": {
 			" events [] get,list,watch",
-			"stable.liatr.io pullrequests,branches [] get,list,watch",
+			"stable.liatr.io pullrequests,branches,githubdeployments [] get,list,watch",
 			" configmaps [gitpulse-metrics-checkpoint] get,update,patch",
 			" configmaps [] create",
 			" configmaps [] list,watch",

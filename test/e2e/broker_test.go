@@ -296,8 +296,8 @@ func TestMakeRun_TheIntakeSendsIntoTheBroker(t *testing.T) {
 		t.Fatalf("env file lacks %q:\n%s", want, b)
 	}
 	r := s.Routing()
-	// Five GitHub types and two reconcile triggers (issue 13).
-	if r.Namespace != s.Namespace() || r.Broker != "default" || len(r.Triggers) != 7 {
-		t.Errorf("routing %+v, want Broker default in %s with func.yaml's 7 Triggers", r, s.Namespace())
+	// Eight GitHub types and two reconcile triggers (issue 13).
+	if r.Namespace != s.Namespace() || r.Broker != "default" || len(r.Triggers) != 10 {
+		t.Errorf("routing %+v, want Broker default in %s with func.yaml's 10 Triggers", r, s.Namespace())
 	}
 }

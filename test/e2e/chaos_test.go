@@ -41,7 +41,7 @@ func TestChaos_NothingLostNothingCountedTwice(t *testing.T) {
 	defer cancel()
 
 	w := workload.Generate(workload.Options{Repos: 20, PRsPerRepo: 5, BranchesPerRepo: 6, Seed: 42,
-		Start: time.Date(2026, 11, 1, 9, 0, 0, 0, time.UTC)})
+		Start: time.Date(2026, 11, 1, 9, 0, 0, 0, time.UTC), ReviewsPerPR: 2, Deployments: 3})
 	order, concurrent := w.Schedule(7, 0.2)
 	distinct := len(w.Items())
 	if distinct < 1000 {
@@ -171,6 +171,19 @@ func verifyWorkload(t *testing.T, ctx context.Context, s *localrun.Stack, w *wor
 			t.Errorf("PR %s#%d = {%s %s %q}, want {%s %s %q}", want.Repo, want.Number,
 				got.Spec.Status, got.Spec.HeadSHA, got.Spec.Title, want.Status, want.HeadSHA, want.Title)
 		}
+		firstReview := ""
+		if got.Spec.FirstReviewAt != nil {
+			firstReview = got.Spec.FirstReviewAt.UTC().Format(time.RFC3339)
+		}
+		wantFirst := ""
+		if !want.FirstReviewAt.IsZero() {
+			wantFirst = want.FirstReviewAt.UTC().Format(time.RFC3339)
+		}
+		if got.Spec.ReviewCount != int64(want.Reviews) || got.Spec.ApprovalCount != int64(want.Approvals) || firstReview != wantFirst {
+			wrongObjects++
+			t.Errorf("PR %s#%d reviews = {%d %d %s}, want {%d %d %s}", want.Repo, want.Number,
+				got.Spec.ReviewCount, got.Spec.ApprovalCount, firstReview, want.Reviews, want.Approvals, wantFirst)
+		}
 	}
 	for _, want := range w.Branches {
 		got, err := gp.StableV1().Branches(ns).Get(ctx, naming.BranchName(want.Repo, want.Name), metav1.GetOptions{})
@@ -184,6 +197,36 @@ func verifyWorkload(t *testing.T, ctx context.Context, s *localrun.Stack, w *wor
 			t.Errorf("branch %s:%s = {%s %s %d}, want {%s %s %d}", want.Repo, want.Name,
 				got.Spec.State, got.Spec.HeadSHA, got.Spec.PushCount, want.State, want.HeadSHA, want.PushCount)
 		}
+	}
+
+	// Deployments: state, first success and the pull requests shipped
+	// (lead time attribution), whatever order merges and statuses came in.
+	wantLeadTimes := map[string]int{}
+	for _, want := range w.Deployments {
+		got, err := gp.StableV1().GitHubDeployments(ns).Get(ctx, naming.DeploymentName(want.Repo, want.ID), metav1.GetOptions{})
+		if err != nil {
+			t.Errorf("deployment %s/%d: %v", want.Repo, want.ID, err)
+			wrongObjects++
+			continue
+		}
+		var changes []int
+		for _, c := range got.Spec.Changes {
+			changes = append(changes, int(c.Number))
+		}
+		firstSuccess := ""
+		if got.Spec.FirstSuccessAt != nil {
+			firstSuccess = got.Spec.FirstSuccessAt.UTC().Format(time.RFC3339)
+		}
+		wantSuccess := ""
+		if !want.FirstSuccessAt.IsZero() {
+			wantSuccess = want.FirstSuccessAt.UTC().Format(time.RFC3339)
+		}
+		if got.Spec.State != want.State || firstSuccess != wantSuccess || fmt.Sprint(changes) != fmt.Sprint(want.Changes) {
+			wrongObjects++
+			t.Errorf("deployment %s/%d = {%s %s %v}, want {%s %s %v}", want.Repo, want.ID,
+				got.Spec.State, firstSuccess, changes, want.State, wantSuccess, want.Changes)
+		}
+		wantLeadTimes[want.Repo] += len(want.Changes)
 	}
 
 	// Events: exactly one per distinct delivery.
@@ -236,12 +279,26 @@ func verifyWorkload(t *testing.T, ctx context.Context, s *localrun.Stack, w *wor
 		t.Fatal(err)
 	}
 	counterDiffs := diffCounts(got, want)
+	// Lead times: one observation per shipped pull request.
+	leadTimes, err := scrapeHistogramCounts(ctx, s.MetricsURL(), "gitpulse_change_lead_time_seconds")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for repo, n := range wantLeadTimes {
+		if leadTimes[repo] != n {
+			counterDiffs = append(counterDiffs, fmt.Sprintf("gitpulse_change_lead_time_seconds_count{repository=%q} = %d, want %d", repo, leadTimes[repo], n))
+		}
+	}
 
+	shipped := 0
+	for _, n := range wantLeadTimes {
+		shipped += n
+	}
 	t.Logf("%s: %d distinct deliveries, %s; "+
-		"%d PRs + %d branches checked, %d wrong; %d Events: %d lost, %d double; counter series wrong: %d",
-		name, distinct, sends, len(w.PRs), len(w.Branches), wrongObjects, ours, lost, doubled, len(counterDiffs))
-	fmt.Printf("%s figures: distinct=%d lost=%d double_counted=%d wrong_objects=%d counter_mismatches=%d (%s)\n",
-		name, distinct, lost, doubled, wrongObjects, len(counterDiffs), sends)
+		"%d PRs + %d branches + %d deployments checked, %d wrong; %d Events: %d lost, %d double; counter series wrong: %d",
+		name, distinct, sends, len(w.PRs), len(w.Branches), len(w.Deployments), wrongObjects, ours, lost, doubled, len(counterDiffs))
+	fmt.Printf("%s figures: distinct=%d lost=%d double_counted=%d wrong_objects=%d counter_mismatches=%d shipped_pull_requests=%d (%s)\n",
+		name, distinct, lost, doubled, wrongObjects, len(counterDiffs), shipped, sends)
 	if lost != 0 || doubled != 0 || ours != distinct {
 		t.Errorf("Events: %d for %d distinct deliveries (%d lost, %d double)", ours, distinct, lost, doubled)
 	}
@@ -269,18 +326,47 @@ func scrapeCounts(ctx context.Context, url string) (map[[3]string]int, error) {
 	}
 	counts := map[[3]string]int{}
 	for name, kind := range map[string]string{
-		"gitpulse_pull_request_events_total": workload.KindPullRequest,
-		"gitpulse_branch_events_total":       workload.KindBranch,
+		"gitpulse_pull_request_events_total":        workload.KindPullRequest,
+		"gitpulse_branch_events_total":              workload.KindBranch,
+		"gitpulse_pull_request_review_events_total": workload.KindReview,
+		"gitpulse_deployments_total":                workload.KindDeployment,
 	} {
 		mf := families[name]
 		if mf == nil {
 			continue
 		}
 		for _, m := range mf.GetMetric() {
-			counts[[3]string{label(m, "repository"), kind, label(m, "action")}] += int(m.GetCounter().GetValue())
+			action := label(m, "action")
+			if kind == workload.KindDeployment {
+				action = label(m, "state")
+			}
+			counts[[3]string{label(m, "repository"), kind, action}] += int(m.GetCounter().GetValue())
 		}
 	}
 	return counts, nil
+}
+
+// scrapeHistogramCounts reads a histogram's observation count per
+// repository.
+func scrapeHistogramCounts(ctx context.Context, url, name string) (map[string]int, error) {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]int{}
+	if mf := families[name]; mf != nil {
+		for _, m := range mf.GetMetric() {
+			out[label(m, "repository")] += int(m.GetHistogram().GetSampleCount())
+		}
+	}
+	return out, nil
 }
 
 func label(m *dto.Metric, name string) string {

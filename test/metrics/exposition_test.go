@@ -61,6 +61,9 @@ func fixtureAcme(t *testing.T, env *testenv.Env, ns string) {
 			Spec: stablev1.PullRequestSpec{User: "octocat", Branch: "feature", Status: p.status, ID: "1",
 				Repository: p.repo, Number: p.number, OpenedAt: p.opened, MergedAt: p.mergedAt, Merged: p.status == "merged"},
 		}
+		if p.repo == "acme/api" && p.number == 2 { // reviewed after 1 h, approved after 2 h
+			pr.Spec.FirstReviewAt, pr.Spec.FirstApprovalAt, pr.Spec.ReviewCount, pr.Spec.ApprovalCount = day(1, 1), day(1, 2), 2, 1
+		}
 		if _, err := env.Gitpulse.StableV1().PullRequests(ns).Create(ctx, pr, metav1.CreateOptions{}); err != nil {
 			t.Fatal(err)
 		}
@@ -79,6 +82,29 @@ func fixtureAcme(t *testing.T, env *testenv.Env, ns string) {
 			t.Fatal(err)
 		}
 	}
+	// Production of acme/api: deployment 1 fails on day 2 at 00:00,
+	// deployment 2 fails at 01:00 and succeeds at 03:00, shipping pull
+	// request 2 (opened day 1 00:00): recovery 3 h, lead time 27 h.
+	deployments := []stablev1.GitHubDeploymentSpec{
+		{Repository: "acme/api", DeploymentID: 1, Environment: "production", State: "failure", CreatedAt: day(1, 23), FirstFailureAt: day(2, 0)},
+		{Repository: "acme/api", DeploymentID: 2, Environment: "production", State: "success", CreatedAt: day(2, 0), FirstFailureAt: day(2, 1),
+			FirstSuccessAt: day(2, 3), Changes: []stablev1.DeployedChange{{Number: 2, OpenedAt: day(1, 0), MergedAt: day(1, 2), By: "sha"}}, ChangeCount: 1},
+	}
+	for _, d := range deployments {
+		obj := &stablev1.GitHubDeployment{ObjectMeta: metav1.ObjectMeta{Name: naming.DeploymentName(d.Repository, d.DeploymentID)}, Spec: d}
+		if _, err := env.Gitpulse.StableV1().GitHubDeployments(ns).Create(ctx, obj, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustCreateEvents(t, env.Kube, ns,
+		eventSpec{delivery: "r01", kind: "PullRequest", repository: "acme/api", action: "review_submitted"},
+		eventSpec{delivery: "r02", kind: "PullRequest", repository: "acme/api", action: "review_submitted"},
+		eventSpec{delivery: "e01", kind: "GitHubDeployment", repository: "acme/api", action: "created", environment: "production"},
+		eventSpec{delivery: "e02", kind: "GitHubDeployment", repository: "acme/api", action: "failure", environment: "production"},
+		eventSpec{delivery: "e03", kind: "GitHubDeployment", repository: "acme/api", action: "created", environment: "production"},
+		eventSpec{delivery: "e04", kind: "GitHubDeployment", repository: "acme/api", action: "failure", environment: "production"},
+		eventSpec{delivery: "e05", kind: "GitHubDeployment", repository: "acme/api", action: "success", environment: "production"},
+	)
 	mustCreateEvents(t, env.Kube, ns,
 		eventSpec{delivery: "a01", kind: "PullRequest", repository: "acme/api", action: "opened"},
 		eventSpec{delivery: "a02", kind: "PullRequest", repository: "acme/api", action: "opened"},

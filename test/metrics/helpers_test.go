@@ -80,6 +80,9 @@ type eventSpec struct {
 	repository string // "" leaves the annotation out
 	action     string
 	controller string // default: the recorder's
+	// environment, for GitHubDeployment Events, is the
+	// stable.liatr.io/environment annotation.
+	environment string
 }
 
 // createEvent writes an Event the way the recorder does (see
@@ -92,6 +95,9 @@ func createEvent(ctx context.Context, kube kubernetes.Interface, ns string, e ev
 	ann := map[string]string{stablev1.AnnotationDeliveryID: e.delivery}
 	if e.repository != "" {
 		ann[stablev1.AnnotationRepository] = e.repository
+	}
+	if e.environment != "" {
+		ann[stablev1.AnnotationEnvironment] = e.environment
 	}
 	objName := "object-" + strings.ToLower(e.kind)
 	if e.repository != "" {

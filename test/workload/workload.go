@@ -7,6 +7,7 @@ package workload
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/liatrio/gitpulse/internal/ghwebhook"
@@ -16,13 +17,17 @@ import (
 const (
 	KindPullRequest = "PullRequest"
 	KindBranch      = "Branch"
+	// KindReview deliveries land on a PullRequest; KindDeployment on a
+	// GitHubDeployment (action: created, or the status state).
+	KindReview     = "Review"
+	KindDeployment = "Deployment"
 )
 
 // Item is one delivery with what it means for the counters.
 type Item struct {
 	ghwebhook.Delivery
 	Repo   string
-	Kind   string // KindPullRequest or KindBranch
+	Kind   string // KindPullRequest, KindBranch, KindReview or KindDeployment
 	Action string // the Event action the recorder reports
 	Object string // repo + "#" + number, or repo + ":" + branch
 }
@@ -34,6 +39,19 @@ type PullRequestState struct {
 	Status  string // open, closed, merged
 	HeadSHA string
 	Title   string
+	// Reviews (Options.ReviewsPerPR): submitted, approving, the first's time.
+	Reviews, Approvals int
+	FirstReviewAt      time.Time
+}
+
+// DeploymentState is the final state a deployment must be in.
+type DeploymentState struct {
+	Repo           string
+	ID             int64
+	State          string
+	FirstSuccessAt time.Time
+	// Changes are the pull request numbers it shipped, ascending.
+	Changes []int
 }
 
 // BranchState is the final state a branch must be in.
@@ -51,6 +69,8 @@ type Workload struct {
 	Histories [][]Item
 	PRs       []PullRequestState
 	Branches  []BranchState
+	// Deployments (Options.Deployments).
+	Deployments []DeploymentState
 }
 
 // Options size a workload.
@@ -63,6 +83,15 @@ type Options struct {
 	// Owners prefixes the seven repository owners ("<Owners>-00" ...);
 	// default "org". Workloads sharing a stack use different ones.
 	Owners string
+	// ReviewsPerPR, when > 0, adds 0 to that many submitted reviews to
+	// each pull request's history.
+	ReviewsPerPR int
+	// Deployments, when 3, adds three deployments of main to production per
+	// repository, 40 minutes apart from Start (among the merges): the first
+	// fails, the second fails then succeeds (deploying the merge commit of
+	// the last pull request merged before it), the third succeeds (shipping
+	// what was merged in between by window).
+	Deployments int
 }
 
 // Generate builds a workload. Each pull request history is opened, 1–4
@@ -73,6 +102,7 @@ type Options struct {
 func Generate(o Options) *Workload {
 	rng := rand.New(rand.NewPCG(o.Seed, o.Seed^0x9e3779b97f4a7c15))
 	w := &Workload{}
+	var merges []merge // of the current repository
 	seq := 0
 	id := func() string { seq++; return fmt.Sprintf("%08x-%04x-4000-8000-%012x", o.Seed, seq%0xffff, seq) }
 	sha := func() string { return fmt.Sprintf("%016x%016x%08x", rng.Uint64(), rng.Uint64(), rng.Uint32()) }
@@ -91,11 +121,16 @@ func Generate(o Options) *Workload {
 			cur := sha()
 			obj := fmt.Sprintf("%s#%d", repo, p)
 			var h []Item
+			mergeSHA := sha()
 			add := func(action, reported string, merged bool) {
 				t = t.Add(time.Duration(1+rng.IntN(600)) * time.Second)
-				body := ghwebhook.PullRequest{Repo: repo, Number: p, Action: action, User: user, Title: title,
-					Head: head, HeadSHA: cur, Merged: merged, CreatedAt: t0, UpdatedAt: t}.Payload()
-				h = append(h, Item{Delivery: ghwebhook.Delivery{Event: "pull_request", ID: id(), Body: body},
+				pr := ghwebhook.PullRequest{Repo: repo, Number: p, Action: action, User: user, Title: title,
+					Head: head, HeadSHA: cur, Merged: merged, CreatedAt: t0, UpdatedAt: t}
+				if merged {
+					pr.MergeCommitSHA = mergeSHA
+					merges = append(merges, merge{repo: string(repo), number: p, sha: mergeSHA, at: t})
+				}
+				h = append(h, Item{Delivery: ghwebhook.Delivery{Event: "pull_request", ID: id(), Body: pr.Payload()},
 					Repo: string(repo), Kind: KindPullRequest, Action: reported, Object: obj})
 			}
 			t = t0.Add(-time.Second)
@@ -117,9 +152,32 @@ func Generate(o Options) *Workload {
 				add("closed", "closed", false)
 				status = "closed"
 			}
+			st := PullRequestState{Repo: string(repo), Number: p, Status: status, HeadSHA: cur, Title: title}
+			if o.ReviewsPerPR > 0 {
+				for i, n := 0, rng.IntN(o.ReviewsPerPR+1); i < n; i++ {
+					state := []string{"commented", "changes_requested", "approved"}[rng.IntN(3)]
+					at := t0.Add(time.Duration(1+rng.IntN(3000)) * time.Second)
+					body := ghwebhook.Review{PullRequest: ghwebhook.PullRequest{Repo: repo, Number: p, Action: "opened", User: user,
+						Title: title, Head: head, HeadSHA: cur, CreatedAt: t0, UpdatedAt: at},
+						Action: "submitted", ID: int64(p*100 + i + 1), Reviewer: fmt.Sprintf("dev%d", rng.IntN(12)), State: state, SubmittedAt: at}.Payload()
+					h = append(h, Item{Delivery: ghwebhook.Delivery{Event: "pull_request_review", ID: id(), Body: body},
+						Repo: string(repo), Kind: KindReview, Action: "submitted", Object: obj})
+					st.Reviews++
+					if state == "approved" {
+						st.Approvals++
+					}
+					if st.FirstReviewAt.IsZero() || at.Before(st.FirstReviewAt) {
+						st.FirstReviewAt = at
+					}
+				}
+			}
 			w.Histories = append(w.Histories, h)
-			w.PRs = append(w.PRs, PullRequestState{Repo: string(repo), Number: p, Status: status, HeadSHA: cur, Title: title})
+			w.PRs = append(w.PRs, st)
 		}
+		if o.Deployments == 3 {
+			w.deployments(rng, repo, r, o.Start, merges, id)
+		}
+		merges = nil
 		for b := 0; b < o.BranchesPerRepo; b++ {
 			name := fmt.Sprintf("topic/b-%d", b)
 			t := o.Start.Add(time.Duration(rng.IntN(3600)) * time.Second)
@@ -152,6 +210,62 @@ func Generate(o Options) *Workload {
 		}
 	}
 	return w
+}
+
+// merge is a merged pull request, for deployment attribution.
+type merge struct {
+	repo   string
+	number int
+	sha    string
+	at     time.Time
+}
+
+// deployments adds the three deployments of Options.Deployments and what
+// each must end with: its state, first success and the pull requests it
+// shipped by gitpulse's rule (docs/dora.md): the merge commit is its SHA, or
+// merged after the previous successful deployment was created and no
+// later than it was.
+func (w *Workload) deployments(rng *rand.Rand, repo ghwebhook.Repo, r int, start time.Time, merges []merge, id func() string) {
+	var prevSuccess time.Time
+	for k := 1; k <= 3; k++ {
+		created := start.Add(time.Duration(k) * 40 * time.Minute)
+		d := ghwebhook.Deployment{Repo: repo, ID: int64(r*100 + k), Environment: "production", Ref: "main",
+			SHA: fmt.Sprintf("%040x", rng.Uint64()), Creator: "deployer", CreatedAt: created}
+		var last *merge
+		for i := range merges {
+			if !merges[i].at.After(created) && (last == nil || merges[i].at.After(last.at)) {
+				last = &merges[i]
+			}
+		}
+		if k == 2 && last != nil {
+			d.SHA = last.sha
+		}
+		obj := fmt.Sprintf("%s@%d", repo, d.ID)
+		h := []Item{{Delivery: ghwebhook.Delivery{Event: "deployment", ID: id(), Body: d.Payload()},
+			Repo: string(repo), Kind: KindDeployment, Action: "created", Object: obj}}
+		states := map[int][]string{1: {"in_progress", "failure"}, 2: {"in_progress", "failure", "success"}, 3: {"in_progress", "success"}}[k]
+		want := DeploymentState{Repo: string(repo), ID: d.ID}
+		for i, state := range states {
+			at := created.Add(time.Duration(i+1) * time.Minute)
+			h = append(h, Item{Delivery: ghwebhook.Delivery{Event: "deployment_status", ID: id(), Body: d.Status(d.ID*10+int64(i), state, at)},
+				Repo: string(repo), Kind: KindDeployment, Action: state, Object: obj})
+			want.State = state
+			if state == "success" && want.FirstSuccessAt.IsZero() {
+				want.FirstSuccessAt = at
+			}
+		}
+		if !want.FirstSuccessAt.IsZero() {
+			for _, m := range merges {
+				if m.sha == d.SHA || (!prevSuccess.IsZero() && m.at.After(prevSuccess) && !m.at.After(created)) {
+					want.Changes = append(want.Changes, m.number)
+				}
+			}
+			slices.Sort(want.Changes)
+			prevSuccess = created
+		}
+		w.Histories = append(w.Histories, h)
+		w.Deployments = append(w.Deployments, want)
+	}
 }
 
 // Items returns every delivery once.
@@ -212,10 +326,15 @@ func (w *Workload) Schedule(seed uint64, duplicateFraction float64) (order []Ite
 	return order, concurrent
 }
 
-// Counts is the number of distinct deliveries per (repository, kind, action).
+// Counts is the number of distinct deliveries per (repository, kind, action)
+// that a counter shows: deployment deliveries themselves are not counted
+// (gitpulse_deployments_total counts statuses).
 func (w *Workload) Counts() map[[3]string]int {
 	c := map[[3]string]int{}
 	for _, it := range w.Items() {
+		if it.Kind == KindDeployment && it.Action == "created" {
+			continue
+		}
 		c[[3]string{it.Repo, it.Kind, it.Action}]++
 	}
 	return c

@@ -344,7 +344,7 @@ func formatUUID(raw []byte) types.UID {
 }
 
 func compareKeys(a, b Key) int {
-	for _, p := range [][2]string{{a.Kind, b.Kind}, {a.Namespace, b.Namespace}, {a.Repository, b.Repository}, {a.Action, b.Action}} {
+	for _, p := range [][2]string{{a.Kind, b.Kind}, {a.Namespace, b.Namespace}, {a.Repository, b.Repository}, {a.Action, b.Action}, {a.Environment, b.Environment}} {
 		if p[0] != p[1] {
 			if p[0] < p[1] {
 				return -1

@@ -110,6 +110,10 @@ type Key struct {
 	Namespace  string `json:"namespace"`
 	Repository string `json:"repository"`
 	Action     string `json:"action"`
+	// Environment is a deployment Event's environment, "" for every other
+	// kind (left out of the checkpoint then, so older checkpoints read the
+	// same).
+	Environment string `json:"environment,omitempty"`
 }
 
 // Event is what the Counter needs of one Event.

@@ -60,7 +60,8 @@ type histogram struct {
 // familyTable is every metric the function serves. The names and labels of
 // the first six rows are the public contract (pkg/metrics/README.md).
 func familyTable() []family {
-	return slices.Concat([]family{
+	// The DORA rows (dora.go) go in before the last row.
+	return withDORA(slices.Concat([]family{
 		{
 			name:     "gitpulse_pull_request_events_total",
 			help:     "Pull request deliveries recorded, one per distinct Event of the recorder.",
@@ -188,7 +189,7 @@ func familyTable() []family {
 				return []sample{{value: float64(v.repos.droppedTotal())}}
 			},
 		},
-	})
+	}))
 }
 
 // view is what one scrape reports, gathered once.
@@ -197,6 +198,7 @@ type view struct {
 	counts           map[eventcount.Key]uint64
 	pullRequests     []*stablev1.PullRequest
 	branches         []*stablev1.Branch
+	deployments      []*stablev1.GitHubDeployment
 	watchRestarts    map[string]uint64
 	watchErrors      map[string]uint64
 	uncountable      map[string]uint64

@@ -73,6 +73,7 @@ type Service struct {
 	mu       sync.Mutex
 	prLister stablelisters.PullRequestLister
 	brLister stablelisters.BranchLister
+	deLister stablelisters.GitHubDeploymentLister
 	// cursorStore holds the reconcile cursor ConfigMaps (reconcile.go).
 	cursorStore cache.Store
 	cancel      context.CancelFunc
@@ -126,7 +127,7 @@ func New(opts Options) (*Service, error) {
 		Logger: s.log,
 	})
 	s.events = newEventWatcher(s.counter, s.log)
-	s.watches = newWatchStats(s.log, "events", "pullrequests", "branches")
+	s.watches = newWatchStats(s.log, "events", "pullrequests", "branches", "githubdeployments")
 	if opts.OwnsProcess {
 		// The process is the function alone: once a large list is counted,
 		// return what it needed to the system now rather than as the
@@ -224,6 +225,7 @@ func (s *Service) startInformers(ctx context.Context) ([]cache.InformerSynced, e
 	events := s.kube.CoreV1().Events(ns)
 	prs := s.gitpuls.StableV1().PullRequests(ns)
 	brs := s.gitpuls.StableV1().Branches(ns)
+	des := s.gitpuls.StableV1().GitHubDeployments(ns)
 
 	// Informers and a reflector over ListWatches of our own (rather than
 	// the generated factories) so that every watch (re)start is counted:
@@ -262,12 +264,16 @@ func (s *Service) startInformers(ctx context.Context) ([]cache.InformerSynced, e
 	brInf := s.informer("branches", s.gitpuls, &stablev1.Branch{}, slimObject, namespaced,
 		func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) { return brs.List(ctx, o) },
 		func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) { return brs.Watch(ctx, o) })
+	deInf := s.informer("githubdeployments", s.gitpuls, &stablev1.GitHubDeployment{}, slimObject, namespaced,
+		func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) { return des.List(ctx, o) },
+		func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) { return des.Watch(ctx, o) })
 
 	s.mu.Lock()
 	s.prLister = stablelisters.NewPullRequestLister(prInf.GetIndexer())
 	s.brLister = stablelisters.NewBranchLister(brInf.GetIndexer())
+	s.deLister = stablelisters.NewGitHubDeploymentLister(deInf.GetIndexer())
 	s.mu.Unlock()
-	for _, run := range []func(context.Context){runEvents, prInf.RunWithContext, brInf.RunWithContext} {
+	for _, run := range []func(context.Context){runEvents, prInf.RunWithContext, brInf.RunWithContext, deInf.RunWithContext} {
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
@@ -275,7 +281,7 @@ func (s *Service) startInformers(ctx context.Context) ([]cache.InformerSynced, e
 		}()
 	}
 	s.startReconcileInformer(ctx) // issue 13; not part of readiness
-	return []cache.InformerSynced{s.events.HasSynced, prInf.HasSynced, brInf.HasSynced}, nil
+	return []cache.InformerSynced{s.events.HasSynced, prInf.HasSynced, brInf.HasSynced, deInf.HasSynced}, nil
 }
 
 // informer builds one namespaced informer (no resync) whose watches and
@@ -314,7 +320,7 @@ func (s *Service) releaseIdleRepositories(ctx context.Context) {
 		return
 	}
 	s.mu.Lock()
-	prl, brl := s.prLister, s.brLister
+	prl, brl, del := s.prLister, s.brLister, s.deLister
 	s.mu.Unlock()
 	if prl == nil {
 		return
@@ -330,6 +336,10 @@ func (s *Service) releaseIdleRepositories(ctx context.Context) {
 	brs, _ := brl.List(labels.Everything())
 	for _, b := range brs {
 		alive[repositoryOf(b.Spec.Repository, b.Annotations)] = true
+	}
+	deps, _ := del.List(labels.Everything())
+	for _, d := range deps {
+		alive[repositoryOf(d.Spec.Repository, d.Annotations)] = true
 	}
 	for _, repo := range s.repos.sweep(alive, time.Now(), s.cfg.RepositoryIdleTimeout) {
 		s.counter.DropRepository(repo)
@@ -391,15 +401,17 @@ func (s *Service) view() *view {
 	s.watches.snapshot(v)
 	v.cursors, v.now = s.cursors(), time.Now() // issue 13
 	s.mu.Lock()
-	prl, brl := s.prLister, s.brLister
+	prl, brl, del := s.prLister, s.brLister, s.deLister
 	s.mu.Unlock()
 	if prl != nil {
 		prs, _ := prl.List(labels.Everything())
 		v.pullRequests = prs
 		v.branches, _ = brl.List(labels.Everything())
+		v.deployments, _ = del.List(labels.Everything())
 	}
 	// Deterministic admission order for the repository cap.
 	slices.SortFunc(v.pullRequests, func(a, b *stablev1.PullRequest) int { return strings.Compare(a.Name, b.Name) })
 	slices.SortFunc(v.branches, func(a, b *stablev1.Branch) int { return strings.Compare(a.Name, b.Name) })
+	slices.SortFunc(v.deployments, func(a, b *stablev1.GitHubDeployment) int { return strings.Compare(a.Name, b.Name) })
 	return v
 }

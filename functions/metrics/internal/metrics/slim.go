@@ -47,6 +47,8 @@ type cachedEvent struct {
 	// Repository is the Event's stablev1.AnnotationRepository annotation,
 	// "" when it has none: a plain field instead of an annotations map.
 	Repository unique.Handle[string]
+	// Environment is a deployment Event's stablev1.AnnotationEnvironment.
+	Environment unique.Handle[string]
 }
 
 var (
@@ -95,11 +97,13 @@ func slimEvent(obj any) (any, error) {
 		Kind:            intern(ev.InvolvedObject.Kind),
 		Action:          intern(ev.Action),
 		Repository:      intern(ev.Annotations[stablev1.AnnotationRepository]),
+		Environment:     intern(ev.Annotations[stablev1.AnnotationEnvironment]),
 	}, nil
 }
 
 // slimObject drops managed fields, status and annotations other than the
-// repository from PullRequests and Branches: the gauges read only the spec.
+// repository from PullRequests, Branches and GitHubDeployments: the gauges
+// and histograms read only the spec.
 func slimObject(obj any) (any, error) {
 	switch o := obj.(type) {
 	case *stablev1.PullRequest:
@@ -108,6 +112,10 @@ func slimObject(obj any) (any, error) {
 		return out, nil
 	case *stablev1.Branch:
 		return &stablev1.Branch{ObjectMeta: slimMeta(o.ObjectMeta), Spec: o.Spec}, nil
+	case *stablev1.GitHubDeployment:
+		out := &stablev1.GitHubDeployment{ObjectMeta: slimMeta(o.ObjectMeta), Spec: o.Spec}
+		out.Spec.SHA, out.Spec.Ref, out.Spec.Task, out.Spec.Creator = "", "", "", ""
+		return out, nil
 	}
 	return obj, nil
 }

@@ -46,6 +46,8 @@ const ConditionReady = "Ready"
 // +kubebuilder:printcolumn:name="Status",type=string,JSONPath=`.spec.status`
 // +kubebuilder:printcolumn:name="User",type=string,JSONPath=`.spec.user`
 // +kubebuilder:printcolumn:name="Branch",type=string,JSONPath=`.spec.branch`
+// +kubebuilder:printcolumn:name="Reviews",type=integer,JSONPath=`.spec.reviewCount`,priority=1
+// +kubebuilder:printcolumn:name="Approvals",type=integer,JSONPath=`.spec.approvalCount`,priority=1
 // +kubebuilder:printcolumn:name="Title",type=string,JSONPath=`.spec.title`,priority=1
 // +kubebuilder:printcolumn:name="Last-Action",type=string,JSONPath=`.status.lastAction`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
@@ -114,6 +116,37 @@ type PullRequestSpec struct {
 	// redelivered events cannot move the object backwards.
 	// +optional
 	UpdatedAt *metav1.Time `json:"updatedAt,omitempty"`
+
+	// MergeCommitSHA is GitHub's merge_commit_sha from pull_request
+	// deliveries (ordered like the fields above). Only meaningful once the
+	// pull request is merged: before, GitHub names a test merge commit.
+	// +optional
+	MergeCommitSHA string `json:"mergeCommitSHA,omitempty"`
+
+	// Reviews, from pull_request_review deliveries. The times are the
+	// earliest submitted_at seen (a minimum does not depend on the order
+	// deliveries arrive in); the counts have one per distinct delivery.
+	//
+	// FirstReviewAt is when the first review of any state (commented,
+	// approved, changes requested) was submitted.
+	// +optional
+	FirstReviewAt *metav1.Time `json:"firstReviewAt,omitempty"`
+	// FirstApprovalAt is when the first approving review was submitted.
+	// +optional
+	FirstApprovalAt *metav1.Time `json:"firstApprovalAt,omitempty"`
+	// ReviewCount is the number of reviews submitted.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	ReviewCount int64 `json:"reviewCount,omitempty"`
+	// ApprovalCount is the number of approving reviews submitted (a later
+	// dismissal does not take one back; see DismissedCount).
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	ApprovalCount int64 `json:"approvalCount,omitempty"`
+	// DismissedCount is the number of reviews dismissed.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	DismissedCount int64 `json:"dismissedCount,omitempty"`
 }
 
 // PullRequestStatus is the recorder's bookkeeping about a pull request.

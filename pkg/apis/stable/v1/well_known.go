@@ -162,3 +162,37 @@ const (
 // (GitHub's budget is low or a secondary limit holds); error (GitHub's API
 // failed).
 var ReconcileResults = []string{"ok", "partial", "rate_limited", "error"}
+
+// Reviews and deployments (issue 14). A review is recorded on its
+// PullRequest with its own Event actions; a deployment and its statuses on
+// a GitHubDeployment.
+const (
+	KindGitHubDeployment = "GitHubDeployment"
+
+	// AnnotationEnvironment holds a deployment's raw environment on
+	// GitHubDeployment objects and their Events.
+	AnnotationEnvironment = GroupName + "/environment"
+	// LabelDeploymentID carries the GitHub deployment id.
+	LabelDeploymentID = GroupName + "/deployment-id"
+
+	ReasonPullRequestReviewed        = "PullRequestReviewed"
+	ReasonPullRequestReviewEdited    = "PullRequestReviewEdited"
+	ReasonPullRequestReviewDismissed = "PullRequestReviewDismissed"
+	ReasonDeploymentCreated          = "DeploymentCreated"
+	ReasonDeploymentStatus           = "DeploymentStatusReported"
+	ReasonDeploymentSucceeded        = "DeploymentSucceeded"
+	ReasonDeploymentFailed           = "DeploymentFailed"
+)
+
+// Event actions of review Events (pull_request_review's action, prefixed so
+// that they never collide with a pull_request action); deployment Events
+// carry ActionCreated for a deployment delivery and the status state for a
+// deployment_status delivery.
+const (
+	ActionReviewSubmitted = "review_submitted"
+	ActionReviewEdited    = "review_edited"
+	ActionReviewDismissed = "review_dismissed"
+)
+
+// ReviewActions are the actions of review Events.
+var ReviewActions = []string{ActionReviewDismissed, ActionReviewEdited, ActionReviewSubmitted}

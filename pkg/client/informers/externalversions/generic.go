@@ -55,6 +55,8 @@ func (f *sharedInformerFactory) ForResource(resource schema.GroupVersionResource
 	// Group=stable.liatr.io, Version=v1
 	case v1.SchemeGroupVersion.WithResource("branches"):
 		return &genericInformer{resource: resource.GroupResource(), informer: f.Stable().V1().Branches().Informer()}, nil
+	case v1.SchemeGroupVersion.WithResource("githubdeployments"):
+		return &genericInformer{resource: resource.GroupResource(), informer: f.Stable().V1().GitHubDeployments().Informer()}, nil
 	case v1.SchemeGroupVersion.WithResource("pullrequests"):
 		return &genericInformer{resource: resource.GroupResource(), informer: f.Stable().V1().PullRequests().Informer()}, nil
 

@@ -35,6 +35,7 @@ func addKnownTypes(scheme *runtime.Scheme) error {
 	scheme.AddKnownTypes(SchemeGroupVersion,
 		&PullRequest{}, &PullRequestList{},
 		&Branch{}, &BranchList{},
+		&GitHubDeployment{}, &GitHubDeploymentList{},
 	)
 	metav1.AddToGroupVersion(scheme, SchemeGroupVersion)
 	return nil

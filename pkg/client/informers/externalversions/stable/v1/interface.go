@@ -26,6 +26,8 @@ import (
 type Interface interface {
 	// Branches returns a BranchInformer.
 	Branches() BranchInformer
+	// GitHubDeployments returns a GitHubDeploymentInformer.
+	GitHubDeployments() GitHubDeploymentInformer
 	// PullRequests returns a PullRequestInformer.
 	PullRequests() PullRequestInformer
 }
@@ -44,6 +46,11 @@ func New(f internalinterfaces.SharedInformerFactory, namespace string, tweakList
 // Branches returns a BranchInformer.
 func (v *version) Branches() BranchInformer {
 	return &branchInformer{factory: v.factory, namespace: v.namespace, tweakListOptions: v.tweakListOptions}
+}
+
+// GitHubDeployments returns a GitHubDeploymentInformer.
+func (v *version) GitHubDeployments() GitHubDeploymentInformer {
+	return &gitHubDeploymentInformer{factory: v.factory, namespace: v.namespace, tweakListOptions: v.tweakListOptions}
 }
 
 // PullRequests returns a PullRequestInformer.

@@ -28,6 +28,14 @@ type BranchListerExpansion interface{}
 // BranchNamespaceLister.
 type BranchNamespaceListerExpansion interface{}
 
+// GitHubDeploymentListerExpansion allows custom methods to be added to
+// GitHubDeploymentLister.
+type GitHubDeploymentListerExpansion interface{}
+
+// GitHubDeploymentNamespaceListerExpansion allows custom methods to be added to
+// GitHubDeploymentNamespaceLister.
+type GitHubDeploymentNamespaceListerExpansion interface{}
+
 // PullRequestListerExpansion allows custom methods to be added to
 // PullRequestLister.
 type PullRequestListerExpansion interface{}

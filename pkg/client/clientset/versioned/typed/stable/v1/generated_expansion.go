@@ -20,4 +20,6 @@ package v1
 
 type BranchExpansion interface{}
 
+type GitHubDeploymentExpansion interface{}
+
 type PullRequestExpansion interface{}

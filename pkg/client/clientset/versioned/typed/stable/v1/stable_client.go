@@ -29,6 +29,7 @@ import (
 type StableV1Interface interface {
 	RESTClient() rest.Interface
 	BranchesGetter
+	GitHubDeploymentsGetter
 	PullRequestsGetter
 }
 
@@ -39,6 +40,10 @@ type StableV1Client struct {
 
 func (c *StableV1Client) Branches(namespace string) BranchInterface {
 	return newBranches(c, namespace)
+}
+
+func (c *StableV1Client) GitHubDeployments(namespace string) GitHubDeploymentInterface {
+	return newGitHubDeployments(c, namespace)
 }
 
 func (c *StableV1Client) PullRequests(namespace string) PullRequestInterface {

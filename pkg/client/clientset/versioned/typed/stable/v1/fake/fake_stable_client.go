@@ -32,6 +32,10 @@ func (c *FakeStableV1) Branches(namespace string) v1.BranchInterface {
 	return newFakeBranches(c, namespace)
 }
 
+func (c *FakeStableV1) GitHubDeployments(namespace string) v1.GitHubDeploymentInterface {
+	return newFakeGitHubDeployments(c, namespace)
+}
+
 func (c *FakeStableV1) PullRequests(namespace string) v1.PullRequestInterface {
 	return newFakePullRequests(c, namespace)
 }

@@ -22,4 +22,6 @@ package v1
 
 type BranchExpansion interface{}
 
+type GitHubDeploymentExpansion interface{}
+
 type PullRequestExpansion interface{}

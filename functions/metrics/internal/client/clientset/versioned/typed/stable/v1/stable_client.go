@@ -31,6 +31,7 @@ import (
 type StableV1Interface interface {
 	RESTClient() rest.Interface
 	BranchesGetter
+	GitHubDeploymentsGetter
 	PullRequestsGetter
 }
 
@@ -41,6 +42,10 @@ type StableV1Client struct {
 
 func (c *StableV1Client) Branches(namespace string) BranchInterface {
 	return newBranches(c, namespace)
+}
+
+func (c *StableV1Client) GitHubDeployments(namespace string) GitHubDeploymentInterface {
+	return newGitHubDeployments(c, namespace)
 }
 
 func (c *StableV1Client) PullRequests(namespace string) PullRequestInterface {

@@ -1,0 +1,327 @@
+package metrics
+
+// Review latency and the four DORA keys (issue 14): the families, and how
+// review and deployment Events are classified. Kept apart from
+// families.go so that the table there stays the core contract.
+
+import (
+	"cmp"
+	"slices"
+	"strings"
+	"unicode"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	stablev1 "github.com/liatrio/gitpulse/pkg/apis/stable/v1"
+	"github.com/liatrio/gitpulse/pkg/eventcount"
+)
+
+const (
+	kindGitHubDeployment = stablev1.KindGitHubDeployment
+	// keyKindReview is the counter key kind of review Events: their
+	// involvedObject is a PullRequest, but they are not pull_request
+	// deliveries and must not count in gitpulse_pull_request_events_total
+	// or pull_requests_total.
+	keyKindReview = "PullRequestReview"
+	// otherState is the state label of deployment states GitHub may add.
+	otherState = "other"
+)
+
+var (
+	reviewActions    = setOf(stablev1.ReviewActions)
+	deploymentStates = setOf(stablev1.DeploymentStates)
+)
+
+// recoveryBuckets suit restoring an environment in minutes to a week:
+// 1m, 5m, 10m, 30m, 1h, 3h, 6h, 12h, 1d, 2d, 1w.
+var recoveryBuckets = []float64{60, 300, 600, 1800, 3600, 10800, 21600, 43200, 86400, 172800, 604800}
+
+// classifyDeployment keys a deployment Event: its environment (label-safe)
+// and its action (created, or the status state; unknown states count as
+// "other" so that the total stays exact).
+func classifyDeployment(ev *cachedEvent, key eventcount.Key) (eventcount.Key, string) {
+	if key.Action == "" {
+		return eventcount.Key{}, reasonMissingAction
+	}
+	key.Environment = environmentLabel(ev.Environment.Value())
+	if key.Environment == "" {
+		return eventcount.Key{}, reasonMissingEnvironment
+	}
+	if key.Action != stablev1.ActionCreated && !deploymentStates[key.Action] {
+		key.Action = otherState
+	}
+	return key, ""
+}
+
+// environmentLabel is a GitHub environment name as a label value: GitHub
+// allows spaces in them, and no label value of gitpulse carries whitespace
+// or a control character, so those become "_".
+func environmentLabel(env string) string {
+	return strings.Map(func(r rune) rune {
+		if unicode.IsSpace(r) || unicode.IsControl(r) {
+			return '_'
+		}
+		return r
+	}, env)
+}
+
+// withDORA inserts the review and DORA families before the table's last
+// row (series_dropped, which must come after every row that admits
+// repositories).
+func withDORA(table []family) []family {
+	last := table[len(table)-1]
+	return append(append(table[:len(table)-1:len(table)-1], doraFamilies()...), last)
+}
+
+func doraFamilies() []family {
+	return []family{
+		{
+			name:   "gitpulse_pull_request_review_events_total",
+			help:   "Pull request review deliveries recorded (submitted, edited, dismissed), one per distinct Event of the recorder.",
+			kind:   kindCounter,
+			labels: []string{"namespace", "repository", "action"},
+			generate: func(v *view) []sample {
+				var out []sample
+				for k, c := range v.counts {
+					if k.Kind == keyKindReview {
+						out = append(out, sample{labels: []string{k.Namespace, k.Repository, strings.TrimPrefix(k.Action, "review_")}, value: float64(c)})
+					}
+				}
+				return out
+			},
+		},
+		{
+			name:     "gitpulse_deployments_total",
+			help:     "Deployment status deliveries recorded, by environment and state, one per distinct Event of the recorder.",
+			kind:     kindCounter,
+			labels:   []string{"namespace", "repository", "environment", "state"},
+			generate: func(v *view) []sample { return v.deploymentCounts() },
+		},
+		{
+			name:   "gitpulse_pull_request_time_to_first_review_seconds",
+			help:   "Time from opening to the first submitted review of the pull requests that exist, from their timestamps.",
+			kind:   kindHistogram,
+			labels: []string{"namespace", "repository"},
+			generate: func(v *view) []sample {
+				return v.pullRequestLatency(func(s *stablev1.PullRequestSpec) *float64 { return since(s.OpenedAt, s.FirstReviewAt) })
+			},
+		},
+		{
+			name:   "gitpulse_pull_request_time_to_approval_seconds",
+			help:   "Time from opening to the first approving review of the pull requests that exist, from their timestamps.",
+			kind:   kindHistogram,
+			labels: []string{"namespace", "repository"},
+			generate: func(v *view) []sample {
+				return v.pullRequestLatency(func(s *stablev1.PullRequestSpec) *float64 { return since(s.OpenedAt, s.FirstApprovalAt) })
+			},
+		},
+		{
+			name:     "gitpulse_change_lead_time_seconds",
+			help:     "Time from a merged pull request's opening to the first success of the first deployment that shipped it to an environment.",
+			kind:     kindHistogram,
+			labels:   []string{"namespace", "repository", "environment"},
+			generate: func(v *view) []sample { return v.leadTimes() },
+		},
+		{
+			name:     "gitpulse_failed_deployment_recovery_seconds",
+			help:     "Time from a deployment failure in an environment to the next successful deployment there.",
+			kind:     kindHistogram,
+			labels:   []string{"namespace", "repository", "environment"},
+			generate: func(v *view) []sample { return v.recoveries() },
+		},
+	}
+}
+
+// deploymentCounts emits the status counts of every (namespace,
+// repository, environment) with a deployment Event, and success, failure
+// and error at zero when absent, so that ratios over them have series.
+func (v *view) deploymentCounts() []sample {
+	type envKey struct{ namespace, repository, environment string }
+	counts := map[envKey]map[string]uint64{}
+	for k, c := range v.counts {
+		if k.Kind != kindGitHubDeployment {
+			continue
+		}
+		ek := envKey{k.Namespace, k.Repository, k.Environment}
+		if counts[ek] == nil {
+			counts[ek] = map[string]uint64{stablev1.DeploymentStateSuccess: 0, stablev1.DeploymentStateFailure: 0, stablev1.DeploymentStateError: 0}
+		}
+		if k.Action != stablev1.ActionCreated {
+			counts[ek][k.Action] += c
+		}
+	}
+	var out []sample
+	for ek, byState := range counts {
+		for state, c := range byState {
+			out = append(out, sample{labels: []string{ek.namespace, ek.repository, ek.environment, state}, value: float64(c)})
+		}
+	}
+	return out
+}
+
+// since is to - from in seconds, or nil when either is absent or to is
+// before from (clock trouble or a hand-made object: left out).
+func since(from, to *metav1.Time) *float64 {
+	if from == nil || to == nil {
+		return nil
+	}
+	d := float64(to.Unix() - from.Unix())
+	if d < 0 {
+		return nil
+	}
+	return &d
+}
+
+// obsKey is a histogram's label set before the repository cap.
+type obsKey struct{ namespace, repository, environment string }
+
+func (v *view) pullRequestLatency(of func(*stablev1.PullRequestSpec) *float64) []sample {
+	raw := map[obsKey][]float64{}
+	for _, pr := range v.pullRequests {
+		d := of(&pr.Spec)
+		if d == nil {
+			continue
+		}
+		k := obsKey{pr.Namespace, repositoryOf(pr.Spec.Repository, pr.Annotations), ""}
+		if k.repository == "" {
+			continue
+		}
+		raw[k] = append(raw[k], *d)
+	}
+	return v.histograms(raw, mergeDurationBuckets, false)
+}
+
+// leadTimes observes, per environment, each merged pull request once: from
+// its opening to the first success of the earliest-succeeding deployment
+// it is attributed to there (a pull request attributed to two deployments
+// of one environment, by SHA and by window, counts for the first).
+func (v *view) leadTimes() []sample {
+	type change struct {
+		obsKey
+		number int64
+	}
+	first := map[change]float64{}
+	for _, d := range v.deployments {
+		s := &d.Spec
+		if s.FirstSuccessAt == nil || len(s.Changes) == 0 {
+			continue
+		}
+		k := obsKey{d.Namespace, repositoryOf(s.Repository, d.Annotations), environmentLabel(s.Environment)}
+		if k.repository == "" || k.environment == "" {
+			continue
+		}
+		for _, c := range s.Changes {
+			lt := since(c.OpenedAt, s.FirstSuccessAt)
+			if lt == nil {
+				continue
+			}
+			ck := change{k, c.Number}
+			if old, ok := first[ck]; !ok || *lt < old {
+				first[ck] = *lt
+			}
+		}
+	}
+	raw := map[obsKey][]float64{}
+	for ck, lt := range first {
+		raw[ck.obsKey] = append(raw[ck.obsKey], lt)
+	}
+	return v.histograms(raw, mergeDurationBuckets, true)
+}
+
+// recoveries walks each environment's deployment outcomes in time order
+// (every deployment's first failure and first success): a failure while the
+// environment is healthy starts an outage, the next success ends it and is
+// observed. An outage without a success yet is not observed.
+func (v *view) recoveries() []sample {
+	type point struct {
+		at      int64
+		success bool
+	}
+	points := map[obsKey][]point{}
+	for _, d := range v.deployments {
+		s := &d.Spec
+		k := obsKey{d.Namespace, repositoryOf(s.Repository, d.Annotations), environmentLabel(s.Environment)}
+		if k.repository == "" || k.environment == "" {
+			continue
+		}
+		if s.FirstFailureAt != nil {
+			points[k] = append(points[k], point{s.FirstFailureAt.Unix(), false})
+		}
+		if s.FirstSuccessAt != nil {
+			points[k] = append(points[k], point{s.FirstSuccessAt.Unix(), true})
+		}
+	}
+	raw := map[obsKey][]float64{}
+	for k, ps := range points {
+		// Same second: the failure first, so a failure and a success
+		// reported together count as an outage of zero seconds.
+		slices.SortFunc(ps, func(a, b point) int {
+			if a.at != b.at {
+				return cmp.Compare(a.at, b.at)
+			}
+			if a.success == b.success {
+				return 0
+			}
+			if a.success {
+				return 1
+			}
+			return -1
+		})
+		down := int64(-1)
+		for _, p := range ps {
+			switch {
+			case !p.success && down < 0:
+				down = p.at
+			case p.success && down >= 0:
+				raw[k] = append(raw[k], float64(p.at-down))
+				down = -1
+			}
+		}
+		if _, ok := raw[k]; !ok {
+			raw[k] = nil // the environment has deployments: an empty histogram
+		}
+	}
+	return v.histograms(raw, recoveryBuckets, true)
+}
+
+// histograms caps repositories (admitted in sorted order, as the other
+// families do) and builds one histogram per label set.
+func (v *view) histograms(raw map[obsKey][]float64, buckets []float64, withEnv bool) []sample {
+	keys := make([]obsKey, 0, len(raw))
+	for k := range raw {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b obsKey) int {
+		return cmp.Or(cmp.Compare(a.repository, b.repository), cmp.Compare(a.namespace, b.namespace), cmp.Compare(a.environment, b.environment))
+	})
+	hists := map[obsKey]*histogram{}
+	for _, k := range keys {
+		ck := obsKey{k.namespace, v.repos.admit(k.repository), k.environment}
+		h := hists[ck]
+		if h == nil {
+			h = &histogram{buckets: map[float64]uint64{}}
+			for _, b := range buckets {
+				h.buckets[b] = 0
+			}
+			hists[ck] = h
+		}
+		for _, d := range raw[k] {
+			h.count++
+			h.sum += d
+			for _, b := range buckets {
+				if d <= b {
+					h.buckets[b]++
+				}
+			}
+		}
+	}
+	out := make([]sample, 0, len(hists))
+	for k, h := range hists {
+		labels := []string{k.namespace, k.repository}
+		if withEnv {
+			labels = append(labels, k.environment)
+		}
+		out = append(out, sample{labels: labels, hist: h})
+	}
+	return out
+}
