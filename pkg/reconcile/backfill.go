@@ -17,10 +17,13 @@ const sinceOverlap = 5 * time.Minute
 
 // backfill upserts the pull requests and branches of the source's
 // repositories (an organisation's: every repository it lists) through the
-// recorder, with the recorder's ordering rules. On a repository's first
-// pass, and every FullResync, it reads the whole Window of pull requests
-// and every branch (so an object deleted by hand is recreated); otherwise
-// only pull requests updated since the cursor.
+// recorder, with the recorder's ordering rules, and with them the reviews
+// of those pull requests and the repository's deployments with their
+// statuses (then the lead time attribution, Recorder.Ship). On a
+// repository's first pass, and every FullResync, it reads the whole Window
+// of pull requests and deployments and every branch (so an object deleted
+// by hand is recreated); otherwise only pull requests updated since the
+// cursor and deployments created since the deployment cursor.
 func (p *pass) backfill(ctx context.Context) error {
 	repos := []string{p.src.Repo}
 	if p.src.Repo == "" {
@@ -37,9 +40,16 @@ func (p *pass) backfill(ctx context.Context) error {
 		if p.src.Repo == "" {
 			key += "." + repo
 		}
-		since := p.cur.time(key)
+		depKey := KeyDeploymentsSince
+		if p.src.Repo == "" {
+			depKey += "." + repo
+		}
+		since, depSince := p.cur.time(key), p.cur.time(depKey)
 		if fullPass || since.IsZero() || since.Before(now.Add(-p.r.opts.Window)) {
 			since = now.Add(-p.r.opts.Window)
+		}
+		if fullPass || depSince.IsZero() || depSince.Before(now.Add(-p.r.opts.Window)) {
+			depSince = now.Add(-p.r.opts.Window)
 		}
 		newest, err := p.pulls(ctx, repo, since)
 		if err != nil || p.result != "" {
@@ -48,13 +58,25 @@ func (p *pass) backfill(ctx context.Context) error {
 		if err := p.branches(ctx, repo); err != nil || p.result != "" {
 			return err
 		}
+		newestDep, err := p.deployments(ctx, repo, depSince)
+		if err == nil {
+			// Also after a partial list: what was written is attributed.
+			err = p.r.opts.Recorder.Ship(ctx, p.src.Owner+"/"+repo)
+		}
+		if err != nil || p.result != "" {
+			return err
+		}
 		cur, err := p.r.store.update(ctx, p.src, func(c cursor) bool {
-			next := newest.Add(-sinceOverlap)
-			if newest.IsZero() || !next.After(c.time(key)) {
-				return false
+			moved := false
+			if next := newest.Add(-sinceOverlap); !newest.IsZero() && next.After(c.time(key)) {
+				c.setTime(key, next)
+				moved = true
 			}
-			c.setTime(key, next)
-			return true
+			if next := newestDep.Add(-deploymentOverlap); !newestDep.IsZero() && next.After(c.time(depKey)) {
+				c.setTime(depKey, next)
+				moved = true
+			}
+			return moved
 		})
 		if err != nil {
 			return err
@@ -133,6 +155,11 @@ func (p *pass) pulls(ctx context.Context, repo string, since time.Time) (time.Ti
 			if err := p.record(ctx, ch); err != nil {
 				return newest, err
 			}
+			// A review moves the pull request's updated_at, so the pull
+			// requests read here are those whose reviews may be new.
+			if err := p.reviews(ctx, repo, pr); err != nil || p.result != "" {
+				return newest, err
+			}
 		}
 		if resp.NextPage == 0 {
 			return newest, nil
@@ -168,4 +195,107 @@ func (p *pass) branches(ctx context.Context, repo string) error {
 		opts.Page = resp.NextPage
 	}
 	return nil
+}
+
+// deploymentOverlap re-reads the deployments created in the day before the
+// newest one seen: their statuses (a deploy that fails, then is retried or
+// rolled back) keep coming after the deployment is created, and the
+// deployments list has no "updated since". A status posted later than that
+// is read at the next FullResync.
+const deploymentOverlap = 24 * time.Hour
+
+// reviews lists the reviews of pull request pr (GitHub's "List reviews for
+// a pull request", GET /repos/{owner}/{repo}/pulls/{pull_number}/reviews,
+// go-github pulls_reviews.go ListReviews; chronological, paginated) and
+// records them on its PullRequest. One request per page: a pull request
+// with more than 100 reviews costs more.
+func (p *pass) reviews(ctx context.Context, repo string, pr *github.PullRequest) error {
+	var all []*github.PullRequestReview
+	opts := &github.ListOptions{PerPage: 100}
+	for p.take(ctx) {
+		rvs, resp, err := p.gh.PullRequests.ListReviews(ctx, p.src.Owner, repo, pr.GetNumber(), opts)
+		if !p.done(resp, err) {
+			return nil
+		}
+		all = append(all, rvs...)
+		if resp.NextPage == 0 {
+			ch, err := githubevent.FromAPIReviews(p.src.Owner+"/"+repo, pr, all)
+			if err != nil {
+				p.log.Warn("reviews from the API not reconciled", "number", pr.GetNumber(), "err", err)
+				return nil
+			}
+			if len(ch.Review.Listed) == 0 {
+				return nil
+			}
+			return p.record(ctx, ch)
+		}
+		opts.Page = resp.NextPage
+	}
+	return nil
+}
+
+// deployments lists the repository's deployments (GitHub's "List
+// deployments", GET /repos/{owner}/{repo}/deployments, go-github
+// repos_deployments.go ListDeployments; newest first) down to those
+// created before since, and for each its statuses ("List deployment
+// statuses", ListDeploymentStatuses), and records them. It returns the
+// newest created_at seen. A page whose deployments were all created before
+// since ends the list.
+func (p *pass) deployments(ctx context.Context, repo string, since time.Time) (time.Time, error) {
+	full := p.src.Owner + "/" + repo
+	var newest time.Time
+	opts := &github.DeploymentsListOptions{ListOptions: github.ListOptions{PerPage: 100}}
+	for p.take(ctx) {
+		deps, resp, err := p.gh.Repositories.ListDeployments(ctx, p.src.Owner, repo, opts)
+		if !p.done(resp, err) {
+			return newest, nil
+		}
+		inWindow := 0
+		for _, d := range deps {
+			at := d.GetCreatedAt().Time
+			if at.Before(since) {
+				continue
+			}
+			inWindow++
+			statuses, ok := p.deploymentStatuses(ctx, repo, d.GetID())
+			if !ok {
+				return newest, nil
+			}
+			if at.After(newest) {
+				newest = at
+			}
+			ch, err := githubevent.FromAPIDeployment(full, d, statuses)
+			if err != nil {
+				p.log.Warn("deployment from the API not reconciled", "deployment", d.GetID(), "err", err)
+				continue
+			}
+			if err := p.record(ctx, ch); err != nil {
+				return newest, err
+			}
+		}
+		if resp.NextPage == 0 || inWindow == 0 {
+			return newest, nil
+		}
+		opts.Page = resp.NextPage
+	}
+	return newest, nil
+}
+
+// deploymentStatuses lists every status of deployment id; false when the
+// pass ended first.
+func (p *pass) deploymentStatuses(ctx context.Context, repo string, id int64) ([]*github.DeploymentStatus, bool) {
+	var all []*github.DeploymentStatus
+	opts := &github.ListOptions{PerPage: 100}
+	for p.take(ctx) {
+		sts, resp, err := p.gh.Repositories.ListDeploymentStatuses(ctx, p.src.Owner, repo, id, opts)
+		if !p.done(resp, err) {
+			return nil, false
+		}
+		all = append(all, sts...)
+		if resp.NextPage == 0 {
+			return all, true
+		}
+		opts.Page = resp.NextPage
+	}
+	return nil, false
 }

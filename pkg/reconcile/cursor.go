@@ -35,6 +35,7 @@ const (
 	KeyUnrecovered       = stablev1.CursorUnrecovered
 	KeyOldestUnrecovered = stablev1.CursorOldestUnrecovered
 	KeyPullsSince        = "pullRequests.since"
+	KeyDeploymentsSince  = "deployments.since"
 	KeyFullResyncAt      = "fullResyncAt"
 	KeyNotBefore         = "notBefore"
 	KeyLastPassAt        = stablev1.CursorLastPassAt

@@ -22,7 +22,8 @@ import (
 const Reconciled Outcome = "reconciled"
 
 // RecordReconciled records a Change built from the GitHub REST API
-// (githubevent.FromAPIPullRequest, FromAPIBranch) by a reconcile pass. It
+// (githubevent.FromAPIPullRequest, FromAPIBranch, FromAPIReviews,
+// FromAPIDeployment) by a reconcile pass. It
 // goes through the same upsert as a delivery, so the same ordering rules
 // hold: a pull request never moves backwards (updated_at, merged is final)
 // and a delivery that arrives later still wins when newer. A branch from the
@@ -53,7 +54,13 @@ func (r *Recorder) RecordReconciled(ctx context.Context, ch githubevent.Change) 
 	)
 	switch ch.Kind() {
 	case githubevent.KindPullRequest:
+		if ch.Review != nil { // reconciled_dora.go
+			ref, res, skip, err = r.reconcileReviews(ctx, ch, now)
+			break
+		}
 		ref, res, skip, err = r.reconcilePullRequest(ctx, ch, now)
+	case githubevent.KindGitHubDeployment:
+		ref, res, skip, err = r.reconcileDeployment(ctx, ch, now)
 	case githubevent.KindBranch:
 		ref, res, skip, err = r.reconcileBranch(ctx, ch, now)
 	}
@@ -196,6 +203,9 @@ func (r *Recorder) createReconciledEvent(ctx context.Context, ch githubevent.Cha
 		LastTimestamp:       metav1.NewTime(now),
 		EventTime:           metav1.NewMicroTime(now),
 		Count:               1,
+	}
+	if ch.Deployment != nil { // as a delivered deployment's Event (record.go)
+		ev.Annotations[stablev1.AnnotationEnvironment] = ch.Deployment.Environment
 	}
 	_, err := r.opts.Kube.CoreV1().Events(r.opts.Namespace).Create(ctx, ev, metav1.CreateOptions{})
 	switch {
