@@ -434,6 +434,13 @@ func (s *Server) AddDeploymentStatus(repository string, id int64, st *github.Dep
 	for _, x := range s.deploys {
 		if x.repo == repository && x.d.GetID() == id {
 			x.statuses = append(x.statuses, st)
+			// GitHub moves the deployment's updated_at with its statuses
+			// (as its deployment_status payloads show).
+			if at := st.GetUpdatedAt(); at.After(x.d.GetUpdatedAt().Time) {
+				d := *x.d
+				d.UpdatedAt = &at
+				x.d = &d
+			}
 			return
 		}
 	}

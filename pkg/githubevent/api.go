@@ -51,6 +51,9 @@ func FromAPIPullRequest(repository string, pr *github.PullRequest) (Change, erro
 		BaseBranch: pr.GetBase().GetRef(),
 		HeadSHA:    pr.GetHead().GetSHA(),
 		URL:        pr.GetHTMLURL(),
+		// The pulls list carries merge_commit_sha as a delivery does
+		// (lead time attribution by SHA needs it).
+		MergeCommitSHA: pr.GetMergeCommitSHA(),
 		// The list endpoint has no "merged" member; merged_at says it.
 		Merged:   pr.GetMerged() || present(pr.GetMergedAt()),
 		Draft:    pr.Draft,
@@ -141,6 +144,26 @@ func FromAPIReviews(repository string, pr *github.PullRequest, reviews []*github
 		TimeSource: TimeFromUpdatedAt,
 		Review:     c,
 	}, nil
+}
+
+// FromAPIPullRequestWithReviews is FromAPIPullRequest's Change carrying,
+// as its Review, what FromAPIReviews reads from the pull request's review
+// list: one Change, so a pass writes a pull request and its reviews in one
+// write with one Reconciled Event. Its DeliveryID depends on both.
+func FromAPIPullRequestWithReviews(repository string, pr *github.PullRequest, reviews []*github.PullRequestReview) (Change, error) {
+	ch, err := FromAPIPullRequest(repository, pr)
+	if err != nil {
+		return Change{}, err
+	}
+	rc, err := FromAPIReviews(repository, pr, reviews)
+	if err != nil {
+		return Change{}, err
+	}
+	if len(rc.Review.Listed) > 0 {
+		ch.Review = rc.Review
+		ch.DeliveryID = reconciledID(ch.DeliveryID, rc.DeliveryID)
+	}
+	return ch, nil
 }
 
 // FromAPIDeployment is the Change a deployment and its statuses, as GET

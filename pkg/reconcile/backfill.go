@@ -147,17 +147,18 @@ func (p *pass) pulls(ctx context.Context, repo string, since time.Time) (time.Ti
 			if at.After(newest) {
 				newest = at
 			}
-			ch, err := githubevent.FromAPIPullRequest(full, pr)
+			// A review moves the pull request's updated_at, so the pull
+			// requests read here are those whose reviews may be new.
+			reviews, ok := p.reviews(ctx, repo, pr.GetNumber())
+			if !ok {
+				return newest, nil
+			}
+			ch, err := githubevent.FromAPIPullRequestWithReviews(full, pr, reviews)
 			if err != nil {
 				p.log.Warn("pull request from the API not reconciled", "number", pr.GetNumber(), "err", err)
 				continue
 			}
 			if err := p.record(ctx, ch); err != nil {
-				return newest, err
-			}
-			// A review moves the pull request's updated_at, so the pull
-			// requests read here are those whose reviews may be new.
-			if err := p.reviews(ctx, repo, pr); err != nil || p.result != "" {
 				return newest, err
 			}
 		}
@@ -204,34 +205,26 @@ func (p *pass) branches(ctx context.Context, repo string) error {
 // is read at the next FullResync.
 const deploymentOverlap = 24 * time.Hour
 
-// reviews lists the reviews of pull request pr (GitHub's "List reviews for
-// a pull request", GET /repos/{owner}/{repo}/pulls/{pull_number}/reviews,
-// go-github pulls_reviews.go ListReviews; chronological, paginated) and
-// records them on its PullRequest. One request per page: a pull request
-// with more than 100 reviews costs more.
-func (p *pass) reviews(ctx context.Context, repo string, pr *github.PullRequest) error {
+// reviews lists the reviews of pull request number (GitHub's "List
+// reviews for a pull request", GET
+// /repos/{owner}/{repo}/pulls/{pull_number}/reviews, go-github
+// pulls_reviews.go ListReviews; chronological, paginated): one request per
+// page of 100. False when the pass ended first.
+func (p *pass) reviews(ctx context.Context, repo string, number int) ([]*github.PullRequestReview, bool) {
 	var all []*github.PullRequestReview
 	opts := &github.ListOptions{PerPage: 100}
 	for p.take(ctx) {
-		rvs, resp, err := p.gh.PullRequests.ListReviews(ctx, p.src.Owner, repo, pr.GetNumber(), opts)
+		rvs, resp, err := p.gh.PullRequests.ListReviews(ctx, p.src.Owner, repo, number, opts)
 		if !p.done(resp, err) {
-			return nil
+			return nil, false
 		}
 		all = append(all, rvs...)
 		if resp.NextPage == 0 {
-			ch, err := githubevent.FromAPIReviews(p.src.Owner+"/"+repo, pr, all)
-			if err != nil {
-				p.log.Warn("reviews from the API not reconciled", "number", pr.GetNumber(), "err", err)
-				return nil
-			}
-			if len(ch.Review.Listed) == 0 {
-				return nil
-			}
-			return p.record(ctx, ch)
+			return all, true
 		}
 		opts.Page = resp.NextPage
 	}
-	return nil
+	return nil, false
 }
 
 // deployments lists the repository's deployments (GitHub's "List

@@ -54,7 +54,7 @@ func (r *Recorder) RecordReconciled(ctx context.Context, ch githubevent.Change) 
 	)
 	switch ch.Kind() {
 	case githubevent.KindPullRequest:
-		if ch.Review != nil { // reconciled_dora.go
+		if ch.Review != nil && ch.PullRequest == nil { // reconciled_dora.go
 			ref, res, skip, err = r.reconcileReviews(ctx, ch, now)
 			break
 		}
@@ -102,7 +102,13 @@ func unchanged[E any, T recordedObject[E]](ctx context.Context, c objectClient[T
 }
 
 func (r *Recorder) reconcilePullRequest(ctx context.Context, ch githubevent.Change, now string) (corev1.ObjectReference, upsertResult, bool, error) {
-	apply := func(o *stablev1.PullRequest) bool { return applyPullRequest(o, ch) }
+	apply := func(o *stablev1.PullRequest) bool {
+		moved := applyPullRequest(o, ch)
+		if ch.Review != nil && applyReconciledReviews(o, ch, now) {
+			moved = true
+		}
+		return moved
+	}
 	spec := func(o *stablev1.PullRequest) any { return o.Spec }
 	client := r.opts.Gitpulse.StableV1().PullRequests(r.opts.Namespace)
 	names := pullRequestNames(ch)
@@ -113,6 +119,11 @@ func (r *Recorder) reconcilePullRequest(ctx context.Context, ch githubevent.Chan
 	k.apply = func(o *stablev1.PullRequest) bool {
 		before := o.Spec.DeepCopy()
 		moved := applyPullRequest(o, ch) && !equality.Semantic.DeepEqual(*before, o.Spec)
+		// The pull request's reviews, when the pass listed them
+		// (githubevent.FromAPIPullRequestWithReviews; reconciled_dora.go).
+		if ch.Review != nil && applyReconciledReviews(o, ch, now) {
+			moved = true
+		}
 		if moved {
 			setAnnotation(&o.ObjectMeta, stablev1.AnnotationReconciledAt, now)
 		}
