@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 
 	"github.com/liatrio/gitpulse/internal/ghwebhook"
 	stablev1 "github.com/liatrio/gitpulse/pkg/apis/stable/v1"
+	"github.com/liatrio/gitpulse/pkg/reconcile"
 )
 
 // doraStory is a repository's review and deployment history, told once as
@@ -290,4 +292,35 @@ func TestBackfill_ReviewsAndDeploymentsAsTheDeliveriesWouldRecordThem(t *testing
 			t.Errorf("the backfill wrote over the deliveries' objects: %v -> %v", before, after)
 		}
 	})
+}
+
+// Every list is a request of the pass's budget: a pass that runs out
+// while listing reviews or deployment statuses stops there (partial,
+// cursor not moved, nothing half-written), and the next pass finishes.
+func TestBackfill_ReviewAndStatusListsSpendThePassBudget(t *testing.T) {
+	story := newDORAStory(time.Now().Add(-time.Hour).Truncate(time.Second))
+	w := newWorld(t)
+	story.serve(w)
+	w.source("widgets", repo, 0)
+	// pulls, the reviews of #2 and #1, branches, deployments: the first
+	// statuses list finds the budget spent.
+	rep := w.pass(w.reconciler(func(o *reconcile.Options) { o.MaxRequests = 5 }))
+	if rep.Results[reconcile.ResultPartial] != 1 || w.gh.Requests() != 5 {
+		t.Fatalf("report %+v after %d requests, want partial after 5", rep, w.gh.Requests())
+	}
+	v := w.doraView()
+	if len(v.PullRequests) != 2 || len(v.Deployments) != 0 {
+		t.Fatalf("a cut pass recorded %+v", v)
+	}
+	if !strings.Contains(v.PullRequests[1], "reviews=2 approvals=1") {
+		t.Errorf("pull request #1 without its reviews: %s", v.PullRequests[1])
+	}
+	if got := w.cursor().Data[reconcile.KeyDeploymentsSince]; got != "" {
+		t.Errorf("deployments cursor moved by a cut pass: %q", got)
+	}
+	rep = w.pass(w.reconciler())
+	v = w.doraView()
+	if rep.Results[reconcile.ResultOK] != 1 || len(v.Deployments) != 3 || !strings.Contains(v.Deployments[902], "changes=2") {
+		t.Fatalf("the next pass: %+v, %+v", rep, v.Deployments)
+	}
 }
