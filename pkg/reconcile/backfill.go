@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/google/go-github/v60/github"
@@ -36,56 +37,19 @@ func (p *pass) backfill(ctx context.Context) error {
 	full := p.cur.time(KeyFullResyncAt)
 	fullPass := full.IsZero() || now.Sub(full) >= p.r.opts.FullResync
 	for _, repo := range repos {
-		key := KeyPullsSince
-		if p.src.Repo == "" {
-			key += "." + repo
-		}
-		depKey := KeyDeploymentsSince
-		if p.src.Repo == "" {
-			depKey += "." + repo
-		}
-		since, depSince := p.cur.time(key), p.cur.time(depKey)
-		if fullPass || since.IsZero() || since.Before(now.Add(-p.r.opts.Window)) {
-			since = now.Add(-p.r.opts.Window)
-		}
-		if fullPass || depSince.IsZero() || depSince.Before(now.Add(-p.r.opts.Window)) {
-			depSince = now.Add(-p.r.opts.Window)
-		}
-		newest, err := p.pulls(ctx, repo, since)
-		if err != nil || p.result != "" {
+		if err := p.backfillRepo(ctx, repo, now, fullPass); err != nil || p.result != "" {
 			return err
 		}
-		if err := p.branches(ctx, repo); err != nil || p.result != "" {
-			return err
-		}
-		newestDep, err := p.deployments(ctx, repo, depSince)
-		if err == nil {
-			// Also after a partial list: what was written is attributed.
-			err = p.r.opts.Recorder.Ship(ctx, p.src.Owner+"/"+repo)
-		}
-		if err != nil || p.result != "" {
-			return err
-		}
-		cur, err := p.r.store.update(ctx, p.src, func(c cursor) bool {
-			moved := false
-			if next := newest.Add(-sinceOverlap); !newest.IsZero() && next.After(c.time(key)) {
-				c.setTime(key, next)
-				moved = true
-			}
-			if next := newestDep.Add(-deploymentOverlap); !newestDep.IsZero() && next.After(c.time(depKey)) {
-				c.setTime(depKey, next)
-				moved = true
-			}
-			return moved
-		})
-		if err != nil {
-			return err
-		}
-		p.cur = cur
 	}
 	if fullPass {
 		cur, err := p.r.store.update(ctx, p.src, func(c cursor) bool {
 			c.setTime(KeyFullResyncAt, now)
+			// The full pass is done: the next one reads everything again.
+			for k := range c.cm.Data {
+				if strings.HasPrefix(k, KeyPullsScan) || strings.HasPrefix(k, KeyDeploymentsScan) {
+					delete(c.cm.Data, k)
+				}
+			}
 			return true
 		})
 		if err != nil {
@@ -93,6 +57,89 @@ func (p *pass) backfill(ctx context.Context) error {
 		}
 		p.cur = cur
 	}
+	return nil
+}
+
+// backfillRepo is backfill for one repository.
+func (p *pass) backfillRepo(ctx context.Context, repo string, now time.Time, fullPass bool) error {
+	suffix := ""
+	if p.src.Repo == "" {
+		suffix = "." + repo
+	}
+	key, depKey := KeyPullsSince+suffix, KeyDeploymentsSince+suffix
+	since, depSince := p.cur.time(key), p.cur.time(depKey)
+	if fullPass || since.IsZero() || since.Before(now.Add(-p.r.opts.Window)) {
+		since = now.Add(-p.r.opts.Window)
+	}
+	if fullPass || depSince.IsZero() || depSince.Before(now.Add(-p.r.opts.Window)) {
+		depSince = now.Add(-p.r.opts.Window)
+	}
+	// A full pass may need more requests than one pass has (a request per
+	// pull request and per deployment): it goes on over several passes,
+	// each skipping what an earlier one read (scan.go).
+	var pullScan, depScan *scan
+	if fullPass {
+		pullScan = loadScan(p.cur, KeyPullsScan+suffix)
+		depScan = loadScan(p.cur, KeyDeploymentsScan+suffix)
+	}
+	newest, err := p.pulls(ctx, repo, since, pullScan)
+	if err != nil {
+		return err
+	}
+	if err := p.saveScan(ctx, pullScan, p.result != "", since); err != nil || p.result != "" {
+		return err
+	}
+	if err := p.branches(ctx, repo); err != nil || p.result != "" {
+		return err
+	}
+	newestDep, err := p.deployments(ctx, repo, depSince, depScan)
+	if err == nil {
+		// Also after a partial list: what was written is attributed.
+		err = p.r.opts.Recorder.Ship(ctx, p.src.Owner+"/"+repo)
+	}
+	if err == nil {
+		err = p.saveScan(ctx, depScan, p.result != "", depSince)
+	}
+	if err != nil || p.result != "" {
+		return err
+	}
+	cur, err := p.r.store.update(ctx, p.src, func(c cursor) bool {
+		moved := false
+		if next := newest.Add(-sinceOverlap); !newest.IsZero() && next.After(c.time(key)) {
+			c.setTime(key, next)
+			moved = true
+		}
+		if next := newestDep.Add(-deploymentOverlap); !newestDep.IsZero() && next.After(c.time(depKey)) {
+			c.setTime(depKey, next)
+			moved = true
+		}
+		return moved
+	})
+	if err != nil {
+		return err
+	}
+	p.cur = cur
+	return nil
+}
+
+// saveScan keeps how far a full pass's list got (cut) or that it was read
+// to the end, for the passes that continue the full pass.
+func (p *pass) saveScan(ctx context.Context, sc *scan, cut bool, since time.Time) error {
+	if sc == nil {
+		return nil
+	}
+	from, downTo := sc.next(cut, since)
+	if from.Equal(sc.from) && downTo.Equal(sc.downTo) {
+		return nil
+	}
+	cur, err := p.r.store.update(ctx, p.src, func(c cursor) bool {
+		c.set(sc.key, from.UTC().Format(time.RFC3339)+"/"+downTo.UTC().Format(time.RFC3339))
+		return true
+	})
+	if err != nil {
+		return err
+	}
+	p.cur = cur
 	return nil
 }
 
@@ -129,7 +176,7 @@ func (p *pass) record(ctx context.Context, ch githubevent.Change) error {
 // pulls lists the repository's pull requests, newest updated first
 // (state=all, sort=updated, direction=desc), down to since. It returns
 // the newest updated_at seen.
-func (p *pass) pulls(ctx context.Context, repo string, since time.Time) (time.Time, error) {
+func (p *pass) pulls(ctx context.Context, repo string, since time.Time, sc *scan) (time.Time, error) {
 	full := p.src.Owner + "/" + repo
 	var newest time.Time
 	opts := &github.PullRequestListOptions{State: "all", Sort: "updated", Direction: "desc",
@@ -147,6 +194,9 @@ func (p *pass) pulls(ctx context.Context, repo string, since time.Time) (time.Ti
 			if at.After(newest) {
 				newest = at
 			}
+			if sc.skip(at) {
+				continue // read by an earlier pass of this full pass
+			}
 			// A review moves the pull request's updated_at, so the pull
 			// requests read here are those whose reviews may be new.
 			reviews, ok := p.reviews(ctx, repo, pr.GetNumber())
@@ -161,6 +211,7 @@ func (p *pass) pulls(ctx context.Context, repo string, since time.Time) (time.Ti
 			if err := p.record(ctx, ch); err != nil {
 				return newest, err
 			}
+			sc.processed(at)
 		}
 		if resp.NextPage == 0 {
 			return newest, nil
@@ -234,7 +285,7 @@ func (p *pass) reviews(ctx context.Context, repo string, number int) ([]*github.
 // statuses", ListDeploymentStatuses), and records them. It returns the
 // newest created_at seen. A page whose deployments were all created before
 // since ends the list.
-func (p *pass) deployments(ctx context.Context, repo string, since time.Time) (time.Time, error) {
+func (p *pass) deployments(ctx context.Context, repo string, since time.Time, sc *scan) (time.Time, error) {
 	full := p.src.Owner + "/" + repo
 	var newest time.Time
 	opts := &github.DeploymentsListOptions{ListOptions: github.ListOptions{PerPage: 100}}
@@ -250,12 +301,15 @@ func (p *pass) deployments(ctx context.Context, repo string, since time.Time) (t
 				continue
 			}
 			inWindow++
+			if at.After(newest) {
+				newest = at
+			}
+			if sc.skip(at) {
+				continue // read by an earlier pass of this full pass
+			}
 			statuses, ok := p.deploymentStatuses(ctx, repo, d.GetID())
 			if !ok {
 				return newest, nil
-			}
-			if at.After(newest) {
-				newest = at
 			}
 			ch, err := githubevent.FromAPIDeployment(full, d, statuses)
 			if err != nil {
@@ -265,6 +319,7 @@ func (p *pass) deployments(ctx context.Context, repo string, since time.Time) (t
 			if err := p.record(ctx, ch); err != nil {
 				return newest, err
 			}
+			sc.processed(at)
 		}
 		if resp.NextPage == 0 || inWindow == 0 {
 			return newest, nil

@@ -36,6 +36,8 @@ const (
 	KeyOldestUnrecovered = stablev1.CursorOldestUnrecovered
 	KeyPullsSince        = "pullRequests.since"
 	KeyDeploymentsSince  = "deployments.since"
+	KeyPullsScan         = "pullRequests.scan"
+	KeyDeploymentsScan   = "deployments.scan"
 	KeyFullResyncAt      = "fullResyncAt"
 	KeyNotBefore         = "notBefore"
 	KeyLastPassAt        = stablev1.CursorLastPassAt

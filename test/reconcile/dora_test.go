@@ -324,3 +324,57 @@ func TestBackfill_ReviewAndStatusListsSpendThePassBudget(t *testing.T) {
 		t.Fatalf("the next pass: %+v, %+v", rep, v.Deployments)
 	}
 }
+
+// A full pass that needs more requests than a pass has (a review list per
+// pull request, a status list per deployment) goes on over several passes,
+// each reading where the last stopped, instead of starting again from the
+// newest every time and never reaching the rest.
+func TestBackfill_FullPassLargerThanTheBudgetProgresses(t *testing.T) {
+	w := newWorld(t)
+	base := time.Now().Add(-24 * time.Hour).Truncate(time.Second)
+	const prs = 12
+	for n := 1; n <= prs; n++ {
+		w.gh.SetPullRequest(repo, apiPR(n, "open", false, base.Add(time.Duration(n)*time.Minute)))
+		w.gh.AddReview(repo, n, &github.PullRequestReview{ID: github.Int64(int64(7000 + n)), State: github.String("APPROVED"),
+			User: &github.User{Login: github.String("carol")}, SubmittedAt: &github.Timestamp{Time: base.Add(time.Duration(n) * time.Minute)}})
+	}
+	for id := int64(1); id <= 4; id++ {
+		w.gh.SetDeployment(repo, &github.Deployment{ID: github.Int64(id), Environment: github.String("staging"),
+			Ref: github.String("main"), SHA: github.String(fmt.Sprintf("s%d", id)),
+			CreatedAt: &github.Timestamp{Time: base.Add(time.Duration(id) * time.Hour)}, UpdatedAt: &github.Timestamp{Time: base.Add(time.Duration(id) * time.Hour)}})
+		w.gh.AddDeploymentStatus(repo, id, &github.DeploymentStatus{ID: github.Int64(id * 10), State: github.String("success"),
+			CreatedAt: &github.Timestamp{Time: base.Add(time.Duration(id) * time.Hour)}, UpdatedAt: &github.Timestamp{Time: base.Add(time.Duration(id) * time.Hour)}})
+	}
+	w.source("widgets", repo, 0)
+	r := w.reconciler(func(o *reconcile.Options) { o.MaxRequests = 6 })
+	passes := 0
+	for ; passes < 10; passes++ {
+		rep := w.pass(r)
+		if rep.Results[reconcile.ResultOK] == 1 {
+			break
+		}
+		if rep.Results[reconcile.ResultPartial] != 1 {
+			t.Fatalf("pass %d: %+v", passes+1, rep)
+		}
+	}
+	// 12 review lists + 4 status lists + pulls, branches and deployments
+	// lists (read again by each pass that gets to them): 5 passes of 6.
+	if passes+1 > 5 {
+		t.Fatalf("the full pass took %d passes of 6 requests (%d requests)", passes+1, w.gh.Requests())
+	}
+	v := w.doraView()
+	for n := int64(1); n <= prs; n++ {
+		if !strings.Contains(v.PullRequests[n], "reviews=1 approvals=1") {
+			t.Errorf("pull request #%d: %s", n, v.PullRequests[n])
+		}
+	}
+	if len(v.Deployments) != 4 {
+		t.Errorf("%d deployments backfilled, want 4", len(v.Deployments))
+	}
+	for k := range w.cursor().Data {
+		if strings.Contains(k, ".scan") {
+			t.Errorf("the completed full pass left %s in the cursor", k)
+		}
+	}
+	t.Logf("%d passes, %d requests", passes+1, w.gh.Requests())
+}
