@@ -77,6 +77,7 @@ func (p *pass) backfillRepo(ctx context.Context, repo string, now time.Time, ful
 	// A full pass may need more requests than one pass has (a request per
 	// pull request and per deployment): it goes on over several passes,
 	// each skipping what an earlier one read (scan.go).
+	reconciled := p.reconciled
 	var pullScan, depScan *scan
 	if fullPass {
 		pullScan = loadScan(p.cur, KeyPullsScan+suffix)
@@ -93,8 +94,10 @@ func (p *pass) backfillRepo(ctx context.Context, repo string, now time.Time, ful
 		return err
 	}
 	newestDep, err := p.deployments(ctx, repo, depSince, depScan)
-	if err == nil {
+	if err == nil && (p.reconciled != reconciled || !newestDep.IsZero()) {
 		// Also after a partial list: what was written is attributed.
+		// And whenever deployments are in range, though nothing moved:
+		// a pass may have ended between a write and its attribution.
 		err = p.r.opts.Recorder.Ship(ctx, p.src.Owner+"/"+repo)
 	}
 	if err == nil {
