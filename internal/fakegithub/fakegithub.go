@@ -24,6 +24,16 @@
 //   - go-github pulls.go PullRequestListOptions (state open|closed|all,
 //     default open; sort created|updated, direction default desc for
 //     created, else asc; page-number pagination) and repos.go ListBranches.
+//   - Reviews and deployments: GitHub's REST docs "List reviews for a pull
+//     request" (GET /repos/{owner}/{repo}/pulls/{pull_number}/reviews;
+//     "returns in chronological order"; per_page/page), "List deployments"
+//     (GET /repos/{owner}/{repo}/deployments; sha, ref, task, environment
+//     filters; per_page/page; served newest first, as github.com answers —
+//     the docs name no order) and "List deployment statuses" (GET
+//     .../deployments/{deployment_id}/statuses; per_page/page; newest
+//     first; 404 for an unknown deployment); go-github pulls_reviews.go
+//     ListReviews and repos_deployments.go ListDeployments,
+//     ListDeploymentStatuses, whose types are served.
 //   - GitHub Apps: "Generating an installation access token for a GitHub
 //     App" (POST /app/installations/{installation_id}/access_tokens with
 //     "Authorization: Bearer <JWT>", the JWT RS256-signed with the App's
@@ -39,6 +49,7 @@ package fakegithub
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto"
 	"crypto/rand"
@@ -100,6 +111,12 @@ type pull struct {
 	pr   *github.PullRequest
 }
 
+type deploy struct {
+	repo     string
+	d        *github.Deployment
+	statuses []*github.DeploymentStatus // in order of creation
+}
+
 // Server is one fake GitHub.
 type Server struct {
 	opts Options
@@ -110,7 +127,9 @@ type Server struct {
 	hooks      map[int64]*hook
 	deliveries []*delivery // ascending id
 	pulls      []*pull
-	branches   map[string][]*github.Branch // repository -> branches
+	branches   map[string][]*github.Branch            // repository -> branches
+	reviews    map[string][]*github.PullRequestReview // "repository#number" -> reviews, in order of submission
+	deploys    []*deploy
 	down       bool
 	remaining  int
 	reset      time.Time
@@ -144,7 +163,7 @@ func New(opts Options) *Server {
 		opts.Now = time.Now
 	}
 	s := &Server{opts: opts, nextID: 1000, hooks: map[int64]*hook{}, branches: map[string][]*github.Branch{},
-		remaining: opts.RateLimit, redelivers: map[string]int{}, apps: map[int64]app{}, issued: map[string]bool{}}
+		reviews: map[string][]*github.PullRequestReview{}, remaining: opts.RateLimit, redelivers: map[string]int{}, apps: map[int64]app{}, issued: map[string]bool{}}
 	s.reset = opts.Now().Add(time.Hour)
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /repos/{owner}/{repo}/hooks/{hook}/deliveries", s.listDeliveries)
@@ -155,6 +174,9 @@ func New(opts Options) *Server {
 	mux.HandleFunc("POST /orgs/{owner}/hooks/{hook}/deliveries/{id}/attempts", s.redeliver)
 	mux.HandleFunc("GET /repos/{owner}/{repo}/pulls", s.listPulls)
 	mux.HandleFunc("GET /repos/{owner}/{repo}/branches", s.listBranches)
+	mux.HandleFunc("GET /repos/{owner}/{repo}/pulls/{number}/reviews", s.listReviews)
+	mux.HandleFunc("GET /repos/{owner}/{repo}/deployments", s.listDeployments)
+	mux.HandleFunc("GET /repos/{owner}/{repo}/deployments/{id}/statuses", s.listDeploymentStatuses)
 	mux.HandleFunc("GET /orgs/{owner}/repos", s.listOrgRepos)
 	mux.HandleFunc("POST /app/installations/{installation}/access_tokens", s.installationToken)
 	s.srv = httptest.NewServer(s.limit(mux))
@@ -374,6 +396,55 @@ func (s *Server) SetBranch(repository, name, sha string) {
 		Commit: &github.RepositoryCommit{SHA: github.String(sha),
 			URL: github.String(s.srv.URL + "/repos/" + repository + "/commits/" + sha)},
 	})
+}
+
+// AddReview adds (or replaces, by id) a review of repository's pull
+// request number.
+func (s *Server) AddReview(repository string, number int, rv *github.PullRequestReview) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	key := repository + "#" + strconv.Itoa(number)
+	for i, r := range s.reviews[key] {
+		if r.GetID() == rv.GetID() {
+			s.reviews[key][i] = rv
+			return
+		}
+	}
+	s.reviews[key] = append(s.reviews[key], rv)
+}
+
+// SetDeployment adds or replaces (by id) one of repository's deployments.
+func (s *Server) SetDeployment(repository string, d *github.Deployment) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, x := range s.deploys {
+		if x.repo == repository && x.d.GetID() == d.GetID() {
+			x.d = d
+			return
+		}
+	}
+	s.deploys = append(s.deploys, &deploy{repo: repository, d: d})
+}
+
+// AddDeploymentStatus adds a status to deployment id of repository (which
+// SetDeployment added).
+func (s *Server) AddDeploymentStatus(repository string, id int64, st *github.DeploymentStatus) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, x := range s.deploys {
+		if x.repo == repository && x.d.GetID() == id {
+			x.statuses = append(x.statuses, st)
+			// GitHub moves the deployment's updated_at with its statuses
+			// (as its deployment_status payloads show).
+			if at := st.GetUpdatedAt(); at.After(x.d.GetUpdatedAt().Time) {
+				d := *x.d
+				d.UpdatedAt = &at
+				x.d = &d
+			}
+			return
+		}
+	}
+	panic(fmt.Sprintf("fakegithub: no deployment %d in %s", id, repository))
 }
 
 // limit is the API's front: authentication, outage, rate limits.
@@ -648,6 +719,71 @@ func (s *Server) listBranches(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 	slices.SortFunc(bs, func(a, b *github.Branch) int { return strings.Compare(a.GetName(), b.GetName()) })
 	paginate(s, w, r, bs)
+}
+
+func (s *Server) listReviews(w http.ResponseWriter, r *http.Request) {
+	repository := r.PathValue("owner") + "/" + r.PathValue("repo")
+	number, err := strconv.Atoi(r.PathValue("number"))
+	s.mu.Lock()
+	found := false
+	for _, p := range s.pulls {
+		if strings.EqualFold(p.repo, repository) && p.pr.GetNumber() == number {
+			found = true
+		}
+	}
+	var rvs []*github.PullRequestReview
+	for key, list := range s.reviews {
+		if strings.EqualFold(key, repository+"#"+strconv.Itoa(number)) {
+			rvs = append(rvs, list...)
+		}
+	}
+	s.mu.Unlock()
+	if err != nil || !found {
+		notFound(w)
+		return
+	}
+	paginate(s, w, r, rvs)
+}
+
+func (s *Server) listDeployments(w http.ResponseWriter, r *http.Request) {
+	repository := r.PathValue("owner") + "/" + r.PathValue("repo")
+	q := r.URL.Query()
+	s.mu.Lock()
+	var deps []*github.Deployment
+	for _, x := range s.deploys {
+		d := x.d
+		if !strings.EqualFold(x.repo, repository) ||
+			(q.Get("sha") != "" && d.GetSHA() != q.Get("sha")) || (q.Get("ref") != "" && d.GetRef() != q.Get("ref")) ||
+			(q.Get("task") != "" && d.GetTask() != q.Get("task")) ||
+			(q.Get("environment") != "" && d.GetEnvironment() != q.Get("environment")) {
+			continue
+		}
+		deps = append(deps, d)
+	}
+	s.mu.Unlock()
+	slices.SortFunc(deps, func(a, b *github.Deployment) int { return -cmp.Compare(a.GetID(), b.GetID()) })
+	paginate(s, w, r, deps)
+}
+
+func (s *Server) listDeploymentStatuses(w http.ResponseWriter, r *http.Request) {
+	repository := r.PathValue("owner") + "/" + r.PathValue("repo")
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	s.mu.Lock()
+	var sts []*github.DeploymentStatus
+	found := false
+	for _, x := range s.deploys {
+		if strings.EqualFold(x.repo, repository) && x.d.GetID() == id {
+			found = true
+			sts = slices.Clone(x.statuses)
+		}
+	}
+	s.mu.Unlock()
+	if err != nil || !found {
+		notFound(w)
+		return
+	}
+	slices.Reverse(sts)
+	paginate(s, w, r, sts)
 }
 
 // listOrgRepos lists the repositories the fake knows of under an owner

@@ -3,6 +3,7 @@ package fakegithub_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -115,4 +116,79 @@ func TestRateLimits_AsGoGitHubClassifiesThem(t *testing.T) {
 	if !errors.As(err, &primary) || !primary.Rate.Reset.Time.Equal(reset) {
 		t.Errorf("primary limit: %v", err)
 	}
+}
+
+// Reviews, deployments and deployment statuses read by go-github as from
+// GitHub: reviews in submission order, deployments and statuses newest
+// first, page-number pagination, 404 for an unknown pull request or
+// deployment, and a status moving its deployment's updated_at.
+func TestReviewsAndDeployments_AsGoGitHubReadsThem(t *testing.T) {
+	gh := fakegithub.New(fakegithub.Options{Token: "t"})
+	defer gh.Close()
+	at := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+	gh.SetPullRequest("acme/api", &github.PullRequest{Number: github.Int(3), State: github.String("open"),
+		UpdatedAt: &github.Timestamp{Time: at}})
+	for id := int64(1); id <= 3; id++ {
+		gh.AddReview("acme/api", 3, &github.PullRequestReview{ID: github.Int64(id), State: github.String("COMMENTED"),
+			SubmittedAt: &github.Timestamp{Time: at.Add(time.Duration(id) * time.Minute)}})
+	}
+	for id := int64(10); id <= 12; id++ {
+		gh.SetDeployment("acme/api", &github.Deployment{ID: github.Int64(id), Environment: github.String("production"),
+			CreatedAt: &github.Timestamp{Time: at}, UpdatedAt: &github.Timestamp{Time: at}})
+	}
+	gh.AddDeploymentStatus("acme/api", 11, &github.DeploymentStatus{ID: github.Int64(1), State: github.String("pending"),
+		CreatedAt: &github.Timestamp{Time: at.Add(time.Minute)}, UpdatedAt: &github.Timestamp{Time: at.Add(time.Minute)}})
+	gh.AddDeploymentStatus("acme/api", 11, &github.DeploymentStatus{ID: github.Int64(2), State: github.String("success"),
+		CreatedAt: &github.Timestamp{Time: at.Add(time.Hour)}, UpdatedAt: &github.Timestamp{Time: at.Add(time.Hour)}})
+	c := client(t, gh, "t")
+	ctx := context.Background()
+
+	var reviews []int64
+	opts := &github.ListOptions{PerPage: 2}
+	for {
+		rvs, resp, err := c.PullRequests.ListReviews(ctx, "acme", "api", 3, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range rvs {
+			reviews = append(reviews, r.GetID())
+		}
+		if resp.NextPage == 0 {
+			break
+		}
+		opts.Page = resp.NextPage
+	}
+	if fmt.Sprint(reviews) != "[1 2 3]" {
+		t.Errorf("reviews %v, want [1 2 3] (chronological, two pages)", reviews)
+	}
+	if _, _, err := c.PullRequests.ListReviews(ctx, "acme", "api", 4, nil); !isNotFound(err) {
+		t.Errorf("reviews of an unknown pull request: %v", err)
+	}
+
+	deps, _, err := c.Repositories.ListDeployments(ctx, "acme", "api", &github.DeploymentsListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []int64
+	for _, d := range deps {
+		ids = append(ids, d.GetID())
+		if d.GetID() == 11 && !d.GetUpdatedAt().Time.Equal(at.Add(time.Hour)) {
+			t.Errorf("deployment 11 updated_at %v: its statuses move it", d.GetUpdatedAt())
+		}
+	}
+	if fmt.Sprint(ids) != "[12 11 10]" {
+		t.Errorf("deployments %v, want newest first", ids)
+	}
+	sts, _, err := c.Repositories.ListDeploymentStatuses(ctx, "acme", "api", 11, nil)
+	if err != nil || len(sts) != 2 || sts[0].GetState() != "success" {
+		t.Errorf("statuses %v %v, want newest first", sts, err)
+	}
+	if _, _, err := c.Repositories.ListDeploymentStatuses(ctx, "acme", "api", 99, nil); !isNotFound(err) {
+		t.Errorf("statuses of an unknown deployment: %v", err)
+	}
+}
+
+func isNotFound(err error) bool {
+	var e *github.ErrorResponse
+	return errors.As(err, &e) && e.Response.StatusCode == http.StatusNotFound
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/google/go-github/v60/github"
@@ -50,6 +51,9 @@ func FromAPIPullRequest(repository string, pr *github.PullRequest) (Change, erro
 		BaseBranch: pr.GetBase().GetRef(),
 		HeadSHA:    pr.GetHead().GetSHA(),
 		URL:        pr.GetHTMLURL(),
+		// The pulls list carries merge_commit_sha as a delivery does
+		// (lead time attribution by SHA needs it).
+		MergeCommitSHA: pr.GetMergeCommitSHA(),
 		// The list endpoint has no "merged" member; merged_at says it.
 		Merged:   pr.GetMerged() || present(pr.GetMergedAt()),
 		Draft:    pr.Draft,
@@ -101,4 +105,99 @@ func FromAPIBranch(repository string, b *github.Branch) (Change, error) {
 		TimeSource: TimeFromArrival,
 		Branch:     &BranchChange{Action: stablev1.ActionReconciled, Name: b.GetName(), HeadSHA: sha},
 	}, nil
+}
+
+// FromAPIReviews is the Change the reviews of pull request pr, as GET
+// /repos/{owner}/{repo}/pulls/{pull_number}/reviews returns them (GitHub's
+// REST docs "List reviews for a pull request": every review, in
+// chronological order, state upper-cased: APPROVED, CHANGES_REQUESTED,
+// COMMENTED, DISMISSED, PENDING; go-github pulls_reviews.go ListReviews),
+// tell. Each listed review becomes a ReviewChange with Action "submitted"
+// (and, when its state is DISMISSED, also counts as dismissed); pending
+// reviews (not submitted, no submitted_at) are left out. A dismissed
+// review's original state is not in the list, so whether it was an approval
+// is unknown (docs/dora.md). The pull request's own fields come from pr, as
+// the pulls list returned it, and only fill an object that does not exist.
+func FromAPIReviews(repository string, pr *github.PullRequest, reviews []*github.PullRequestReview) (Change, error) {
+	base, err := FromAPIPullRequest(repository, pr)
+	if err != nil {
+		return Change{}, err
+	}
+	c := &ReviewChange{Action: stablev1.ActionReconciled, PullRequest: *base.PullRequest}
+	parts := []string{"reviews", repository, strconv.Itoa(pr.GetNumber())}
+	for _, rv := range reviews {
+		state := strings.ToLower(rv.GetState())
+		if rv.GetID() <= 0 || state == "pending" || state == "" || !present(rv.GetSubmittedAt()) {
+			continue
+		}
+		at := rv.GetSubmittedAt().UTC().Truncate(time.Second)
+		c.Listed = append(c.Listed, ReviewChange{Action: "submitted", ID: rv.GetID(), State: state,
+			SubmittedAt: at, Reviewer: rv.GetUser().GetLogin()})
+		parts = append(parts, strconv.FormatInt(rv.GetID(), 10), state, at.Format(time.RFC3339))
+	}
+	return Change{
+		DeliveryID: reconciledID(parts...),
+		Event:      "pull_request_review",
+		Repository: repository,
+		Sender:     "gitpulse-reconcile",
+		OccurredAt: base.OccurredAt,
+		TimeSource: TimeFromUpdatedAt,
+		Review:     c,
+	}, nil
+}
+
+// FromAPIPullRequestWithReviews is FromAPIPullRequest's Change carrying,
+// as its Review, what FromAPIReviews reads from the pull request's review
+// list: one Change, so a pass writes a pull request and its reviews in one
+// write with one Reconciled Event. Its DeliveryID depends on both.
+func FromAPIPullRequestWithReviews(repository string, pr *github.PullRequest, reviews []*github.PullRequestReview) (Change, error) {
+	ch, err := FromAPIPullRequest(repository, pr)
+	if err != nil {
+		return Change{}, err
+	}
+	rc, err := FromAPIReviews(repository, pr, reviews)
+	if err != nil {
+		return Change{}, err
+	}
+	if len(rc.Review.Listed) > 0 {
+		ch.Review = rc.Review
+		ch.DeliveryID = reconciledID(ch.DeliveryID, rc.DeliveryID)
+	}
+	return ch, nil
+}
+
+// FromAPIDeployment is the Change a deployment and its statuses, as GET
+// /repos/{owner}/{repo}/deployments and GET
+// .../deployments/{deployment_id}/statuses return them (GitHub's REST docs
+// "List deployments" and "List deployment statuses"; go-github
+// repos_deployments.go ListDeployments, ListDeploymentStatuses), tell: the
+// same fields a deployment_status delivery carries, every status listed
+// (in any order: the recorder orders them by their own time and id).
+func FromAPIDeployment(repository string, d *github.Deployment, statuses []*github.DeploymentStatus) (Change, error) {
+	if d.GetID() <= 0 {
+		return Change{}, fmt.Errorf("%w: deployment without an id", ErrMismatch)
+	}
+	ch := Change{Event: "deployment", Sender: "gitpulse-reconcile"}
+	repo := &github.Repository{FullName: github.String(repository)}
+	if err := ch.fromDeployment(d, repo, ch.Sender, nil, false); err != nil {
+		return Change{}, err
+	}
+	ch.Sender = "gitpulse-reconcile"
+	parts := []string{"deployment", repository, strconv.FormatInt(d.GetID(), 10),
+		ch.Deployment.UpdatedAt.UTC().Format(time.RFC3339)}
+	ch.Deployment.Statuses = []DeploymentStatusChange{}
+	for _, st := range statuses {
+		s := DeploymentStatusChange{ID: st.GetID(), State: strings.ToLower(st.GetState()), At: orZero(st.GetUpdatedAt())}
+		if s.At.IsZero() {
+			s.At = orZero(st.GetCreatedAt())
+		}
+		if s.ID <= 0 || s.State == "" || s.At.IsZero() || len(s.State) > 40 {
+			continue
+		}
+		s.At = s.At.UTC().Truncate(time.Second)
+		ch.Deployment.Statuses = append(ch.Deployment.Statuses, s)
+		parts = append(parts, strconv.FormatInt(s.ID, 10), s.State, s.At.Format(time.RFC3339))
+	}
+	ch.DeliveryID = reconciledID(parts...)
+	return ch, nil
 }

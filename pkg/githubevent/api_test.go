@@ -2,6 +2,7 @@ package githubevent_test
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -70,5 +71,78 @@ func TestFromAPIBranch_HasNoTimeToOrderBy(t *testing.T) {
 	}
 	if ch.Kind() != githubevent.KindBranch || ch.Branch.HeadSHA != "abc" || !ch.OccurredAt.IsZero() {
 		t.Errorf("change %+v %+v", ch, ch.Branch)
+	}
+}
+
+func TestFromAPIReviews_SubmittedReviewsOnly(t *testing.T) {
+	at := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+	pr := &github.PullRequest{Number: github.Int(7), State: github.String("open"), UpdatedAt: &github.Timestamp{Time: at}}
+	rv := func(id int64, state string, submitted bool) *github.PullRequestReview {
+		r := &github.PullRequestReview{ID: github.Int64(id), State: github.String(state), User: &github.User{Login: github.String("bob")}}
+		if submitted {
+			r.SubmittedAt = &github.Timestamp{Time: at.Add(time.Duration(id) * time.Minute)}
+		}
+		return r
+	}
+	ch, err := githubevent.FromAPIPullRequestWithReviews("acme/api", pr, []*github.PullRequestReview{
+		rv(1, "COMMENTED", true), rv(2, "APPROVED", true), rv(3, "DISMISSED", true),
+		// Pending: not submitted, never delivered as submitted.
+		rv(4, "PENDING", false),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ch.Kind() != githubevent.KindPullRequest || ch.PullRequest == nil || ch.Review == nil {
+		t.Fatalf("change %+v", ch)
+	}
+	var got []string
+	for _, l := range ch.Review.Listed {
+		got = append(got, fmt.Sprintf("%d:%s:%s", l.ID, l.State, l.SubmittedAt.Format(time.TimeOnly)))
+	}
+	if want := "[1:commented:10:01:00 2:approved:10:02:00 3:dismissed:10:03:00]"; fmt.Sprint(got) != want {
+		t.Errorf("listed %v, want %s", got, want)
+	}
+	plain, _ := githubevent.FromAPIPullRequest("acme/api", pr)
+	if plain.DeliveryID == ch.DeliveryID {
+		t.Error("the reviews do not enter the change's id: a new review would be taken for a change already applied")
+	}
+	none, _ := githubevent.FromAPIPullRequestWithReviews("acme/api", pr, nil)
+	if none.Review != nil || none.DeliveryID != plain.DeliveryID {
+		t.Errorf("without reviews the change is the pull request's: %+v", none)
+	}
+}
+
+func TestFromAPIDeployment_EveryStatusListed(t *testing.T) {
+	at := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+	d := &github.Deployment{ID: github.Int64(9), Environment: github.String("production"), Ref: github.String("main"),
+		SHA: github.String("abc"), Creator: &github.User{Login: github.String("ci")},
+		CreatedAt: &github.Timestamp{Time: at}, UpdatedAt: &github.Timestamp{Time: at.Add(time.Hour)}}
+	st := func(id int64, state string, created, updated time.Time) *github.DeploymentStatus {
+		s := &github.DeploymentStatus{ID: github.Int64(id), State: github.String(state), CreatedAt: &github.Timestamp{Time: created}}
+		if !updated.IsZero() {
+			s.UpdatedAt = &github.Timestamp{Time: updated}
+		}
+		return s
+	}
+	ch, err := githubevent.FromAPIDeployment("acme/api", d, []*github.DeploymentStatus{
+		st(92, "SUCCESS", at.Add(30*time.Minute), at.Add(40*time.Minute)),
+		st(91, "failure", at.Add(10*time.Minute), time.Time{}),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := ch.Deployment
+	if ch.Kind() != githubevent.KindGitHubDeployment || c.Environment != "production" || c.Status != nil || len(c.Statuses) != 2 ||
+		c.Statuses[0].State != "success" || !c.Statuses[0].At.Equal(at.Add(40*time.Minute)) ||
+		!c.Statuses[1].At.Equal(at.Add(10*time.Minute)) || ch.Action() != stablev1.ActionReconciled {
+		t.Errorf("change %+v %+v", ch, c)
+	}
+	empty, _ := githubevent.FromAPIDeployment("acme/api", d, nil)
+	if empty.Deployment.Statuses == nil || empty.DeliveryID == ch.DeliveryID {
+		t.Errorf("a deployment without statuses: %+v", empty.Deployment)
+	}
+	d.Environment = github.String("")
+	if _, err := githubevent.FromAPIDeployment("acme/api", d, nil); !errors.Is(err, githubevent.ErrMismatch) {
+		t.Errorf("empty environment: %v", err)
 	}
 }

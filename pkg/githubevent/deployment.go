@@ -48,6 +48,9 @@ type DeploymentChange struct {
 	UpdatedAt   time.Time
 	// Status is set for a deployment_status delivery.
 	Status *DeploymentStatusChange
+	// Statuses, for a Change built from the REST API (FromAPIDeployment),
+	// is every status listed (non-nil, possibly empty); Status is nil then.
+	Statuses []DeploymentStatusChange
 }
 
 // DeploymentStatusChange is one status of a deployment.
@@ -133,6 +136,9 @@ func checkEnvironment(env string) error {
 // deploymentAction is a deployment Event's action: created, or the status's
 // state.
 func (ch Change) deploymentAction() string {
+	if ch.Deployment.Statuses != nil {
+		return stablev1.ActionReconciled
+	}
 	if ch.Deployment.Status != nil {
 		return ch.Deployment.Status.State
 	}
@@ -153,6 +159,10 @@ func (ch Change) deploymentReason() string {
 
 func (ch Change) deploymentMessage(who string) string {
 	d := ch.Deployment
+	if d.Statuses != nil {
+		return fmt.Sprintf("%s read deployment %d of %s (%s) to %s in %s with %d statuses", who, d.ID, d.Ref, short(d.SHA),
+			d.Environment, ch.Repository, len(d.Statuses))
+	}
 	if d.Status == nil {
 		return fmt.Sprintf("%s created deployment %d of %s (%s) to %s in %s", who, d.ID, d.Ref, short(d.SHA), d.Environment, ch.Repository)
 	}

@@ -48,6 +48,9 @@ type ReviewChange struct {
 	// payload describes it (used only to fill an object that does not
 	// exist yet; pull_request deliveries own those fields).
 	PullRequest PullRequestChange
+	// Listed, for a Change built from the REST API (FromAPIReviews, Action
+	// "reconciled"), is every submitted review of the pull request.
+	Listed []ReviewChange
 }
 
 func (ch *Change) fromReview(p *github.PullRequestReviewEvent) error {
@@ -144,6 +147,8 @@ func (ch Change) reviewMessage(who string) string {
 		verb = "edited a review of"
 	case "dismissed":
 		verb = "dismissed a review of"
+	case stablev1.ActionReconciled:
+		verb = fmt.Sprintf("read %d reviews of", len(r.Listed))
 	}
 	return fmt.Sprintf("%s %s pull request #%d %q in %s", who, verb, r.PullRequest.Number, r.PullRequest.Title, ch.Repository)
 }

@@ -35,6 +35,9 @@ const (
 	KeyUnrecovered       = stablev1.CursorUnrecovered
 	KeyOldestUnrecovered = stablev1.CursorOldestUnrecovered
 	KeyPullsSince        = "pullRequests.since"
+	KeyDeploymentsSince  = "deployments.since"
+	KeyPullsScan         = "pullRequests.scan"
+	KeyDeploymentsScan   = "deployments.scan"
 	KeyFullResyncAt      = "fullResyncAt"
 	KeyNotBefore         = "notBefore"
 	KeyLastPassAt        = stablev1.CursorLastPassAt

@@ -38,6 +38,10 @@ const EventType = "dev.liatr.gitpulse.reconcile"
 // Recorder writes what a pass reconciles: pkg/recorder's Recorder.
 type Recorder interface {
 	RecordReconciled(ctx context.Context, ch githubevent.Change) (recorder.Outcome, error)
+	// Ship brings a repository's lead time attribution up to date
+	// (pkg/recorder leadtime.go), after its pull requests and
+	// deployments were backfilled.
+	Ship(ctx context.Context, repository string) error
 }
 
 // Options configure a Reconciler. Zero values take the defaults named.
@@ -62,7 +66,8 @@ type Options struct {
 	// default 100.
 	MinRemaining int
 	// Window bounds the pull request history a backfill reads (by
-	// updated_at); default 90 days.
+	// updated_at; the reviews of those pull requests) and the deployment
+	// history (by created_at); default 90 days.
 	Window time.Duration
 	// Retention is how far back deliveries are looked at; default 72 h,
 	// how long github.com keeps them (GitHub Enterprise Server: 7 days).

@@ -21,7 +21,29 @@ import (
 // brought up to date (leadtime.go).
 func (r *Recorder) recordDeployment(ctx context.Context, ch githubevent.Change, digest string) (corev1.ObjectReference, upsertResult, error) {
 	d := ch.Deployment
-	k := objectKind[*stablev1.GitHubDeployment]{
+	k := deploymentKind(ch)
+	names := objectNames{
+		name:     naming.DeploymentName(ch.Repository, d.ID),
+		identity: deploymentIdentity(ch.Repository, d.ID),
+	}
+	obj, res, err := upsert(ctx, r, r.opts.Gitpulse.StableV1().GitHubDeployments(r.opts.Namespace), k, names, ch, digest)
+	if err != nil {
+		return corev1.ObjectReference{}, res, err
+	}
+	// After the write, so that a pull request merged concurrently is seen
+	// here or sees this success itself (leadtime.go). Also when an earlier
+	// attempt wrote the object: it may have failed right after.
+	if !res.replayed && obj.Spec.FirstSuccessAt != nil {
+		if err := r.ship(ctx, ch.Repository, obj.Spec.Environment); err != nil {
+			return corev1.ObjectReference{}, res, err
+		}
+	}
+	return reference(githubevent.KindGitHubDeployment, &obj.ObjectMeta), res, nil
+}
+
+// deploymentKind is what a GitHubDeployment does in upsert, for change ch.
+func deploymentKind(ch githubevent.Change) objectKind[*stablev1.GitHubDeployment] {
+	return objectKind[*stablev1.GitHubDeployment]{
 		apply:  func(o *stablev1.GitHubDeployment) bool { return applyDeployment(o, ch) },
 		derive: deriveDeploymentStatus,
 		sameState: func(a, b *stablev1.GitHubDeployment) bool {
@@ -44,23 +66,6 @@ func (r *Recorder) recordDeployment(ctx context.Context, ch githubevent.Change, 
 		// object read live rather than create first.
 		isNew: func(githubevent.Change) bool { return false },
 	}
-	names := objectNames{
-		name:     naming.DeploymentName(ch.Repository, d.ID),
-		identity: deploymentIdentity(ch.Repository, d.ID),
-	}
-	obj, res, err := upsert(ctx, r, r.opts.Gitpulse.StableV1().GitHubDeployments(r.opts.Namespace), k, names, ch, digest)
-	if err != nil {
-		return corev1.ObjectReference{}, res, err
-	}
-	// After the write, so that a pull request merged concurrently is seen
-	// here or sees this success itself (leadtime.go). Also when an earlier
-	// attempt wrote the object: it may have failed right after.
-	if !res.replayed && obj.Spec.FirstSuccessAt != nil {
-		if err := r.ship(ctx, ch.Repository, obj.Spec.Environment); err != nil {
-			return corev1.ObjectReference{}, res, err
-		}
-	}
-	return reference(githubevent.KindGitHubDeployment, &obj.ObjectMeta), res, nil
 }
 
 func deploymentIdentity(repository string, id int64) string {
@@ -78,7 +83,7 @@ func deploymentIdentity(repository string, id int64) string {
 //     never hides a "success".
 //
 // The first success and first failure times are the earliest seen (order
-// does not matter), and statusCount counts every distinct status delivery.
+// does not matter), and statusCount counts every distinct status (by id).
 // It reports whether anything but the count moved.
 func applyDeployment(o *stablev1.GitHubDeployment, ch githubevent.Change) bool {
 	d := ch.Deployment
@@ -101,7 +106,11 @@ func applyDeployment(o *stablev1.GitHubDeployment, ch githubevent.Change) bool {
 		s.State = stablev1.DeploymentStateCreated
 	}
 	if st := d.Status; st != nil {
-		s.StatusCount++
+		// Once per status id (counted.go): a status also read by a
+		// reconcile pass's backfill is not counted twice.
+		if countOnce(&o.ObjectMeta, AnnotationCountedStatuses, st.ID, 0) {
+			s.StatusCount++
+		}
 		if s.StateAt == nil || st.At.After(s.StateAt.Time) || (st.At.Equal(s.StateAt.Time) && st.ID >= s.StateID) {
 			s.State, s.StateAt, s.StateID = st.State, timeOrNil(st.At), st.ID
 			moved = true

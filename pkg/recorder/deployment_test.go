@@ -114,12 +114,13 @@ func TestApplyDeployment_SameResultInEveryOrder(t *testing.T) {
 	}
 	changes := []githubevent.Change{
 		created,
-		statusChange("p", "pending", "10:01:00", 1),
-		statusChange("f", "failure", "10:02:00", 2),
-		statusChange("q", "in_progress", "10:03:00", 3),
-		statusChange("s", "success", "10:04:00", 4),
-		// Same second as the success, older id: never hides it.
-		statusChange("x", "in_progress", "10:04:00", 3),
+		statusChange("p", "pending", "10:01:00", 10),
+		statusChange("f", "failure", "10:02:00", 20),
+		statusChange("q", "in_progress", "10:03:00", 30),
+		statusChange("s", "success", "10:04:00", 40),
+		// Same second as the success, older id: never hides it. (Each
+		// status has an id of its own: statusCount counts ids.)
+		statusChange("x", "in_progress", "10:04:00", 35),
 	}
 	permutations(changes, func(order []githubevent.Change) {
 		o := &stablev1.GitHubDeployment{}

@@ -22,7 +22,8 @@ import (
 const Reconciled Outcome = "reconciled"
 
 // RecordReconciled records a Change built from the GitHub REST API
-// (githubevent.FromAPIPullRequest, FromAPIBranch) by a reconcile pass. It
+// (githubevent.FromAPIPullRequest, FromAPIBranch, FromAPIReviews,
+// FromAPIDeployment) by a reconcile pass. It
 // goes through the same upsert as a delivery, so the same ordering rules
 // hold: a pull request never moves backwards (updated_at, merged is final)
 // and a delivery that arrives later still wins when newer. A branch from the
@@ -53,7 +54,13 @@ func (r *Recorder) RecordReconciled(ctx context.Context, ch githubevent.Change) 
 	)
 	switch ch.Kind() {
 	case githubevent.KindPullRequest:
+		if ch.Review != nil && ch.PullRequest == nil { // reconciled_dora.go
+			ref, res, skip, err = r.reconcileReviews(ctx, ch, now)
+			break
+		}
 		ref, res, skip, err = r.reconcilePullRequest(ctx, ch, now)
+	case githubevent.KindGitHubDeployment:
+		ref, res, skip, err = r.reconcileDeployment(ctx, ch, now)
 	case githubevent.KindBranch:
 		ref, res, skip, err = r.reconcileBranch(ctx, ch, now)
 	}
@@ -95,7 +102,13 @@ func unchanged[E any, T recordedObject[E]](ctx context.Context, c objectClient[T
 }
 
 func (r *Recorder) reconcilePullRequest(ctx context.Context, ch githubevent.Change, now string) (corev1.ObjectReference, upsertResult, bool, error) {
-	apply := func(o *stablev1.PullRequest) bool { return applyPullRequest(o, ch) }
+	apply := func(o *stablev1.PullRequest) bool {
+		moved := applyPullRequest(o, ch)
+		if ch.Review != nil && applyReconciledReviews(o, ch, now) {
+			moved = true
+		}
+		return moved
+	}
 	spec := func(o *stablev1.PullRequest) any { return o.Spec }
 	client := r.opts.Gitpulse.StableV1().PullRequests(r.opts.Namespace)
 	names := pullRequestNames(ch)
@@ -106,6 +119,11 @@ func (r *Recorder) reconcilePullRequest(ctx context.Context, ch githubevent.Chan
 	k.apply = func(o *stablev1.PullRequest) bool {
 		before := o.Spec.DeepCopy()
 		moved := applyPullRequest(o, ch) && !equality.Semantic.DeepEqual(*before, o.Spec)
+		// The pull request's reviews, when the pass listed them
+		// (githubevent.FromAPIPullRequestWithReviews; reconciled_dora.go).
+		if ch.Review != nil && applyReconciledReviews(o, ch, now) {
+			moved = true
+		}
 		if moved {
 			setAnnotation(&o.ObjectMeta, stablev1.AnnotationReconciledAt, now)
 		}
@@ -196,6 +214,9 @@ func (r *Recorder) createReconciledEvent(ctx context.Context, ch githubevent.Cha
 		LastTimestamp:       metav1.NewTime(now),
 		EventTime:           metav1.NewMicroTime(now),
 		Count:               1,
+	}
+	if ch.Deployment != nil { // as a delivered deployment's Event (record.go)
+		ev.Annotations[stablev1.AnnotationEnvironment] = ch.Deployment.Environment
 	}
 	_, err := r.opts.Kube.CoreV1().Events(r.opts.Namespace).Create(ctx, ev, metav1.CreateOptions{})
 	switch {

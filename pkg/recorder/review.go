@@ -45,7 +45,8 @@ func (r *Recorder) recordReview(ctx context.Context, ch githubevent.Change, dige
 // applyReview adds what a review delivery says to pr:
 //
 //   - submitted counts a review (and an approval when its state is
-//     approved); dismissed counts a dismissal; edited counts nothing;
+//     approved); dismissed counts a dismissal; edited counts nothing; each
+//     once per review id (counted.go);
 //   - firstReviewAt and firstApprovalAt become the earliest submitted_at
 //     seen (of any review state, resp. approved), so the order deliveries
 //     arrive in does not matter.
@@ -69,16 +70,23 @@ func applyReview(pr *stablev1.PullRequest, ch githubevent.Change) bool {
 		s.OpenedAt, s.ClosedAt, s.MergedAt = timeOrNil(c.OpenedAt), timeOrNil(c.ClosedAt), timeOrNil(c.MergedAt)
 		moved = true
 	}
+	// Counted once per review id (counted.go): a review also read by a
+	// reconcile pass's backfill is not counted twice.
 	switch rv.Action {
 	case "submitted":
-		s.ReviewCount++
-		if rv.State == githubevent.ReviewApproved {
-			s.ApprovalCount++
+		if countOnce(&pr.ObjectMeta, AnnotationCountedReviews, rv.ID, countedReview) {
+			s.ReviewCount++
+			moved = true
 		}
-		moved = true
+		if rv.State == githubevent.ReviewApproved && countOnce(&pr.ObjectMeta, AnnotationCountedReviews, rv.ID, countedApproval) {
+			s.ApprovalCount++
+			moved = true
+		}
 	case "dismissed":
-		s.DismissedCount++
-		moved = true
+		if countOnce(&pr.ObjectMeta, AnnotationCountedReviews, rv.ID, countedDismissal) {
+			s.DismissedCount++
+			moved = true
+		}
 	}
 	if !rv.SubmittedAt.IsZero() && rv.State != "pending" {
 		moved = earliest(&s.FirstReviewAt, rv.SubmittedAt) || moved

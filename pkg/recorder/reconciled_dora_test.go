@@ -1,0 +1,153 @@
+package recorder
+
+import (
+	"testing"
+
+	stablev1 "github.com/liatrio/gitpulse/pkg/apis/stable/v1"
+	"github.com/liatrio/gitpulse/pkg/githubevent"
+)
+
+func identifiedReview(id, action, state, submitted string, reviewID int64) githubevent.Change {
+	ch := reviewChange(id, action, state, submitted)
+	ch.Review.ID = reviewID
+	return ch
+}
+
+// backfilledReviews is what githubevent.FromAPIReviews builds from a
+// review list: states as the list has them now (a dismissed approval is
+// DISMISSED).
+func backfilledReviews(id string, listed ...githubevent.ReviewChange) githubevent.Change {
+	ch := reviewChange(id, stablev1.ActionReconciled, "", "09:30:00")
+	ch.Review.Listed = listed
+	return ch
+}
+
+func listed(reviewID int64, state, submitted string) githubevent.ReviewChange {
+	return githubevent.ReviewChange{Action: "submitted", ID: reviewID, State: state, SubmittedAt: at(submitted)}
+}
+
+// applyAnyReview is what the recorder does with a change on a PullRequest: a
+// delivery (applyReview) or a reconcile pass's review list.
+func applyAnyReview(pr *stablev1.PullRequest, ch githubevent.Change) {
+	if ch.Review.Action == stablev1.ActionReconciled {
+		applyReconciledReviews(pr, ch, "now")
+		return
+	}
+	applyReview(pr, ch)
+}
+
+// A review delivered and also read by a backfill is counted once, in
+// every order, and the backfill's list (which has lost that a dismissed
+// review was an approval) never undoes what a delivery told.
+func TestReconciledReviews_CountedOnceWithDeliveriesInEveryOrder(t *testing.T) {
+	backfill := backfilledReviews("reconciled-1",
+		listed(101, githubevent.ReviewCommented, "10:00:00"),
+		listed(102, githubevent.ReviewDismissed, "11:00:00"),
+		listed(103, githubevent.ReviewApproved, "12:30:00"))
+	changes := []githubevent.Change{
+		identifiedReview("a", "submitted", "commented", "10:00:00", 101),
+		identifiedReview("b", "submitted", "approved", "11:00:00", 102),
+		identifiedReview("c", "dismissed", "dismissed", "11:00:00", 102),
+		identifiedReview("d", "submitted", "approved", "12:30:00", 103),
+		backfill,
+		// A second pass reading the same list.
+		backfill,
+	}
+	permutations(changes, func(order []githubevent.Change) {
+		pr := &stablev1.PullRequest{}
+		for _, ch := range order {
+			applyAnyReview(pr, ch)
+		}
+		s := pr.Spec
+		if s.ReviewCount != 3 || s.ApprovalCount != 2 || s.DismissedCount != 1 ||
+			fmtT(s.FirstReviewAt) != "10:00:00" || fmtT(s.FirstApprovalAt) != "11:00:00" {
+			t.Fatalf("order %v: reviews %d approvals %d dismissed %d first %s approval %s", ids(order),
+				s.ReviewCount, s.ApprovalCount, s.DismissedCount, fmtT(s.FirstReviewAt), fmtT(s.FirstApprovalAt))
+		}
+	})
+}
+
+func TestReconciledReviews_FromScratchAndOnOlderObjects(t *testing.T) {
+	list := backfilledReviews("reconciled-1",
+		listed(101, githubevent.ReviewCommented, "10:00:00"),
+		listed(102, githubevent.ReviewApproved, "11:00:00"))
+	for _, tt := range []struct {
+		name string
+		// before is the object's state: counted by deliveries of a
+		// gitpulse that kept no review ids.
+		before                        stablev1.PullRequestSpec
+		reviews, approvals, dismissed int64
+		moved                         bool
+	}{
+		{name: "no object yet", reviews: 2, approvals: 1, moved: true},
+		{name: "counted before ids were kept: not counted again",
+			before:  stablev1.PullRequestSpec{Status: "open", ReviewCount: 2, ApprovalCount: 1, FirstReviewAt: timeOrNil(at("10:00:00")), FirstApprovalAt: timeOrNil(at("11:00:00"))},
+			reviews: 2, approvals: 1},
+		{name: "one counted before, one lost",
+			before:  stablev1.PullRequestSpec{Status: "open", ReviewCount: 1, FirstReviewAt: timeOrNil(at("10:00:00"))},
+			reviews: 2, approvals: 1, moved: true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			pr := &stablev1.PullRequest{Spec: tt.before}
+			moved := applyReconciledReviews(pr, list, "now")
+			s := pr.Spec
+			if moved != tt.moved || s.ReviewCount != tt.reviews || s.ApprovalCount != tt.approvals || s.DismissedCount != tt.dismissed {
+				t.Fatalf("moved %v reviews %d approvals %d dismissed %d; want %v %d %d %d", moved,
+					s.ReviewCount, s.ApprovalCount, s.DismissedCount, tt.moved, tt.reviews, tt.approvals, tt.dismissed)
+			}
+			if fmtT(s.FirstReviewAt) != "10:00:00" || fmtT(s.FirstApprovalAt) != "11:00:00" {
+				t.Fatalf("first review %s approval %s", fmtT(s.FirstReviewAt), fmtT(s.FirstApprovalAt))
+			}
+			if again := applyReconciledReviews(pr, list, "later"); again {
+				t.Fatal("the same list moved the object a second time")
+			}
+		})
+	}
+}
+
+func backfilledDeployment(statuses ...githubevent.DeploymentStatusChange) githubevent.Change {
+	return githubevent.Change{
+		DeliveryID: "reconciled-d", Event: "deployment", Repository: "o/r", OccurredAt: at("10:00:00"),
+		Deployment: &githubevent.DeploymentChange{ID: 7, Environment: "production", Ref: "main", SHA: "abc", Creator: "c",
+			CreatedAt: at("10:00:00"), UpdatedAt: at("10:00:00"), Statuses: statuses},
+	}
+}
+
+// A deployment's statuses delivered and also listed by a backfill give
+// the same object in every order, each status counted once.
+func TestReconciledDeployment_SameResultAsDeliveriesInEveryOrder(t *testing.T) {
+	partial := backfilledDeployment(
+		githubevent.DeploymentStatusChange{ID: 20, State: "failure", At: at("10:02:00")},
+		githubevent.DeploymentStatusChange{ID: 10, State: "pending", At: at("10:01:00")})
+	whole := backfilledDeployment(
+		githubevent.DeploymentStatusChange{ID: 40, State: "success", At: at("10:04:00")},
+		githubevent.DeploymentStatusChange{ID: 20, State: "failure", At: at("10:02:00")},
+		githubevent.DeploymentStatusChange{ID: 10, State: "pending", At: at("10:01:00")})
+	changes := []githubevent.Change{
+		statusChange("p", "pending", "10:01:00", 10),
+		statusChange("f", "failure", "10:02:00", 20),
+		statusChange("s", "success", "10:04:00", 40),
+		partial,
+		whole,
+	}
+	permutations(changes, func(order []githubevent.Change) {
+		o := &stablev1.GitHubDeployment{}
+		for _, ch := range order {
+			if ch.Deployment.Statuses != nil {
+				applyReconciledDeployment(o, ch, "now")
+			} else {
+				applyDeployment(o, ch)
+			}
+		}
+		s := o.Spec
+		if s.State != "success" || s.StateID != 40 || fmtT(s.FirstSuccessAt) != "10:04:00" || fmtT(s.FirstFailureAt) != "10:02:00" ||
+			s.StatusCount != 3 || s.Environment != "production" || fmtT(s.CreatedAt) != "10:00:00" ||
+			o.Annotations[stablev1.AnnotationEnvironment] != "production" {
+			t.Fatalf("order %v: %+v", ids(order), s)
+		}
+	})
+	o := &stablev1.GitHubDeployment{}
+	if !applyReconciledDeployment(o, whole, "now") || applyReconciledDeployment(o, whole, "later") {
+		t.Fatal("a backfilled deployment must move a new object once, and not again for the same list")
+	}
+}
