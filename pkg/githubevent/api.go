@@ -42,33 +42,14 @@ func FromAPIPullRequest(repository string, pr *github.PullRequest) (Change, erro
 	if pr.GetNumber() <= 0 || !present(pr.GetUpdatedAt()) {
 		return Change{}, fmt.Errorf("%w: pull request without a number or updated_at", ErrMismatch)
 	}
-	c := &PullRequestChange{
-		Action:     stablev1.ActionReconciled,
-		Number:     int64(pr.GetNumber()),
-		Title:      pr.GetTitle(),
-		User:       pr.GetUser().GetLogin(),
-		HeadBranch: pr.GetHead().GetRef(),
-		BaseBranch: pr.GetBase().GetRef(),
-		HeadSHA:    pr.GetHead().GetSHA(),
-		URL:        pr.GetHTMLURL(),
-		// The pulls list carries merge_commit_sha as a delivery does
-		// (lead time attribution by SHA needs it).
-		MergeCommitSHA: pr.GetMergeCommitSHA(),
-		// The list endpoint has no "merged" member; merged_at says it.
-		Merged:   pr.GetMerged() || present(pr.GetMergedAt()),
-		Draft:    pr.Draft,
-		OpenedAt: orZero(pr.GetCreatedAt()),
-		ClosedAt: orZero(pr.GetClosedAt()),
-		MergedAt: orZero(pr.GetMergedAt()),
-	}
-	switch {
-	case c.Merged:
-		c.State = stablev1.PullRequestMerged
-	case pr.GetState() == "closed":
-		c.State = stablev1.PullRequestClosed
-	case pr.GetState() == "open":
-		c.State = stablev1.PullRequestOpen
-	default:
+	c := pullRequestFields(pr)
+	c.Action = stablev1.ActionReconciled
+	c.Draft = pr.Draft
+	// The pulls list carries merge_commit_sha as a delivery does (lead
+	// time attribution by SHA needs it).
+	c.MergeCommitSHA = pr.GetMergeCommitSHA()
+	var known bool
+	if c.State, known = pullRequestState(pr); !known {
 		return Change{}, fmt.Errorf("%w: pull request state %q", ErrMismatch, pr.GetState())
 	}
 	updated := pr.GetUpdatedAt().UTC().Truncate(time.Second)
@@ -80,7 +61,7 @@ func FromAPIPullRequest(repository string, pr *github.PullRequest) (Change, erro
 		Sender:      "gitpulse-reconcile",
 		OccurredAt:  updated,
 		TimeSource:  TimeFromUpdatedAt,
-		PullRequest: c,
+		PullRequest: &c,
 	}, nil
 }
 

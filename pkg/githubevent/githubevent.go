@@ -236,35 +236,51 @@ func (ch *Change) fromPullRequest(p *github.PullRequestEvent) error {
 	ch.Sender = p.GetSender().GetLogin()
 	ch.OccurredAt, ch.TimeSource = pr.GetUpdatedAt().Time, TimeFromUpdatedAt
 
-	c := &PullRequestChange{
-		Action:     p.GetAction(),
-		Number:     number,
+	c := pullRequestFields(pr)
+	c.Action, c.Number = p.GetAction(), number
+	c.Draft = draftOf(p.GetAction(), pr.Draft)
+	c.MergeCommitSHA = pr.GetMergeCommitSHA()
+	var known bool
+	if c.State, known = pullRequestState(pr); !known {
+		return fmt.Errorf("%w: pull_request state %q", ErrMismatch, pr.GetState())
+	}
+	ch.PullRequest = &c
+	return nil
+}
+
+// pullRequestFields is what every source of a pull request (a
+// pull_request delivery, the pull request a review delivery embeds, the
+// REST API's list) tells the same way.
+func pullRequestFields(pr *github.PullRequest) PullRequestChange {
+	return PullRequestChange{
+		Number:     int64(pr.GetNumber()),
 		Title:      pr.GetTitle(),
 		User:       pr.GetUser().GetLogin(),
 		HeadBranch: pr.GetHead().GetRef(),
 		BaseBranch: pr.GetBase().GetRef(),
 		HeadSHA:    pr.GetHead().GetSHA(),
 		URL:        pr.GetHTMLURL(),
-		Merged:     pr.GetMerged() || present(pr.GetMergedAt()),
-		Draft:      draftOf(p.GetAction(), pr.Draft),
-		OpenedAt:   orZero(pr.GetCreatedAt()),
-		ClosedAt:   orZero(pr.GetClosedAt()),
-		MergedAt:   orZero(pr.GetMergedAt()),
+		// merged_at says it where a shape has no "merged" member (the
+		// REST list, the adapter's struct for a review's pull request).
+		Merged:   pr.GetMerged() || present(pr.GetMergedAt()),
+		OpenedAt: orZero(pr.GetCreatedAt()),
+		ClosedAt: orZero(pr.GetClosedAt()),
+		MergedAt: orZero(pr.GetMergedAt()),
+	}
+}
 
-		MergeCommitSHA: pr.GetMergeCommitSHA(),
-	}
+// pullRequestState is pr's state (a merge is final); false when GitHub's
+// state is neither open nor closed.
+func pullRequestState(pr *github.PullRequest) (stablev1.PullRequestState, bool) {
 	switch {
-	case c.Merged:
-		c.State = stablev1.PullRequestMerged
+	case pr.GetMerged() || present(pr.GetMergedAt()):
+		return stablev1.PullRequestMerged, true
 	case pr.GetState() == "closed":
-		c.State = stablev1.PullRequestClosed
+		return stablev1.PullRequestClosed, true
 	case pr.GetState() == "open":
-		c.State = stablev1.PullRequestOpen
-	default:
-		return fmt.Errorf("%w: pull_request state %q", ErrMismatch, pr.GetState())
+		return stablev1.PullRequestOpen, true
 	}
-	ch.PullRequest = c
-	return nil
+	return "", false
 }
 
 // draftOf is the draft state a pull_request delivery tells: the payload's

@@ -80,26 +80,10 @@ func (ch *Change) fromReview(p *github.PullRequestReviewEvent) error {
 		State:       strings.ToLower(rv.GetState()),
 		SubmittedAt: orZero(rv.GetSubmittedAt()),
 		Reviewer:    rv.GetUser().GetLogin(),
-		PullRequest: PullRequestChange{
-			Number:     int64(pr.GetNumber()),
-			Title:      pr.GetTitle(),
-			User:       pr.GetUser().GetLogin(),
-			HeadBranch: pr.GetHead().GetRef(),
-			BaseBranch: pr.GetBase().GetRef(),
-			HeadSHA:    pr.GetHead().GetSHA(),
-			URL:        pr.GetHTMLURL(),
-			Merged:     pr.GetMerged() || present(pr.GetMergedAt()),
-			OpenedAt:   orZero(pr.GetCreatedAt()),
-			ClosedAt:   orZero(pr.GetClosedAt()),
-			MergedAt:   orZero(pr.GetMergedAt()),
-		},
+		PullRequest: pullRequestFields(pr),
 	}
-	switch {
-	case c.PullRequest.Merged:
-		c.PullRequest.State = stablev1.PullRequestMerged
-	case pr.GetState() == "closed":
-		c.PullRequest.State = stablev1.PullRequestClosed
-	default:
+	var known bool
+	if c.PullRequest.State, known = pullRequestState(pr); !known {
 		c.PullRequest.State = stablev1.PullRequestOpen
 	}
 	// The review's own time; a review carries no other. Without it (a
