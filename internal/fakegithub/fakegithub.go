@@ -381,6 +381,20 @@ func (s *Server) SetPullRequest(repository string, pr *github.PullRequest) {
 	s.pulls = append(s.pulls, &pull{repo: repository, pr: pr})
 }
 
+// DeleteBranch removes repository's branch name (GitHub sends a delete
+// delivery for it; tests that lose that delivery call this alone).
+func (s *Server) DeleteBranch(repository, name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	bs := s.branches[repository]
+	for i, b := range bs {
+		if b.GetName() == name {
+			s.branches[repository] = append(bs[:i:i], bs[i+1:]...)
+			return
+		}
+	}
+}
+
 // SetBranch adds or moves repository's branch name to sha.
 func (s *Server) SetBranch(repository, name, sha string) {
 	s.mu.Lock()

@@ -88,6 +88,31 @@ func FromAPIBranch(repository string, b *github.Branch) (Change, error) {
 	}, nil
 }
 
+// FromAPIBranchAbsent is the Change a complete branch list of repository
+// (GET /repos/{owner}/{repo}/branches, every page), read at listedAt,
+// tells of a branch gitpulse records as existing that the list lacks: it
+// was deleted, and its delete delivery was lost. It is ordered at
+// listedAt, so a create or push delivered with a later time still wins
+// (the branch was created again after the list was read).
+func FromAPIBranchAbsent(repository, name string, listedAt time.Time) (Change, error) {
+	if err := checkRepository(repository); err != nil {
+		return Change{}, err
+	}
+	if name == "" {
+		return Change{}, fmt.Errorf("%w: branch without a name", ErrMismatch)
+	}
+	at := listedAt.UTC().Truncate(time.Second)
+	return Change{
+		DeliveryID: reconciledID("branch-absent", repository, name, at.Format(time.RFC3339)),
+		Event:      "delete",
+		Repository: repository,
+		Sender:     "gitpulse-reconcile",
+		OccurredAt: at,
+		TimeSource: TimeFromArrival,
+		Branch:     &BranchChange{Action: stablev1.ActionDeleted, Name: name},
+	}, nil
+}
+
 // FromAPIReviews is the Change the reviews of pull request pr, as GET
 // /repos/{owner}/{repo}/pulls/{pull_number}/reviews returns them (GitHub's
 // REST docs "List reviews for a pull request": every review, in

@@ -90,7 +90,7 @@ func (p *pass) backfillRepo(ctx context.Context, repo string, now time.Time, ful
 	if err := p.saveScan(ctx, pullScan, p.result != "", since); err != nil || p.result != "" {
 		return err
 	}
-	if err := p.branches(ctx, repo); err != nil || p.result != "" {
+	if err := p.branches(ctx, repo, fullPass); err != nil || p.result != "" {
 		return err
 	}
 	newestDep, err := p.deployments(ctx, repo, depSince, depScan)
@@ -225,9 +225,13 @@ func (p *pass) pulls(ctx context.Context, repo string, since time.Time, sc *scan
 }
 
 // branches creates the Branch objects missing for the repository's
-// branches.
-func (p *pass) branches(ctx context.Context, repo string) error {
+// branches. On a full pass that reads the whole list, it also marks deleted
+// the recorded branches the list lacks (their delete delivery was lost for
+// good), ordered at the time the list was read.
+func (p *pass) branches(ctx context.Context, repo string, fullPass bool) error {
 	full := p.src.Owner + "/" + repo
+	listedAt := p.r.opts.Now()
+	listed := map[string]bool{}
 	opts := &github.BranchListOptions{ListOptions: github.ListOptions{PerPage: 100}}
 	for p.take(ctx) {
 		bs, resp, err := p.gh.Repositories.ListBranches(ctx, p.src.Owner, repo, opts)
@@ -235,6 +239,7 @@ func (p *pass) branches(ctx context.Context, repo string) error {
 			return nil
 		}
 		for _, b := range bs {
+			listed[b.GetName()] = true
 			ch, err := githubevent.FromAPIBranch(full, b)
 			if err != nil {
 				p.log.Warn("branch from the API not reconciled", "branch", b.GetName(), "err", err)
@@ -245,9 +250,35 @@ func (p *pass) branches(ctx context.Context, repo string) error {
 			}
 		}
 		if resp.NextPage == 0 {
+			if fullPass {
+				return p.absentBranches(ctx, full, listed, listedAt)
+			}
 			return nil
 		}
 		opts.Page = resp.NextPage
+	}
+	return nil
+}
+
+// absentBranches marks deleted the recorded branches of repository that
+// GitHub's complete list, read at listedAt, lacks.
+func (p *pass) absentBranches(ctx context.Context, repository string, listed map[string]bool, listedAt time.Time) error {
+	recorded, err := p.r.opts.Recorder.RecordedBranches(ctx, repository)
+	if err != nil {
+		return err
+	}
+	for _, name := range recorded {
+		if listed[name] {
+			continue
+		}
+		ch, err := githubevent.FromAPIBranchAbsent(repository, name, listedAt)
+		if err != nil {
+			p.log.Warn("absent branch not reconciled", "branch", name, "err", err)
+			continue
+		}
+		if err := p.record(ctx, ch); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -42,6 +42,9 @@ type Recorder interface {
 	// (pkg/recorder leadtime.go), after its pull requests and
 	// deployments were backfilled.
 	Ship(ctx context.Context, repository string) error
+	// RecordedBranches names repository's Branch objects in state
+	// created, to find those GitHub no longer lists.
+	RecordedBranches(ctx context.Context, repository string) ([]string, error)
 }
 
 // Options configure a Reconciler. Zero values take the defaults named.

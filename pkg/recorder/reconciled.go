@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 
 	stablev1 "github.com/liatrio/gitpulse/pkg/apis/stable/v1"
 	"github.com/liatrio/gitpulse/pkg/githubevent"
@@ -160,6 +161,24 @@ func (r *Recorder) reconcileBranch(ctx context.Context, ch githubevent.Change, n
 	apply := func(o *stablev1.Branch) bool { return applyReconciledBranch(o, ch, now) }
 	client := r.opts.Gitpulse.StableV1().Branches(r.opts.Namespace)
 	names := branchNames(ch)
+	if ch.Branch.Action == stablev1.ActionDeleted {
+		// Absent from GitHub's list (FromAPIBranchAbsent): the delete
+		// delivery's rules, at the time the list was read.
+		apply = func(o *stablev1.Branch) bool {
+			moved := applyBranch(o, ch)
+			if moved {
+				setAnnotation(&o.ObjectMeta, stablev1.AnnotationReconciledAt, now)
+			}
+			return moved
+		}
+		// Only an object that exists is marked: absence never creates one.
+		switch _, err := client.Get(ctx, names.name, metav1.GetOptions{}); {
+		case apierrors.IsNotFound(err):
+			return corev1.ObjectReference{}, upsertResult{}, true, nil
+		case err != nil:
+			return corev1.ObjectReference{}, upsertResult{}, false, err
+		}
+	}
 	if same, err := unchanged(ctx, client, names.name, ch, apply, func(o *stablev1.Branch) any { return o.Spec }); err != nil || same {
 		return corev1.ObjectReference{}, upsertResult{}, same, err
 	}
@@ -246,5 +265,33 @@ func (r *Recorder) forgetRemembered(kind string, names objectNames) {
 	r.objects.forget(kind, names.name)
 	if names.legacy != "" {
 		r.objects.forget(kind, names.legacy)
+	}
+}
+
+// RecordedBranches lists the names of repository's Branch objects in state
+// created, for a reconcile pass to compare with GitHub's branch list.
+func (r *Recorder) RecordedBranches(ctx context.Context, repository string) ([]string, error) {
+	owner, name, _ := strings.Cut(repository, "/")
+	sel := labels.SelectorFromSet(labels.Set{
+		stablev1.LabelRepositoryOwner: naming.LabelValue(owner),
+		stablev1.LabelRepositoryName:  naming.LabelValue(name),
+	})
+	var out []string
+	opts := metav1.ListOptions{LabelSelector: sel.String(), Limit: 500}
+	for {
+		list, err := r.opts.Gitpulse.StableV1().Branches(r.opts.Namespace).List(ctx, opts)
+		if err != nil {
+			return nil, err
+		}
+		for _, b := range list.Items {
+			// Label values are shortened for long names: the spec says.
+			if b.Spec.Repository == repository && b.Spec.State == string(stablev1.BranchCreated) {
+				out = append(out, b.Spec.Name)
+			}
+		}
+		if list.Continue == "" {
+			return out, nil
+		}
+		opts.Continue = list.Continue
 	}
 }

@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	stablev1 "github.com/liatrio/gitpulse/pkg/apis/stable/v1"
+	"github.com/liatrio/gitpulse/pkg/githubevent"
 	"github.com/liatrio/gitpulse/pkg/naming"
 	"github.com/liatrio/gitpulse/pkg/reconcile"
 )
@@ -375,5 +376,55 @@ func TestSourceWithoutWebhookID_BackfillsOnly(t *testing.T) {
 	rep := w.pass(w.reconciler())
 	if rep.Redeliveries != 0 || rep.Reconciled != 1 || rep.Results[reconcile.ResultOK] != 1 {
 		t.Fatalf("report %+v: want no redelivery, one object backfilled", rep)
+	}
+}
+
+// A branch deleted on GitHub whose delete delivery was lost for good: a
+// full pass, which reads the whole branch list, marks it deleted (ordered at
+// the time it read the list, so a branch a later delivery created stays);
+// incremental passes leave it, and a second full pass writes nothing.
+func TestDriftRepair_BranchesGitHubNoLongerListsAreMarkedDeleted(t *testing.T) {
+	w := newWorld(t)
+	w.source("widgets", repo, 0)
+	w.gh.SetBranch(repo, "main", "abc")
+	w.gh.SetBranch(repo, "gone", "def")
+	ctx := context.Background()
+	// Created by a delivery newer than any list this test reads, and not
+	// (yet) in GitHub's list.
+	late := githubevent.Change{DeliveryID: "late-create", Event: "create", Repository: repo,
+		OccurredAt: time.Now().Add(30 * time.Minute).Truncate(time.Second), TimeSource: githubevent.TimeFromArrival,
+		Branch: &githubevent.BranchChange{Action: stablev1.ActionCreated, Name: "late"}}
+	if _, err := w.rec.Record(ctx, late); err != nil {
+		t.Fatal(err)
+	}
+	full := w.reconciler(func(o *reconcile.Options) { o.FullResync = time.Nanosecond })
+	w.pass(full) // creates main and gone
+	w.gh.DeleteBranch(repo, "gone")
+
+	state := func(name string) *stablev1.Branch {
+		t.Helper()
+		b, err := w.env.Gitpulse.StableV1().Branches(w.ns).Get(ctx, naming.BranchName(repo, name), metav1.GetOptions{})
+		if err != nil {
+			t.Fatalf("branch %s: %v", name, err)
+		}
+		return b
+	}
+	if rep := w.pass(w.reconciler()); rep.Reconciled != 0 || state("gone").Spec.State != string(stablev1.BranchCreated) {
+		t.Fatalf("an incremental pass reconciled %d objects, gone is %s; want none, created", rep.Reconciled, state("gone").Spec.State)
+	}
+	if rep := w.pass(full); rep.Reconciled != 1 {
+		t.Errorf("full pass reconciled %d objects, want 1 (gone)", rep.Reconciled)
+	}
+	gone := state("gone")
+	if gone.Spec.State != string(stablev1.BranchDeleted) || gone.Spec.DeletedAt == nil || gone.Annotations[stablev1.AnnotationReconciledAt] == "" {
+		t.Errorf("gone = %s deletedAt %v reconciled-at %q; want deleted by the pass", gone.Spec.State, gone.Spec.DeletedAt, gone.Annotations[stablev1.AnnotationReconciledAt])
+	}
+	for _, name := range []string{"main", "late"} {
+		if b := state(name); b.Spec.State != string(stablev1.BranchCreated) {
+			t.Errorf("%s = %s, want created", name, b.Spec.State)
+		}
+	}
+	if rep := w.pass(full); rep.Reconciled != 0 {
+		t.Errorf("a second full pass reconciled %d objects, want none", rep.Reconciled)
 	}
 }
