@@ -156,6 +156,7 @@ func BenchmarkGitpulse(b *testing.B) {
 	for _, c := range concurrencies {
 		b.Run(fmt.Sprintf("recorder/c=%d", c), func(b *testing.B) { benchRecorderAgainstCeiling(b, c) })
 	}
+	b.Run("recorder-data", benchRecorderData) // data_test.go
 	b.Run("recorder-cold-start", benchColdStart)
 	benchMetricsGroup(b) // metrics_test.go
 }

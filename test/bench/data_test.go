@@ -1,0 +1,128 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	stablev1 "github.com/liatrio/gitpulse/pkg/apis/stable/v1"
+	"github.com/liatrio/gitpulse/pkg/client/clientset/versioned"
+	"github.com/liatrio/gitpulse/pkg/naming"
+)
+
+// dataShape is one step from the ceiling loop's objects to the recorder's:
+// what is kept of the PullRequest and the Event the recorder wrote.
+type dataShape struct {
+	name string
+	pr   func(*stablev1.PullRequest)
+	// ev, when set, replaces the recorder's Event.
+	ev func(ns, id, repo string, pr *stablev1.PullRequest) *corev1.Event
+}
+
+// ceilingSpec is the spec the ceiling loop writes (bench_test.go).
+func ceilingSpec(p *stablev1.PullRequest) {
+	s := p.Spec
+	p.Spec = stablev1.PullRequestSpec{User: "u", Branch: "b", Status: "open", ID: s.ID, Repository: s.Repository, Number: s.Number, Title: "bench"}
+}
+
+var dataShapes = []dataShape{
+	{"the ceiling loop's objects", func(p *stablev1.PullRequest) {
+		ceilingSpec(p)
+		p.Labels, p.Annotations, p.Status = nil, nil, stablev1.PullRequestStatus{}
+	}, benchEvent},
+	{"+ recorder's spec and Event", func(p *stablev1.PullRequest) {
+		p.Labels, p.Annotations, p.Status = nil, nil, stablev1.PullRequestStatus{}
+	}, nil},
+	{"+ its labels", func(p *stablev1.PullRequest) { p.Annotations, p.Status = nil, stablev1.PullRequestStatus{} }, nil},
+	{"+ its annotations", func(p *stablev1.PullRequest) { p.Status = stablev1.PullRequestStatus{} }, nil},
+	{"+ its status (= the recorder's)", nil, nil},
+}
+
+// benchRecorderData decomposes what the recorder's objects cost the API
+// server, at c=32 (where the machine's two cores are the limit and the rate
+// follows the CPU each delivery costs): the same two requests as the
+// ceiling loop (create a PullRequest, create its Event) from a plain
+// client-go loop, with the objects growing in alternating rounds from the
+// ceiling loop's to the recorder's own (copied from ones it wrote), part by
+// part. The recorder's spec and Event differ from the ceiling loop's in
+// what users asked for (base branch, head SHA, URL, opened/updated times;
+// the Event's labels and message); labels, annotations (its exactly-once
+// and replay bookkeeping, the raw repository) and status are the rest of
+// its data model (DESIGN.md, "The API"). Printed per shape: the rate, and kube-apiserver's and the metrics
+// function's CPU per delivery (the metrics function watches both kinds).
+func benchRecorderData(b *testing.B) {
+	const c, perShape, rounds = 32, 1500, 3
+	ctx := context.Background()
+	ns := stack.Namespace()
+	gp := versioned.NewForConfigOrDie(stack.ControlPlane.Config())
+	run := seq.Add(1)
+	prTemplate, evTemplate := recorderObjects(b, &http.Client{}, run)
+	type totals struct {
+		l                  *latencies
+		apiCPU, metricsCPU float64
+	}
+	sums := make([]totals, len(dataShapes))
+	chunk := perShape / rounds
+	for r := range rounds {
+		// Every other round in reverse order, so that no shape always runs
+		// first (the API server's heap, and so its collector's cost, grows
+		// with the objects each round leaves).
+		for j := range dataShapes {
+			k := j
+			if r%2 == 1 {
+				k = len(dataShapes) - 1 - j
+			}
+			shape := dataShapes[k]
+			op := func(i int) error {
+				i += r * chunk
+				repo := fmt.Sprintf("data-%d-%d/repo", run, k)
+				pr := prTemplate.DeepCopy()
+				pr.Name = naming.PullRequestName(repo, int64(i+1))
+				pr.Spec.Repository, pr.Spec.Number, pr.Spec.ID = repo, int64(i+1), fmt.Sprint(i+1)
+				pr.Labels[stablev1.LabelPullRequestNumber] = fmt.Sprint(i + 1)
+				pr.Annotations[stablev1.AnnotationRepository] = repo
+				if shape.pr != nil {
+					shape.pr(pr)
+				}
+				pr, err := gp.StableV1().PullRequests(ns).Create(ctx, pr, metav1.CreateOptions{})
+				if err != nil {
+					return err
+				}
+				id := fmt.Sprintf("data-%d-%d-%d", run, k, i)
+				ev := evTemplate.DeepCopy()
+				ev.Name = naming.EventName(id)
+				ev.Annotations[stablev1.AnnotationDeliveryID] = id
+				ev.Annotations[stablev1.AnnotationRepository] = repo
+				ev.InvolvedObject.Name, ev.InvolvedObject.UID = pr.Name, pr.UID
+				if shape.ev != nil {
+					ev = shape.ev(ns, id, repo, pr)
+				}
+				_, err = stack.Kube.CoreV1().Events(ns).Create(ctx, ev, metav1.CreateOptions{})
+				return err
+			}
+			_, api0 := apiRequests(b)
+			m0 := cpuSeconds(stack.MetricsPid())
+			l := drive(b, chunk, c, op)
+			_, api1 := apiRequests(b)
+			m1 := cpuSeconds(stack.MetricsPid())
+			if sums[k].l == nil {
+				sums[k].l = &latencies{}
+			}
+			sums[k].l.merge(l)
+			sums[k].apiCPU += api1 - api0
+			sums[k].metricsCPU += m1 - m0
+		}
+	}
+	base := sums[0].l.rate()
+	for k, shape := range dataShapes {
+		s := sums[k]
+		n := float64(len(s.l.all))
+		record(fmt.Sprintf("  data c=%d: %s", c, shape.name), "%.0f deliveries/s (%.2f of the first)\tkube-apiserver %.2f ms, metrics %.2f ms CPU per delivery",
+			s.l.rate(), s.l.rate()/base, s.apiCPU/n*1000, s.metricsCPU/n*1000)
+		b.ReportMetric(s.apiCPU/n*1000, fmt.Sprintf("apiserver-ms/delivery-%d", k))
+	}
+}
