@@ -5,8 +5,6 @@ package metrics
 // families.go so that the table there stays the core contract.
 
 import (
-	"cmp"
-	"slices"
 	"strings"
 	"unicode"
 
@@ -103,7 +101,7 @@ func doraFamilies() []family {
 			kind:   kindHistogram,
 			labels: []string{"namespace", "repository"},
 			generate: func(v *view) []sample {
-				return v.pullRequestLatency(func(s *stablev1.PullRequestSpec) *float64 { return since(s.OpenedAt, s.FirstReviewAt) })
+				return v.histograms(v.objects.firstReview, false)
 			},
 		},
 		{
@@ -112,7 +110,7 @@ func doraFamilies() []family {
 			kind:   kindHistogram,
 			labels: []string{"namespace", "repository"},
 			generate: func(v *view) []sample {
-				return v.pullRequestLatency(func(s *stablev1.PullRequestSpec) *float64 { return since(s.OpenedAt, s.FirstApprovalAt) })
+				return v.histograms(v.objects.approval, false)
 			},
 		},
 		{
@@ -120,14 +118,14 @@ func doraFamilies() []family {
 			help:     "Time from a merged pull request's opening to the first success of the first deployment that shipped it to an environment.",
 			kind:     kindHistogram,
 			labels:   []string{"namespace", "repository", "environment"},
-			generate: func(v *view) []sample { return v.leadTimes() },
+			generate: func(v *view) []sample { return v.histograms(v.objects.leadTimes, true) },
 		},
 		{
 			name:     "gitpulse_failed_deployment_recovery_seconds",
 			help:     "Time from a deployment failure in an environment to the next successful deployment there.",
 			kind:     kindHistogram,
 			labels:   []string{"namespace", "repository", "environment"},
-			generate: func(v *view) []sample { return v.recoveries() },
+			generate: func(v *view) []sample { return v.histograms(v.objects.recoveries, true) },
 		},
 	}
 }
@@ -175,144 +173,25 @@ func since(from, to *metav1.Time) *float64 {
 // obsKey is a histogram's label set before the repository cap.
 type obsKey struct{ namespace, repository, environment string }
 
-func (v *view) pullRequestLatency(of func(*stablev1.PullRequestSpec) *float64) []sample {
-	raw := map[obsKey][]float64{}
-	for _, pr := range v.pullRequests {
-		d := of(&pr.Spec)
-		if d == nil {
-			continue
-		}
-		k := obsKey{pr.Namespace, repositoryOf(pr.Spec.Repository, pr.Annotations), ""}
-		if k.repository == "" {
-			continue
-		}
-		raw[k] = append(raw[k], *d)
-	}
-	return v.histograms(raw, mergeDurationBuckets, false)
-}
-
-// leadTimes observes, per environment, each merged pull request once: from
-// its opening to the first success of the earliest-succeeding deployment
-// it is attributed to there (a pull request attributed to two deployments
-// of one environment, by SHA and by window, counts for the first).
-func (v *view) leadTimes() []sample {
-	type change struct {
-		obsKey
-		number int64
-	}
-	first := map[change]float64{}
-	for _, d := range v.deployments {
-		s := &d.Spec
-		if s.FirstSuccessAt == nil || len(s.Changes) == 0 {
-			continue
-		}
-		k := obsKey{d.Namespace, repositoryOf(s.Repository, d.Annotations), environmentLabel(s.Environment)}
-		if k.repository == "" || k.environment == "" {
-			continue
-		}
-		for _, c := range s.Changes {
-			lt := since(c.OpenedAt, s.FirstSuccessAt)
-			if lt == nil {
-				continue
-			}
-			ck := change{k, c.Number}
-			if old, ok := first[ck]; !ok || *lt < old {
-				first[ck] = *lt
-			}
-		}
-	}
-	raw := map[obsKey][]float64{}
-	for ck, lt := range first {
-		raw[ck.obsKey] = append(raw[ck.obsKey], lt)
-	}
-	return v.histograms(raw, mergeDurationBuckets, true)
-}
-
-// recoveries walks each environment's deployment outcomes in time order
-// (every deployment's first failure and first success): a failure while the
-// environment is healthy starts an outage, the next success ends it and is
-// observed. An outage without a success yet is not observed.
-func (v *view) recoveries() []sample {
-	type point struct {
-		at      int64
-		success bool
-	}
-	points := map[obsKey][]point{}
-	for _, d := range v.deployments {
-		s := &d.Spec
-		k := obsKey{d.Namespace, repositoryOf(s.Repository, d.Annotations), environmentLabel(s.Environment)}
-		if k.repository == "" || k.environment == "" {
-			continue
-		}
-		if s.FirstFailureAt != nil {
-			points[k] = append(points[k], point{s.FirstFailureAt.Unix(), false})
-		}
-		if s.FirstSuccessAt != nil {
-			points[k] = append(points[k], point{s.FirstSuccessAt.Unix(), true})
-		}
-	}
-	raw := map[obsKey][]float64{}
-	for k, ps := range points {
-		// Same second: the failure first, so a failure and a success
-		// reported together count as an outage of zero seconds.
-		slices.SortFunc(ps, func(a, b point) int {
-			if a.at != b.at {
-				return cmp.Compare(a.at, b.at)
-			}
-			if a.success == b.success {
-				return 0
-			}
-			if a.success {
-				return 1
-			}
-			return -1
-		})
-		down := int64(-1)
-		for _, p := range ps {
-			switch {
-			case !p.success && down < 0:
-				down = p.at
-			case p.success && down >= 0:
-				raw[k] = append(raw[k], float64(p.at-down))
-				down = -1
-			}
-		}
-		if _, ok := raw[k]; !ok {
-			raw[k] = nil // the environment has deployments: an empty histogram
-		}
-	}
-	return v.histograms(raw, recoveryBuckets, true)
-}
-
 // histograms caps repositories (admitted in sorted order, as the other
-// families do) and builds one histogram per label set.
-func (v *view) histograms(raw map[obsKey][]float64, buckets []float64, withEnv bool) []sample {
-	keys := make([]obsKey, 0, len(raw))
-	for k := range raw {
-		keys = append(keys, k)
-	}
-	slices.SortFunc(keys, func(a, b obsKey) int {
-		return cmp.Or(cmp.Compare(a.repository, b.repository), cmp.Compare(a.namespace, b.namespace), cmp.Compare(a.environment, b.environment))
-	})
+// families do) and merges the pre-bucketed histograms of each label set.
+func (v *view) histograms(raw histTable, withEnv bool) []sample {
 	hists := map[obsKey]*histogram{}
-	for _, k := range keys {
+	for _, k := range raw.keys {
 		ck := obsKey{k.namespace, v.repos.admit(k.repository), k.environment}
 		h := hists[ck]
 		if h == nil {
-			h = &histogram{buckets: map[float64]uint64{}}
-			for _, b := range buckets {
+			h = &histogram{buckets: make(map[float64]uint64, len(raw.buckets))}
+			for _, b := range raw.buckets {
 				h.buckets[b] = 0
 			}
 			hists[ck] = h
 		}
-		for _, d := range raw[k] {
-			h.count++
-			h.sum += d
-			for _, b := range buckets {
-				if d <= b {
-					h.buckets[b]++
-				}
-			}
+		r := raw.hists[k]
+		h.count += r.count
+		h.sum += r.sum
+		for i, b := range raw.buckets {
+			h.buckets[b] += r.buckets[i]
 		}
 	}
 	out := make([]sample, 0, len(hists))

@@ -37,14 +37,16 @@ func builtView() *view {
 			{Kind: kindPullRequest, Namespace: "gitpulse", Repository: "acme/api", Action: "merged"}: 1,
 			{Kind: kindBranch, Namespace: "gitpulse", Repository: "acme/web", Action: "pushed"}:      3,
 		},
-		pullRequests: []*stablev1.PullRequest{
-			pr("a", "acme/api", "open", false, nil),
-			pr("b", "acme/api", "merged", true, &merged),
-		},
-		branches: []*stablev1.Branch{{
-			ObjectMeta: metav1.ObjectMeta{Name: "c", Namespace: "gitpulse"},
-			Spec:       stablev1.BranchSpec{Repository: "acme/web", Name: "main", State: "created"},
-		}},
+		objects: aggregateObjects(
+			[]*stablev1.PullRequest{
+				pr("a", "acme/api", "open", false, nil),
+				pr("b", "acme/api", "merged", true, &merged),
+			},
+			[]*stablev1.Branch{{
+				ObjectMeta: metav1.ObjectMeta{Name: "c", Namespace: "gitpulse"},
+				Spec:       stablev1.BranchSpec{Repository: "acme/web", Name: "main", State: "created"},
+			}},
+			nil),
 		watchRestarts:    map[string]uint64{"events": 1},
 		watchErrors:      map[string]uint64{},
 		uncountable:      map[string]uint64{"missing_repository": 4},

@@ -4,8 +4,9 @@
 //
 // Counters come from Events, counted exactly once through an
 // eventcount.Counter (see that package for why a ConfigMap checkpoint); gauges
-// and the merge-duration histogram are computed from object state on each
-// scrape. Every family is a row of familyTable.
+// and the histograms come from object state, aggregated after the objects
+// change and rendered on each scrape (objects.go). Every family is a row of
+// familyTable.
 package metrics
 
 import (
@@ -15,8 +16,6 @@ import (
 	"log/slog"
 	"regexp"
 	"runtime/debug"
-	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -78,6 +77,14 @@ type Service struct {
 	done        chan struct{}
 	wg          sync.WaitGroup // informer goroutines
 
+	// objects is the newest aggregate of the PullRequest, Branch and
+	// GitHubDeployment caches (objects.go), recomputed by refreshObjects
+	// when objectsDirty; objectsMu serializes the computations.
+	objects      atomic.Pointer[objectAggregate]
+	objectsMu    sync.Mutex
+	objectsDirty atomic.Bool
+	objectsWake  chan struct{}
+
 	ready       atomic.Bool
 	writesOK    atomic.Uint64
 	writesError atomic.Uint64
@@ -112,6 +119,8 @@ func New(opts Options) (*Service, error) {
 		kube:    kube,
 		gitpuls: gp,
 		repos:   newRepoCap(opts.Config.MaxRepositories),
+		// One pending wake-up is enough: the refresh reads every cache.
+		objectsWake: make(chan struct{}, 1),
 	}
 	s.counter = eventcount.New(eventcount.Options{
 		ConfigMaps: kube.CoreV1().ConfigMaps(opts.Config.Namespace),
@@ -199,6 +208,14 @@ func (s *Service) run(ctx context.Context) {
 	if !cache.WaitForCacheSync(ctx.Done(), eventsSynced...) {
 		return
 	}
+	// The first aggregate after the sync is computed before Ready, so that
+	// the first complete /metrics is complete for the objects too.
+	last, took := s.computeObjects()
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.refreshObjects(ctx, last, took)
+	}()
 	s.ready.Store(true)
 	s.log.InfoContext(ctx, "caches synced, serving", "counted_pending", s.counter.Pending())
 
@@ -266,6 +283,12 @@ func (s *Service) startInformers(ctx context.Context) ([]cache.InformerSynced, e
 		func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) { return des.List(ctx, o) },
 		func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) { return des.Watch(ctx, o) })
 
+	// Any change of an object makes the aggregate stale (objects.go).
+	for _, inf := range []cache.SharedIndexInformer{prInf, brInf, deInf} {
+		if _, err := inf.AddEventHandler(s.objectHandler()); err != nil {
+			return nil, fmt.Errorf("adding an object event handler: %w", err)
+		}
+	}
 	s.mu.Lock()
 	s.prLister = stablelisters.NewPullRequestLister(prInf.GetIndexer())
 	s.brLister = stablelisters.NewBranchLister(brInf.GetIndexer())
@@ -398,18 +421,6 @@ func (s *Service) view() *view {
 	s.events.snapshot(v)
 	s.watches.snapshot(v)
 	v.cursors, v.now = s.cursors(), time.Now() // issue 13
-	s.mu.Lock()
-	prl, brl, del := s.prLister, s.brLister, s.deLister
-	s.mu.Unlock()
-	if prl != nil {
-		prs, _ := prl.List(labels.Everything())
-		v.pullRequests = prs
-		v.branches, _ = brl.List(labels.Everything())
-		v.deployments, _ = del.List(labels.Everything())
-	}
-	// Deterministic admission order for the repository cap.
-	slices.SortFunc(v.pullRequests, func(a, b *stablev1.PullRequest) int { return strings.Compare(a.Name, b.Name) })
-	slices.SortFunc(v.branches, func(a, b *stablev1.Branch) int { return strings.Compare(a.Name, b.Name) })
-	slices.SortFunc(v.deployments, func(a, b *stablev1.GitHubDeployment) int { return strings.Compare(a.Name, b.Name) })
+	v.objects = s.currentObjects()
 	return v
 }

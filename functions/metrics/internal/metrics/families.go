@@ -97,7 +97,7 @@ func familyTable() []family {
 			kind:   kindGauge,
 			labels: []string{"namespace", "repository", "state"},
 			generate: func(v *view) []sample {
-				return v.stateCounts(v.pullRequestStates(), []string{string(stablev1.PullRequestOpen), string(stablev1.PullRequestClosed), string(stablev1.PullRequestMerged)})
+				return v.stateCounts(v.objects.pullRequestStates, []string{string(stablev1.PullRequestOpen), string(stablev1.PullRequestClosed), string(stablev1.PullRequestMerged)})
 			},
 		},
 		{
@@ -106,7 +106,7 @@ func familyTable() []family {
 			kind:   kindGauge,
 			labels: []string{"namespace", "repository", "state"},
 			generate: func(v *view) []sample {
-				return v.stateCounts(v.branchStates(), []string{string(stablev1.BranchCreated), string(stablev1.BranchDeleted)})
+				return v.stateCounts(v.objects.branchStates, []string{string(stablev1.BranchCreated), string(stablev1.BranchDeleted)})
 			},
 		},
 		{
@@ -114,7 +114,7 @@ func familyTable() []family {
 			help:     "Time from opening to merging of the merged pull requests that exist, from their timestamps.",
 			kind:     kindHistogram,
 			labels:   []string{"namespace", "repository"},
-			generate: func(v *view) []sample { return v.mergeDurations() },
+			generate: func(v *view) []sample { return v.histograms(v.objects.mergeDurations, false) },
 		},
 		{
 			name:     "gitpulse_pull_request_oldest_open_timestamp_seconds",
@@ -194,11 +194,11 @@ func familyTable() []family {
 
 // view is what one scrape reports, gathered once.
 type view struct {
-	repos            *repoCap
-	counts           map[eventcount.Key]uint64
-	pullRequests     []*stablev1.PullRequest
-	branches         []*stablev1.Branch
-	deployments      []*stablev1.GitHubDeployment
+	repos  *repoCap
+	counts map[eventcount.Key]uint64
+	// objects is what the object-derived families report, before the
+	// repository cap (objects.go).
+	objects          *objectAggregate
 	watchRestarts    map[string]uint64
 	watchErrors      map[string]uint64
 	uncountable      map[string]uint64
@@ -224,47 +224,17 @@ func (v *view) eventCounts(kind string) []sample {
 // nsRepo is a (namespace, raw repository) pair.
 type nsRepo struct{ namespace, repository string }
 
-func (v *view) pullRequestStates() map[nsRepo]map[string]int {
-	out := map[nsRepo]map[string]int{}
-	for _, pr := range v.pullRequests {
-		state := pr.Spec.Status
-		if pr.Spec.Merged {
-			state = string(stablev1.PullRequestMerged)
-		}
-		add(out, nsRepo{pr.Namespace, repositoryOf(pr.Spec.Repository, pr.Annotations)}, state)
-	}
-	return out
-}
-
-func (v *view) branchStates() map[nsRepo]map[string]int {
-	out := map[nsRepo]map[string]int{}
-	for _, b := range v.branches {
-		add(out, nsRepo{b.Namespace, repositoryOf(b.Spec.Repository, b.Annotations)}, b.Spec.State)
-	}
-	return out
-}
-
-func add(m map[nsRepo]map[string]int, k nsRepo, state string) {
-	if k.repository == "" {
-		return
-	}
-	if m[k] == nil {
-		m[k] = map[string]int{}
-	}
-	m[k][state]++
-}
-
 // stateCounts emits every known state for each (namespace, repository) that
 // has objects, zeros included, so that a query for one state finds a series.
 // Repositories are admitted in sorted order so that the cap is deterministic.
-func (v *view) stateCounts(raw map[nsRepo]map[string]int, states []string) []sample {
+func (v *view) stateCounts(raw stateTable, states []string) []sample {
 	capped := map[nsRepo]map[string]int{}
-	for _, k := range sortedKeys(raw) {
+	for _, k := range raw.keys {
 		ck := nsRepo{k.namespace, v.repos.admit(k.repository)}
 		if capped[ck] == nil {
 			capped[ck] = map[string]int{}
 		}
-		for s, n := range raw[k] {
+		for s, n := range raw.counts[k] {
 			capped[ck][s] += n
 		}
 	}
@@ -277,74 +247,13 @@ func (v *view) stateCounts(raw map[nsRepo]map[string]int, states []string) []sam
 	return out
 }
 
-func (v *view) mergeDurations() []sample {
-	raw := map[nsRepo][]float64{}
-	for _, pr := range v.pullRequests {
-		s := pr.Spec
-		if !s.Merged && s.Status != string(stablev1.PullRequestMerged) {
-			continue
-		}
-		if s.OpenedAt == nil || s.MergedAt == nil || s.MergedAt.Before(s.OpenedAt) {
-			continue
-		}
-		k := nsRepo{pr.Namespace, repositoryOf(s.Repository, pr.Annotations)}
-		if k.repository == "" {
-			continue
-		}
-		raw[k] = append(raw[k], s.MergedAt.Sub(s.OpenedAt.Time).Seconds())
-	}
-	hists := map[nsRepo]*histogram{}
-	for _, k := range sortedKeys(raw) {
-		ck := nsRepo{k.namespace, v.repos.admit(k.repository)}
-		h := hists[ck]
-		if h == nil {
-			h = &histogram{buckets: map[float64]uint64{}}
-			for _, b := range mergeDurationBuckets {
-				h.buckets[b] = 0
-			}
-			hists[ck] = h
-		}
-		for _, d := range raw[k] {
-			h.count++
-			h.sum += d
-			for _, b := range mergeDurationBuckets {
-				if d <= b {
-					h.buckets[b]++
-				}
-			}
-		}
-	}
-	var out []sample
-	for k, h := range hists {
-		out = append(out, sample{labels: []string{k.namespace, k.repository}, hist: h})
-	}
-	return out
-}
-
 func (v *view) oldestOpen() []sample {
-	raw := map[nsRepo]float64{}
-	for _, pr := range v.pullRequests {
-		if pr.Spec.Merged || pr.Spec.Status != string(stablev1.PullRequestOpen) {
-			continue
-		}
-		k := nsRepo{pr.Namespace, repositoryOf(pr.Spec.Repository, pr.Annotations)}
-		if k.repository == "" {
-			continue
-		}
-		opened := pr.CreationTimestamp.Time
-		if pr.Spec.OpenedAt != nil {
-			opened = pr.Spec.OpenedAt.Time
-		}
-		t := float64(opened.Unix())
-		if old, ok := raw[k]; !ok || t < old {
-			raw[k] = t
-		}
-	}
+	raw := v.objects.oldestOpen
 	capped := map[nsRepo]float64{}
-	for _, k := range sortedKeys(raw) {
+	for _, k := range raw.keys {
 		ck := nsRepo{k.namespace, v.repos.admit(k.repository)}
-		if old, ok := capped[ck]; !ok || raw[k] < old {
-			capped[ck] = raw[k]
+		if old, ok := capped[ck]; !ok || raw.times[k] < old {
+			capped[ck] = raw.times[k]
 		}
 	}
 	var out []sample

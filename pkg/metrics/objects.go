@@ -1,0 +1,400 @@
+package metrics
+
+// The object-derived families (pull request and branch states, the merge,
+// review, lead-time and recovery histograms, the oldest open pull request)
+// are computed in two steps, so that a scrape does not walk every object
+// gitpulse ever recorded (issue 15):
+//
+//  1. aggregateObjects reduces the PullRequest, Branch and GitHubDeployment
+//     objects to what those families need per (namespace, raw repository[,
+//     environment]): state counts, pre-bucketed histograms, the oldest open
+//     time. It runs only after an object changed, at most about once a
+//     second (refreshObjects), and the scrape reads the newest result.
+//  2. The families render that aggregate at scrape time: the repository cap
+//     is applied there, in the same sorted order as ever, so admission does
+//     not depend on when the aggregate was computed. Its cost grows with the
+//     repositories, not the objects.
+
+import (
+	"cmp"
+	"context"
+	"slices"
+	"time"
+
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/tools/cache"
+
+	stablev1 "github.com/liatrio/gitpulse/pkg/apis/stable/v1"
+)
+
+const (
+	// objectsRefreshInterval is the shortest time between two computations
+	// of the aggregate: a change in the objects shows in /metrics within
+	// about this long.
+	objectsRefreshInterval = time.Second
+	// objectsRefreshCost bounds the share of a core the computation may
+	// take in a namespace so large that it needs more than a tenth of the
+	// interval: the next one waits this many times as long as the last took.
+	objectsRefreshCost = 10
+)
+
+// objectAggregate is what the object-derived families report, before the
+// repository cap. It is immutable once built: scrapes share it.
+type objectAggregate struct {
+	pullRequestStates stateTable
+	branchStates      stateTable
+	oldestOpen        oldestTable
+	mergeDurations    histTable
+	firstReview       histTable
+	approval          histTable
+	leadTimes         histTable
+	recoveries        histTable
+}
+
+// stateTable counts objects by state per (namespace, raw repository); keys
+// are sorted in the cap's admission order.
+type stateTable struct {
+	keys   []nsRepo
+	counts map[nsRepo]map[string]int
+}
+
+// oldestTable is the oldest open time per (namespace, raw repository).
+type oldestTable struct {
+	keys  []nsRepo
+	times map[nsRepo]float64
+}
+
+// histTable holds one pre-bucketed histogram per label set before the cap.
+type histTable struct {
+	buckets []float64
+	keys    []obsKey
+	hists   map[obsKey]*rawHistogram
+}
+
+// rawHistogram is a histogram over buckets (by index, cumulative).
+type rawHistogram struct {
+	count   uint64
+	sum     float64
+	buckets []uint64
+}
+
+func newHistTable(raw map[obsKey][]float64, buckets []float64) histTable {
+	t := histTable{buckets: buckets, keys: sortedObsKeys(raw), hists: make(map[obsKey]*rawHistogram, len(raw))}
+	for k, obs := range raw {
+		h := &rawHistogram{buckets: make([]uint64, len(buckets))}
+		for _, d := range obs {
+			h.count++
+			h.sum += d
+			for i, b := range buckets {
+				if d <= b {
+					h.buckets[i]++
+				}
+			}
+		}
+		t.hists[k] = h
+	}
+	return t
+}
+
+// aggregateObjects reduces the objects to an objectAggregate. The order of
+// the objects does not matter.
+func aggregateObjects(prs []*stablev1.PullRequest, brs []*stablev1.Branch, deps []*stablev1.GitHubDeployment) *objectAggregate {
+	prStates := pullRequestStates(prs)
+	brStates := branchStates(brs)
+	oldest := oldestOpen(prs)
+	return &objectAggregate{
+		pullRequestStates: stateTable{keys: sortedKeys(prStates), counts: prStates},
+		branchStates:      stateTable{keys: sortedKeys(brStates), counts: brStates},
+		oldestOpen:        oldestTable{keys: sortedKeys(oldest), times: oldest},
+		mergeDurations:    newHistTable(mergeDurations(prs), mergeDurationBuckets),
+		firstReview: newHistTable(pullRequestLatency(prs, func(s *stablev1.PullRequestSpec) *float64 {
+			return since(s.OpenedAt, s.FirstReviewAt)
+		}), mergeDurationBuckets),
+		approval: newHistTable(pullRequestLatency(prs, func(s *stablev1.PullRequestSpec) *float64 {
+			return since(s.OpenedAt, s.FirstApprovalAt)
+		}), mergeDurationBuckets),
+		leadTimes:  newHistTable(leadTimes(deps), mergeDurationBuckets),
+		recoveries: newHistTable(recoveries(deps), recoveryBuckets),
+	}
+}
+
+func pullRequestStates(prs []*stablev1.PullRequest) map[nsRepo]map[string]int {
+	out := map[nsRepo]map[string]int{}
+	for _, pr := range prs {
+		state := pr.Spec.Status
+		if pr.Spec.Merged {
+			state = string(stablev1.PullRequestMerged)
+		}
+		add(out, nsRepo{pr.Namespace, repositoryOf(pr.Spec.Repository, pr.Annotations)}, state)
+	}
+	return out
+}
+
+func branchStates(brs []*stablev1.Branch) map[nsRepo]map[string]int {
+	out := map[nsRepo]map[string]int{}
+	for _, b := range brs {
+		add(out, nsRepo{b.Namespace, repositoryOf(b.Spec.Repository, b.Annotations)}, b.Spec.State)
+	}
+	return out
+}
+
+func add(m map[nsRepo]map[string]int, k nsRepo, state string) {
+	if k.repository == "" {
+		return
+	}
+	if m[k] == nil {
+		m[k] = map[string]int{}
+	}
+	m[k][state]++
+}
+
+// mergeDurations observes mergedAt - openedAt of the merged pull requests.
+func mergeDurations(prs []*stablev1.PullRequest) map[obsKey][]float64 {
+	raw := map[obsKey][]float64{}
+	for _, pr := range prs {
+		s := pr.Spec
+		if !s.Merged && s.Status != string(stablev1.PullRequestMerged) {
+			continue
+		}
+		if s.OpenedAt == nil || s.MergedAt == nil || s.MergedAt.Before(s.OpenedAt) {
+			continue
+		}
+		k := obsKey{pr.Namespace, repositoryOf(s.Repository, pr.Annotations), ""}
+		if k.repository == "" {
+			continue
+		}
+		raw[k] = append(raw[k], s.MergedAt.Sub(s.OpenedAt.Time).Seconds())
+	}
+	return raw
+}
+
+// oldestOpen is the Unix time the oldest open pull request of each
+// repository was opened (its creation when it has no openedAt).
+func oldestOpen(prs []*stablev1.PullRequest) map[nsRepo]float64 {
+	raw := map[nsRepo]float64{}
+	for _, pr := range prs {
+		if pr.Spec.Merged || pr.Spec.Status != string(stablev1.PullRequestOpen) {
+			continue
+		}
+		k := nsRepo{pr.Namespace, repositoryOf(pr.Spec.Repository, pr.Annotations)}
+		if k.repository == "" {
+			continue
+		}
+		opened := pr.CreationTimestamp.Time
+		if pr.Spec.OpenedAt != nil {
+			opened = pr.Spec.OpenedAt.Time
+		}
+		t := float64(opened.Unix())
+		if old, ok := raw[k]; !ok || t < old {
+			raw[k] = t
+		}
+	}
+	return raw
+}
+
+func pullRequestLatency(prs []*stablev1.PullRequest, of func(*stablev1.PullRequestSpec) *float64) map[obsKey][]float64 {
+	raw := map[obsKey][]float64{}
+	for _, pr := range prs {
+		d := of(&pr.Spec)
+		if d == nil {
+			continue
+		}
+		k := obsKey{pr.Namespace, repositoryOf(pr.Spec.Repository, pr.Annotations), ""}
+		if k.repository == "" {
+			continue
+		}
+		raw[k] = append(raw[k], *d)
+	}
+	return raw
+}
+
+// leadTimes observes, per environment, each merged pull request once: from
+// its opening to the first success of the earliest-succeeding deployment
+// it is attributed to there (a pull request attributed to two deployments
+// of one environment, by SHA and by window, counts for the first).
+func leadTimes(deps []*stablev1.GitHubDeployment) map[obsKey][]float64 {
+	type change struct {
+		obsKey
+		number int64
+	}
+	first := map[change]float64{}
+	for _, d := range deps {
+		s := &d.Spec
+		if s.FirstSuccessAt == nil || len(s.Changes) == 0 {
+			continue
+		}
+		k := obsKey{d.Namespace, repositoryOf(s.Repository, d.Annotations), environmentLabel(s.Environment)}
+		if k.repository == "" || k.environment == "" {
+			continue
+		}
+		for _, c := range s.Changes {
+			lt := since(c.OpenedAt, s.FirstSuccessAt)
+			if lt == nil {
+				continue
+			}
+			ck := change{k, c.Number}
+			if old, ok := first[ck]; !ok || *lt < old {
+				first[ck] = *lt
+			}
+		}
+	}
+	raw := map[obsKey][]float64{}
+	for ck, lt := range first {
+		raw[ck.obsKey] = append(raw[ck.obsKey], lt)
+	}
+	return raw
+}
+
+// recoveries walks each environment's deployment outcomes in time order
+// (every deployment's first failure and first success): a failure while the
+// environment is healthy starts an outage, the next success ends it and is
+// observed. An outage without a success yet is not observed.
+func recoveries(deps []*stablev1.GitHubDeployment) map[obsKey][]float64 {
+	type point struct {
+		at      int64
+		success bool
+	}
+	points := map[obsKey][]point{}
+	for _, d := range deps {
+		s := &d.Spec
+		k := obsKey{d.Namespace, repositoryOf(s.Repository, d.Annotations), environmentLabel(s.Environment)}
+		if k.repository == "" || k.environment == "" {
+			continue
+		}
+		if s.FirstFailureAt != nil {
+			points[k] = append(points[k], point{s.FirstFailureAt.Unix(), false})
+		}
+		if s.FirstSuccessAt != nil {
+			points[k] = append(points[k], point{s.FirstSuccessAt.Unix(), true})
+		}
+	}
+	raw := map[obsKey][]float64{}
+	for k, ps := range points {
+		// Same second: the failure first, so a failure and a success
+		// reported together count as an outage of zero seconds.
+		slices.SortFunc(ps, func(a, b point) int {
+			if a.at != b.at {
+				return cmp.Compare(a.at, b.at)
+			}
+			if a.success == b.success {
+				return 0
+			}
+			if a.success {
+				return 1
+			}
+			return -1
+		})
+		down := int64(-1)
+		for _, p := range ps {
+			switch {
+			case !p.success && down < 0:
+				down = p.at
+			case p.success && down >= 0:
+				raw[k] = append(raw[k], float64(p.at-down))
+				down = -1
+			}
+		}
+		if _, ok := raw[k]; !ok {
+			raw[k] = nil // the environment has deployments: an empty histogram
+		}
+	}
+	return raw
+}
+
+// sortedObsKeys is the cap's admission order of histogram label sets.
+func sortedObsKeys[V any](m map[obsKey]V) []obsKey {
+	keys := make([]obsKey, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b obsKey) int {
+		return cmp.Or(cmp.Compare(a.repository, b.repository), cmp.Compare(a.namespace, b.namespace), cmp.Compare(a.environment, b.environment))
+	})
+	return keys
+}
+
+// objectsChanged is the object informers' event handler: the aggregate is
+// stale. refreshObjects recomputes it.
+func (s *Service) objectsChanged() {
+	s.objectsDirty.Store(true)
+	select {
+	case s.objectsWake <- struct{}{}:
+	default: // a wake-up is already pending
+	}
+}
+
+// objectHandler marks the aggregate stale on every change of an object.
+func (s *Service) objectHandler() cache.ResourceEventHandler {
+	return cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(any) { s.objectsChanged() },
+		UpdateFunc: func(any, any) { s.objectsChanged() },
+		DeleteFunc: func(any) { s.objectsChanged() },
+	}
+}
+
+// computeObjects builds the aggregate from the caches and publishes it. It
+// returns when it started and how long it took. Computations are serialized,
+// so the published aggregate is always the newest one computed.
+func (s *Service) computeObjects() (time.Time, time.Duration) {
+	s.objectsMu.Lock()
+	defer s.objectsMu.Unlock()
+	start := time.Now()
+	// Cleared before reading: a change from here on marks it again and
+	// leads to another computation.
+	s.objectsDirty.Store(false)
+	s.mu.Lock()
+	prl, brl, del := s.prLister, s.brLister, s.deLister
+	s.mu.Unlock()
+	if prl == nil {
+		s.objects.Store(aggregateObjects(nil, nil, nil))
+		return start, time.Since(start)
+	}
+	prs, _ := prl.List(labels.Everything())
+	brs, _ := brl.List(labels.Everything())
+	deps, _ := del.List(labels.Everything())
+	s.objects.Store(aggregateObjects(prs, brs, deps))
+	return start, time.Since(start)
+}
+
+// currentObjects is the newest aggregate; before any (a scrape before the
+// caches synced) it computes one from what the caches hold.
+func (s *Service) currentObjects() *objectAggregate {
+	if agg := s.objects.Load(); agg != nil {
+		return agg
+	}
+	s.mu.Lock()
+	started := s.prLister != nil
+	s.mu.Unlock()
+	if !started {
+		return aggregateObjects(nil, nil, nil)
+	}
+	s.computeObjects()
+	return s.objects.Load()
+}
+
+// refreshObjects recomputes the aggregate after objects changed, at most
+// once per objectsRefreshInterval and never sooner than objectsRefreshCost
+// times the last computation's duration after it, until ctx is done. last
+// and took are those of the computation made when the caches synced.
+func (s *Service) refreshObjects(ctx context.Context, last time.Time, took time.Duration) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.objectsWake:
+		}
+		if wait := time.Until(last.Add(max(objectsRefreshInterval, objectsRefreshCost*took))); wait > 0 {
+			t := time.NewTimer(wait)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return
+			case <-t.C:
+			}
+		}
+		if !s.objectsDirty.Load() {
+			continue // a wake-up from before the last computation
+		}
+		last, took = s.computeObjects()
+	}
+}
