@@ -279,10 +279,17 @@ func verifyWorkload(t *testing.T, ctx context.Context, s *localrun.Stack, w *wor
 		t.Fatal(err)
 	}
 	counterDiffs := diffCounts(got, want)
-	// Lead times: one observation per shipped pull request.
-	leadTimes, err := scrapeHistogramCounts(ctx, s.MetricsURL(), "gitpulse_change_lead_time_seconds")
-	if err != nil {
-		t.Fatal(err)
+	// Lead times: one observation per shipped pull request, once the
+	// function's aggregate of the objects (refreshed at most once a second
+	// after they change) has caught up.
+	var leadTimes map[string]int
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(250 * time.Millisecond) {
+		if leadTimes, err = scrapeHistogramCounts(ctx, s.MetricsURL(), "gitpulse_change_lead_time_seconds"); err != nil {
+			t.Fatal(err)
+		}
+		if countsMatch(leadTimes, wantLeadTimes) || time.Now().After(deadline) {
+			break
+		}
 	}
 	for repo, n := range wantLeadTimes {
 		if leadTimes[repo] != n {
@@ -344,6 +351,17 @@ func scrapeCounts(ctx context.Context, url string) (map[[3]string]int, error) {
 		}
 	}
 	return counts, nil
+}
+
+// countsMatch reports whether got has want's count for each of want's
+// repositories (a missing one counts 0).
+func countsMatch(got, want map[string]int) bool {
+	for repo, n := range want {
+		if got[repo] != n {
+			return false
+		}
+	}
+	return true
 }
 
 // scrapeHistogramCounts reads a histogram's observation count per
