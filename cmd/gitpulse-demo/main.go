@@ -84,11 +84,18 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	for _, l := range lines {
-		fmt.Println(l)
-	}
 	if got := countEvents(lines); got < Expected(story) {
 		return fmt.Errorf("metrics show %d deliveries in %s and the other delivery counters, want %d", got, want, Expected(story))
+	}
+	// The families computed from the objects (states, lead time, recovery,
+	// review latency) follow the objects within about a second (the metrics
+	// function aggregates them at most once a second): read them after that.
+	time.Sleep(1500 * time.Millisecond)
+	if lines, err = metricLines(ctx, env["GITPULSE_METRICS_URL"]); err != nil {
+		return err
+	}
+	for _, l := range lines {
+		fmt.Println(l)
 	}
 	fmt.Println()
 	printFourKeys(lines)
