@@ -274,14 +274,13 @@ func (s *Service) startInformers(ctx context.Context) ([]cache.InformerSynced, e
 			}
 		}, backoff, true, ctx.Done())
 	}
-	namespaced := cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc} // for the listers
-	prInf := s.informer("pullrequests", s.gitpuls, &stablev1.PullRequest{}, slimObject, namespaced,
+	prInf := s.informer("pullrequests", s.gitpuls, &stablev1.PullRequest{}, objectTransform, objectIndexers(),
 		func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) { return prs.List(ctx, o) },
 		func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) { return prs.Watch(ctx, o) })
-	brInf := s.informer("branches", s.gitpuls, &stablev1.Branch{}, slimObject, namespaced,
+	brInf := s.informer("branches", s.gitpuls, &stablev1.Branch{}, objectTransform, objectIndexers(),
 		func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) { return brs.List(ctx, o) },
 		func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) { return brs.Watch(ctx, o) })
-	deInf := s.informer("githubdeployments", s.gitpuls, &stablev1.GitHubDeployment{}, slimObject, namespaced,
+	deInf := s.informer("githubdeployments", s.gitpuls, &stablev1.GitHubDeployment{}, objectTransform, objectIndexers(),
 		func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) { return des.List(ctx, o) },
 		func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) { return des.Watch(ctx, o) })
 
@@ -305,6 +304,15 @@ func (s *Service) startInformers(ctx context.Context) ([]cache.InformerSynced, e
 	}
 	s.startReconcileInformer(ctx) // issue 13; not part of readiness
 	return []cache.InformerSynced{s.events.HasSynced, prInf.HasSynced, brInf.HasSynced, deInf.HasSynced}, nil
+}
+
+// objectTransform is what the PullRequest, Branch and GitHubDeployment
+// caches keep of each object.
+var objectTransform cache.TransformFunc = slimObject
+
+// objectIndexers are the indexes of those caches.
+func objectIndexers() cache.Indexers {
+	return cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc} // for the listers
 }
 
 // informer builds one namespaced informer (no resync) whose watches and
