@@ -39,7 +39,7 @@ func doraView() *view {
 			{Kind: kindGitHubDeployment, Namespace: "gitpulse", Repository: "acme/api", Action: "success", Environment: "production"}:                       2,
 			{Kind: kindGitHubDeployment, Namespace: "gitpulse", Repository: "acme/api", Action: stablev1.DeploymentStateInProgress, Environment: "staging"}: 1,
 		},
-		objects: aggregateObjects([]*stablev1.PullRequest{{
+		objects: aggregateObjects(compactObjects([]*stablev1.PullRequest{{
 			ObjectMeta: metav1.ObjectMeta{Name: "a", Namespace: "gitpulse"},
 			Spec: stablev1.PullRequestSpec{Repository: "acme/api", Status: "merged", OpenedAt: minutes(0),
 				FirstReviewAt: minutes(30), FirstApprovalAt: minutes(90)},
@@ -50,7 +50,7 @@ func doraView() *view {
 				stablev1.DeployedChange{Number: 2, OpenedAt: minutes(100), By: "window"}),
 			dep("d3", "production", nil, minutes(400), stablev1.DeployedChange{Number: 2, OpenedAt: minutes(100), By: "sha"}),
 			dep("d4", "staging", nil, minutes(250), stablev1.DeployedChange{Number: 1, OpenedAt: minutes(0), By: "sha"}),
-		}),
+		})),
 	}
 }
 

@@ -37,7 +37,7 @@ func builtView() *view {
 			{Kind: kindPullRequest, Namespace: "gitpulse", Repository: "acme/api", Action: "merged"}: 1,
 			{Kind: kindBranch, Namespace: "gitpulse", Repository: "acme/web", Action: "pushed"}:      3,
 		},
-		objects: aggregateObjects(
+		objects: aggregateObjects(compactObjects(
 			[]*stablev1.PullRequest{
 				pr("a", "acme/api", "open", false, nil),
 				pr("b", "acme/api", "merged", true, &merged),
@@ -46,7 +46,7 @@ func builtView() *view {
 				ObjectMeta: metav1.ObjectMeta{Name: "c", Namespace: "gitpulse"},
 				Spec:       stablev1.BranchSpec{Repository: "acme/web", Name: "main", State: "created"},
 			}},
-			nil),
+			nil)),
 		watchRestarts:    map[string]uint64{"events": 1},
 		watchErrors:      map[string]uint64{},
 		uncountable:      map[string]uint64{"missing_repository": 4},

@@ -76,10 +76,28 @@ func objectFixture() ([]*stablev1.PullRequest, []*stablev1.Branch, []*stablev1.G
 	return prs, brs, deps
 }
 
+// compactObjects turns typed objects into the records the caches keep,
+// through the informers' transform.
+func compactObjects(prs []*stablev1.PullRequest, brs []*stablev1.Branch, deps []*stablev1.GitHubDeployment) (
+	[]*cachedPullRequest, []*cachedBranch, []*cachedDeployment) {
+	return compactAll[*cachedPullRequest](prs), compactAll[*cachedBranch](brs), compactAll[*cachedDeployment](deps)
+}
+
+func compactAll[R, T any](objs []T) []R {
+	out := make([]R, 0, len(objs))
+	for _, o := range objs {
+		r, err := compactObject(o)
+		if err != nil {
+			panic(err)
+		}
+		out = append(out, r.(R))
+	}
+	return out
+}
+
 // fixtureView is the fixture's view with a cap of maxRepos repositories.
 func fixtureView(maxRepos int) func() *view {
-	prs, brs, deps := objectFixture()
-	agg := aggregateObjects(prs, brs, deps)
+	agg := aggregateObjects(compactObjects(objectFixture()))
 	repos := newRepoCap(maxRepos)
 	return func() *view { return &view{repos: repos, objects: agg} }
 }
@@ -118,7 +136,7 @@ func TestObjectFamilies_ObjectOrderDoesNotMatter(t *testing.T) {
 		}
 	}
 	reverse()
-	agg := aggregateObjects(prs, brs, deps)
+	agg := aggregateObjects(compactObjects(prs, brs, deps))
 	repos := newRepoCap(1)
 	c := newCollector(func() *view { return &view{repos: repos, objects: agg} })
 	if err := testutil.CollectAndCompare(c, golden(t, "objects-capped.prom"), objectFamilies...); err != nil {

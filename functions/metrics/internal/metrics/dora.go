@@ -10,8 +10,6 @@ import (
 	"strings"
 	"unicode"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
 	stablev1 "github.com/liatrio/gitpulse/functions/metrics/internal/apis/stable/v1"
 	"github.com/liatrio/gitpulse/functions/metrics/internal/eventcount"
 )
@@ -157,19 +155,6 @@ func (v *view) deploymentCounts() []sample {
 		}
 	}
 	return out
-}
-
-// since is to - from in seconds, or nil when either is absent or to is
-// before from (clock trouble or a hand-made object: left out).
-func since(from, to *metav1.Time) *float64 {
-	if from == nil || to == nil {
-		return nil
-	}
-	d := float64(to.Unix() - from.Unix())
-	if d < 0 {
-		return nil
-	}
-	return &d
 }
 
 // obsKey is a histogram's label set before the repository cap.

@@ -23,7 +23,6 @@ import (
 	"slices"
 	"time"
 
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/tools/cache"
 
 	stablev1 "github.com/liatrio/gitpulse/functions/metrics/internal/apis/stable/v1"
@@ -98,9 +97,9 @@ func newHistTable(raw map[obsKey][]float64, buckets []float64) histTable {
 	return t
 }
 
-// aggregateObjects reduces the objects to an objectAggregate. The order of
-// the objects does not matter.
-func aggregateObjects(prs []*stablev1.PullRequest, brs []*stablev1.Branch, deps []*stablev1.GitHubDeployment) *objectAggregate {
+// aggregateObjects reduces the objects (the caches' records, slim.go) to an
+// objectAggregate. The order of the objects does not matter.
+func aggregateObjects(prs []*cachedPullRequest, brs []*cachedBranch, deps []*cachedDeployment) *objectAggregate {
 	prStates := pullRequestStates(prs)
 	brStates := branchStates(brs)
 	oldest := oldestOpen(prs)
@@ -109,33 +108,33 @@ func aggregateObjects(prs []*stablev1.PullRequest, brs []*stablev1.Branch, deps 
 		branchStates:      stateTable{keys: sortedKeys(brStates), counts: brStates},
 		oldestOpen:        oldestTable{keys: sortedKeys(oldest), times: oldest},
 		mergeDurations:    newHistTable(mergeDurations(prs), mergeDurationBuckets),
-		firstReview: newHistTable(pullRequestLatency(prs, func(s *stablev1.PullRequestSpec) *float64 {
-			return since(s.OpenedAt, s.FirstReviewAt)
+		firstReview: newHistTable(pullRequestLatency(prs, func(pr *cachedPullRequest) (float64, bool) {
+			return since(pr.OpenedAt, pr.FirstReviewAt)
 		}), mergeDurationBuckets),
-		approval: newHistTable(pullRequestLatency(prs, func(s *stablev1.PullRequestSpec) *float64 {
-			return since(s.OpenedAt, s.FirstApprovalAt)
+		approval: newHistTable(pullRequestLatency(prs, func(pr *cachedPullRequest) (float64, bool) {
+			return since(pr.OpenedAt, pr.FirstApprovalAt)
 		}), mergeDurationBuckets),
 		leadTimes:  newHistTable(leadTimes(deps), mergeDurationBuckets),
 		recoveries: newHistTable(recoveries(deps), recoveryBuckets),
 	}
 }
 
-func pullRequestStates(prs []*stablev1.PullRequest) map[nsRepo]map[string]int {
+func pullRequestStates(prs []*cachedPullRequest) map[nsRepo]map[string]int {
 	out := map[nsRepo]map[string]int{}
 	for _, pr := range prs {
-		state := pr.Spec.Status
-		if pr.Spec.Merged {
+		state := pr.State.Value()
+		if pr.Merged {
 			state = string(stablev1.PullRequestMerged)
 		}
-		add(out, nsRepo{pr.Namespace, repositoryOf(pr.Spec.Repository, pr.Annotations)}, state)
+		add(out, nsRepo{pr.Namespace.Value(), pr.Repository.Value()}, state)
 	}
 	return out
 }
 
-func branchStates(brs []*stablev1.Branch) map[nsRepo]map[string]int {
+func branchStates(brs []*cachedBranch) map[nsRepo]map[string]int {
 	out := map[nsRepo]map[string]int{}
 	for _, b := range brs {
-		add(out, nsRepo{b.Namespace, repositoryOf(b.Spec.Repository, b.Annotations)}, b.Spec.State)
+		add(out, nsRepo{b.Namespace.Value(), b.Repository.Value()}, b.State.Value())
 	}
 	return out
 }
@@ -151,42 +150,42 @@ func add(m map[nsRepo]map[string]int, k nsRepo, state string) {
 }
 
 // mergeDurations observes mergedAt - openedAt of the merged pull requests.
-func mergeDurations(prs []*stablev1.PullRequest) map[obsKey][]float64 {
+func mergeDurations(prs []*cachedPullRequest) map[obsKey][]float64 {
 	raw := map[obsKey][]float64{}
 	for _, pr := range prs {
-		s := pr.Spec
-		if !s.Merged && s.Status != string(stablev1.PullRequestMerged) {
+		if !pr.Merged && pr.State.Value() != string(stablev1.PullRequestMerged) {
 			continue
 		}
-		if s.OpenedAt == nil || s.MergedAt == nil || s.MergedAt.Before(s.OpenedAt) {
+		d, ok := since(pr.OpenedAt, pr.MergedAt)
+		if !ok {
 			continue
 		}
-		k := obsKey{pr.Namespace, repositoryOf(s.Repository, pr.Annotations), ""}
+		k := obsKey{pr.Namespace.Value(), pr.Repository.Value(), ""}
 		if k.repository == "" {
 			continue
 		}
-		raw[k] = append(raw[k], s.MergedAt.Sub(s.OpenedAt.Time).Seconds())
+		raw[k] = append(raw[k], d)
 	}
 	return raw
 }
 
 // oldestOpen is the Unix time the oldest open pull request of each
 // repository was opened (its creation when it has no openedAt).
-func oldestOpen(prs []*stablev1.PullRequest) map[nsRepo]float64 {
+func oldestOpen(prs []*cachedPullRequest) map[nsRepo]float64 {
 	raw := map[nsRepo]float64{}
 	for _, pr := range prs {
-		if pr.Spec.Merged || pr.Spec.Status != string(stablev1.PullRequestOpen) {
+		if pr.Merged || pr.State.Value() != string(stablev1.PullRequestOpen) {
 			continue
 		}
-		k := nsRepo{pr.Namespace, repositoryOf(pr.Spec.Repository, pr.Annotations)}
+		k := nsRepo{pr.Namespace.Value(), pr.Repository.Value()}
 		if k.repository == "" {
 			continue
 		}
-		opened := pr.CreationTimestamp.Time
-		if pr.Spec.OpenedAt != nil {
-			opened = pr.Spec.OpenedAt.Time
+		opened := pr.Created
+		if pr.OpenedAt != noTime {
+			opened = pr.OpenedAt
 		}
-		t := float64(opened.Unix())
+		t := float64(opened)
 		if old, ok := raw[k]; !ok || t < old {
 			raw[k] = t
 		}
@@ -194,18 +193,18 @@ func oldestOpen(prs []*stablev1.PullRequest) map[nsRepo]float64 {
 	return raw
 }
 
-func pullRequestLatency(prs []*stablev1.PullRequest, of func(*stablev1.PullRequestSpec) *float64) map[obsKey][]float64 {
+func pullRequestLatency(prs []*cachedPullRequest, of func(*cachedPullRequest) (float64, bool)) map[obsKey][]float64 {
 	raw := map[obsKey][]float64{}
 	for _, pr := range prs {
-		d := of(&pr.Spec)
-		if d == nil {
+		d, ok := of(pr)
+		if !ok {
 			continue
 		}
-		k := obsKey{pr.Namespace, repositoryOf(pr.Spec.Repository, pr.Annotations), ""}
+		k := obsKey{pr.Namespace.Value(), pr.Repository.Value(), ""}
 		if k.repository == "" {
 			continue
 		}
-		raw[k] = append(raw[k], *d)
+		raw[k] = append(raw[k], d)
 	}
 	return raw
 }
@@ -214,29 +213,28 @@ func pullRequestLatency(prs []*stablev1.PullRequest, of func(*stablev1.PullReque
 // its opening to the first success of the earliest-succeeding deployment
 // it is attributed to there (a pull request attributed to two deployments
 // of one environment, by SHA and by window, counts for the first).
-func leadTimes(deps []*stablev1.GitHubDeployment) map[obsKey][]float64 {
+func leadTimes(deps []*cachedDeployment) map[obsKey][]float64 {
 	type change struct {
 		obsKey
 		number int64
 	}
 	first := map[change]float64{}
 	for _, d := range deps {
-		s := &d.Spec
-		if s.FirstSuccessAt == nil || len(s.Changes) == 0 {
+		if d.FirstSuccessAt == noTime || len(d.Changes) == 0 {
 			continue
 		}
-		k := obsKey{d.Namespace, repositoryOf(s.Repository, d.Annotations), environmentLabel(s.Environment)}
+		k := obsKey{d.Namespace.Value(), d.Repository.Value(), d.Environment.Value()}
 		if k.repository == "" || k.environment == "" {
 			continue
 		}
-		for _, c := range s.Changes {
-			lt := since(c.OpenedAt, s.FirstSuccessAt)
-			if lt == nil {
+		for _, c := range d.Changes {
+			lt, ok := since(c.OpenedAt, d.FirstSuccessAt)
+			if !ok {
 				continue
 			}
 			ck := change{k, c.Number}
-			if old, ok := first[ck]; !ok || *lt < old {
-				first[ck] = *lt
+			if old, ok := first[ck]; !ok || lt < old {
+				first[ck] = lt
 			}
 		}
 	}
@@ -251,23 +249,22 @@ func leadTimes(deps []*stablev1.GitHubDeployment) map[obsKey][]float64 {
 // (every deployment's first failure and first success): a failure while the
 // environment is healthy starts an outage, the next success ends it and is
 // observed. An outage without a success yet is not observed.
-func recoveries(deps []*stablev1.GitHubDeployment) map[obsKey][]float64 {
+func recoveries(deps []*cachedDeployment) map[obsKey][]float64 {
 	type point struct {
-		at      int64
+		at      unixTime
 		success bool
 	}
 	points := map[obsKey][]point{}
 	for _, d := range deps {
-		s := &d.Spec
-		k := obsKey{d.Namespace, repositoryOf(s.Repository, d.Annotations), environmentLabel(s.Environment)}
+		k := obsKey{d.Namespace.Value(), d.Repository.Value(), d.Environment.Value()}
 		if k.repository == "" || k.environment == "" {
 			continue
 		}
-		if s.FirstFailureAt != nil {
-			points[k] = append(points[k], point{s.FirstFailureAt.Unix(), false})
+		if d.FirstFailureAt != noTime {
+			points[k] = append(points[k], point{d.FirstFailureAt, false})
 		}
-		if s.FirstSuccessAt != nil {
-			points[k] = append(points[k], point{s.FirstSuccessAt.Unix(), true})
+		if d.FirstSuccessAt != noTime {
+			points[k] = append(points[k], point{d.FirstSuccessAt, true})
 		}
 	}
 	raw := map[obsKey][]float64{}
@@ -286,7 +283,7 @@ func recoveries(deps []*stablev1.GitHubDeployment) map[obsKey][]float64 {
 			}
 			return -1
 		})
-		down := int64(-1)
+		down := unixTime(-1)
 		for _, p := range ps {
 			switch {
 			case !p.success && down < 0:
@@ -345,17 +342,36 @@ func (s *Service) computeObjects() (time.Time, time.Duration) {
 	// leads to another computation.
 	s.objectsDirty.Store(false)
 	s.mu.Lock()
-	prl, brl, del := s.prLister, s.brLister, s.deLister
+	caches := s.objectCaches
 	s.mu.Unlock()
-	if prl == nil {
-		s.objects.Store(aggregateObjects(nil, nil, nil))
-		return start, time.Since(start)
-	}
-	prs, _ := prl.List(labels.Everything())
-	brs, _ := brl.List(labels.Everything())
-	deps, _ := del.List(labels.Everything())
-	s.objects.Store(aggregateObjects(prs, brs, deps))
+	s.objects.Store(aggregateObjects(caches.list()))
 	return start, time.Since(start)
+}
+
+// objectCaches are the PullRequest, Branch and GitHubDeployment informers'
+// stores, which hold the records of slim.go.
+type objectCaches struct{ prs, brs, deps cache.Store }
+
+// list returns every record the caches hold (none before the informers
+// are built).
+func (c *objectCaches) list() ([]*cachedPullRequest, []*cachedBranch, []*cachedDeployment) {
+	if c == nil {
+		return nil, nil, nil
+	}
+	return records[*cachedPullRequest](c.prs), records[*cachedBranch](c.brs), records[*cachedDeployment](c.deps)
+}
+
+// records lists a store's records of type T. Every item is one: the
+// informer's transform (compactObject) has made it so before it is stored.
+func records[T any](store cache.Store) []T {
+	items := store.List()
+	out := make([]T, 0, len(items))
+	for _, item := range items {
+		if r, ok := item.(T); ok {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // currentObjects is the newest aggregate; before any (a scrape before the
@@ -365,7 +381,7 @@ func (s *Service) currentObjects() *objectAggregate {
 		return agg
 	}
 	s.mu.Lock()
-	started := s.prLister != nil
+	started := s.objectCaches != nil
 	s.mu.Unlock()
 	if !started {
 		return aggregateObjects(nil, nil, nil)

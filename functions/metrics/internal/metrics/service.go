@@ -27,7 +27,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/apimachinery/pkg/watch"
@@ -37,7 +36,6 @@ import (
 
 	stablev1 "github.com/liatrio/gitpulse/functions/metrics/internal/apis/stable/v1"
 	"github.com/liatrio/gitpulse/functions/metrics/internal/client/clientset/versioned"
-	stablelisters "github.com/liatrio/gitpulse/functions/metrics/internal/client/listers/stable/v1"
 	"github.com/liatrio/gitpulse/functions/metrics/internal/eventcount"
 )
 
@@ -69,10 +67,10 @@ type Service struct {
 	watches  *watchStats
 	registry *prometheus.Registry
 
-	mu       sync.Mutex
-	prLister stablelisters.PullRequestLister
-	brLister stablelisters.BranchLister
-	deLister stablelisters.GitHubDeploymentLister
+	mu sync.Mutex
+	// objectCaches are the object informers' stores (objects.go), nil
+	// until the informers are built.
+	objectCaches *objectCaches
 	// cursorStore holds the reconcile cursor ConfigMaps (reconcile.go).
 	cursorStore cache.Store
 	cancel      context.CancelFunc
@@ -291,9 +289,7 @@ func (s *Service) startInformers(ctx context.Context) ([]cache.InformerSynced, e
 		}
 	}
 	s.mu.Lock()
-	s.prLister = stablelisters.NewPullRequestLister(prInf.GetIndexer())
-	s.brLister = stablelisters.NewBranchLister(brInf.GetIndexer())
-	s.deLister = stablelisters.NewGitHubDeploymentLister(deInf.GetIndexer())
+	s.objectCaches = &objectCaches{prs: prInf.GetStore(), brs: brInf.GetStore(), deps: deInf.GetStore()}
 	s.mu.Unlock()
 	for _, run := range []func(context.Context){runEvents, prInf.RunWithContext, brInf.RunWithContext, deInf.RunWithContext} {
 		s.wg.Add(1)
@@ -307,13 +303,13 @@ func (s *Service) startInformers(ctx context.Context) ([]cache.InformerSynced, e
 }
 
 // objectTransform is what the PullRequest, Branch and GitHubDeployment
-// caches keep of each object.
-var objectTransform cache.TransformFunc = slimObject
+// caches keep of each object: a compact record (slim.go).
+var objectTransform cache.TransformFunc = compactObject
 
-// objectIndexers are the indexes of those caches.
-func objectIndexers() cache.Indexers {
-	return cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc} // for the listers
-}
+// objectIndexers are the indexes of those caches: none. They are read
+// whole (one namespace is watched), and a namespace index would cost a
+// set entry per object.
+func objectIndexers() cache.Indexers { return cache.Indexers{} }
 
 // informer builds one namespaced informer (no resync) whose watches and
 // watch errors are counted under resource.
@@ -351,26 +347,24 @@ func (s *Service) releaseIdleRepositories(ctx context.Context) {
 		return
 	}
 	s.mu.Lock()
-	prl, brl, del := s.prLister, s.brLister, s.deLister
+	caches := s.objectCaches
 	s.mu.Unlock()
-	if prl == nil {
+	if caches == nil {
 		return
 	}
 	alive := map[string]bool{}
 	for _, repo := range s.events.repositoriesWithLiveEvents() {
 		alive[repo] = true
 	}
-	prs, _ := prl.List(labels.Everything())
+	prs, brs, deps := caches.list()
 	for _, pr := range prs {
-		alive[repositoryOf(pr.Spec.Repository, pr.Annotations)] = true
+		alive[pr.Repository.Value()] = true
 	}
-	brs, _ := brl.List(labels.Everything())
 	for _, b := range brs {
-		alive[repositoryOf(b.Spec.Repository, b.Annotations)] = true
+		alive[b.Repository.Value()] = true
 	}
-	deps, _ := del.List(labels.Everything())
 	for _, d := range deps {
-		alive[repositoryOf(d.Spec.Repository, d.Annotations)] = true
+		alive[d.Repository.Value()] = true
 	}
 	for _, repo := range s.repos.sweep(alive, time.Now(), s.cfg.RepositoryIdleTimeout) {
 		s.counter.DropRepository(repo)

@@ -2,9 +2,12 @@
 
 package metrics
 
-// The slim types the caches and the Events reflector keep instead of full objects.
+// The compact records the object caches and the Events reflector keep
+// instead of full objects.
 
 import (
+	"math"
+	"slices"
 	"unique"
 
 	stablev1 "github.com/liatrio/gitpulse/functions/metrics/internal/apis/stable/v1"
@@ -101,32 +104,167 @@ func slimEvent(obj any) (any, error) {
 	}, nil
 }
 
-// slimObject drops managed fields, status and annotations other than the
-// repository from PullRequests, Branches and GitHubDeployments: the gauges
-// and histograms read only the spec.
-func slimObject(obj any) (any, error) {
-	switch o := obj.(type) {
-	case *stablev1.PullRequest:
-		out := &stablev1.PullRequest{ObjectMeta: slimMeta(o.ObjectMeta), Spec: o.Spec}
-		out.Spec.Title, out.Spec.URL, out.Spec.HeadSHA = "", "", ""
-		return out, nil
-	case *stablev1.Branch:
-		return &stablev1.Branch{ObjectMeta: slimMeta(o.ObjectMeta), Spec: o.Spec}, nil
-	case *stablev1.GitHubDeployment:
-		out := &stablev1.GitHubDeployment{ObjectMeta: slimMeta(o.ObjectMeta), Spec: o.Spec}
-		out.Spec.SHA, out.Spec.Ref, out.Spec.Task, out.Spec.Creator = "", "", "", ""
-		return out, nil
+// The PullRequest, Branch and GitHubDeployment caches keep compact records
+// too: gitpulse keeps every object it ever recorded, and a typed object,
+// even slimmed to its spec and a trimmed ObjectMeta, held about 1.2 KB each
+// (BenchmarkObjectCache_BytesPerObject). A record holds only what
+// aggregateObjects and releaseIdleRepositories read, with the same interned
+// strings as cachedEvent, plus what the informer needs (cachedObject).
+
+// unixTime is a time in Unix seconds, noTime when absent. The objects'
+// times are metav1.Time, which the API serializes with whole seconds, so
+// nothing the histograms observe is lost.
+type unixTime int64
+
+// noTime is an absent time (a nil *metav1.Time): no time the API can
+// serialize (years 0000 to 9999) is this far back, so even the Unix epoch
+// stays a time.
+const noTime unixTime = math.MinInt64
+
+func timeOf(t *metav1.Time) unixTime {
+	if t == nil {
+		return noTime
 	}
-	return obj, nil
+	return unixTime(t.Unix())
 }
 
-func slimMeta(m metav1.ObjectMeta) metav1.ObjectMeta {
-	out := metav1.ObjectMeta{
-		Name: m.Name, Namespace: m.Namespace, UID: m.UID,
-		ResourceVersion: m.ResourceVersion, CreationTimestamp: m.CreationTimestamp,
+// since is to - from in seconds, or false when either is absent or to is
+// before from (clock trouble or a hand-made object: left out).
+func since(from, to unixTime) (float64, bool) {
+	if from == noTime || to == noTime || to < from {
+		return 0, false
 	}
-	if repo, ok := m.Annotations[stablev1.AnnotationRepository]; ok {
-		out.Annotations = map[string]string{stablev1.AnnotationRepository: repo}
+	return float64(to - from), true
+}
+
+// cachedObject is what every record keeps for the informer, and the
+// repository the families and the idle-repository sweep read.
+//
+// It is a runtime.Object and, through GetObjectMeta, a meta.Accessor: all
+// the informer's store, key function and update handling need.
+type cachedObject struct {
+	Name string
+	UID  types.UID
+	// ResourceVersion is kept for the informer: an update whose
+	// resourceVersion did not change is delivered as a resync, which
+	// handlers without a resync period never see (see cachedEvent).
+	ResourceVersion string
+	Namespace       unique.Handle[string]
+	// Repository is repositoryOf(spec.repository, the repository
+	// annotation): "" when the object has no valid one (it is left out).
+	Repository unique.Handle[string]
+}
+
+func newCachedObject(m *metav1.ObjectMeta, specRepository string) cachedObject {
+	return cachedObject{
+		Name: m.Name, UID: m.UID, ResourceVersion: m.ResourceVersion, Namespace: intern(m.Namespace),
+		Repository: intern(repositoryOf(specRepository, m.Annotations)),
 	}
-	return out
+}
+
+// GetObjectMeta returns a fresh ObjectMeta with the fields kept, for
+// meta.Accessor.
+func (o *cachedObject) GetObjectMeta() metav1.Object {
+	return &metav1.ObjectMeta{Name: o.Name, Namespace: o.Namespace.Value(), UID: o.UID, ResourceVersion: o.ResourceVersion}
+}
+
+// GetObjectKind has no kind to report: the record never leaves this process.
+func (o *cachedObject) GetObjectKind() schema.ObjectKind { return schema.EmptyObjectKind }
+
+// cachedPullRequest is what the PullRequest cache keeps per object.
+type cachedPullRequest struct {
+	cachedObject
+	// State is spec.status; Merged is spec.merged.
+	State  unique.Handle[string]
+	Merged bool
+	// Created is the creationTimestamp (the oldest open time of a pull
+	// request without openedAt); the others are the spec's times.
+	Created, OpenedAt, MergedAt, FirstReviewAt, FirstApprovalAt unixTime
+}
+
+// cachedBranch is what the Branch cache keeps per object.
+type cachedBranch struct {
+	cachedObject
+	// State is spec.state.
+	State unique.Handle[string]
+}
+
+// cachedDeployment is what the GitHubDeployment cache keeps per object.
+type cachedDeployment struct {
+	cachedObject
+	// Environment is environmentLabel(spec.environment).
+	Environment                    unique.Handle[string]
+	FirstSuccessAt, FirstFailureAt unixTime
+	Changes                        []cachedChange
+}
+
+// cachedChange is a spec.changes entry: the pull request's number and when
+// it was opened.
+type cachedChange struct {
+	Number   int64
+	OpenedAt unixTime
+}
+
+var (
+	_ runtime.Object            = (*cachedPullRequest)(nil)
+	_ runtime.Object            = (*cachedBranch)(nil)
+	_ runtime.Object            = (*cachedDeployment)(nil)
+	_ metav1.ObjectMetaAccessor = (*cachedPullRequest)(nil)
+	_ metav1.ObjectMetaAccessor = (*cachedBranch)(nil)
+	_ metav1.ObjectMetaAccessor = (*cachedDeployment)(nil)
+)
+
+// DeepCopyObject copies the record (every field is a value).
+func (p *cachedPullRequest) DeepCopyObject() runtime.Object {
+	c := *p
+	return &c
+}
+
+// DeepCopyObject copies the record (every field is a value).
+func (b *cachedBranch) DeepCopyObject() runtime.Object {
+	c := *b
+	return &c
+}
+
+// DeepCopyObject copies the record and its changes.
+func (d *cachedDeployment) DeepCopyObject() runtime.Object {
+	c := *d
+	c.Changes = slices.Clone(d.Changes)
+	return &c
+}
+
+// compactObject turns a PullRequest, Branch or GitHubDeployment into the
+// record its cache keeps. Anything else (a record already,
+// cache.DeletedFinalStateUnknown) is returned as is, so applying it twice is
+// harmless.
+func compactObject(obj any) (any, error) {
+	switch o := obj.(type) {
+	case *stablev1.PullRequest:
+		s := &o.Spec
+		return &cachedPullRequest{
+			cachedObject: newCachedObject(&o.ObjectMeta, s.Repository),
+			State:        intern(s.Status),
+			Merged:       s.Merged,
+			Created:      unixTime(o.CreationTimestamp.Unix()),
+			OpenedAt:     timeOf(s.OpenedAt), MergedAt: timeOf(s.MergedAt),
+			FirstReviewAt: timeOf(s.FirstReviewAt), FirstApprovalAt: timeOf(s.FirstApprovalAt),
+		}, nil
+	case *stablev1.Branch:
+		return &cachedBranch{cachedObject: newCachedObject(&o.ObjectMeta, o.Spec.Repository), State: intern(o.Spec.State)}, nil
+	case *stablev1.GitHubDeployment:
+		s := &o.Spec
+		d := &cachedDeployment{
+			cachedObject:   newCachedObject(&o.ObjectMeta, s.Repository),
+			Environment:    intern(environmentLabel(s.Environment)),
+			FirstSuccessAt: timeOf(s.FirstSuccessAt), FirstFailureAt: timeOf(s.FirstFailureAt),
+		}
+		if len(s.Changes) > 0 {
+			d.Changes = make([]cachedChange, len(s.Changes))
+			for i, c := range s.Changes {
+				d.Changes[i] = cachedChange{Number: c.Number, OpenedAt: timeOf(c.OpenedAt)}
+			}
+		}
+		return d, nil
+	}
+	return obj, nil
 }
