@@ -151,22 +151,12 @@ func add(m map[nsRepo]map[string]int, k nsRepo, state string) {
 
 // mergeDurations observes mergedAt - openedAt of the merged pull requests.
 func mergeDurations(prs []*cachedPullRequest) map[obsKey][]float64 {
-	raw := map[obsKey][]float64{}
-	for _, pr := range prs {
+	return pullRequestLatency(prs, func(pr *cachedPullRequest) (float64, bool) {
 		if !pr.Merged && pr.State.Value() != string(stablev1.PullRequestMerged) {
-			continue
+			return 0, false
 		}
-		d, ok := since(pr.OpenedAt, pr.MergedAt)
-		if !ok {
-			continue
-		}
-		k := obsKey{pr.Namespace.Value(), pr.Repository.Value(), ""}
-		if k.repository == "" {
-			continue
-		}
-		raw[k] = append(raw[k], d)
-	}
-	return raw
+		return since(pr.OpenedAt, pr.MergedAt)
+	})
 }
 
 // oldestOpen is the Unix time the oldest open pull request of each
@@ -193,6 +183,7 @@ func oldestOpen(prs []*cachedPullRequest) map[nsRepo]float64 {
 	return raw
 }
 
+// pullRequestLatency observes of(pr) for each pull request it reports one.
 func pullRequestLatency(prs []*cachedPullRequest, of func(*cachedPullRequest) (float64, bool)) map[obsKey][]float64 {
 	raw := map[obsKey][]float64{}
 	for _, pr := range prs {
