@@ -430,10 +430,13 @@ func TestRecorder_AnswersServiceUnavailableWhileTheAPIServerIsDown(t *testing.T)
 		t.Fatalf("private control plane: %v", err)
 	}
 	t.Cleanup(private.ControlPlane.Stop)
+	// A namespace of its own: after a SIGKILL the restarted API server's
+	// repair controllers may record Events of their own in "default".
+	ns := private.Namespace(t)
 	h := startRecorder(t, private, func(o *recorder.Options) {
-		o.Namespace = "default"
+		o.Namespace = ns
 	})
-	h.ns = "default"
+	h.ns = ns
 	h.deliver(t, binary, "push", newDeliveryID(t), withPush(t, "a", 1767225600), http.StatusOK)
 
 	private.ControlPlane.Kill()
@@ -456,8 +459,8 @@ func TestRecorder_AnswersServiceUnavailableWhileTheAPIServerIsDown(t *testing.T)
 	if b.Spec.PushCount != 2 || b.Spec.HeadSHA != "b" {
 		t.Errorf("after recovery: pushCount %d head %s, want 2 b", b.Spec.PushCount, b.Spec.HeadSHA)
 	}
-	if n := len(h.events(t)); n != 2 {
-		t.Errorf("%d Events, want 2", n)
+	if evs := h.events(t); len(evs) != 2 {
+		t.Errorf("%d Events, want 2:%s", len(evs), describeEvents(evs))
 	}
 }
 
@@ -598,8 +601,9 @@ func TestRecorder_WritesTheStatusWhereTheCRDStillHasItsStatusSubresource(t *test
 		}
 	}
 
-	h := startRecorder(t, private, func(o *recorder.Options) { o.Namespace = "default" })
-	h.ns = "default"
+	ns := private.Namespace(t)
+	h := startRecorder(t, private, func(o *recorder.Options) { o.Namespace = ns })
+	h.ns = ns
 	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).Unix()
 	for i := range 2 {
 		id := newDeliveryID(t)

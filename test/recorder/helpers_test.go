@@ -255,6 +255,16 @@ func (h *harness) events(t *testing.T) []corev1.Event {
 	return list.Items
 }
 
+// describeEvents lists Events one per line, for failure messages.
+func describeEvents(evs []corev1.Event) string {
+	var b strings.Builder
+	for _, e := range evs {
+		fmt.Fprintf(&b, "\n  %s: %s %s/%s reason %s by %q/%q: %s", e.Name, e.Type, e.InvolvedObject.Kind, e.InvolvedObject.Name,
+			e.Reason, e.ReportingController, e.Source.Component, e.Message)
+	}
+	return b.String()
+}
+
 func (h *harness) event(t *testing.T, name string) *corev1.Event {
 	t.Helper()
 	ev, err := h.env.Kube.CoreV1().Events(h.ns).Get(context.Background(), name, metav1.GetOptions{})
