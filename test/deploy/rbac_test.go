@@ -117,6 +117,20 @@ func TestRBAC_EachFunctionGetsExactlyWhatItNeeds(t *testing.T) {
 	_, err = admin.kube.CoreV1().Secrets(namespace).Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "gitpulse-github"}}, metav1.CreateOptions{})
 	mustCreate(err)
 
+	// What the rows create goes afterwards, so the test runs again against
+	// the same control plane (go test -count).
+	t.Cleanup(func() {
+		bg := context.Background()
+		_ = admin.gitpulse.StableV1().PullRequests(namespace).Delete(bg, "by-recorder", metav1.DeleteOptions{})
+		_ = admin.gitpulse.StableV1().Branches(namespace).Delete(bg, "by-recorder", metav1.DeleteOptions{})
+		for _, name := range []string{"delivery-by-recorder", "by-metrics"} {
+			_ = admin.kube.CoreV1().Events(namespace).Delete(bg, name, metav1.DeleteOptions{})
+		}
+		for _, name := range []string{"gitpulse-reconcile-test", checkpointConfigMap} {
+			_ = admin.kube.CoreV1().ConfigMaps(namespace).Delete(bg, name, metav1.DeleteOptions{})
+		}
+	})
+
 	// A fresh copy of the seeded objects, so updates carry a current
 	// resourceVersion.
 	seededPR := func() *stablev1.PullRequest {
