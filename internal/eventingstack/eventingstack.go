@@ -43,6 +43,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/liatrio/gitpulse/internal/controlplane"
+	"github.com/liatrio/gitpulse/internal/freeport"
 	"github.com/liatrio/gitpulse/internal/proc"
 )
 
@@ -158,7 +159,7 @@ func (s *Stack) start(ctx context.Context) error {
 		l.Close()
 	}
 	for _, name := range []string{"webhook", "imc-webhook", "ingress", "ingress-https", "filter", "filter-https"} {
-		p, err := controlplane.FreePort()
+		p, err := freeport.Pick()
 		if err != nil {
 			return err
 		}
@@ -220,11 +221,11 @@ func (s *Stack) start(ctx context.Context) error {
 // sets, with pod fields filled in and ports moved off the ones the
 // dispatcher holds.
 func (s *Stack) env(name string) ([]string, []string, error) {
-	profiling, err := controlplane.FreePort()
+	profiling, err := freeport.Pick()
 	if err != nil {
 		return nil, nil, err
 	}
-	probes, err := controlplane.FreePort()
+	probes, err := freeport.Pick()
 	if err != nil {
 		return nil, nil, err
 	}

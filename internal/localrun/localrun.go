@@ -28,6 +28,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/liatrio/gitpulse/internal/controlplane"
+	"github.com/liatrio/gitpulse/internal/freeport"
 	"github.com/liatrio/gitpulse/internal/ghsource"
 	"github.com/liatrio/gitpulse/internal/inflight"
 	"github.com/liatrio/gitpulse/internal/intake"
@@ -141,7 +142,7 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 	var err error
 	for _, p := range []*int{&s.opts.RecorderPort, &s.opts.MetricsPort, &s.opts.IntakePort} {
 		if *p == 0 {
-			if *p, err = controlplane.FreePort(); err != nil {
+			if *p, err = freeport.Pick(); err != nil {
 				return nil, err
 			}
 		}

@@ -31,6 +31,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/liatrio/gitpulse/internal/controlplane"
+	"github.com/liatrio/gitpulse/internal/freeport"
 	"github.com/liatrio/gitpulse/internal/ghsource"
 	"github.com/liatrio/gitpulse/internal/ghwebhook"
 	"github.com/liatrio/gitpulse/internal/localrun"
@@ -385,7 +386,7 @@ func benchColdStart(b *testing.B) {
 	var times []time.Duration
 	run := seq.Add(1)
 	for k := 0; k < 5; k++ {
-		port, _ := controlplane.FreePort()
+		port, _ := freeport.Pick()
 		url := fmt.Sprintf("http://127.0.0.1:%d", port)
 		now := time.Now().UTC()
 		payload := ghwebhook.PullRequest{Repo: ghwebhook.Repo(fmt.Sprintf("cold-%d/r", run)), Number: k + 1, Action: "opened",

@@ -53,8 +53,9 @@ func run(m *testing.M) int {
 	events, err = eventingstack.Start(ctx, eventingstack.Options{Config: env.Config(), Kubeconfig: kubeconfig, Dir: dir,
 		Waiting: func() { fmt.Fprintln(os.Stderr, "waiting for another eventing stack on this machine to stop ...") }})
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "eventing:", err)
+		// The logs first, the reason last: CI shows an output's tail.
 		dumpLogs(dir)
+		fmt.Fprintln(os.Stderr, "eventing:", err)
 		return 1
 	}
 	fmt.Fprintf(os.Stderr, "eventing stack up in %s\n", time.Since(start).Round(100*time.Millisecond))

@@ -55,8 +55,9 @@ func run(m *testing.M) int {
 			fmt.Fprintln(os.Stderr, "e2e: waiting for another Knative Eventing on this machine to stop ...")
 		}})
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "starting the stack:", err)
+		// The logs first, the reason last: CI shows an output's tail.
 		dumpLogs(dir)
+		fmt.Fprintln(os.Stderr, "starting the stack:", err)
 		return 1
 	}
 	code := m.Run()

@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/liatrio/gitpulse/internal/controlplane"
+	"github.com/liatrio/gitpulse/internal/freeport"
 	"github.com/liatrio/gitpulse/internal/ghwebhook"
 	"github.com/liatrio/gitpulse/internal/localrun"
 )
@@ -65,7 +65,7 @@ func (b burstResult) String() string {
 // pull_request deliveries of just under 25 MiB each, and samples its RSS.
 func burst(t *testing.T, s *localrun.Stack, n int, env ...string) burstResult {
 	t.Helper()
-	port, err := controlplane.FreePort()
+	port, err := freeport.Pick()
 	if err != nil {
 		t.Fatal(err)
 	}

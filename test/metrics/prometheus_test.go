@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/liatrio/gitpulse/internal/controlplane"
+	"github.com/liatrio/gitpulse/internal/freeport"
 	"github.com/liatrio/gitpulse/internal/funcrunner"
 	"github.com/liatrio/gitpulse/internal/testenv"
 	"github.com/liatrio/gitpulse/pkg/metrics"
@@ -110,7 +110,7 @@ scrape_configs:
 	if err := os.WriteFile(filepath.Join(dir, "prometheus.yml"), []byte(config), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	port, err := controlplane.FreePort()
+	port, err := freeport.Pick()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -41,7 +41,7 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/tools/clientcmd"
 
-	"github.com/liatrio/gitpulse/internal/controlplane"
+	"github.com/liatrio/gitpulse/internal/freeport"
 	"github.com/liatrio/gitpulse/internal/testenv"
 )
 
@@ -554,7 +554,7 @@ func must(t *testing.T, err error) {
 // readiness, sends one request, and stops it with SIGTERM.
 func run(t *testing.T, env *testenv.Env, fn function, bin string) {
 	t.Helper()
-	port, err := controlplane.FreePort()
+	port, err := freeport.Pick()
 	if err != nil {
 		t.Fatal(err)
 	}
