@@ -18,8 +18,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/liatrio/gitpulse/internal/eventingstack"
+	"github.com/liatrio/gitpulse/internal/freeport"
 	"github.com/liatrio/gitpulse/internal/ghwebhook"
 	"github.com/liatrio/gitpulse/internal/localrun"
+	"github.com/liatrio/gitpulse/internal/proc"
 	"github.com/liatrio/gitpulse/pkg/client/clientset/versioned"
 	"github.com/liatrio/gitpulse/pkg/naming"
 )
@@ -80,11 +82,12 @@ func (o *observer) attempts(id string) []attempt {
 // API server side, and it answers 500 (README, "Answer codes").
 func startFailingRecorder(t *testing.T, s *localrun.Stack) string {
 	t.Helper()
-	port, err := freePort()
+	port, err := freeport.Pick()
 	if err != nil {
 		t.Fatal(err)
 	}
-	logf, err := os.Create(filepath.Join(t.TempDir(), "failing-recorder.log"))
+	logPath := filepath.Join(t.TempDir(), "failing-recorder.log")
+	logf, err := os.Create(logPath)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,18 +106,9 @@ func startFailingRecorder(t *testing.T, s *localrun.Stack) string {
 			}
 		}
 		if p.Exited() || time.Now().After(deadline) {
-			t.Fatalf("failing recorder did not start")
+			t.Fatalf("failing recorder did not start\n%s", proc.Tail(logPath, 2000))
 		}
 	}
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // postCloudEvent sends a delivery to a Broker as the GitHubSource adapter
