@@ -4,6 +4,7 @@ package metrics
 
 import (
 	"cmp"
+	"maps"
 	"slices"
 	"time"
 
@@ -278,15 +279,12 @@ func repositoryOf(spec string, annotations map[string]string) string {
 	return repo
 }
 
+// sortedKeys is the order of a family's label sets: by repository, then
+// namespace.
 func sortedKeys[V any](m map[nsRepo]V) []nsRepo {
-	keys := make([]nsRepo, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.SortFunc(keys, func(a, b nsRepo) int {
+	return slices.SortedFunc(maps.Keys(m), func(a, b nsRepo) int {
 		return cmp.Or(cmp.Compare(a.repository, b.repository), cmp.Compare(a.namespace, b.namespace))
 	})
-	return keys
 }
 
 func mapSamples(m map[string]uint64) []sample {

@@ -20,6 +20,7 @@ package metrics
 import (
 	"cmp"
 	"context"
+	"maps"
 	"slices"
 	"time"
 
@@ -293,14 +294,9 @@ func recoveries(deps []*cachedDeployment) map[obsKey][]float64 {
 
 // sortedObsKeys is the cap's admission order of histogram label sets.
 func sortedObsKeys[V any](m map[obsKey]V) []obsKey {
-	keys := make([]obsKey, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.SortFunc(keys, func(a, b obsKey) int {
+	return slices.SortedFunc(maps.Keys(m), func(a, b obsKey) int {
 		return cmp.Or(cmp.Compare(a.repository, b.repository), cmp.Compare(a.namespace, b.namespace), cmp.Compare(a.environment, b.environment))
 	})
-	return keys
 }
 
 // objectsChanged is the object informers' event handler: the aggregate is
