@@ -109,7 +109,7 @@ test-deps: controlplane eventing prometheus webhook-examples ## Everything the t
 ## ---- code generation
 
 .PHONY: generate
-generate: ## Regenerate deepcopy, CRDs, clientset, listers, informers.
+generate: ## Regenerate deepcopy, CRDs, the clientset and the metrics copy.
 	./hack/update-codegen.sh
 
 .PHONY: verify-generate

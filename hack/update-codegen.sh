@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Regenerates everything derived from pkg/apis: deepcopy and CRD YAML
-# (controller-gen), and the typed clientset, listers and informers
+# (controller-gen), and the typed clientset
 # (k8s.io/code-generator). Tools are pinned in hack/tools/codegen/go.mod.
 set -euo pipefail
 
@@ -19,12 +19,6 @@ rm -rf "$out"
 tool client-gen --go-header-file "$boilerplate" \
   --clientset-name versioned --input-base "" --input "$apis" \
   --output-pkg "$module/$out/clientset" --output-dir "$out/clientset"
-tool lister-gen --go-header-file "$boilerplate" \
-  --output-pkg "$module/$out/listers" --output-dir "$out/listers" "$apis"
-tool informer-gen --go-header-file "$boilerplate" \
-  --versioned-clientset-package "$module/$out/clientset/versioned" \
-  --listers-package "$module/$out/listers" \
-  --output-pkg "$module/$out/informers" --output-dir "$out/informers" "$apis"
 gofmt -w pkg/apis "$out"
 
 # The metrics function's self-contained copy of what it needs from pkg/.

@@ -160,7 +160,7 @@ func TestObjectInformer_UpdateWithNewResourceVersionReachesHandlers(t *testing.T
 		t.Fatal(err)
 	}
 	prs := gp.StableV1().PullRequests("gitpulse")
-	inf := svc.informer("pullrequests", gp, &stablev1.PullRequest{}, objectTransform, objectIndexers(),
+	inf := svc.informer("pullrequests", &stablev1.PullRequest{}, objectTransform, objectIndexers(),
 		func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) { return prs.List(ctx, o) },
 		func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) { return prs.Watch(ctx, o) })
 	var (

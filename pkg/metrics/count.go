@@ -37,8 +37,6 @@ type eventWatcher struct {
 	liveEvents map[string]int
 }
 
-var _ cache.TransformingStore = (*eventWatcher)(nil)
-
 func newEventWatcher(counter *eventcount.Counter, log *slog.Logger) *eventWatcher {
 	w := &eventWatcher{
 		counter:       counter,
@@ -51,20 +49,6 @@ func newEventWatcher(counter *eventcount.Counter, log *slog.Logger) *eventWatche
 		w.uncountable[r] = 0
 	}
 	return w
-}
-
-// Transformer makes the reflector keep cachedEvents, not Events, in the
-// temporary store it fills from a watch-list's initial events; their UIDs
-// only while the counter needs them (UIDs retained from a version 1-2
-// checkpoint).
-func (w *eventWatcher) Transformer() cache.TransformFunc {
-	return func(obj any) (any, error) {
-		out, err := slimEvent(obj)
-		if ev, ok := out.(*cachedEvent); ok && ev.UID != "" && !w.counter.HasLegacyUIDs() {
-			ev.UID = ""
-		}
-		return out, err
-	}
 }
 
 // HasSynced is true once a first list has been counted.

@@ -27,7 +27,7 @@ import (
 func (s *Service) startReconcileInformer(ctx context.Context) {
 	cms := s.kube.CoreV1().ConfigMaps(s.cfg.Namespace)
 	selector := stablev1.LabelReconcileCursor + "=true"
-	inf := s.informer("reconcilecursors", s.kube, &corev1.ConfigMap{}, nil, cache.Indexers{},
+	inf := s.informer("reconcilecursors", &corev1.ConfigMap{}, nil, cache.Indexers{},
 		func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
 			o.LabelSelector = selector
 			return cms.List(ctx, o)

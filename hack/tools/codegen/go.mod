@@ -1,13 +1,11 @@
 // Tool module for code generation (controller-gen for deepcopy and CRDs,
-// k8s.io/code-generator for the typed clientset, listers and informers).
+// k8s.io/code-generator for the typed clientset).
 module github.com/liatrio/gitpulse/hack/tools/codegen
 
 go 1.26.0
 
 tool (
 	k8s.io/code-generator/cmd/client-gen
-	k8s.io/code-generator/cmd/informer-gen
-	k8s.io/code-generator/cmd/lister-gen
 	sigs.k8s.io/controller-tools/cmd/controller-gen
 )
 

@@ -258,9 +258,7 @@ func (s *Service) startInformers(ctx context.Context) ([]cache.InformerSynced, e
 			o.FieldSelector = selector
 			return events.Watch(ctx, o)
 		})
-	// The wrapper tells the reflector when the client cannot stream lists
-	// (fake clientsets), as the generated informers do.
-	evRef := cache.NewReflectorWithOptions(cache.ToListWatcherWithWatchListSemantics(evLW, s.kube), &corev1.Event{}, s.events,
+	evRef := cache.NewReflectorWithOptions(evLW, &corev1.Event{}, s.events,
 		cache.ReflectorOptions{Name: "gitpulse-metrics-events", TypeDescription: "recorder Events"})
 	// Reflector.RunWithContext with our error handler (a bare reflector has
 	// no setter for it): the same backoff as client-go's.
@@ -272,13 +270,13 @@ func (s *Service) startInformers(ctx context.Context) ([]cache.InformerSynced, e
 			}
 		}, backoff, true, ctx.Done())
 	}
-	prInf := s.informer("pullrequests", s.gitpuls, &stablev1.PullRequest{}, objectTransform, objectIndexers(),
+	prInf := s.informer("pullrequests", &stablev1.PullRequest{}, objectTransform, objectIndexers(),
 		func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) { return prs.List(ctx, o) },
 		func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) { return prs.Watch(ctx, o) })
-	brInf := s.informer("branches", s.gitpuls, &stablev1.Branch{}, objectTransform, objectIndexers(),
+	brInf := s.informer("branches", &stablev1.Branch{}, objectTransform, objectIndexers(),
 		func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) { return brs.List(ctx, o) },
 		func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) { return brs.Watch(ctx, o) })
-	deInf := s.informer("githubdeployments", s.gitpuls, &stablev1.GitHubDeployment{}, objectTransform, objectIndexers(),
+	deInf := s.informer("githubdeployments", &stablev1.GitHubDeployment{}, objectTransform, objectIndexers(),
 		func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) { return des.List(ctx, o) },
 		func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) { return des.Watch(ctx, o) })
 
@@ -313,12 +311,10 @@ func objectIndexers() cache.Indexers { return cache.Indexers{} }
 
 // informer builds one namespaced informer (no resync) whose watches and
 // watch errors are counted under resource.
-func (s *Service) informer(resource string, client any, example runtime.Object, transform cache.TransformFunc,
+func (s *Service) informer(resource string, example runtime.Object, transform cache.TransformFunc,
 	indexers cache.Indexers, list cache.ListWithContextFunc, watchFn cache.WatchFuncWithContext) cache.SharedIndexInformer {
 	lw := s.watches.instrument(resource, list, watchFn)
-	// The wrapper tells the reflector when client cannot stream lists
-	// (fake clientsets), as the generated informers do.
-	inf := cache.NewSharedIndexInformerWithOptions(cache.ToListWatcherWithWatchListSemantics(lw, client), example, cache.SharedIndexInformerOptions{
+	inf := cache.NewSharedIndexInformerWithOptions(lw, example, cache.SharedIndexInformerOptions{
 		Indexers: indexers,
 	})
 	// Neither can fail before the informer runs.
