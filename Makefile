@@ -15,12 +15,14 @@ BIN       := $(ROOT)/bin
 CACHE     := $(ROOT)/.cache
 CP_BIN    := $(BIN)/controlplane
 EV_BIN    := $(BIN)/eventing
+EVGH_BIN  := $(BIN)/eventing-github
 K8S_VERSION  := v1.35.4
 ETCD_VERSION := v3.6.16
 WEBHOOK_EXAMPLES_VERSION := 7.6.1
 
 export GITPULSE_CONTROLPLANE_BIN := $(CP_BIN)
 export GITPULSE_EVENTING_BIN := $(EV_BIN)
+export GITPULSE_EVENTING_GITHUB_BIN := $(EVGH_BIN)
 export GITPULSE_CACHE := $(CACHE)
 export CGO_ENABLED ?= 0
 
@@ -80,6 +82,27 @@ $(EVENTING_BINS) &: hack/tools/eventing/go.mod hack/tools/eventing/go.sum
 	  chmod -R u+w $(EV_BIN)/config
 	@touch $(EVENTING_BINS)
 
+## ---- the GitHubSource receive adapter (knative.dev/eventing-github), where a webhook enters
+
+EVENTING_GITHUB_VERSION := v0.43.0
+
+.PHONY: eventing-github
+eventing-github: $(EVGH_BIN)/receive_adapter ## Build the real GitHubSource receive adapter and copy its CRD (cached).
+
+# Rebuilt only when the pinned version (the tool module) changes (first
+# time: ~2.5 min on 2 cores, less after `make eventing`: shared packages).
+$(EVGH_BIN)/receive_adapter: hack/tools/eventing-github/go.mod hack/tools/eventing-github/go.sum
+	@mkdir -p $(EVGH_BIN)
+	@echo ">> building knative.dev/eventing-github $(EVENTING_GITHUB_VERSION) receive_adapter"
+	cd hack/tools/eventing-github && go build -trimpath -ldflags "-s -w" -o $(EVGH_BIN)/receive_adapter \
+	  knative.dev/eventing-github/cmd/receive_adapter
+	@# The GitHubSource CRD of the same module version, which internal/localrun
+	@# and the tests install (internal/ghadapter.CRDDir).
+	rm -rf $(EVGH_BIN)/config && mkdir -p $(EVGH_BIN)/config
+	src=$$(cd hack/tools/eventing-github && go list -m -f '{{.Dir}}' knative.dev/eventing-github) && \
+	  cp $$src/config/core/300-githubsource.yaml $(EVGH_BIN)/config/ && chmod -R u+w $(EVGH_BIN)/config
+	@touch $@
+
 ## ---- test tools and data (Debian's prometheus for promtool, npm's webhook examples)
 
 PROM_DIR := $(CACHE)/prometheus
@@ -104,7 +127,7 @@ $(EXAMPLES_DIR)/node_modules/@octokit/webhooks-examples/package.json:
 export GITPULSE_WEBHOOK_EXAMPLES := $(EXAMPLES_DIR)/node_modules/@octokit/webhooks-examples
 
 .PHONY: test-deps
-test-deps: controlplane eventing prometheus webhook-examples ## Everything the tests need.
+test-deps: controlplane eventing eventing-github prometheus webhook-examples ## Everything the tests need.
 
 ## ---- code generation
 
@@ -148,7 +171,7 @@ build: ## Build the local binaries (bin/gitpulse-local, -recorder, -metrics, -de
 	cd functions/metrics && go build -o $(BIN)/ ./cmd/gitpulse-metrics
 
 .PHONY: run
-run: controlplane eventing build ## Start the whole stack locally (control plane, recorder, metrics, Knative Broker, intake).
+run: controlplane eventing eventing-github build ## Start the whole stack locally (control plane, recorder, metrics, Knative Broker, GitHubSource adapter).
 	exec $(BIN)/gitpulse-local
 
 .PHONY: demo

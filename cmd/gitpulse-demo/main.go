@@ -1,6 +1,8 @@
 // Command gitpulse-demo (`make demo`) plays GitHub against a running
 // `make run`: it replays a short, realistic story across two repositories
-// through the raw-webhook intake (signed, as GitHub sends it), then shows
+// through its webhook URL — the real GitHubSource receive adapter, or with
+// GITPULSE_EVENTING=off gitpulse's intake — signed as GitHub signs (both
+// X-Hub-Signature and X-Hub-Signature-256), then shows
 // the objects (kubectl get) and the metrics they produced, and finally a
 // delivery GitHub failed to make, recovered by a reconcile pass (missed.go).
 package main

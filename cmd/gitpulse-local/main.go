@@ -1,10 +1,11 @@
 // Command gitpulse-local runs gitpulse on one machine (`make run`): a local
 // control plane, the recorder and metrics functions as processes, the real
 // Knative Broker with its Triggers (Knative Eventing as processes; the
-// channel dispatcher needs ports 8080 and 8443; GITPULSE_EVENTING=off leaves
-// it out and the intake then calls the recorder directly), and an intake for
-// raw GitHub webhooks that sends into the Broker. It prints the addresses
-// when ready, writes them to .cache/run/env, and stops everything on
+// channel dispatcher needs ports 8080 and 8443) and the real GitHubSource
+// receive adapter where raw GitHub webhooks enter, sending into the Broker
+// (GITPULSE_EVENTING=off leaves both out: gitpulse's own intake then checks
+// webhooks and calls the recorder directly). It prints the addresses when
+// ready, writes them to .cache/run/env, and stops everything on
 // SIGINT/SIGTERM.
 //
 // Ports come from GITPULSE_{APISERVER,ETCD,RECORDER,METRICS,INTAKE,BROKER}_PORT
@@ -60,7 +61,8 @@ func run() error {
 		Dir:    filepath.Join(root, ".cache", "run"),
 		BinDir: filepath.Join(root, "bin"),
 		Secret: os.Getenv("GITPULSE_WEBHOOK_SECRET"),
-		// As a GitHubSource's spec.ownerAndRepository: the CloudEvent source.
+		// As a GitHubSource's spec.ownerAndRepository: the CloudEvent source
+		// (the adapter's GITHUB_OWNER_REPO; default gitpulse-local).
 		OwnerAndRepository: os.Getenv("GITPULSE_OWNER_REPO"),
 		// The real Broker unless GITPULSE_EVENTING=off.
 		Eventing: os.Getenv("GITPULSE_EVENTING") != "off",
@@ -119,7 +121,7 @@ func run() error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if opts.Eventing {
-		fmt.Println("gitpulse: starting control plane, recorder, metrics, Knative Broker and intake ...")
+		fmt.Println("gitpulse: starting control plane, recorder, metrics, Knative Broker and GitHubSource receive adapter ...")
 	} else {
 		fmt.Println("gitpulse: starting control plane, recorder, metrics and intake (no Broker: GITPULSE_EVENTING=off) ...")
 	}

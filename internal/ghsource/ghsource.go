@@ -1,7 +1,10 @@
 // Package ghsource reproduces, field for field, what the Knative GitHubSource
-// receive adapter does with one GitHub webhook delivery, so that everything
-// gitpulse sends to the recorder locally (the webhook intake, `make demo`, the
-// chaos workload, the benchmarks, the tests) has the shape a cluster delivers.
+// receive adapter does with one GitHub webhook delivery, for what must build
+// adapter-shaped CloudEvents without HTTP: the recorder and reconcile tests,
+// the benchmarks, fuzzing, and the direct-mode intake (GITPULSE_EVENTING=off).
+// Where webhooks enter `make run`, `make demo` and the end-to-end tests, the
+// real adapter runs (internal/ghadapter); adapter_test.go pins this package
+// to it, example by example.
 //
 // Read from knative-extensions/eventing-github:
 //   - pkg/common/handler.go: Handler.ServeHTTP parses the request with
@@ -75,8 +78,8 @@ func Source(ownerAndRepository string) string { return SourcePrefix + ownerAndRe
 // Parse parses a delivery body exactly as the adapter's Hook.Parse does
 // (same library, same accepted events). The adapter's hook is built with the
 // GitHubSource's secret and checks the SHA-1 X-Hub-Signature; gitpulse's
-// intake checks the SHA-256 signature itself before calling Parse, so no
-// secret is given here.
+// direct-mode intake checks the SHA-256 signature itself before calling
+// Parse, so no secret is given here.
 func Parse(eventType string, body []byte) (any, error) {
 	req := &http.Request{
 		Method: http.MethodPost,

@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/hmac"
+	"crypto/sha1"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -205,6 +206,14 @@ func Signature(secret, body []byte) string {
 	return "sha256=" + hex.EncodeToString(mac.Sum(nil))
 }
 
+// SignatureSHA1 is the X-Hub-Signature value GitHub sends for body beside
+// X-Hub-Signature-256: the only one the GitHubSource receive adapter checks.
+func SignatureSHA1(secret, body []byte) string {
+	mac := hmac.New(sha1.New, secret)
+	mac.Write(body)
+	return "sha1=" + hex.EncodeToString(mac.Sum(nil))
+}
+
 // Request builds the signed HTTP request GitHub would send to url.
 func Request(ctx context.Context, url string, secret []byte, d Delivery) (*http.Request, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(d.Body))
@@ -215,6 +224,10 @@ func Request(ctx context.Context, url string, secret []byte, d Delivery) (*http.
 	req.Header.Set("User-Agent", "GitHub-Hookshot/gitpulse")
 	req.Header.Set(github.EventTypeHeader, d.Event)
 	req.Header.Set(github.DeliveryIDHeader, d.ID)
+	// Both signatures, as GitHub sends them when a webhook has a secret: the
+	// GitHubSource receive adapter checks X-Hub-Signature (SHA-1), gitpulse's
+	// direct-mode intake X-Hub-Signature-256.
+	req.Header.Set(github.SHA1SignatureHeader, SignatureSHA1(secret, d.Body))
 	req.Header.Set(github.SHA256SignatureHeader, Signature(secret, d.Body))
 	return req, nil
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -19,6 +20,38 @@ func TestSignature_MatchesGitHubsDocumentedTestVector(t *testing.T) {
 	want := "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17"
 	if got != want {
 		t.Fatalf("got %s, want %s", got, want)
+	}
+}
+
+// GitHub signs with both HMACs; the GitHubSource receive adapter checks
+// only the SHA-1 one, the direct-mode intake only the SHA-256 one. Each is
+// checked with go-github's own validation, which reads the algorithm from
+// the value's prefix.
+func TestRequest_SignsWithBothHeadersAsGitHubDoes(t *testing.T) {
+	body := []byte(`{"zen":"Keep it logically awesome."}`)
+	req, err := Request(context.Background(), "http://127.0.0.1:1/webhook", []byte("s3cret"), Delivery{Event: "ping", ID: "1", Body: body})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		header, prefix, secret string
+		valid                  bool
+	}{
+		{github.SHA1SignatureHeader, "sha1=", "s3cret", true},
+		{github.SHA256SignatureHeader, "sha256=", "s3cret", true},
+		{github.SHA1SignatureHeader, "sha1=", "another secret", false},
+		{github.SHA256SignatureHeader, "sha256=", "another secret", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.header+" with "+tt.secret, func(t *testing.T) {
+			v := req.Header.Get(tt.header)
+			if !strings.HasPrefix(v, tt.prefix) {
+				t.Fatalf("%s = %q, want the prefix %s", tt.header, v, tt.prefix)
+			}
+			if err := github.ValidateSignature(v, body, []byte(tt.secret)); (err == nil) != tt.valid {
+				t.Fatalf("ValidateSignature: %v, want valid %v", err, tt.valid)
+			}
+		})
 	}
 }
 

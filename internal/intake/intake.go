@@ -1,5 +1,7 @@
-// Package intake receives raw GitHub webhooks on one machine, without
-// Knative: it does what the GitHubSource receive adapter does in a cluster —
+// Package intake receives raw GitHub webhooks on one machine in direct mode
+// (GITPULSE_EVENTING=off: no Broker, and so not the real GitHubSource receive
+// adapter either, which internal/localrun runs otherwise): it does what the
+// adapter does in a cluster —
 // parse the delivery with the adapter's own library and turn it into the
 // adapter's CloudEvent (internal/ghsource) — and hands the CloudEvent to the
 // recorder over HTTP, in binary mode as the Broker delivers it.

@@ -8,8 +8,9 @@ import (
 	"github.com/liatrio/gitpulse/internal/eventingstack"
 )
 
-// The real Knative Broker between the intake and the recorder (with
-// Options.Eventing): the Broker and its dead-letter sink from
+// The real Knative Broker between the GitHubSource receive adapter
+// (adapter.go) and the recorder (with Options.Eventing): the Broker and its
+// dead-letter sink from
 // config/eventing/, one Trigger per subscription of the root func.yaml,
 // as `kn func deploy` makes them, subscriber = the local recorder. See
 // package eventingstack.
@@ -62,8 +63,8 @@ func (s *Stack) stopEventing() {
 	}
 }
 
-// intakeTarget is where the intake sends its CloudEvents: the Broker's
-// ingress, as the GitHubSource adapter does, or without eventing the
+// intakeTarget is where the intake sends its CloudEvents. The intake runs
+// only without eventing (the receive adapter sends to the Broker): the
 // recorder directly.
 func (s *Stack) intakeTarget() string {
 	if s.ev.routing != nil {

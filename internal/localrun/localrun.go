@@ -1,7 +1,9 @@
 // Package localrun runs the whole of gitpulse on one machine: a local
 // control plane, the recorder and metrics functions as separate processes
-// (as they are separate pods in a cluster), and the raw-webhook intake. It is
-// what `make run` starts and what the end-to-end tests drive.
+// (as they are separate pods in a cluster), and where webhooks enter: the
+// real GitHubSource receive adapter in front of the real Broker
+// (Options.Eventing, adapter.go), else gitpulse's own raw-webhook intake. It
+// is what `make run` starts and what the end-to-end tests drive.
 package localrun
 
 import (
@@ -29,7 +31,7 @@ import (
 
 	"github.com/liatrio/gitpulse/internal/controlplane"
 	"github.com/liatrio/gitpulse/internal/freeport"
-	"github.com/liatrio/gitpulse/internal/ghsource"
+	"github.com/liatrio/gitpulse/internal/ghadapter"
 	"github.com/liatrio/gitpulse/internal/inflight"
 	"github.com/liatrio/gitpulse/internal/intake"
 	"github.com/liatrio/gitpulse/internal/proc"
@@ -49,10 +51,14 @@ type Options struct {
 	Namespace string
 	// Secret for raw webhooks; default a random one.
 	Secret string
-	// OwnerAndRepository is the intake's stand-in for a GitHubSource's
-	// spec.ownerAndRepository (the CloudEvent source); default: each
-	// payload's repository.
+	// OwnerAndRepository is a GitHubSource's spec.ownerAndRepository (the
+	// CloudEvent source): the receive adapter's GITHUB_OWNER_REPO (default
+	// "gitpulse-local"), or without eventing the intake's (default: each
+	// payload's repository).
 	OwnerAndRepository string
+	// EventingGitHubBinDir holds the GitHubSource receive adapter and its
+	// CRD (default ghadapter.BinDir()). The CRD is installed in both modes.
+	EventingGitHubBinDir string
 
 	APIServerPort, EtcdPort, RecorderPort, MetricsPort, IntakePort int
 	// EventTTL for the API server (default 1h).
@@ -97,6 +103,7 @@ type Stack struct {
 	kubeconfig   string
 	intakeSrv    *http.Server
 	intakeURL    string
+	adapter      *ghadapter.Adapter
 
 	ev eventingParts
 
@@ -167,13 +174,11 @@ func (s *Stack) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	// gitpulse's own GitHubSource CRD, so reconcile passes find sources.
-	ghs, err := controlplane.ReadCRDs(filepath.Join(s.opts.Root, ghsource.CRDDir))
-	if err != nil {
+	if err := controlplane.InstallCRDs(ctx, cp.Config(), crds); err != nil {
 		return err
 	}
-	crds = append(crds, ghs...)
-	if err := controlplane.InstallCRDs(ctx, cp.Config(), crds); err != nil {
+	// eventing-github's GitHubSource CRD, so reconcile passes find sources.
+	if err := s.installGitHubSourceCRD(ctx); err != nil {
 		return err
 	}
 	s.Kube = kubernetes.NewForConfigOrDie(cp.Config())
@@ -195,8 +200,10 @@ func (s *Stack) start(ctx context.Context) error {
 		if err := s.startEventing(ctx); err != nil {
 			return err
 		}
-	}
-	if err := s.startIntake(); err != nil {
+		if err := s.startAdapter(ctx); err != nil {
+			return err
+		}
+	} else if err := s.startIntake(); err != nil {
 		return err
 	}
 	if s.opts.ReconcileInterval > 0 {
@@ -243,10 +250,12 @@ func (s *Stack) MetricsURL() string {
 	return "http://127.0.0.1:" + strconv.Itoa(s.opts.MetricsPort) + "/metrics"
 }
 
-// WebhookURL receives raw, signed GitHub webhooks.
+// WebhookURL receives raw, signed GitHub webhooks: the GitHubSource receive
+// adapter (SHA-1 X-Hub-Signature) with eventing, else the intake
+// (X-Hub-Signature-256).
 func (s *Stack) WebhookURL() string { return s.intakeURL }
 
-// Secret is the webhook secret the intake checks.
+// Secret is the webhook secret the adapter or the intake checks.
 func (s *Stack) Secret() string { return s.opts.Secret }
 
 // Namespace is where the functions write and watch.
@@ -437,13 +446,15 @@ func (s *Stack) startFunction(ctx context.Context, name string, port int) (*Proc
 	return p, nil
 }
 
-// Stop ends every part: intake, functions (SIGTERM, graceful), control plane.
+// Stop ends every part: adapter or intake, functions (SIGTERM, graceful),
+// control plane.
 func (s *Stack) Stop() {
 	if s.intakeSrv != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		s.intakeSrv.Shutdown(ctx)
 		cancel()
 	}
+	s.stopAdapter()
 	s.stopEventing()
 	s.mu.Lock()
 	s.stopOnce.Do(func() { close(s.stopped) })

@@ -20,8 +20,8 @@ import (
 // dev.liatr.gitpulse.reconcile CloudEvent, at GITPULSE_EVENTS_URL, where
 // anyone may also POST one on demand. The recorder runs a pass over the
 // GitHubSources in the namespace (kubectl apply one pointing at any GitHub
-// API URL: the stack installs gitpulse's own GitHubSource CRD,
-// internal/ghsource/crd).
+// API URL: the stack installs eventing-github's own GitHubSource CRD,
+// adapter.go).
 
 var reconcileSeq atomic.Int64
 

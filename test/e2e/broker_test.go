@@ -222,8 +222,8 @@ func assertDeadLettered(t *testing.T, dl *eventingstack.DeadLetter, id, code, de
 }
 
 // TestBroker_RecorderDown_DeliveredOnceItIsBack kills the recorder, sends a
-// signed webhook through the intake, and brings the recorder back 1.5 s
-// later: the Broker's retries (config/'s backoff) deliver it, the intake
+// signed webhook through the receive adapter, and brings the recorder back 1.5 s
+// later: the Broker's retries (config/'s backoff) deliver it, the adapter
 // answers 202, the branch exists with one Event, and nothing is
 // dead-lettered.
 func TestBroker_RecorderDown_DeliveredOnceItIsBack(t *testing.T) {
@@ -253,7 +253,7 @@ func TestBroker_RecorderDown_DeliveredOnceItIsBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	if code := <-answered; code != http.StatusAccepted {
-		t.Fatalf("intake answered %d, want 202", code)
+		t.Fatalf("the receive adapter answered %d, want 202", code)
 	}
 	br, err := versioned.NewForConfigOrDie(s.ControlPlane.Config()).StableV1().Branches(s.Namespace()).Get(ctx, naming.BranchName("e2e/down", "comeback"), metav1.GetOptions{})
 	if err != nil {

@@ -25,12 +25,12 @@ import (
 )
 
 // TestChaos_NothingLostNothingCountedTwice sends a generated workload through
-// the signed raw-webhook intake and the real Broker — histories shuffled, a
+// the real GitHubSource receive adapter (signed) and the real Broker — histories shuffled, a
 // fifth of deliveries sent twice (some at the same moment) — while the API
 // server and etcd are killed and restarted once, and the metrics function is
 // killed and restarted once. The Broker retries what the recorder answers
 // 5xx with config/'s delivery spec (the Knative processes lose the API
-// server too); the sender retries only what the intake itself could not
+// server too); the sender retries only what the adapter itself could not
 // hand over. At the end nothing may have reached the dead-letter sink, every
 // object must hold the last state of its history, there must be exactly one
 // Event per distinct delivery, and every counter must equal its number of

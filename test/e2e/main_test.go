@@ -1,7 +1,8 @@
 // Package e2e runs gitpulse as a user does with `make run` — a local control
 // plane, the recorder and metrics functions as separate processes, the real
-// Knative Broker and Triggers (internal/eventingstack), the raw-webhook intake —
-// and drives it from outside, as GitHub would. Only tests that must isolate
+// Knative Broker and Triggers (internal/eventingstack), the real GitHubSource
+// receive adapter where webhooks enter (internal/ghadapter) — and drives it
+// from outside, as GitHub would. Only tests that must isolate
 // the recorder call it directly, as a Broker would.
 package e2e
 

@@ -28,7 +28,7 @@ import (
 
 // TestChaos_OutageRecoveredByReconcile is the chaos test's outage (issue
 // 13): GitHub (the fake, internal/fakegithub, with one organisation webhook
-// per owner pointing at the stack's webhook intake) delivers a generated
+// per owner pointing at the stack's receive adapter) delivers a generated
 // workload once, as GitHub does — it never retries. For two stretches the
 // delivery path is down: first the adapter answers 400 because the Broker
 // does not acknowledge, then the ingress answers 503 (a cluster upgrade).

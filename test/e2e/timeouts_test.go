@@ -19,7 +19,7 @@ func TestServers_DisconnectAClientThatNeverFinishesItsHeaders(t *testing.T) {
 	}{
 		// Bounds with room for this branch's 10 s and main's 2 s (issue 9
 		// gives every server func-go's or the adapter's timeouts).
-		{"intake", s.WebhookURL(), 12 * time.Second},
+		{"receive adapter", s.WebhookURL(), 12 * time.Second},
 		{"recorder", s.RecorderURL(), 12 * time.Second},
 		{"metrics", s.MetricsURL(), 12 * time.Second},
 	}

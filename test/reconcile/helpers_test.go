@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -25,7 +24,7 @@ import (
 	"github.com/liatrio/gitpulse/internal/controlplane"
 	"github.com/liatrio/gitpulse/internal/fakegithub"
 	"github.com/liatrio/gitpulse/internal/funcrunner"
-	"github.com/liatrio/gitpulse/internal/ghsource"
+	"github.com/liatrio/gitpulse/internal/ghadapter"
 	"github.com/liatrio/gitpulse/internal/ghwebhook"
 	"github.com/liatrio/gitpulse/internal/intake"
 	"github.com/liatrio/gitpulse/internal/testenv"
@@ -69,7 +68,8 @@ func newWorld(t *testing.T) *world {
 	t.Helper()
 	env := testenv.Get(t)
 	crdOnce.Do(func() {
-		crds, err := controlplane.ReadCRDs(filepath.Join(env.Root, ghsource.CRDDir))
+		// eventing-github's own GitHubSource CRD (`make eventing-github`).
+		crds, err := ghadapter.ReadCRDs("")
 		if err == nil {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
