@@ -166,9 +166,9 @@ bench: test-deps ## Benchmarks on the local control plane; prints a table.
 ## ---- running it
 
 .PHONY: build
-build: ## Build the local binaries (bin/gitpulse-local, -recorder, -metrics, -demo).
-	go build -o $(BIN)/ ./cmd/gitpulse-local ./cmd/gitpulse-recorder ./cmd/gitpulse-demo
-	cd functions/metrics && go build -o $(BIN)/ ./cmd/gitpulse-metrics
+build: ## Build the local binaries (bin/gitpulse-local, -demo; the functions as kn func builds them).
+	go build -o $(BIN)/ ./cmd/gitpulse-local ./cmd/gitpulse-demo
+	go run ./cmd/gitpulse-build -o $(BIN)
 
 .PHONY: run
 run: controlplane eventing eventing-github build ## Start the whole stack locally (control plane, recorder, metrics, Knative Broker, GitHubSource adapter).

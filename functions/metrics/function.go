@@ -13,12 +13,24 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"sync"
 	"time"
 
+	fhttp "knative.dev/func-go/http"
+
 	"github.com/liatrio/gitpulse/functions/metrics/internal/function"
 	"github.com/liatrio/gitpulse/functions/metrics/internal/metrics"
+)
+
+// The interfaces func-go serves an instanced HTTP function through.
+var (
+	_ fhttp.Handler           = (*Function)(nil)
+	_ fhttp.Starter           = (*Function)(nil)
+	_ fhttp.Stopper           = (*Function)(nil)
+	_ fhttp.ReadinessReporter = (*Function)(nil)
+	_ fhttp.LivenessReporter  = (*Function)(nil)
 )
 
 // Name names the function in its logs and as the API client's user agent.
@@ -66,7 +78,10 @@ type Function struct {
 }
 
 // New is called by func-go's generated main.
-func New() *Function { return &Function{} }
+func New() *Function {
+	function.MatchFuncGoLogs(slog.LevelInfo)
+	return &Function{}
+}
 
 // Start reads the configuration (func-go's: ./cfg overlaid by the
 // environment; see func.yaml for the keys) and starts watching.

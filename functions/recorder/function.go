@@ -15,20 +15,19 @@ import (
 
 	"github.com/cloudevents/sdk-go/v2/event"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
+	ce "knative.dev/func-go/cloudevents"
 
-	"github.com/liatrio/gitpulse/internal/funcrunner"
 	"github.com/liatrio/gitpulse/pkg/function"
 	"github.com/liatrio/gitpulse/pkg/reconcile"
 	"github.com/liatrio/gitpulse/pkg/recorder"
 )
 
-// The shapes func-go's scaffolding (and internal/funcrunner) detect.
+// The interfaces func-go serves an instanced function through.
 var (
-	_ funcrunner.CloudEventHandler = (*Function)(nil)
-	_ funcrunner.Starter           = (*Function)(nil)
-	_ funcrunner.Stopper           = (*Function)(nil)
-	_ funcrunner.ReadinessReporter = (*Function)(nil)
-	_ funcrunner.LivenessReporter  = (*Function)(nil)
+	_ ce.Starter           = (*Function)(nil)
+	_ ce.Stopper           = (*Function)(nil)
+	_ ce.ReadinessReporter = (*Function)(nil)
+	_ ce.LivenessReporter  = (*Function)(nil)
 )
 
 // Name names the function in its logs and as the API client's user agent.
@@ -119,7 +118,10 @@ type Function struct {
 }
 
 // New is what the func-go scaffolding calls.
-func New() *Function { return &Function{} }
+func New() *Function {
+	function.MatchFuncGoLogs(slog.LevelInfo)
+	return &Function{}
+}
 
 // NewStarted is a Function around a Recorder built elsewhere (tests build
 // one on their own clients), answering as the function does.

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -150,5 +151,55 @@ func TestFromEnv_DefaultsAndOverrides(t *testing.T) {
 				t.Fatalf("bounds %d bytes %d requests, want %d %d", l.opts.MaxBytes, l.opts.MaxRequests, tt.wantBytes, tt.wantRequests)
 			}
 		})
+	}
+}
+
+func TestProxy_ForwardsWhatFitsAndPassesProbesUnbounded(t *testing.T) {
+	release, holding := make(chan struct{}), make(chan struct{})
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			close(holding)
+			<-release
+		}
+		_, _ = io.WriteString(w, "function "+r.URL.Path)
+	}))
+	defer backend.Close()
+	target, _ := url.Parse(backend.URL)
+	proxy := httptest.NewServer(New(Options{MaxRequests: 1}).Proxy(target))
+	defer proxy.Close()
+
+	slow := make(chan int, 1)
+	go func() {
+		resp, err := http.Post(proxy.URL+"/slow", "text/plain", strings.NewReader("x"))
+		if err != nil {
+			slow <- 0
+			return
+		}
+		resp.Body.Close()
+		slow <- resp.StatusCode
+	}()
+	<-holding // the slow request holds the one slot
+	resp, err := http.Post(proxy.URL+"/", "text/plain", strings.NewReader("y"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("a second request while the slot is held: %d, Retry-After %q; want 503 with one", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	for _, path := range []string{"/health/readiness", "/health/liveness"} {
+		resp, err := http.Get(proxy.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || string(body) != "function "+path {
+			t.Errorf("%s while the slot is held: %d %q, want the function's answer", path, resp.StatusCode, body)
+		}
+	}
+	close(release)
+	if code := <-slow; code != http.StatusOK {
+		t.Errorf("the admitted request answered %d", code)
 	}
 }

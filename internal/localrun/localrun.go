@@ -15,8 +15,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -34,6 +34,7 @@ import (
 	"github.com/liatrio/gitpulse/internal/ghadapter"
 	"github.com/liatrio/gitpulse/internal/inflight"
 	"github.com/liatrio/gitpulse/internal/intake"
+	"github.com/liatrio/gitpulse/internal/knfunc"
 	"github.com/liatrio/gitpulse/internal/proc"
 )
 
@@ -102,8 +103,12 @@ type Stack struct {
 	Kube         kubernetes.Interface
 	kubeconfig   string
 	intakeSrv    *http.Server
-	intakeURL    string
-	adapter      *ghadapter.Adapter
+	// queueSrv bounds what reaches the recorder process, which listens on
+	// recorderProcessPort (startQueue).
+	queueSrv            *http.Server
+	recorderProcessPort int
+	intakeURL           string
+	adapter             *ghadapter.Adapter
 
 	ev eventingParts
 
@@ -147,7 +152,7 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 		s.opts.Dir, s.ownDir = d, true
 	}
 	var err error
-	for _, p := range []*int{&s.opts.RecorderPort, &s.opts.MetricsPort, &s.opts.IntakePort} {
+	for _, p := range []*int{&s.opts.RecorderPort, &s.opts.MetricsPort, &s.opts.IntakePort, &s.recorderProcessPort} {
 		if *p == 0 {
 			if *p, err = freeport.Pick(); err != nil {
 				return nil, err
@@ -190,6 +195,9 @@ func (s *Stack) start(ctx context.Context) error {
 	if err := cp.WriteKubeconfig(s.kubeconfig); err != nil {
 		return err
 	}
+	if err := s.startQueue(); err != nil {
+		return err
+	}
 	if err := s.StartRecorder(ctx); err != nil {
 		return err
 	}
@@ -210,6 +218,35 @@ func (s *Stack) start(ctx context.Context) error {
 		go s.reconcileLoop(s.opts.ReconcileInterval)
 	}
 	return nil
+}
+
+// startQueue puts the recorder's port behind an in-flight bound
+// (GITPULSE_MAX_INFLIGHT_*; inflight.Proxy): queue-proxy's
+// containerConcurrency in a cluster, which func-go does not have. The
+// recorder process itself listens on recorderProcessPort.
+func (s *Stack) startQueue() error {
+	limit, err := inflight.FromEnv(s.getenv)
+	if err != nil {
+		return fmt.Errorf("recorder queue: %w", err)
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(s.opts.RecorderPort))
+	if err != nil {
+		return fmt.Errorf("recorder queue: %w", err)
+	}
+	target, _ := url.Parse("http://127.0.0.1:" + strconv.Itoa(s.recorderProcessPort))
+	s.queueSrv = &http.Server{Handler: limit.Proxy(target), ReadHeaderTimeout: 2 * time.Second}
+	go s.queueSrv.Serve(lis)
+	return nil
+}
+
+// getenv is the functions' environment: Options.Env over the process's.
+func (s *Stack) getenv(key string) string {
+	for i := len(s.opts.Env) - 1; i >= 0; i-- {
+		if k, v, ok := strings.Cut(s.opts.Env[i], "="); ok && k == key {
+			return v
+		}
+	}
+	return os.Getenv(key)
 }
 
 func (s *Stack) startIntake() error {
@@ -317,14 +354,14 @@ func (s *Stack) functionEnv(port int) []string {
 // StartRecorder starts the recorder process (again, after KillRecorder;
 // with Options.Restart the stack does that itself).
 func (s *Stack) StartRecorder(ctx context.Context) error {
-	p, err := s.startFunction(ctx, "gitpulse-recorder", s.opts.RecorderPort)
+	p, err := s.startFunction(ctx, "gitpulse-recorder", s.recorderProcessPort)
 	if err != nil {
 		return err
 	}
 	s.mu.Lock()
 	s.recorder = p
 	s.mu.Unlock()
-	s.supervise(p, "gitpulse-recorder", s.opts.RecorderPort, &s.recorder)
+	s.supervise(p, "gitpulse-recorder", s.recorderProcessPort, &s.recorder)
 	return nil
 }
 
@@ -456,6 +493,9 @@ func (s *Stack) Stop() {
 	}
 	s.stopAdapter()
 	s.stopEventing()
+	if s.queueSrv != nil {
+		s.queueSrv.Close()
+	}
 	s.mu.Lock()
 	s.stopOnce.Do(func() { close(s.stopped) })
 	s.recorder.Terminate(10 * time.Second)
@@ -469,18 +509,30 @@ func (s *Stack) Stop() {
 	}
 }
 
-// Build compiles gitpulse-recorder and gitpulse-metrics into binDir.
+// Functions are the two functions as kn func builds them: root-relative
+// folder, binary name, invoke.
+var Functions = []struct {
+	Dir, Binary string
+	Invoke      knfunc.Invoke
+}{
+	{".", "gitpulse-recorder", knfunc.CloudEvent},
+	{"functions/metrics", "gitpulse-metrics", knfunc.HTTP},
+}
+
+// Build builds gitpulse-recorder and gitpulse-metrics into binDir exactly as
+// kn func's host builder does in a cluster (internal/knfunc: the real
+// scaffolding and func-go), in binDir/.scaffold. -trimpath keeps the Go build
+// cache's entries independent of that folder, so every caller's build after
+// the first is a link.
 func Build(ctx context.Context, root, binDir string) error {
-	builds := []struct{ dir, pkg, out string }{
-		{root, "./cmd/gitpulse-recorder", "gitpulse-recorder"},
-		{filepath.Join(root, "functions", "metrics"), "./cmd/gitpulse-metrics", "gitpulse-metrics"},
-	}
-	for _, b := range builds {
-		cmd := exec.CommandContext(ctx, "go", "build", "-o", filepath.Join(binDir, b.out), b.pkg)
-		cmd.Dir = b.dir
-		cmd.Env = append(os.Environ(), "GOWORK=off")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("building %s: %w\n%s", b.out, err, out)
+	for _, fn := range Functions {
+		ws, err := knfunc.Scaffold(knfunc.Function{Root: filepath.Join(root, fn.Dir), Invoke: fn.Invoke},
+			filepath.Join(binDir, ".scaffold", fn.Binary))
+		if err != nil {
+			return fmt.Errorf("scaffolding %s: %w", fn.Binary, err)
+		}
+		if err := ws.Build(ctx, knfunc.Host, filepath.Join(binDir, fn.Binary), "GOFLAGS=-trimpath"); err != nil {
+			return fmt.Errorf("building %s: %w", fn.Binary, err)
 		}
 	}
 	return nil

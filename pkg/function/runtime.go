@@ -65,6 +65,7 @@ func Start(ctx context.Context, cfg map[string]string, env EnvAccessor, opts Opt
 		return nil, fmt.Errorf("%s configuration: %w", opts.Name, err)
 	}
 	log := NewLogger(opts.Name, e.LogLevel)
+	MatchFuncGoLogs(e.LogLevel)
 	// client-go logs through klog (reflector warnings, throttling): into the
 	// same JSON stream, at the same level.
 	klog.SetSlogLogger(log)

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
+	neturl "net/url"
 	"os"
 	"path/filepath"
 	"sort"
@@ -19,6 +21,7 @@ import (
 
 	"github.com/liatrio/gitpulse/internal/freeport"
 	"github.com/liatrio/gitpulse/internal/ghwebhook"
+	"github.com/liatrio/gitpulse/internal/inflight"
 	"github.com/liatrio/gitpulse/internal/localrun"
 )
 
@@ -78,7 +81,23 @@ func burst(t *testing.T, s *localrun.Stack, n int, env ...string) burstResult {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = p.Terminate(10 * time.Second) })
-	url := "http://127.0.0.1:" + strconv.Itoa(port)
+	// In front of it, what queue-proxy is in a cluster: the in-flight bound
+	// (GITPULSE_MAX_INFLIGHT_*, env over the defaults).
+	limit, err := inflight.FromEnv(func(key string) string {
+		for _, kv := range env {
+			if k, v, ok := strings.Cut(kv, "="); ok && k == key {
+				return v
+			}
+		}
+		return ""
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	backend, _ := neturl.Parse("http://127.0.0.1:" + strconv.Itoa(port))
+	queue := httptest.NewServer(limit.Proxy(backend))
+	t.Cleanup(queue.Close)
+	url := queue.URL
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		resp, err := http.Get(url + "/health/readiness")

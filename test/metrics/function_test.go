@@ -2,10 +2,12 @@ package metrics_test
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -16,15 +18,16 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/liatrio/gitpulse/internal/freeport"
+	"github.com/liatrio/gitpulse/internal/knfunc"
 	"github.com/liatrio/gitpulse/internal/testenv"
 	stablev1 "github.com/liatrio/gitpulse/pkg/apis/stable/v1"
 	"github.com/liatrio/gitpulse/pkg/metrics"
 	"github.com/liatrio/gitpulse/pkg/naming"
 )
 
-// TestMetricsFunction_ServesThroughItsLocalMain builds
-// functions/metrics/cmd/gitpulse-metrics as its own module (the binary `make
-// run` uses: import the function, hand New() to the func-go stand-in), runs it
+// TestMetricsFunction_ServesThroughItsLocalMain builds the metrics function
+// as kn func's host builder does (the binary `make run` uses: kn func's
+// scaffolding main handing New() to the real func-go), runs it
 // against the control plane at debug level, scrapes it, and stops it with
 // SIGTERM: the checkpoint written on Stop holds the Event it counted, and
 // GITPULSE_LOG_LEVEL reached the function's own logger.
@@ -55,11 +58,13 @@ func TestMetricsFunction_ServesThroughItsLocalMain(t *testing.T) {
 		t.Fatal(err)
 	}
 	bin := filepath.Join(dir, "gitpulse-metrics")
-	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/gitpulse-metrics")
-	build.Dir = filepath.Join(env.Root, "functions", "metrics")
-	build.Env = append(os.Environ(), "GOWORK=off", "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
+	ws, err := knfunc.Scaffold(knfunc.Function{Root: filepath.Join(env.Root, "functions", "metrics"), Invoke: knfunc.HTTP},
+		filepath.Join(dir, "scaffold"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ws.Build(ctx, knfunc.Host, bin, "GOFLAGS=-trimpath"); err != nil {
+		t.Fatal(err)
 	}
 	port, err := freeport.Pick()
 	if err != nil {
@@ -122,6 +127,29 @@ func TestMetricsFunction_ServesThroughItsLocalMain(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(logFile); !strings.Contains(string(b), `"level":"DEBUG"`) || !strings.Contains(string(b), `"function":"gitpulse-metrics"`) {
 		t.Errorf("GITPULSE_LOG_LEVEL=debug did not reach the function's logger:\n%s", b)
+	}
+	// func-go's zerolog lines and the function's slog lines are one format.
+	b, _ := os.ReadFile(logFile)
+	funcGoLines := 0
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Errorf("log line is not JSON: %q", line)
+			continue
+		}
+		ts, _ := rec["time"].(string)
+		_, terr := time.Parse(time.RFC3339Nano, ts)
+		level, _ := rec["level"].(string)
+		msg, _ := rec["msg"].(string)
+		if terr != nil || !slices.Contains([]string{"DEBUG", "INFO", "WARN", "ERROR"}, level) || msg == "" {
+			t.Errorf("log line without slog's time (RFC 3339), level and msg: %q", line)
+		}
+		if _, ok := rec["function"]; !ok {
+			funcGoLines++ // func-go's own (zerolog) lines carry no function key
+		}
+	}
+	if funcGoLines == 0 {
+		t.Errorf("no line of func-go's in the log:\n%s", b)
 	}
 	cm, err := env.Kube.CoreV1().ConfigMaps(ns).Get(ctx, metrics.CheckpointName, metav1.GetOptions{})
 	if err != nil {

@@ -15,13 +15,13 @@ import (
 	"time"
 
 	"github.com/liatrio/gitpulse/internal/freeport"
-	"github.com/liatrio/gitpulse/internal/funcrunner"
+	"github.com/liatrio/gitpulse/internal/functest"
 	"github.com/liatrio/gitpulse/internal/testenv"
 	"github.com/liatrio/gitpulse/pkg/metrics"
 )
 
 // httpFunction is the metrics Service in func-go's instanced-HTTP shape, so
-// that internal/funcrunner serves it as the cluster would.
+// that func-go serves it as the cluster does.
 type httpFunction struct{ svc *metrics.Service }
 
 func (f httpFunction) Handle(w http.ResponseWriter, r *http.Request) {
@@ -30,7 +30,7 @@ func (f httpFunction) Handle(w http.ResponseWriter, r *http.Request) {
 func (f httpFunction) Ready(ctx context.Context) (bool, error) { return f.svc.Ready(ctx) }
 
 // TestPrometheus_ScrapesExactCounters runs Debian's prometheus against the
-// function served by funcrunner on 127.0.0.1 and asks PromQL for the
+// function served by the real func-go on 127.0.0.1 and asks PromQL for the
 // counters.
 func TestPrometheus_ScrapesExactCounters(t *testing.T) {
 	env := testenv.Get(t)
@@ -46,15 +46,8 @@ func TestPrometheus_ScrapesExactCounters(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	server, err := funcrunner.New(httpFunction{svc}, funcrunner.Options{Addr: "127.0.0.1:0", Config: map[string]string{}, Logger: testLogger(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := server.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = server.Shutdown(context.Background()) })
-	target := strings.TrimPrefix(server.URL(), "http://")
+	server := functest.HTTP(t, httpFunction{svc}, map[string]string{})
+	target := strings.TrimPrefix(server.URL, "http://")
 
 	promURL := startPrometheus(t, bin, target)
 

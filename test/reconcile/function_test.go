@@ -2,8 +2,6 @@ package reconcile_test
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"path/filepath"
 	"testing"
 	"time"
@@ -11,7 +9,7 @@ import (
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 
 	recorderfn "github.com/liatrio/gitpulse/functions/recorder"
-	"github.com/liatrio/gitpulse/internal/funcrunner"
+	"github.com/liatrio/gitpulse/internal/functest"
 	"github.com/liatrio/gitpulse/pkg/function"
 	"github.com/liatrio/gitpulse/pkg/reconcile"
 )
@@ -35,20 +33,10 @@ func TestFunction_ReconcileEventRunsAPass(t *testing.T) {
 			if err := w.env.ControlPlane.WriteKubeconfig(kubeconfig); err != nil {
 				t.Fatal(err)
 			}
-			srv, err := funcrunner.New(recorderfn.New(), funcrunner.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-				Config: map[string]string{function.EnvKubeconfig: kubeconfig, function.EnvNamespace: w.ns, function.EnvLogLevel: "warn"}})
-			if err != nil {
-				t.Fatal(err)
-			}
+			srv := functest.CloudEvents(t, recorderfn.New(),
+				map[string]string{function.EnvKubeconfig: kubeconfig, function.EnvNamespace: w.ns, function.EnvLogLevel: "warn"})
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			if err := srv.Start(ctx); err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { _ = srv.Shutdown(context.Background()) })
-			if err := srv.WaitStarted(ctx); err != nil {
-				t.Fatal(err)
-			}
 			c, err := cloudevents.NewClientHTTP()
 			if err != nil {
 				t.Fatal(err)
@@ -58,7 +46,7 @@ func TestFunction_ReconcileEventRunsAPass(t *testing.T) {
 			e.SetType(tt.typ)
 			e.SetSource(tt.source)
 			_ = e.SetData(cloudevents.ApplicationJSON, map[string]string{"reconcile": "now"})
-			res := c.Send(cloudevents.ContextWithTarget(ctx, srv.URL()), e)
+			res := c.Send(cloudevents.ContextWithTarget(ctx, srv.URL), e)
 			if !cloudevents.IsACK(res) {
 				t.Fatalf("the function answered %v", res)
 			}

@@ -23,7 +23,7 @@ import (
 	recorderfn "github.com/liatrio/gitpulse/functions/recorder"
 	"github.com/liatrio/gitpulse/internal/controlplane"
 	"github.com/liatrio/gitpulse/internal/fakegithub"
-	"github.com/liatrio/gitpulse/internal/funcrunner"
+	"github.com/liatrio/gitpulse/internal/functest"
 	"github.com/liatrio/gitpulse/internal/ghadapter"
 	"github.com/liatrio/gitpulse/internal/ghwebhook"
 	"github.com/liatrio/gitpulse/internal/intake"
@@ -88,24 +88,8 @@ func newWorld(t *testing.T) *world {
 	}
 	w.rec = rec
 	// Served as the function serves it (answers by pkg/function).
-	srv, err := funcrunner.New(recorderfn.NewStarted(rec, slog.New(slog.NewTextHandler(io.Discard, nil))), funcrunner.Options{Config: map[string]string{}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := srv.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-	})
-	if err := srv.WaitStarted(ctx); err != nil {
-		t.Fatal(err)
-	}
-	in, err := intake.New(intake.Options{Secret: secret, Target: srv.URL(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	srv := functest.CloudEvents(t, recorderfn.NewStarted(rec, slog.New(slog.NewTextHandler(io.Discard, nil))), map[string]string{})
+	in, err := intake.New(intake.Options{Secret: secret, Target: srv.URL, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,7 +25,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	recorderfn "github.com/liatrio/gitpulse/functions/recorder"
-	"github.com/liatrio/gitpulse/internal/funcrunner"
+	"github.com/liatrio/gitpulse/internal/functest"
 	"github.com/liatrio/gitpulse/internal/ghsource"
 	"github.com/liatrio/gitpulse/internal/testenv"
 	"github.com/liatrio/gitpulse/pkg/function"
@@ -33,8 +33,8 @@ import (
 	"github.com/liatrio/gitpulse/pkg/recorder"
 )
 
-// harness is one recorder served over HTTP by internal/funcrunner (as func-go
-// would serve it), writing into its own namespace.
+// harness is one recorder served over HTTP by the real func-go
+// (internal/functest), writing into its own namespace.
 type harness struct {
 	env    *testenv.Env
 	ns     string
@@ -46,26 +46,10 @@ type harness struct {
 // serve starts fn on a loopback port for the duration of the test.
 func serve(t *testing.T, env *testenv.Env, ns string, fn any, cfg map[string]string, logs *syncBuffer) *harness {
 	t.Helper()
-	srv, err := funcrunner.New(fn, funcrunner.Options{Config: cfg, Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := srv.Start(ctx); err != nil {
-		t.Fatalf("starting the recorder: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-	})
 	// func-go starts the function after listening; Knative routes only
-	// once readiness says so, and so do the tests.
-	if err := srv.WaitStarted(ctx); err != nil {
-		t.Fatalf("starting the recorder: %v", err)
-	}
-	return newHarness(t, env, ns, srv.URL(), logs)
+	// once it is ready, and so do the tests.
+	srv := functest.CloudEvents(t, fn, cfg)
+	return newHarness(t, env, ns, srv.URL, logs)
 }
 
 // newHarness sends to a recorder listening at url.

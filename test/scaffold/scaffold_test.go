@@ -409,3 +409,46 @@ func applyConfig(t *testing.T, env *testenv.Env, files ...string) {
 		}
 	}
 }
+
+// harness are the packages that serve the functions outside a cluster or
+// test them: none of them, nor a copy of one, may ship in a function.
+var harness = []string{"funcrunner", "inflight", "localrun", "testenv", "controlplane", "eventingstack",
+	"intake", "ghwebhook", "fakegithub", "functest", "knfunc", "ghadapter", "ghsource", "freeport", "proc"}
+
+// TestScaffold_NothingHarnessShips lists what each function's package
+// imports, as its build does, and fails on any harness package: the
+// repository's internal/ holds only harness, and the metrics function's
+// internal/ only the generated copy of pkg/.
+func TestScaffold_NothingHarnessShips(t *testing.T) {
+	env := testenv.Get(t)
+	for _, fn := range functions {
+		t.Run(fn.name, func(t *testing.T) {
+			cmd := exec.Command("go", "list", "-deps", ".")
+			cmd.Dir = filepath.Join(env.Root, fn.dir)
+			cmd.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=")
+			out, err := cmd.Output()
+			if err != nil {
+				t.Fatalf("go list -deps in %s: %v", fn.dir, err)
+			}
+			shipped := 0
+			for _, pkg := range strings.Fields(string(out)) {
+				if !strings.HasPrefix(pkg, "github.com/liatrio/gitpulse") {
+					continue
+				}
+				shipped++
+				rel := strings.TrimPrefix(strings.TrimPrefix(pkg, fn.module), "/")
+				if fn.dir == "." && (strings.HasPrefix(rel, "internal/") || strings.HasPrefix(rel, "cmd/") || strings.HasPrefix(rel, "test/")) {
+					t.Errorf("%s ships %s: harness code", fn.name, pkg)
+				}
+				for _, h := range harness {
+					if rel == "internal/"+h || strings.HasPrefix(rel, "internal/"+h+"/") {
+						t.Errorf("%s ships %s: harness code (or a copy of it)", fn.name, pkg)
+					}
+				}
+			}
+			if shipped == 0 {
+				t.Fatalf("go list -deps in %s listed no gitpulse package", fn.dir)
+			}
+		})
+	}
+}
