@@ -521,9 +521,9 @@ var Functions = []struct {
 
 // Build builds gitpulse-recorder and gitpulse-metrics into binDir exactly as
 // kn func's host builder does in a cluster (internal/knfunc: the real
-// scaffolding and func-go), in binDir/.scaffold. -trimpath keeps the Go build
-// cache's entries independent of that folder, so every caller's build after
-// the first is a link.
+// scaffolding and func-go), in binDir/.scaffold. The dependencies compile
+// from the module cache, as every other build here does, so the Go build
+// cache serves them; only gitpulse's own packages compile per folder.
 func Build(ctx context.Context, root, binDir string) error {
 	for _, fn := range Functions {
 		ws, err := knfunc.Scaffold(knfunc.Function{Root: filepath.Join(root, fn.Dir), Invoke: fn.Invoke},
@@ -531,7 +531,7 @@ func Build(ctx context.Context, root, binDir string) error {
 		if err != nil {
 			return fmt.Errorf("scaffolding %s: %w", fn.Binary, err)
 		}
-		if err := ws.Build(ctx, knfunc.Host, filepath.Join(binDir, fn.Binary), "GOFLAGS=-trimpath"); err != nil {
+		if err := ws.Build(ctx, knfunc.Host, filepath.Join(binDir, fn.Binary)); err != nil {
 			return fmt.Errorf("building %s: %w", fn.Binary, err)
 		}
 	}

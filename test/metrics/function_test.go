@@ -63,7 +63,7 @@ func TestMetricsFunction_ServesThroughItsLocalMain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := ws.Build(ctx, knfunc.Host, bin, "GOFLAGS=-trimpath"); err != nil {
+	if err := ws.Build(ctx, knfunc.Host, bin); err != nil {
 		t.Fatal(err)
 	}
 	port, err := freeport.Pick()
