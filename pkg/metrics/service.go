@@ -54,10 +54,10 @@ type Options struct {
 
 // Service watches one namespace and serves its metrics.
 type Service struct {
-	cfg     Config
-	log     *slog.Logger
-	kube    kubernetes.Interface
-	gitpuls versioned.Interface
+	cfg      Config
+	log      *slog.Logger
+	kube     kubernetes.Interface
+	gitpulse versioned.Interface
 
 	counter  *eventcount.Counter
 	repos    *repoCap
@@ -112,11 +112,11 @@ func New(opts Options) (*Service, error) {
 		return nil, errors.New("metrics: Kube and Gitpulse clients are required")
 	}
 	s := &Service{
-		cfg:     opts.Config,
-		log:     log.With("component", "metrics", "namespace", opts.Config.Namespace),
-		kube:    kube,
-		gitpuls: gp,
-		repos:   newRepoCap(opts.Config.MaxRepositories),
+		cfg:      opts.Config,
+		log:      log.With("component", "metrics", "namespace", opts.Config.Namespace),
+		kube:     kube,
+		gitpulse: gp,
+		repos:    newRepoCap(opts.Config.MaxRepositories),
 		// One pending wake-up is enough: the refresh reads every cache.
 		objectsWake: make(chan struct{}, 1),
 	}
@@ -236,9 +236,9 @@ func (s *Service) startInformers(ctx context.Context) ([]cache.InformerSynced, e
 	// components' Events never reach (or cost memory in) this process.
 	selector := fields.OneTermEqualSelector("reportingComponent", stablev1.ReportingController).String()
 	events := s.kube.CoreV1().Events(ns)
-	prs := s.gitpuls.StableV1().PullRequests(ns)
-	brs := s.gitpuls.StableV1().Branches(ns)
-	des := s.gitpuls.StableV1().GitHubDeployments(ns)
+	prs := s.gitpulse.StableV1().PullRequests(ns)
+	brs := s.gitpulse.StableV1().Branches(ns)
+	des := s.gitpulse.StableV1().GitHubDeployments(ns)
 
 	// Informers and a reflector over ListWatches of our own (rather than
 	// the generated factories) so that every watch (re)start is counted:

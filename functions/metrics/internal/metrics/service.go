@@ -56,10 +56,10 @@ type Options struct {
 
 // Service watches one namespace and serves its metrics.
 type Service struct {
-	cfg     Config
-	log     *slog.Logger
-	kube    kubernetes.Interface
-	gitpuls versioned.Interface
+	cfg      Config
+	log      *slog.Logger
+	kube     kubernetes.Interface
+	gitpulse versioned.Interface
 
 	counter  *eventcount.Counter
 	repos    *repoCap
@@ -114,11 +114,11 @@ func New(opts Options) (*Service, error) {
 		return nil, errors.New("metrics: Kube and Gitpulse clients are required")
 	}
 	s := &Service{
-		cfg:     opts.Config,
-		log:     log.With("component", "metrics", "namespace", opts.Config.Namespace),
-		kube:    kube,
-		gitpuls: gp,
-		repos:   newRepoCap(opts.Config.MaxRepositories),
+		cfg:      opts.Config,
+		log:      log.With("component", "metrics", "namespace", opts.Config.Namespace),
+		kube:     kube,
+		gitpulse: gp,
+		repos:    newRepoCap(opts.Config.MaxRepositories),
 		// One pending wake-up is enough: the refresh reads every cache.
 		objectsWake: make(chan struct{}, 1),
 	}
@@ -238,9 +238,9 @@ func (s *Service) startInformers(ctx context.Context) ([]cache.InformerSynced, e
 	// components' Events never reach (or cost memory in) this process.
 	selector := fields.OneTermEqualSelector("reportingComponent", stablev1.ReportingController).String()
 	events := s.kube.CoreV1().Events(ns)
-	prs := s.gitpuls.StableV1().PullRequests(ns)
-	brs := s.gitpuls.StableV1().Branches(ns)
-	des := s.gitpuls.StableV1().GitHubDeployments(ns)
+	prs := s.gitpulse.StableV1().PullRequests(ns)
+	brs := s.gitpulse.StableV1().Branches(ns)
+	des := s.gitpulse.StableV1().GitHubDeployments(ns)
 
 	// Informers and a reflector over ListWatches of our own (rather than
 	// the generated factories) so that every watch (re)start is counted:
