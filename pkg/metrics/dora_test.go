@@ -30,8 +30,7 @@ func doraView() *view {
 				FirstSuccessAt: success, Changes: changes},
 		}
 	}
-	return &view{
-		repos: newRepoCap(10),
+	v := &view{
 		counts: map[eventcount.Key]uint64{
 			{Kind: keyKindReview, Namespace: "gitpulse", Repository: "acme/api", Action: "review_submitted"}:                                                3,
 			{Kind: kindGitHubDeployment, Namespace: "gitpulse", Repository: "acme/api", Action: "created", Environment: "production"}:                       3,
@@ -39,19 +38,20 @@ func doraView() *view {
 			{Kind: kindGitHubDeployment, Namespace: "gitpulse", Repository: "acme/api", Action: "success", Environment: "production"}:                       2,
 			{Kind: kindGitHubDeployment, Namespace: "gitpulse", Repository: "acme/api", Action: stablev1.DeploymentStateInProgress, Environment: "staging"}: 1,
 		},
-		objects: aggregateObjects(compactObjects([]*stablev1.PullRequest{{
-			ObjectMeta: metav1.ObjectMeta{Name: "a", Namespace: "gitpulse"},
-			Spec: stablev1.PullRequestSpec{Repository: "acme/api", Status: "merged", OpenedAt: minutes(0),
-				FirstReviewAt: minutes(30), FirstApprovalAt: minutes(90)},
-		}}, nil, []*stablev1.GitHubDeployment{
-			dep("d1", "production", minutes(200), nil),
-			dep("d2", "production", minutes(260), minutes(300),
-				stablev1.DeployedChange{Number: 1, OpenedAt: minutes(0), By: "sha"},
-				stablev1.DeployedChange{Number: 2, OpenedAt: minutes(100), By: "window"}),
-			dep("d3", "production", nil, minutes(400), stablev1.DeployedChange{Number: 2, OpenedAt: minutes(100), By: "sha"}),
-			dep("d4", "staging", nil, minutes(250), stablev1.DeployedChange{Number: 1, OpenedAt: minutes(0), By: "sha"}),
-		})),
 	}
+	objects := aggregateObjects(compactObjects([]*stablev1.PullRequest{{
+		ObjectMeta: metav1.ObjectMeta{Name: "a", Namespace: "gitpulse"},
+		Spec: stablev1.PullRequestSpec{Repository: "acme/api", Status: "merged", OpenedAt: minutes(0),
+			FirstReviewAt: minutes(30), FirstApprovalAt: minutes(90)},
+	}}, nil, []*stablev1.GitHubDeployment{
+		dep("d1", "production", minutes(200), nil),
+		dep("d2", "production", minutes(260), minutes(300),
+			stablev1.DeployedChange{Number: 1, OpenedAt: minutes(0), By: "sha"},
+			stablev1.DeployedChange{Number: 2, OpenedAt: minutes(100), By: "window"}),
+		dep("d3", "production", nil, minutes(400), stablev1.DeployedChange{Number: 2, OpenedAt: minutes(100), By: "sha"}),
+		dep("d4", "staging", nil, minutes(250), stablev1.DeployedChange{Number: 1, OpenedAt: minutes(0), By: "sha"}),
+	}))
+	return v.admitObjects(newRepoCap(10), objects)
 }
 
 func TestDORAFamilies_ReportTheView(t *testing.T) {
@@ -112,18 +112,18 @@ func TestDORAFamilies_Histograms(t *testing.T) {
 			}
 		}
 	}
-	check("first review", collect(v.histograms(v.objects.firstReview, false)),
+	check("first review", collect(v.objects.firstReview.samples(false)),
 		map[string]obs{"gitpulse/acme/api": {1, 30 * 60}})
-	check("approval", collect(v.histograms(v.objects.approval, false)),
+	check("approval", collect(v.objects.approval.samples(false)),
 		map[string]obs{"gitpulse/acme/api": {1, 90 * 60}})
 	// Pull request 2 counts once in production, for d2 (the earlier success).
-	check("lead time", collect(v.histograms(v.objects.leadTimes, true)), map[string]obs{
+	check("lead time", collect(v.objects.leadTimes.samples(true)), map[string]obs{
 		"gitpulse/acme/api/production": {2, (300 + 200) * 60},
 		"gitpulse/acme/api/staging":    {1, 250 * 60},
 	})
 	// Production was down from minute 200 (d1) to 300 (d2's success); d2's
 	// own failure at 260 is inside that outage. Staging never failed.
-	check("recovery", collect(v.histograms(v.objects.recoveries, true)), map[string]obs{
+	check("recovery", collect(v.objects.recoveries.samples(true)), map[string]obs{
 		"gitpulse/acme/api/production": {1, 100 * 60},
 		"gitpulse/acme/api/staging":    {0, 0},
 	})

@@ -30,23 +30,22 @@ func builtView() *view {
 				OpenedAt: &opened, MergedAt: mergedAt},
 		}
 	}
-	return &view{
-		repos: newRepoCap(10),
+	objects := aggregateObjects(compactObjects(
+		[]*stablev1.PullRequest{
+			pr("a", "acme/api", "open", false, nil),
+			pr("b", "acme/api", "merged", true, &merged),
+		},
+		[]*stablev1.Branch{{
+			ObjectMeta: metav1.ObjectMeta{Name: "c", Namespace: "gitpulse"},
+			Spec:       stablev1.BranchSpec{Repository: "acme/web", Name: "main", State: "created"},
+		}},
+		nil))
+	v := &view{
 		counts: map[eventcount.Key]uint64{
 			{Kind: kindPullRequest, Namespace: "gitpulse", Repository: "acme/api", Action: "opened"}: 2,
 			{Kind: kindPullRequest, Namespace: "gitpulse", Repository: "acme/api", Action: "merged"}: 1,
 			{Kind: kindBranch, Namespace: "gitpulse", Repository: "acme/web", Action: "pushed"}:      3,
 		},
-		objects: aggregateObjects(compactObjects(
-			[]*stablev1.PullRequest{
-				pr("a", "acme/api", "open", false, nil),
-				pr("b", "acme/api", "merged", true, &merged),
-			},
-			[]*stablev1.Branch{{
-				ObjectMeta: metav1.ObjectMeta{Name: "c", Namespace: "gitpulse"},
-				Spec:       stablev1.BranchSpec{Repository: "acme/web", Name: "main", State: "created"},
-			}},
-			nil)),
 		watchRestarts:    map[string]uint64{"events": 1},
 		watchErrors:      map[string]uint64{},
 		uncountable:      map[string]uint64{"missing_repository": 4},
@@ -54,6 +53,7 @@ func builtView() *view {
 		lastEvent:        1_700_000_500,
 		pending:          2,
 	}
+	return v.admitObjects(newRepoCap(10), objects)
 }
 
 func TestFamilies_ReportTheBuiltView(t *testing.T) {

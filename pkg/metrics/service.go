@@ -1,12 +1,13 @@
 // Package metrics is the metrics function: it watches the recorder's Events
-// and the PullRequest and Branch objects of one namespace with client-go
-// informers and serves Prometheus metrics about them.
+// and the PullRequest, Branch and GitHubDeployment objects of one namespace
+// with client-go informers and serves Prometheus metrics about them.
 //
 // Counters come from Events, counted exactly once through an
 // eventcount.Counter (see that package for why a ConfigMap checkpoint); gauges
 // and the histograms come from object state, aggregated after the objects
-// change and rendered on each scrape (objects.go). Every family is a row of
-// familyTable.
+// change (objects.go) and capped by repository when a scrape's view is built
+// (objectfamilies.go). Every family is a row of familyTable and only reads
+// that view.
 package metrics
 
 import (
@@ -408,17 +409,17 @@ func (s *Service) WaitReady(ctx context.Context) error {
 // tests and diagnostics.
 func (s *Service) Counts() map[eventcount.Key]uint64 { return s.counter.Counts() }
 
-// view gathers what one scrape reports.
+// view gathers what one scrape reports. The repositories of the
+// object-derived series are admitted under the cap here, last, so that the
+// families only read what it gathered.
 func (s *Service) view() *view {
 	v := &view{
-		repos:            s.repos,
 		counts:           s.counter.Counts(),
 		pending:          s.counter.Pending(),
 		checkpointWrites: map[string]uint64{"success": s.writesOK.Load(), "error": s.writesError.Load()},
 	}
 	s.events.snapshot(v)
 	s.watches.snapshot(v)
-	v.cursors, v.now = s.cursors(), time.Now() // issue 13
-	v.objects = s.currentObjects()
-	return v
+	v.cursors, v.now = s.cursors(), time.Now()
+	return v.admitObjects(s.repos, s.currentObjects())
 }

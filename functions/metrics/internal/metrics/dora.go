@@ -63,14 +63,9 @@ func environmentLabel(env string) string {
 	}, env)
 }
 
-// withDORA inserts the review and DORA families before the table's last
-// row (series_dropped, which must come after every row that admits
-// repositories).
-func withDORA(table []family) []family {
-	last := table[len(table)-1]
-	return append(append(table[:len(table)-1:len(table)-1], doraFamilies()...), last)
-}
-
+// doraFamilies are the review and deployment counters and the review,
+// lead-time and recovery histograms; the histograms read the object-derived
+// series (objectfamilies.go).
 func doraFamilies() []family {
 	return []family{
 		{
@@ -101,7 +96,7 @@ func doraFamilies() []family {
 			kind:   kindHistogram,
 			labels: []string{"namespace", "repository"},
 			generate: func(v *view) []sample {
-				return v.histograms(v.objects.firstReview, false)
+				return v.objects.firstReview.samples(false)
 			},
 		},
 		{
@@ -110,7 +105,7 @@ func doraFamilies() []family {
 			kind:   kindHistogram,
 			labels: []string{"namespace", "repository"},
 			generate: func(v *view) []sample {
-				return v.histograms(v.objects.approval, false)
+				return v.objects.approval.samples(false)
 			},
 		},
 		{
@@ -118,14 +113,14 @@ func doraFamilies() []family {
 			help:     "Time from a merged pull request's opening to the first success of the first deployment that shipped it to an environment.",
 			kind:     kindHistogram,
 			labels:   []string{"namespace", "repository", "environment"},
-			generate: func(v *view) []sample { return v.histograms(v.objects.leadTimes, true) },
+			generate: func(v *view) []sample { return v.objects.leadTimes.samples(true) },
 		},
 		{
 			name:     "gitpulse_failed_deployment_recovery_seconds",
 			help:     "Time from a deployment failure in an environment to the next successful deployment there.",
 			kind:     kindHistogram,
 			labels:   []string{"namespace", "repository", "environment"},
-			generate: func(v *view) []sample { return v.histograms(v.objects.recoveries, true) },
+			generate: func(v *view) []sample { return v.objects.recoveries.samples(true) },
 		},
 	}
 }
@@ -153,41 +148,6 @@ func (v *view) deploymentCounts() []sample {
 		for state, c := range byState {
 			out = append(out, sample{labels: []string{ek.namespace, ek.repository, ek.environment, state}, value: float64(c)})
 		}
-	}
-	return out
-}
-
-// obsKey is a histogram's label set before the repository cap.
-type obsKey struct{ namespace, repository, environment string }
-
-// histograms caps repositories (admitted in sorted order, as the other
-// families do) and merges the pre-bucketed histograms of each label set.
-func (v *view) histograms(raw histTable, withEnv bool) []sample {
-	hists := map[obsKey]*histogram{}
-	for _, k := range raw.keys {
-		ck := obsKey{k.namespace, v.repos.admit(k.repository), k.environment}
-		h := hists[ck]
-		if h == nil {
-			h = &histogram{buckets: make(map[float64]uint64, len(raw.buckets))}
-			for _, b := range raw.buckets {
-				h.buckets[b] = 0
-			}
-			hists[ck] = h
-		}
-		r := raw.hists[k]
-		h.count += r.count
-		h.sum += r.sum
-		for i, b := range raw.buckets {
-			h.buckets[b] += r.buckets[i]
-		}
-	}
-	out := make([]sample, 0, len(hists))
-	for k, h := range hists {
-		labels := []string{k.namespace, k.repository}
-		if withEnv {
-			labels = append(labels, k.environment)
-		}
-		out = append(out, sample{labels: labels, hist: h})
 	}
 	return out
 }

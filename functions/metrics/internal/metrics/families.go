@@ -59,10 +59,51 @@ type histogram struct {
 }
 
 // familyTable is every metric the function serves. The names and labels of
-// the first six rows are the public contract (pkg/metrics/README.md).
+// the event counters and the object gauges (eventFamilies, objectFamilies)
+// are the public contract (pkg/metrics/README.md). Families only read the
+// view: the repository cap is applied when the view is built (admitObjects),
+// so the order of the rows does not matter.
 func familyTable() []family {
-	// The DORA rows (dora.go) go in before the last row.
-	return withDORA(slices.Concat([]family{
+	return slices.Concat(eventFamilies(), objectFamilies(), selfFamilies(), reconcileFamilies(), doraFamilies())
+}
+
+// view is what one scrape reports, gathered once. Building it is where the
+// repository cap admits the repositories of the object-derived series
+// (admitObjects); after that nothing changes it, and every family reads it.
+type view struct {
+	counts map[eventcount.Key]uint64
+	// objects are the object-derived series, repositories capped
+	// (objectfamilies.go).
+	objects *objectSeries
+	// dropped is how many distinct repositories the cap has refused,
+	// read after the objects' repositories were admitted.
+	dropped          uint64
+	watchRestarts    map[string]uint64
+	watchErrors      map[string]uint64
+	uncountable      map[string]uint64
+	checkpointWrites map[string]uint64
+	lastEvent        float64
+	pending          int
+
+	// The reconcile cursors (reconcile.go).
+	cursors []*corev1.ConfigMap
+	now     time.Time
+}
+
+// admitObjects completes the view with the object-derived series of agg,
+// capped by repos, and then reads the cap's dropped total, so that
+// series_dropped includes what these series just folded into "other".
+func (v *view) admitObjects(repos *repoCap, agg *objectAggregate) *view {
+	v.objects = admitObjects(repos, agg)
+	v.dropped = repos.droppedTotal()
+	return v
+}
+
+// eventFamilies are the counters of pull request and branch deliveries,
+// from the recorder's Events (the counters admitted their repositories
+// when the Events were counted).
+func eventFamilies() []family {
+	return []family{
 		{
 			name:     "gitpulse_pull_request_events_total",
 			help:     "Pull request deliveries recorded, one per distinct Event of the recorder.",
@@ -92,38 +133,23 @@ func familyTable() []family {
 				return []sample{{value: float64(n)}}
 			},
 		},
-		{
-			name:   "gitpulse_pull_requests",
-			help:   "Pull requests by state (open, closed, merged).",
-			kind:   kindGauge,
-			labels: []string{"namespace", "repository", "state"},
-			generate: func(v *view) []sample {
-				return v.stateCounts(v.objects.pullRequestStates, []string{string(stablev1.PullRequestOpen), string(stablev1.PullRequestClosed), string(stablev1.PullRequestMerged)})
-			},
-		},
-		{
-			name:   "gitpulse_branches",
-			help:   "Branches by state (created, deleted).",
-			kind:   kindGauge,
-			labels: []string{"namespace", "repository", "state"},
-			generate: func(v *view) []sample {
-				return v.stateCounts(v.objects.branchStates, []string{string(stablev1.BranchCreated), string(stablev1.BranchDeleted)})
-			},
-		},
-		{
-			name:     "gitpulse_pull_request_merge_duration_seconds",
-			help:     "Time from opening to merging of the merged pull requests that exist, from their timestamps.",
-			kind:     kindHistogram,
-			labels:   []string{"namespace", "repository"},
-			generate: func(v *view) []sample { return v.histograms(v.objects.mergeDurations, false) },
-		},
-		{
-			name:     "gitpulse_pull_request_oldest_open_timestamp_seconds",
-			help:     "Unix time the oldest open pull request was opened.",
-			kind:     kindGauge,
-			labels:   []string{"namespace", "repository"},
-			generate: func(v *view) []sample { return v.oldestOpen() },
-		},
+	}
+}
+
+func (v *view) eventCounts(kind string) []sample {
+	var out []sample
+	for k, c := range v.counts {
+		if k.Kind == kind {
+			out = append(out, sample{labels: []string{k.Namespace, k.Repository, k.Action}, value: float64(c)})
+		}
+	}
+	return out
+}
+
+// selfFamilies report on the metrics function itself: its watches, the
+// Events it could not count, its checkpoint and the repository cap.
+func selfFamilies() []family {
+	return []family{
 		{
 			name:   "gitpulse_metrics_watch_restarts_total",
 			help:   "Watches the metrics function re-established after one ended (timeout, broken connection, API server restart, re-list after 410 Gone).",
@@ -178,91 +204,28 @@ func familyTable() []family {
 				return []sample{{value: float64(v.pending)}}
 			},
 		},
-		// Reconcile passes (issue 13): reconcile.go.
-	}, reconcileFamilies(), []family{
 		{
-			// Last, so that it includes what the rows above just admitted.
 			name:   "gitpulse_metrics_series_dropped_total",
 			help:   "Distinct repositories folded into repository=\"other\" by the cap on repository label values.",
 			kind:   kindCounter,
 			labels: nil,
 			generate: func(v *view) []sample {
-				return []sample{{value: float64(v.repos.droppedTotal())}}
+				return []sample{{value: float64(v.dropped)}}
 			},
 		},
-	}))
+	}
 }
 
-// view is what one scrape reports, gathered once.
-type view struct {
-	repos  *repoCap
-	counts map[eventcount.Key]uint64
-	// objects is what the object-derived families report, before the
-	// repository cap (objects.go).
-	objects          *objectAggregate
-	watchRestarts    map[string]uint64
-	watchErrors      map[string]uint64
-	uncountable      map[string]uint64
-	checkpointWrites map[string]uint64
-	lastEvent        float64
-	pending          int
-
-	// Reconcile passes (issue 13, reconcile.go).
-	cursors []*corev1.ConfigMap
-	now     time.Time
-}
-
-func (v *view) eventCounts(kind string) []sample {
-	var out []sample
-	for k, c := range v.counts {
-		if k.Kind == kind {
-			out = append(out, sample{labels: []string{k.Namespace, k.Repository, k.Action}, value: float64(c)})
-		}
+func mapSamples(m map[string]uint64) []sample {
+	out := make([]sample, 0, len(m))
+	for k, n := range m {
+		out = append(out, sample{labels: []string{k}, value: float64(n)})
 	}
 	return out
 }
 
-// nsRepo is a (namespace, raw repository) pair.
+// nsRepo is a (namespace, repository) pair.
 type nsRepo struct{ namespace, repository string }
-
-// stateCounts emits every known state for each (namespace, repository) that
-// has objects, zeros included, so that a query for one state finds a series.
-// Repositories are admitted in sorted order so that the cap is deterministic.
-func (v *view) stateCounts(raw stateTable, states []string) []sample {
-	capped := map[nsRepo]map[string]int{}
-	for _, k := range raw.keys {
-		ck := nsRepo{k.namespace, v.repos.admit(k.repository)}
-		if capped[ck] == nil {
-			capped[ck] = map[string]int{}
-		}
-		for s, n := range raw.counts[k] {
-			capped[ck][s] += n
-		}
-	}
-	var out []sample
-	for k, byState := range capped {
-		for _, s := range states {
-			out = append(out, sample{labels: []string{k.namespace, k.repository, s}, value: float64(byState[s])})
-		}
-	}
-	return out
-}
-
-func (v *view) oldestOpen() []sample {
-	raw := v.objects.oldestOpen
-	capped := map[nsRepo]float64{}
-	for _, k := range raw.keys {
-		ck := nsRepo{k.namespace, v.repos.admit(k.repository)}
-		if old, ok := capped[ck]; !ok || raw.times[k] < old {
-			capped[ck] = raw.times[k]
-		}
-	}
-	var out []sample
-	for k, t := range capped {
-		out = append(out, sample{labels: []string{k.namespace, k.repository}, value: t})
-	}
-	return out
-}
 
 // repositoryOf is an object's repository label value, or "" (the object is
 // left out) when it has none or one GitHub could never name: objects are
@@ -287,14 +250,6 @@ func sortedKeys[V any](m map[nsRepo]V) []nsRepo {
 	})
 }
 
-func mapSamples(m map[string]uint64) []sample {
-	out := make([]sample, 0, len(m))
-	for k, n := range m {
-		out = append(out, sample{labels: []string{k}, value: float64(n)})
-	}
-	return out
-}
-
 // collector serves the table from a fresh view on every scrape.
 type collector struct {
 	families []family
@@ -303,7 +258,12 @@ type collector struct {
 }
 
 func newCollector(view func() *view) *collector {
-	c := &collector{families: familyTable(), view: view}
+	return newCollectorOf(familyTable(), view)
+}
+
+// newCollectorOf serves families, in any order: each reads the view only.
+func newCollectorOf(families []family, view func() *view) *collector {
+	c := &collector{families: families, view: view}
 	for _, f := range c.families {
 		c.descs = append(c.descs, prometheus.NewDesc(f.name, f.help, f.labels, nil))
 	}

@@ -5,16 +5,17 @@ package metrics
 // The object-derived families (pull request and branch states, the merge,
 // review, lead-time and recovery histograms, the oldest open pull request)
 // are computed in two steps, so that a scrape does not walk every object
-// gitpulse ever recorded (issue 15):
+// gitpulse ever recorded:
 //
 //  1. aggregateObjects reduces the PullRequest, Branch and GitHubDeployment
 //     objects to what those families need per (namespace, raw repository[,
 //     environment]): state counts, pre-bucketed histograms, the oldest open
 //     time. It runs only after an object changed, at most about once a
 //     second (refreshObjects), and the scrape reads the newest result.
-//  2. The families render that aggregate at scrape time: the repository cap
-//     is applied there, in the same sorted order as ever, so admission does
-//     not depend on when the aggregate was computed. Its cost grows with the
+//  2. Building a scrape's view applies the repository cap to that aggregate
+//     (admitObjects, objectfamilies.go), in the same sorted order as ever,
+//     so admission does not depend on when the aggregate was computed; the
+//     families then only read the capped series. Its cost grows with the
 //     repositories, not the objects.
 
 import (
@@ -65,6 +66,9 @@ type oldestTable struct {
 	keys  []nsRepo
 	times map[nsRepo]float64
 }
+
+// obsKey is a histogram's label set.
+type obsKey struct{ namespace, repository, environment string }
 
 // histTable holds one pre-bucketed histogram per label set before the cap.
 type histTable struct {
