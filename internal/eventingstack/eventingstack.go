@@ -43,6 +43,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/liatrio/gitpulse/internal/controlplane"
+	"github.com/liatrio/gitpulse/internal/flock"
 	"github.com/liatrio/gitpulse/internal/freeport"
 	"github.com/liatrio/gitpulse/internal/proc"
 )
@@ -83,7 +84,7 @@ type Options struct {
 type Stack struct {
 	opts     Options
 	stateDir string // per-process kubeconfigs
-	lockF    *os.File
+	lockF    *flock.Lock
 	proxy    *Proxy
 	apply    *applier
 	procs    []*namedProcess

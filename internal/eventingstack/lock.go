@@ -4,10 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
-	"syscall"
-	"time"
+
+	"github.com/liatrio/gitpulse/internal/flock"
 )
 
 // LockPath is the machine-wide lock that serialises eventing stacks. The
@@ -23,54 +22,35 @@ var LockPath = filepath.Join("/tmp", "gitpulse-eventing.lock")
 // chose not to wait.
 var ErrBusy = errors.New("another Knative Eventing runs on this machine")
 
+// lockPerm lets any user's stack open the machine-wide lock file.
+const lockPerm = 0o666
+
 // lock takes the machine-wide lock, waiting while another stack holds it
 // (or failing with ErrBusy when noWait). The kernel releases it when the
 // holder dies, so a crashed test cannot leave it taken.
-func lock(ctx context.Context, path string, waiting func(), noWait bool) (*os.File, error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o666)
-	if err != nil {
-		return nil, fmt.Errorf("eventing lock %s: %w", path, err)
-	}
-	told := false
-	for {
-		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-		if err == nil {
-			f.Truncate(0)
-			fmt.Fprintf(f, "%d\n", os.Getpid())
-			return f, nil
-		}
-		if err != syscall.EWOULDBLOCK {
-			f.Close()
-			return nil, fmt.Errorf("eventing lock %s: %w", path, err)
-		}
-		if noWait {
-			f.Close()
+func lock(ctx context.Context, path string, waiting func(), noWait bool) (*flock.Lock, error) {
+	if noWait {
+		l, err := flock.TryLock(path, lockPerm)
+		if errors.Is(err, flock.ErrHeld) {
 			return nil, fmt.Errorf("%w (pid %s, holding %s)", ErrBusy, holder(path), path)
 		}
-		if !told && waiting != nil {
-			waiting()
-			told = true
+		if err != nil {
+			return nil, fmt.Errorf("eventing lock %s: %w", path, err)
 		}
-		select {
-		case <-ctx.Done():
-			f.Close()
-			return nil, fmt.Errorf("waiting for the eventing lock %s (held by pid %s): %w", path, holder(path), ctx.Err())
-		case <-time.After(250 * time.Millisecond):
-		}
+		return l, nil
 	}
+	l, err := flock.Wait(ctx, path, lockPerm, waiting)
+	if err != nil {
+		return nil, fmt.Errorf("eventing lock: %w", err)
+	}
+	return l, nil
 }
 
 func holder(path string) string {
-	b, _ := os.ReadFile(path)
-	if len(b) == 0 {
-		return "?"
+	if h := flock.Holder(path); h != "" {
+		return h
 	}
-	return string(b[:len(b)-1])
+	return "?"
 }
 
-func unlock(f *os.File) {
-	if f != nil {
-		syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
-		f.Close()
-	}
-}
+func unlock(l *flock.Lock) { l.Release() }

@@ -5,9 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
-	"syscall"
+
+	"github.com/liatrio/gitpulse/internal/flock"
 )
 
 // ErrAlreadyRunning: another process holds the run folder's lock.
@@ -27,28 +26,17 @@ func Lock(dir string) (release func(), err error) {
 		return nil, err
 	}
 	path := filepath.Join(dir, LockName)
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	l, err := flock.TryLock(path, 0o644)
+	if errors.Is(err, flock.ErrHeld) {
+		holder := flock.Holder(path)
+		if holder == "" {
+			holder = "unknown"
+		}
+		return nil, fmt.Errorf("%w (pid %s, lock %s): stop it first (Ctrl-C in its terminal, or kill %s), or use another checkout",
+			ErrAlreadyRunning, holder, path, holder)
+	}
 	if err != nil {
 		return nil, err
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		b, _ := os.ReadFile(path)
-		f.Close()
-		if errors.Is(err, syscall.EWOULDBLOCK) {
-			holder := strings.TrimSpace(string(b))
-			if holder == "" {
-				holder = "unknown"
-			}
-			return nil, fmt.Errorf("%w (pid %s, lock %s): stop it first (Ctrl-C in its terminal, or kill %s), or use another checkout",
-				ErrAlreadyRunning, holder, path, holder)
-		}
-		return nil, fmt.Errorf("locking %s: %w", path, err)
-	}
-	if err := f.Truncate(0); err == nil {
-		_, _ = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
-	}
-	return func() {
-		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
-		f.Close()
-	}, nil
+	return l.Release, nil
 }
