@@ -24,8 +24,9 @@ const (
 // Config is what a Service counts and how; the metrics function fills it
 // from its environment (functions/metrics).
 type Config struct {
-	// Namespace is the one namespace watched (Events, PullRequests, Branches)
-	// and where the checkpoint lives.
+	// Namespace is the one namespace watched (Events, PullRequests,
+	// Branches, GitHubDeployments, reconcile cursors) and where the
+	// checkpoint lives.
 	Namespace string
 	// MaxRepositories caps the distinct repository label values; the rest
 	// are folded into repository="other".

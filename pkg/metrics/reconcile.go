@@ -16,7 +16,7 @@ import (
 	stablev1 "github.com/liatrio/gitpulse/pkg/apis/stable/v1"
 )
 
-// Reconcile passes (issue 13) keep their figures in the cursor ConfigMaps
+// Reconcile passes (pkg/reconcile) keep their figures in the cursor ConfigMaps
 // they write with optimistic concurrency (labelled
 // stablev1.LabelReconcileCursor), so the counts are exact across recorder
 // replicas; this function watches those ConfigMaps and exports them. The
@@ -145,7 +145,7 @@ func reconcileFamilies() []family {
 		},
 		{
 			name:     "gitpulse_reconcile_objects_reconciled_total",
-			help:     "PullRequest and Branch objects reconcile passes changed from the GitHub API (backfill and drift repair).",
+			help:     "PullRequest, Branch and GitHubDeployment objects reconcile passes changed from the GitHub API (backfill and drift repair).",
 			kind:     kindCounter,
 			labels:   scope,
 			generate: func(v *view) []sample { return v.cursorSamples(stablev1.CursorReconciled, true) },

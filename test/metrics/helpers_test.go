@@ -76,7 +76,7 @@ func testLogger(t *testing.T) *slog.Logger {
 // eventSpec is one recorder Event to create.
 type eventSpec struct {
 	delivery   string
-	kind       string // PullRequest or Branch
+	kind       string // PullRequest, Branch or GitHubDeployment
 	repository string // "" leaves the annotation out
 	action     string
 	controller string // default: the recorder's

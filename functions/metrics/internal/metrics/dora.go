@@ -2,9 +2,9 @@
 
 package metrics
 
-// Review latency and the four DORA keys (issue 14): the families, and how
-// review and deployment Events are classified. Kept apart from
-// families.go so that the table there stays the core contract.
+// Review latency and the four DORA keys (docs/dora.md): the families, and
+// how review and deployment Events are classified. Kept apart from
+// families.go so that the rows there stay the core contract.
 
 import (
 	"strings"

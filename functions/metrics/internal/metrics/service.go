@@ -297,7 +297,7 @@ func (s *Service) startInformers(ctx context.Context) ([]cache.InformerSynced, e
 			run(ctx)
 		}()
 	}
-	s.startReconcileInformer(ctx) // issue 13; not part of readiness
+	s.startReconcileInformer(ctx) // not part of readiness: see reconcile.go
 	return []cache.InformerSynced{s.events.HasSynced, prInf.HasSynced, brInf.HasSynced, deInf.HasSynced}, nil
 }
 
