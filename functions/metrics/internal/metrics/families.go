@@ -59,8 +59,9 @@ type histogram struct {
 }
 
 // familyTable is every metric the function serves. The names and labels of
-// the event counters and the object gauges (eventFamilies, objectFamilies)
-// are the public contract (pkg/metrics/README.md). Families only read the
+// its first six rows (the three event counters, the two state gauges and
+// the merge duration histogram) are the public contract
+// (pkg/metrics/README.md). Families only read the
 // view: the repository cap is applied when the view is built (admitObjects),
 // so the order of the rows does not matter.
 func familyTable() []family {
