@@ -101,6 +101,9 @@ type Server struct {
 	remaining  int
 	reset      time.Time
 	secondary  time.Duration // answer the next request with a secondary limit
+	// secondaryOn, when set, narrows that to the next request with this
+	// method whose path ends so (SecondaryLimitOnceOn).
+	secondaryOn struct{ method, suffix string }
 	redelivers map[string]int
 
 	requests atomic.Int64

@@ -33,6 +33,17 @@ func (s *Server) SecondaryLimitOnce(retryAfter time.Duration) {
 	s.secondary = retryAfter
 }
 
+// SecondaryLimitOnceOn answers the next API request with method whose path
+// ends with suffix with a secondary rate limit and Retry-After; the
+// requests before it are served (a fault on one path, e.g. a redelivery's
+// POST .../attempts).
+func (s *Server) SecondaryLimitOnceOn(method, suffix string, retryAfter time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.secondary = retryAfter
+	s.secondaryOn.method, s.secondaryOn.suffix = method, suffix
+}
+
 // Remaining is the primary budget left.
 func (s *Server) Remaining() int {
 	s.mu.Lock()
@@ -46,7 +57,11 @@ func (s *Server) limit(next http.Handler) http.Handler {
 		s.requests.Add(1)
 		s.mu.Lock()
 		down, secondary := s.down, s.secondary
-		s.secondary = 0
+		if on := s.secondaryOn; on.method != "" && (r.Method != on.method || !strings.HasSuffix(r.URL.Path, on.suffix)) {
+			secondary = 0 // not the request the limit waits for
+		} else {
+			s.secondary, s.secondaryOn.method, s.secondaryOn.suffix = 0, "", ""
+		}
 		if s.opts.Now().After(s.reset) {
 			s.remaining, s.reset = s.opts.RateLimit, s.opts.Now().Add(time.Hour)
 		}

@@ -176,19 +176,51 @@ scan:
 		return err
 	}
 	p.cur = cur
+	asked := 0
 	for _, g := range claimed {
 		if !p.take(ctx) {
-			// Claimed but not asked for: the next pass after
-			// RedeliverAfter asks.
 			break
 		}
 		resp, err := p.redeliverOne(ctx, g.newest)
 		if !p.done(resp, err) {
 			break
 		}
+		asked++
 		p.redelivered++
 		p.log.Info("redelivery requested", "delivery", g.id, "event", g.event, "attempt", g.newest,
 			"firstAttemptAt", g.original)
 	}
+	p.release(ctx, claimed[asked:], now)
 	return nil
+}
+
+// release gives back the claims of GUIDs this pass claimed at claimedAt but
+// did not get GitHub to accept (the budget ran out, a rate limit or an error
+// refused the request): the next pass that may call GitHub asks for them
+// again — after a rate limit's reset, not RedeliverAfter later. A claim
+// another pass has renewed since is not this pass's to give back.
+func (p *pass) release(ctx context.Context, gs []*guid, claimedAt time.Time) {
+	if len(gs) == 0 {
+		return
+	}
+	cur, err := p.r.store.update(ctx, p.src, func(c cursor) bool {
+		req := c.requested()
+		released := false
+		for _, g := range gs {
+			if t, ok := req[g.id]; ok && t.Equal(claimedAt) {
+				delete(req, g.id)
+				released = true
+			}
+		}
+		if released {
+			c.setRequested(req)
+		}
+		return released
+	})
+	if err != nil {
+		// The claims stay: asked for again after RedeliverAfter.
+		p.log.Warn("releasing redelivery claims", "error", err, "deliveries", len(gs))
+		return
+	}
+	p.cur = cur
 }

@@ -3,6 +3,7 @@ package reconcile_test
 import (
 	"context"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -123,6 +124,34 @@ func TestRedelivery_FailingAgainIsRetriedAfterRedeliverAfter(t *testing.T) {
 	byDelivery, _ := w.events()
 	if byDelivery[id] != 1 {
 		t.Errorf("%d Events for %s, want 1", byDelivery[id], id)
+	}
+}
+
+// A redelivery GitHub refuses with a rate limit gives its claim back in the
+// cursor: the first pass after the limit lifts asks again, not
+// RedeliverAfter later.
+func TestRedelivery_RefusedByARateLimitIsAskedAgainAfterTheLimit(t *testing.T) {
+	w := newWorld(t)
+	w.source("widgets", repo, w.hook)
+	w.outage.Store(true)
+	id, _ := w.deliverPR(1, "opened", time.Now().Add(-time.Minute).Truncate(time.Second))
+	w.outage.Store(false)
+	now := time.Now()
+	clock := func() time.Time { return now }
+	r := w.reconciler(func(o *reconcile.Options) { o.Now = clock; o.RedeliverAfter = time.Hour })
+	w.gh.SecondaryLimitOnceOn(http.MethodPost, "/attempts", time.Minute)
+	rep := w.pass(r)
+	if rep.Results[reconcile.ResultRateLimited] != 1 || rep.Redeliveries != 0 || w.gh.Redeliveries(id) != 0 {
+		t.Fatalf("pass into the limit: report %+v, %d redeliveries; want rate_limited and none", rep, w.gh.Redeliveries(id))
+	}
+	if claims := w.cursor().Data[reconcile.KeyRequested]; strings.Contains(claims, id) {
+		t.Errorf("the refused redelivery is still claimed: %s", claims)
+	}
+	now = now.Add(2 * time.Minute) // past Retry-After, long before RedeliverAfter
+	w.pass(r)
+	w.gh.Wait()
+	if n := w.gh.Redeliveries(id); n != 1 || !w.hasEvent(id) {
+		t.Fatalf("after the limit: %d redeliveries, recorded %v; want 1, recorded", n, w.hasEvent(id))
 	}
 }
 
