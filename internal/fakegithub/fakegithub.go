@@ -104,7 +104,7 @@ type Server struct {
 	// secondaryOn, when set, narrows that to the next request with this
 	// method whose path ends so (SecondaryLimitOnceOn).
 	secondaryOn struct{ method, suffix string }
-	redelivers map[string]int
+	redelivers  map[string]int
 
 	requests atomic.Int64
 	inflight sync.WaitGroup
