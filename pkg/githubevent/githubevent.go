@@ -527,12 +527,15 @@ func orZero(t github.Timestamp) time.Time {
 	return t.Time
 }
 
-// recorded are the GitHub event types Parse reads; every other type is
-// acknowledged and ignored.
-var recorded = map[string]bool{
-	"pull_request": true, "push": true, "create": true, "delete": true, "ping": true,
-	"pull_request_review": true, "deployment": true, "deployment_status": true,
-}
+// recorded are the GitHub event types Parse reads (RecordedEvents and
+// ping); every other type is acknowledged and ignored.
+var recorded = func() map[string]bool {
+	m := map[string]bool{EventPing: true}
+	for _, t := range RecordedEvents {
+		m[t] = true
+	}
+	return m
+}()
 
 // parseTolerant parses a payload with go-github in either shape the recorder
 // receives: GitHub's own (a raw webhook body) or the GitHubSource adapter's,

@@ -10,13 +10,9 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/liatrio/gitpulse/pkg/githubevent"
 	"github.com/liatrio/gitpulse/pkg/naming"
 )
-
-// recordedEvents are the X-GitHub-Event types the recorder records (ping
-// is acknowledged without effect, so a failed ping is not worth asking
-// for again).
-var recordedEvents = map[string]bool{"pull_request": true, "push": true, "create": true, "delete": true}
 
 // guid is what the deliveries seen say about one event: every attempt of
 // it (the first delivery and each redelivery) carries its GUID, the
@@ -80,7 +76,7 @@ func (p *pass) redeliver(ctx context.Context) error {
 	waiting := func() int {
 		n := 0
 		for _, g := range seen {
-			if recordedEvents[g.event] && !g.ok && !g.sawOriginal {
+			if githubevent.Records(g.event) && !g.ok && !g.sawOriginal {
 				n++
 			}
 		}
@@ -120,7 +116,7 @@ scan:
 
 	var unrecovered []*guid
 	for _, g := range seen {
-		if !recordedEvents[g.event] || g.ok || !g.sawOriginal || g.id == "" {
+		if !githubevent.Records(g.event) || g.ok || !g.sawOriginal || g.id == "" {
 			continue
 		}
 		// Recorded although GitHub saw a failure (the answer timed out

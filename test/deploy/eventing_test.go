@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/liatrio/gitpulse/internal/testenv"
+	"github.com/liatrio/gitpulse/pkg/githubevent"
 )
 
 // The recorder's events reach it one way only: `kn func deploy` creates one
@@ -68,9 +70,11 @@ func TestRouting_FuncYAMLSubscriptionsAreTheOnlyRouteToTheRecorder(t *testing.T)
 		}
 		routed = append(routed, strings.TrimPrefix(s.Filters["type"], "dev.knative.source.github."))
 	}
+	// githubevent.RecordedEvents is the one list (and ping, acknowledged).
 	sort.Strings(routed)
-	if got, want := strings.Join(routed, ","), "create,delete,deployment,deployment_status,ping,pull_request,pull_request_review,push"; got != want {
-		t.Errorf("func.yaml subscribes to %s, want %s", got, want)
+	want := slices.Sorted(slices.Values(append(slices.Clone(githubevent.RecordedEvents), githubevent.EventPing)))
+	if got := strings.Join(routed, ","); got != strings.Join(want, ",") {
+		t.Errorf("func.yaml subscribes to %s, want githubevent.RecordedEvents and ping: %s", got, strings.Join(want, ","))
 	}
 	if len(reconcileTypes) != 0 {
 		t.Errorf("func.yaml does not subscribe to the reconcile triggers %v", reconcileTypes)
@@ -92,8 +96,8 @@ func TestRouting_FuncYAMLSubscriptionsAreTheOnlyRouteToTheRecorder(t *testing.T)
 	src := renderedOne(t, env.Root, "GitHubSource", "gitpulse")
 	types, _, _ := unstructured.NestedStringSlice(src.Object, "spec", "eventTypes")
 	sort.Strings(types)
-	if got := strings.Join(types, ","); got != "create,delete,deployment,deployment_status,pull_request,pull_request_review,push" {
-		t.Errorf("GitHubSource eventTypes %s", got)
+	if got, want := strings.Join(types, ","), strings.Join(slices.Sorted(slices.Values(githubevent.RecordedEvents)), ","); got != want {
+		t.Errorf("GitHubSource eventTypes %s, want githubevent.RecordedEvents: %s", got, want)
 	}
 	if ref, _, _ := unstructured.NestedString(src.Object, "spec", "sink", "ref", "kind"); ref != "Broker" {
 		t.Errorf("GitHubSource sink is a %q, want the Broker", ref)
@@ -104,6 +108,23 @@ func TestRouting_FuncYAMLSubscriptionsAreTheOnlyRouteToTheRecorder(t *testing.T)
 	for _, field := range []string{"accessToken", "secretToken"} {
 		if name, _, _ := unstructured.NestedString(src.Object, "spec", field, "secretKeyRef", "name"); name != "gitpulse-github" {
 			t.Errorf("GitHubSource %s comes from Secret %q, want gitpulse-github", field, name)
+		}
+	}
+}
+
+// The docs name every recorded type where they list what is recorded and
+// what the GitHubSource asks GitHub for.
+func TestDocs_NameEveryRecordedEventType(t *testing.T) {
+	env := testenv.Get(t)
+	for _, doc := range []string{"README.md", "docs/deploy.md"} {
+		b, err := os.ReadFile(filepath.Join(env.Root, doc))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, typ := range githubevent.RecordedEvents {
+			if !strings.Contains(string(b), "`"+typ+"`") {
+				t.Errorf("%s does not name the recorded event type `%s`", doc, typ)
+			}
 		}
 	}
 }

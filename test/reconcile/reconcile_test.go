@@ -2,7 +2,9 @@ package reconcile_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -11,6 +13,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/liatrio/gitpulse/internal/ghwebhook"
 	stablev1 "github.com/liatrio/gitpulse/pkg/apis/stable/v1"
 	"github.com/liatrio/gitpulse/pkg/githubevent"
 	"github.com/liatrio/gitpulse/pkg/naming"
@@ -124,6 +127,56 @@ func TestRedelivery_FailingAgainIsRetriedAfterRedeliverAfter(t *testing.T) {
 	byDelivery, _ := w.events()
 	if byDelivery[id] != 1 {
 		t.Errorf("%d Events for %s, want 1", byDelivery[id], id)
+	}
+}
+
+// Every recorded type (githubevent.RecordedEvents) whose delivery failed is
+// redelivered once and then recorded; a failed ping is not asked for again.
+func TestRedelivery_EveryRecordedTypeIsRedelivered(t *testing.T) {
+	at := time.Now().Add(-time.Minute).Truncate(time.Second)
+	pr := ghwebhook.PullRequest{Repo: repo, Number: 7, Action: "opened", User: "octocat", Title: "change 7",
+		Head: "feature-7", HeadSHA: "abc", CreatedAt: at.Add(-time.Hour), UpdatedAt: at}
+	dep := ghwebhook.Deployment{Repo: ghwebhook.Repo(repo), ID: 42, Environment: "production", Ref: "main", SHA: "abc",
+		Creator: "octocat", CreatedAt: at.Add(-time.Minute)}
+	bodies := map[string][]byte{
+		"pull_request": pr.Payload(),
+		"push": ghwebhook.Push{Repo: ghwebhook.Repo(repo), Branch: "feature-7", Before: strings.Repeat("0", 40),
+			After: strings.Repeat("a", 40), Pusher: "octocat", At: at}.Payload(),
+		"create":              ghwebhook.Ref{Repo: ghwebhook.Repo(repo), Ref: "feature-8", Sender: "octocat", At: at}.CreatePayload(),
+		"delete":              ghwebhook.Ref{Repo: ghwebhook.Repo(repo), Ref: "feature-9", Sender: "octocat", At: at}.DeletePayload(),
+		"pull_request_review": ghwebhook.Review{PullRequest: pr, Action: "submitted", ID: 9, Reviewer: "hubot", State: "approved", SubmittedAt: at}.Payload(),
+		"deployment":          dep.Payload(),
+		"deployment_status":   dep.Status(43, "success", at),
+	}
+	w := newWorld(t)
+	w.source("widgets", repo, w.hook)
+	w.outage.Store(true)
+	ids := map[string]string{}
+	for _, event := range append(slices.Clone(githubevent.RecordedEvents), githubevent.EventPing) {
+		body, ok := bodies[event]
+		if event == githubevent.EventPing {
+			body, ok = []byte(`{"zen":"Keep it logically awesome.","hook_id":1}`), true
+		}
+		if !ok {
+			t.Fatalf("no test delivery for the recorded type %s: add one", event)
+		}
+		ids[event] = fmt.Sprintf("%08d-0000-4000-8000-%012d", w.seq.Add(1), 0)
+		w.gh.Deliver(context.Background(), repo, ghwebhook.Delivery{Event: event, ID: ids[event], Body: body})
+	}
+	w.outage.Store(false)
+	w.pass(w.reconciler())
+	w.gh.Wait()
+	for event, id := range ids {
+		want := 1
+		if event == githubevent.EventPing {
+			want = 0
+		}
+		if n := w.gh.Redeliveries(id); n != want {
+			t.Errorf("%s: %d redeliveries, want %d", event, n, want)
+		}
+		if want == 1 && !w.hasEvent(id) {
+			t.Errorf("%s: redelivered but not recorded", event)
+		}
 	}
 }
 
