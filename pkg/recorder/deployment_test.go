@@ -153,7 +153,7 @@ func TestAttribute_ShipsMergedPullRequestsBySHAAndWindow(t *testing.T) {
 		}
 		return d
 	}
-	in := &leadTimeInputs{
+	in := &shipped{
 		pullRequests: []stablev1.PullRequest{
 			pr(1, "main", "s1", "08:00:00", "09:00:00"),        // before the previous deployment: shipped by it
 			pr(2, "main", "s2", "08:00:00", "10:30:00"),        // in the window

@@ -157,6 +157,9 @@ func New(opts Options) (*Recorder, error) {
 	return r, nil
 }
 
+// Namespace is where the recorder writes (and a reconcile pass reads).
+func (r *Recorder) Namespace() string { return r.opts.Namespace }
+
 // ownerAllowed reports whether repository's owner may be recorded.
 func (r *Recorder) ownerAllowed(repository string) bool {
 	if r.owners == nil {
