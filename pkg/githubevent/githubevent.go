@@ -1,7 +1,7 @@
 // Package githubevent turns a GitHub webhook delivery, as the Knative
 // GitHubSource shapes it into a CloudEvent, into a Change: a plain value that
-// says which PullRequest or Branch object the delivery is about and what it
-// tells us. It does no I/O, so every translation is unit- and fuzz-tested.
+// says which object (PullRequest, Branch or GitHubDeployment) the delivery is
+// about and what it tells us. It does no I/O, so every translation is unit- and fuzz-tested.
 package githubevent
 
 import (

@@ -90,7 +90,7 @@ const (
 	// DefaultRecentDeliveries bounds the entries kept whatever their age:
 	// about 20 bytes each, 6,000 are ~120 KB of the 256 KiB that all of
 	// an object's annotations may hold together — 83 deliveries an hour
-	// to one pull request or branch, sustained for three days. Beyond
+	// to one object, sustained for three days. Beyond
 	// that the oldest are forgotten early (see README, "Exactly once").
 	DefaultRecentDeliveries = 6000
 	// DefaultRecentPayloads bounds AnnotationRecentPayloads (the replay
