@@ -36,9 +36,10 @@ var subjects = map[githubevent.Subject]subjectRules{
 // a retry of the same delivery after any failure finishes the job without
 // doing any part twice:
 //
-//  1. The object is read from the informer cache when there is one (else
-//     from the API server). If its remembered deliveries hold this one,
-//     the change is in place: go to 3 (or stop, see there).
+//  1. The object is the one this replica wrote last when it remembers it
+//     (objects.go), else it is read from the API server. If its
+//     remembered deliveries hold this one, the change is in place: go to
+//     3 (or stop, see there).
 //  2. The object is created, or updated under the resourceVersion it was
 //     read at, with the change, the delivery id and the status derived
 //     from them in one write. A conflict or AlreadyExists means the read
@@ -50,6 +51,10 @@ var subjects = map[githubevent.Subject]subjectRules{
 //     than the Events' TTL is Duplicate without trying: its Event was
 //     written and has expired (or, if every attempt failed for that long,
 //     is given up rather than risk counting it twice).
+//
+// Receive is the way in for a CloudEvent; Record takes a Change as it is
+// (with no payload, so no replay check), which lets a test apply a change
+// at a time no real delivery could carry.
 func (r *Recorder) Record(ctx context.Context, ch githubevent.Change) (Outcome, error) {
 	return r.record(ctx, ch, "")
 }
