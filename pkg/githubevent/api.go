@@ -69,7 +69,7 @@ func FromAPIPullRequest(repository string, pr *github.PullRequest) (Change, erro
 // returns it (go-github's Branch, repos.go ListBranches) tells: that it
 // exists, with its head commit. The list carries no time, so the Change has
 // none either (OccurredAt zero): the recorder only creates a missing object
-// from it and never moves an existing one (pkg/recorder, reconciled.go).
+// from it and never moves an existing one (pkg/recorder, branch.go).
 func FromAPIBranch(repository string, b *github.Branch) (Change, error) {
 	if err := checkRepository(repository); err != nil {
 		return Change{}, err

@@ -133,9 +133,15 @@ func checkEnvironment(env string) error {
 	return nil
 }
 
-// deploymentAction is a deployment Event's action: created, or the status's
-// state.
-func (ch Change) deploymentAction() string {
+// deploymentRules: a deployment or deployment_status delivery, or a
+// deployment read from the API with its statuses.
+type deploymentRules struct{}
+
+func (deploymentRules) kind() string { return KindGitHubDeployment }
+
+// action is created, the status's state, or reconciled for a deployment
+// read from the API.
+func (deploymentRules) action(ch Change) string {
 	if ch.Deployment.Statuses != nil {
 		return stablev1.ActionReconciled
 	}
@@ -145,7 +151,7 @@ func (ch Change) deploymentAction() string {
 	return stablev1.ActionCreated
 }
 
-func (ch Change) deploymentReason() string {
+func (deploymentRules) reason(ch Change) string {
 	switch {
 	case ch.Deployment.Status == nil:
 		return stablev1.ReasonDeploymentCreated
@@ -157,7 +163,7 @@ func (ch Change) deploymentReason() string {
 	return stablev1.ReasonDeploymentStatus
 }
 
-func (ch Change) deploymentMessage(who string) string {
+func (deploymentRules) message(ch Change, who string) string {
 	d := ch.Deployment
 	if d.Statuses != nil {
 		return fmt.Sprintf("%s read deployment %d of %s (%s) to %s in %s with %d statuses", who, d.ID, d.Ref, short(d.SHA),

@@ -1,7 +1,7 @@
 // Package githubevent turns a GitHub webhook delivery, as the Knative
 // GitHubSource shapes it into a CloudEvent, into a Change: a plain value that
-// says which PullRequest or Branch object the delivery is about and what it
-// tells us. It does no I/O, so every translation is unit- and fuzz-tested.
+// says which object (PullRequest, Branch or GitHubDeployment) the delivery is
+// about and what it tells us. It does no I/O, so every translation is unit- and fuzz-tested.
 package githubevent
 
 import (
@@ -69,8 +69,10 @@ const (
 	TimeFromArrival    TimeSource = "arrival"
 )
 
-// Change is what one delivery tells us. Exactly one of PullRequest and Branch
-// is set, unless Ignored says why the delivery changes nothing.
+// Change is what one delivery (or one read of the GitHub API) tells us. One
+// of PullRequest, Branch, Review and Deployment is set (a pull request read
+// from the API may carry its Review beside it), unless Ignored says why the
+// delivery changes nothing; Subject says which one the change is about.
 type Change struct {
 	// DeliveryID is the X-GitHub-Delivery GUID (the CloudEvent id).
 	DeliveryID string
@@ -381,45 +383,19 @@ func checkRepository(fullName string) error {
 	return nil
 }
 
-// Object kinds a Change lands on.
-const (
-	KindPullRequest      = stablev1.KindPullRequest
-	KindBranch           = stablev1.KindBranch
-	KindGitHubDeployment = stablev1.KindGitHubDeployment
-)
+// pullRequestRules: a pull_request delivery, or a pull request read from
+// the API (with its review list when the pass read it).
+type pullRequestRules struct{}
 
-// Kind is the kind of object the Change is about, or "" when it is ignored.
-func (ch Change) Kind() string {
-	switch {
-	case ch.Ignored != "":
-		return ""
-	case ch.PullRequest != nil, ch.Review != nil:
-		return KindPullRequest
-	case ch.Branch != nil:
-		return KindBranch
-	case ch.Deployment != nil:
-		return KindGitHubDeployment
-	}
-	return ""
-}
+func (pullRequestRules) kind() string { return KindPullRequest }
 
-// Action is the Event's action: GitHub's pull_request action (but "merged"
-// for a merged pull request's closed), or created / pushed / deleted.
-func (ch Change) Action() string {
-	switch {
-	case ch.PullRequest != nil:
-		if ch.PullRequest.Action == stablev1.ActionClosed && ch.PullRequest.Merged {
-			return stablev1.ActionMerged
-		}
-		return ch.PullRequest.Action
-	case ch.Branch != nil:
-		return ch.Branch.Action
-	case ch.Review != nil:
-		return reviewAction(ch.Review.Action)
-	case ch.Deployment != nil:
-		return ch.deploymentAction()
+// action is GitHub's pull_request action, but "merged" for a merged pull
+// request's closed.
+func (pullRequestRules) action(ch Change) string {
+	if ch.PullRequest.Action == stablev1.ActionClosed && ch.PullRequest.Merged {
+		return stablev1.ActionMerged
 	}
-	return ""
+	return ch.PullRequest.Action
 }
 
 var pullRequestReasons = map[string]string{
@@ -433,70 +409,57 @@ var pullRequestReasons = map[string]string{
 	stablev1.ActionConvertedToDraft: stablev1.ReasonPullRequestConvertedToDraft,
 }
 
+func (p pullRequestRules) reason(ch Change) string {
+	if r, ok := pullRequestReasons[p.action(ch)]; ok {
+		return r
+	}
+	return stablev1.ReasonPullRequestUpdated
+}
+
+func (p pullRequestRules) message(ch Change, who string) string {
+	pr := ch.PullRequest
+	action := p.action(ch)
+	verb := strings.ReplaceAll(action, "_", " ")
+	switch action {
+	case stablev1.ActionSynchronize:
+		verb = "pushed to"
+	case stablev1.ActionReadyForReview:
+		verb = "marked ready for review"
+	case stablev1.ActionConvertedToDraft:
+		verb = "converted to draft"
+	}
+	return fmt.Sprintf("%s %s pull request #%d %q (%s -> %s) in %s",
+		who, verb, pr.Number, pr.Title, pr.HeadBranch, pr.BaseBranch, ch.Repository)
+}
+
+// branchRules: a create, delete or push delivery, or a branch read from
+// the API.
+type branchRules struct{}
+
+func (branchRules) kind() string { return KindBranch }
+
+// action is created, pushed or deleted (reconciled from the API).
+func (branchRules) action(ch Change) string { return ch.Branch.Action }
+
 var branchReasons = map[string]string{
 	stablev1.ActionCreated: stablev1.ReasonBranchCreated,
 	stablev1.ActionPushed:  stablev1.ReasonBranchPushed,
 	stablev1.ActionDeleted: stablev1.ReasonBranchDeleted,
 }
 
-// Reason is the Event reason for the Change.
-func (ch Change) Reason() string {
-	switch {
-	case ch.PullRequest != nil:
-		if r, ok := pullRequestReasons[ch.Action()]; ok {
-			return r
-		}
-		return stablev1.ReasonPullRequestUpdated
-	case ch.Branch != nil:
-		return branchReasons[ch.Branch.Action]
-	case ch.Review != nil:
-		return reviewReason(ch.Action())
-	case ch.Deployment != nil:
-		return ch.deploymentReason()
-	}
-	return ""
-}
+func (branchRules) reason(ch Change) string { return branchReasons[ch.Branch.Action] }
 
-// Message is the Event message: who did what to which pull request or branch
-// in which repository.
-func (ch Change) Message() string {
-	who := ch.Sender
-	if who == "" {
-		who = "someone"
+func (branchRules) message(ch Change, who string) string {
+	b := ch.Branch
+	if b.Action != stablev1.ActionPushed {
+		return fmt.Sprintf("%s %s branch %s in %s", who, b.Action, b.Name, ch.Repository)
 	}
-	switch {
-	case ch.PullRequest != nil:
-		pr := ch.PullRequest
-		verb := strings.ReplaceAll(ch.Action(), "_", " ")
-		switch ch.Action() {
-		case stablev1.ActionSynchronize:
-			verb = "pushed to"
-		case stablev1.ActionReadyForReview:
-			verb = "marked ready for review"
-		case stablev1.ActionConvertedToDraft:
-			verb = "converted to draft"
-		}
-		return fmt.Sprintf("%s %s pull request #%d %q (%s -> %s) in %s",
-			who, verb, pr.Number, pr.Title, pr.HeadBranch, pr.BaseBranch, ch.Repository)
-	case ch.Branch != nil:
-		b := ch.Branch
-		switch b.Action {
-		case stablev1.ActionPushed:
-			forced := ""
-			if b.Forced {
-				forced = "force-"
-			}
-			return fmt.Sprintf("%s %spushed %s to branch %s in %s (head %s)",
-				who, forced, plural(b.Commits, "commit"), b.Name, ch.Repository, short(b.HeadSHA))
-		default:
-			return fmt.Sprintf("%s %s branch %s in %s", who, b.Action, b.Name, ch.Repository)
-		}
-	case ch.Review != nil:
-		return ch.reviewMessage(who)
-	case ch.Deployment != nil:
-		return ch.deploymentMessage(who)
+	forced := ""
+	if b.Forced {
+		forced = "force-"
 	}
-	return ""
+	return fmt.Sprintf("%s %spushed %s to branch %s in %s (head %s)",
+		who, forced, plural(b.Commits, "commit"), b.Name, ch.Repository, short(b.HeadSHA))
 }
 
 func plural(n int, noun string) string {

@@ -99,10 +99,16 @@ func (ch *Change) fromReview(p *github.PullRequestReviewEvent) error {
 	return nil
 }
 
-// reviewAction is a review Event's action (fromReview records only these
-// three).
-func reviewAction(action string) string {
-	switch action {
+// reviewRules: a pull_request_review delivery, or a review list read from
+// the API alone; both land on the PullRequest.
+type reviewRules struct{}
+
+func (reviewRules) kind() string { return KindPullRequest }
+
+// action is a review Event's action (fromReview records only these three;
+// a review list read from the API counts as submitted).
+func (reviewRules) action(ch Change) string {
+	switch ch.Review.Action {
 	case "edited":
 		return stablev1.ActionReviewEdited
 	case "dismissed":
@@ -111,8 +117,8 @@ func reviewAction(action string) string {
 	return stablev1.ActionReviewSubmitted
 }
 
-func reviewReason(action string) string {
-	switch action {
+func (rr reviewRules) reason(ch Change) string {
+	switch rr.action(ch) {
 	case stablev1.ActionReviewEdited:
 		return stablev1.ReasonPullRequestReviewEdited
 	case stablev1.ActionReviewDismissed:
@@ -121,7 +127,7 @@ func reviewReason(action string) string {
 	return stablev1.ReasonPullRequestReviewed
 }
 
-func (ch Change) reviewMessage(who string) string {
+func (reviewRules) message(ch Change, who string) string {
 	r := ch.Review
 	verb := r.Action
 	switch r.Action {

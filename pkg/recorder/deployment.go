@@ -1,75 +1,81 @@
 package recorder
 
+// A deployment: its GitHubDeployment object, and every rule for writing a
+// deployment or deployment_status delivery, or a deployment read from the
+// API with its statuses, into it. Once a deployment has succeeded, the lead
+// time attribution of its environment is brought up to date (leadtime.go).
+
 import (
 	"context"
 	"fmt"
 	"strconv"
 
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
-	"k8s.io/apimachinery/pkg/api/meta"
 
 	stablev1 "github.com/liatrio/gitpulse/pkg/apis/stable/v1"
 	"github.com/liatrio/gitpulse/pkg/githubevent"
 	"github.com/liatrio/gitpulse/pkg/naming"
 )
 
-// recordDeployment records a deployment or deployment_status delivery on
-// the GitHubDeployment of (repository, deployment id), with the generic
-// upsert (exactly once by delivery id, replays refused). Once the
-// deployment has succeeded, the lead time attribution of its environment is
-// brought up to date (leadtime.go).
-func (r *Recorder) recordDeployment(ctx context.Context, ch githubevent.Change, digest string) (corev1.ObjectReference, upsertResult, error) {
-	d := ch.Deployment
-	k := deploymentKind(ch)
-	names := objectNames{
-		name:     naming.DeploymentName(ch.Repository, d.ID),
-		identity: deploymentIdentity(ch.Repository, d.ID),
+// deployments is the GitHubDeployment kind, as the write engine knows it.
+var deployments = objectKind[*stablev1.GitHubDeployment]{
+	name: githubevent.KindGitHubDeployment,
+	client: func(r *Recorder) objectClient[*stablev1.GitHubDeployment] {
+		return r.opts.Gitpulse.StableV1().GitHubDeployments(r.opts.Namespace)
+	},
+	identity: func(o *stablev1.GitHubDeployment) string {
+		return deploymentIdentity(o.Spec.Repository, o.Spec.DeploymentID)
+	},
+	spec: func(o *stablev1.GitHubDeployment) any { return o.Spec },
+	status: func(o *stablev1.GitHubDeployment) recordedStatus {
+		s := &o.Status
+		return recordedStatus{s, &s.ObservedGeneration, &s.LastDeliveryID, &s.LastAction, &s.Conditions}
+	},
+}
+
+// deploymentNames is the name of ch's GitHubDeployment (no legacy name:
+// deployments came after names hashed an identity).
+func deploymentNames(ch githubevent.Change) objectNames {
+	return objectNames{
+		name:     naming.DeploymentName(ch.Repository, ch.Deployment.ID),
+		identity: deploymentIdentity(ch.Repository, ch.Deployment.ID),
 	}
-	obj, res, err := upsert(ctx, r, r.opts.Gitpulse.StableV1().GitHubDeployments(r.opts.Namespace), k, names, ch, digest)
+}
+
+func deploymentIdentity(repository string, id int64) string {
+	return fmt.Sprintf("%q deployment %d", repository, id)
+}
+
+// deliverDeployment records a deployment or deployment_status delivery on
+// the GitHubDeployment of (repository, deployment id), exactly once by
+// delivery id, replays refused.
+func (r *Recorder) deliverDeployment(ctx context.Context, ch githubevent.Change, digest string) (upsertResult, error) {
+	obj, res, err := upsert(ctx, r, deployments, write[*stablev1.GitHubDeployment]{
+		names:    deploymentNames(ch),
+		delivery: ch.DeliveryID,
+		digest:   digest,
+		apply:    func(o *stablev1.GitHubDeployment) bool { return applyDeployment(o, ch) },
+		sameState: func(a, b *stablev1.GitHubDeployment) bool {
+			x, y := a.Spec, b.Spec
+			x.StatusCount, y.StatusCount = 0, 0
+			return equality.Semantic.DeepEqual(x, y)
+		},
+		// Deliveries about one deployment are few: always decide on the
+		// object read live rather than create first.
+		isNew: false,
+	})
 	if err != nil {
-		return corev1.ObjectReference{}, res, err
+		return res, err
 	}
 	// After the write, so that a pull request merged concurrently is seen
 	// here or sees this success itself (leadtime.go). Also when an earlier
 	// attempt wrote the object: it may have failed right after.
 	if !res.replayed && obj.Spec.FirstSuccessAt != nil {
 		if err := r.ship(ctx, ch.Repository, obj.Spec.Environment); err != nil {
-			return corev1.ObjectReference{}, res, err
+			return res, err
 		}
 	}
-	return reference(githubevent.KindGitHubDeployment, &obj.ObjectMeta), res, nil
-}
-
-// deploymentKind is what a GitHubDeployment does in upsert, for change ch.
-func deploymentKind(ch githubevent.Change) objectKind[*stablev1.GitHubDeployment] {
-	return objectKind[*stablev1.GitHubDeployment]{
-		apply:  func(o *stablev1.GitHubDeployment) bool { return applyDeployment(o, ch) },
-		derive: deriveDeploymentStatus,
-		sameState: func(a, b *stablev1.GitHubDeployment) bool {
-			x, y := a.Spec, b.Spec
-			x.StatusCount, y.StatusCount = 0, 0
-			return equality.Semantic.DeepEqual(x, y)
-		},
-		sameContent: func(a, b *stablev1.GitHubDeployment) bool {
-			return equality.Semantic.DeepEqual(a.Spec, b.Spec) && equality.Semantic.DeepEqual(a.Status, b.Status)
-		},
-		statusStored: func(sent, got *stablev1.GitHubDeployment) bool {
-			return statusStored(sent.Status.ObservedGeneration, got.Status.ObservedGeneration,
-				sent.Status.LastDeliveryID, got.Status.LastDeliveryID, got.Status.Conditions)
-		},
-		identity: func(o *stablev1.GitHubDeployment) string {
-			return deploymentIdentity(o.Spec.Repository, o.Spec.DeploymentID)
-		},
-		kind: githubevent.KindGitHubDeployment,
-		// Deliveries about one deployment are few: always decide on the
-		// object read live rather than create first.
-		isNew: func(githubevent.Change) bool { return false },
-	}
-}
-
-func deploymentIdentity(repository string, id int64) string {
-	return fmt.Sprintf("%q deployment %d", repository, id)
+	return res, nil
 }
 
 // applyDeployment moves o to what ch says, ordering two things separately,
@@ -128,10 +134,50 @@ func applyDeployment(o *stablev1.GitHubDeployment, ch githubevent.Change) bool {
 	return moved
 }
 
-func deriveDeploymentStatus(o *stablev1.GitHubDeployment, generation int64) {
-	s := &o.Status
-	s.ObservedGeneration = generation
-	s.LastDeliveryID = o.Annotations[AnnotationLastAppliedDelivery]
-	s.LastAction = o.Annotations[AnnotationLastAppliedAction]
-	meta.SetStatusCondition(&s.Conditions, readyCondition(generation, s.LastDeliveryID))
+// applyReconciledDeployment moves o to what a deployment and its listed
+// statuses (githubevent.FromAPIDeployment) say, with the rules of
+// applyDeployment: the deployment's fields by its updated_at, the latest
+// state by the status's time then id, first success and failure the
+// earliest seen; statusCount counts each status id once (raised to at
+// least the ids recorded, never lowered). It reports whether the spec
+// moved.
+func applyReconciledDeployment(o *stablev1.GitHubDeployment, ch githubevent.Change, now string) bool {
+	before := o.Spec.DeepCopy()
+	d := *ch.Deployment
+	d.Status, d.Statuses = nil, nil
+	plain := ch
+	plain.Deployment = &d
+	applyDeployment(o, plain)
+	s := &o.Spec
+	set := readCounted(&o.ObjectMeta, AnnotationCountedStatuses)
+	for _, st := range ch.Deployment.Statuses {
+		set.add(st.ID, 0)
+		if s.StateAt == nil || st.At.After(s.StateAt.Time) || (st.At.Equal(s.StateAt.Time) && st.ID >= s.StateID) {
+			s.State, s.StateAt, s.StateID = st.State, timeOrNil(st.At), st.ID
+		}
+		switch {
+		case st.State == stablev1.DeploymentStateSuccess:
+			earliest(&s.FirstSuccessAt, st.At)
+		case stablev1.IsDeploymentFailure(st.State):
+			earliest(&s.FirstFailureAt, st.At)
+		}
+	}
+	s.StatusCount = max(s.StatusCount, set.with(0))
+	if equality.Semantic.DeepEqual(*before, o.Spec) {
+		return false
+	}
+	set.write(&o.ObjectMeta, AnnotationCountedStatuses)
+	markApplied(&o.ObjectMeta, ch)
+	setAnnotation(&o.ObjectMeta, stablev1.AnnotationReconciledAt, now)
+	return true
+}
+
+// reconcileDeployment writes a deployment read from the API with its
+// statuses (githubevent.FromAPIDeployment).
+func (r *Recorder) reconcileDeployment(ctx context.Context, ch githubevent.Change, now string) (upsertResult, error) {
+	return reconcileWrite(ctx, r, deployments, write[*stablev1.GitHubDeployment]{
+		names:    deploymentNames(ch),
+		delivery: ch.DeliveryID,
+		apply:    func(o *stablev1.GitHubDeployment) bool { return applyReconciledDeployment(o, ch, now) },
+	})
 }

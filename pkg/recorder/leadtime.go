@@ -10,14 +10,11 @@ import (
 	"slices"
 	"strings"
 
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/util/retry"
 
 	stablev1 "github.com/liatrio/gitpulse/pkg/apis/stable/v1"
-	"github.com/liatrio/gitpulse/pkg/githubevent"
-	"github.com/liatrio/gitpulse/pkg/naming"
 )
 
 // Why a pull request was attributed to a deployment (DeployedChange.By).
@@ -26,38 +23,19 @@ const (
 	attributedByWindow = "window"
 )
 
-// recordPullRequestAndShip records a pull_request delivery and, when it
-// says the pull request is merged, brings the attribution of the
-// repository's successful deployments up to date: the merge may be
-// recorded after the deployment that shipped it succeeded.
-func (r *Recorder) recordPullRequestAndShip(ctx context.Context, ch githubevent.Change, digest string) (refOut corev1.ObjectReference, res upsertResult, err error) {
-	refOut, res, err = r.recordPullRequest(ctx, ch, digest)
-	if err != nil || res.replayed || !ch.PullRequest.Merged {
-		return refOut, res, err
-	}
-	if err := r.ship(ctx, ch.Repository, ""); err != nil {
-		return refOut, res, err
-	}
-	return refOut, res, nil
-}
-
-// leadTimeInputs are the repository's pull requests and deployments as the
-// API server had them.
-type leadTimeInputs struct {
+// shipped is what attribution reads: the repository's pull requests and
+// deployments as the API server had them.
+type shipped struct {
 	pullRequests []stablev1.PullRequest
 	deployments  []stablev1.GitHubDeployment
 }
 
-// leadTimeInputs lists the namespace's pull requests and deployments of
+// listShipped lists the namespace's pull requests and deployments of
 // repository (by the repository labels, then the exact spec.repository:
 // label values are a lossy form of the name). A list without
 // resourceVersion is a consistent read, which ship's argument needs.
-func (r *Recorder) leadTimeInputs(ctx context.Context, repository string) (*leadTimeInputs, error) {
-	owner, name, _ := strings.Cut(repository, "/")
-	sel := labels.SelectorFromSet(labels.Set{
-		stablev1.LabelRepositoryOwner: naming.LabelValue(owner),
-		stablev1.LabelRepositoryName:  naming.LabelValue(name),
-	}).String()
+func (r *Recorder) listShipped(ctx context.Context, repository string) (*shipped, error) {
+	sel := labels.SelectorFromSet(repositoryLabels(repository)).String()
 	client := r.opts.Gitpulse.StableV1()
 	prs, err := client.PullRequests(r.opts.Namespace).List(ctx, metav1.ListOptions{LabelSelector: sel})
 	if err != nil {
@@ -67,7 +45,7 @@ func (r *Recorder) leadTimeInputs(ctx context.Context, repository string) (*lead
 	if err != nil {
 		return nil, fmt.Errorf("listing deployments of %s for lead time: %w", repository, err)
 	}
-	in := &leadTimeInputs{}
+	in := &shipped{}
 	for _, pr := range prs.Items {
 		if pr.Spec.Repository == repository {
 			in.pullRequests = append(in.pullRequests, pr)
@@ -79,6 +57,18 @@ func (r *Recorder) leadTimeInputs(ctx context.Context, repository string) (*lead
 		}
 	}
 	return in, nil
+}
+
+// Ship brings the lead time attribution of repository's successful
+// deployments up to date with the objects (ship): a reconcile pass calls it
+// once per repository after its backfill, so backfilled merges and
+// deployments attribute as delivered ones do. It writes nothing when the
+// attribution is already there.
+func (r *Recorder) Ship(ctx context.Context, repository string) error {
+	if !r.ownerAllowed(repository) {
+		return nil
+	}
+	return r.ship(ctx, repository, "")
 }
 
 // ship brings the attribution of every successful deployment of repository
@@ -94,7 +84,7 @@ func (r *Recorder) leadTimeInputs(ctx context.Context, repository string) (*lead
 // metric counts each pull request once per environment, for the
 // deployment that succeeded first (docs/dora.md).
 func (r *Recorder) ship(ctx context.Context, repository, environment string) error {
-	in, err := r.leadTimeInputs(ctx, repository)
+	in, err := r.listShipped(ctx, repository)
 	if err != nil {
 		return err
 	}
@@ -116,7 +106,7 @@ func (r *Recorder) ship(ctx context.Context, repository, environment string) err
 			// The spec moves, so the API server bumps the generation;
 			// the status, written in the same request, says it
 			// describes that one.
-			deriveDeploymentStatus(cur, cur.Generation+1)
+			deployments.derive(cur, cur.Generation+1)
 			_, err := client.Update(ctx, cur, metav1.UpdateOptions{})
 			if err == nil {
 				return nil
@@ -146,7 +136,7 @@ func (r *Recorder) ship(ctx context.Context, repository, environment string) err
 //     success and the latest creation time before s's. Without one (the
 //     first success gitpulse knows of there) only "sha" applies: everything
 //     ever merged is not what the first deployment shipped.
-func attribution(s *stablev1.GitHubDeploymentSpec, in *leadTimeInputs) []stablev1.DeployedChange {
+func attribution(s *stablev1.GitHubDeploymentSpec, in *shipped) []stablev1.DeployedChange {
 	if s.CreatedAt == nil {
 		return nil
 	}

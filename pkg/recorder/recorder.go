@@ -1,9 +1,10 @@
 // Package recorder applies githubevent Changes to the API server: it upserts
-// the PullRequest or Branch object a delivery is about and records one
-// core/v1 Event per accepted delivery, exactly once under the Broker's
-// at-least-once delivery and GitHub's redeliveries (for GitHub's redelivery
-// window; the rule and its limits are Record's and the README's "Order,
-// redelivery and exactly-once"). It takes clients and a logger; answering
+// the PullRequest, Branch or GitHubDeployment object a delivery is about (a
+// review lands on its PullRequest) and records one core/v1 Event per
+// accepted delivery, exactly once under the Broker's at-least-once delivery
+// and GitHub's redeliveries (for GitHub's redelivery window; the rule and
+// its limits are Record's and the README's "Order, redelivery and
+// exactly-once"). It takes clients and a logger; answering
 // over HTTP and reading the environment are the function's (pkg/function).
 package recorder
 
@@ -156,6 +157,9 @@ func New(opts Options) (*Recorder, error) {
 	}
 	return r, nil
 }
+
+// Namespace is where the recorder writes (and a reconcile pass reads).
+func (r *Recorder) Namespace() string { return r.opts.Namespace }
 
 // ownerAllowed reports whether repository's owner may be recorded.
 func (r *Recorder) ownerAllowed(repository string) bool {

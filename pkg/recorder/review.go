@@ -1,45 +1,39 @@
 package recorder
 
+// A review: every rule for writing a pull_request_review delivery, or a
+// pull request's review list read from the API, into the PullRequest
+// (pullrequest.go) it is about. Counts move once per review id, whichever
+// way the review arrived first (counted.go); nothing a review writes
+// depends on order (earliest times, counts).
+
 import (
 	"context"
-	"strconv"
-	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	stablev1 "github.com/liatrio/gitpulse/pkg/apis/stable/v1"
 	"github.com/liatrio/gitpulse/pkg/githubevent"
-	"github.com/liatrio/gitpulse/pkg/naming"
 )
 
-// recordReview records a pull_request_review delivery on its PullRequest
-// with the generic upsert: exactly once by delivery id (the counts, like a
-// branch's pushCount, move once per distinct delivery), and order-safe
-// because nothing it writes depends on order (earliest times, counts).
-func (r *Recorder) recordReview(ctx context.Context, ch githubevent.Change, digest string) (corev1.ObjectReference, upsertResult, error) {
-	number := ch.Review.PullRequest.Number
-	k := pullRequestKind(ch)
-	k.apply = func(o *stablev1.PullRequest) bool { return applyReview(o, ch) }
-	k.sameState = func(a, b *stablev1.PullRequest) bool {
-		x, y := a.Spec, b.Spec
-		x.ReviewCount, x.ApprovalCount, x.DismissedCount = 0, 0, 0
-		y.ReviewCount, y.ApprovalCount, y.DismissedCount = 0, 0, 0
-		return equality.Semantic.DeepEqual(x, y)
-	}
-	// A review is never about a pull request GitHub just opened.
-	k.isNew = func(githubevent.Change) bool { return false }
-	names := objectNames{
-		name:     naming.PullRequestName(ch.Repository, number),
-		legacy:   naming.LegacyPullRequestName(ch.Repository, number),
-		identity: pullRequestIdentity(ch.Repository, number),
-	}
-	obj, res, err := upsert(ctx, r, r.opts.Gitpulse.StableV1().PullRequests(r.opts.Namespace), k, names, ch, digest)
-	if err != nil {
-		return corev1.ObjectReference{}, res, err
-	}
-	return reference(githubevent.KindPullRequest, &obj.ObjectMeta), res, nil
+// deliverReview records a pull_request_review delivery, exactly once by
+// delivery id (the counts, like a branch's pushCount, move once per
+// distinct delivery).
+func (r *Recorder) deliverReview(ctx context.Context, ch githubevent.Change, digest string) (upsertResult, error) {
+	_, res, err := upsert(ctx, r, pullRequests, write[*stablev1.PullRequest]{
+		names:    pullRequestNames(ch.Repository, ch.Review.PullRequest.Number),
+		delivery: ch.DeliveryID,
+		digest:   digest,
+		apply:    func(o *stablev1.PullRequest) bool { return applyReview(o, ch) },
+		sameState: func(a, b *stablev1.PullRequest) bool {
+			x, y := a.Spec, b.Spec
+			x.ReviewCount, x.ApprovalCount, x.DismissedCount = 0, 0, 0
+			y.ReviewCount, y.ApprovalCount, y.DismissedCount = 0, 0, 0
+			return equality.Semantic.DeepEqual(x, y)
+		},
+		// A review is never about a pull request GitHub just opened.
+		isNew: false,
+	})
+	return res, err
 }
 
 // applyReview adds what a review delivery says to pr:
@@ -60,16 +54,9 @@ func applyReview(pr *stablev1.PullRequest, ch githubevent.Change) bool {
 	rv := ch.Review
 	c := rv.PullRequest
 	identify(&pr.ObjectMeta, ch.Repository)
-	setLabel(&pr.ObjectMeta, stablev1.LabelPullRequestNumber, strconv.FormatInt(c.Number, 10))
+	numberPullRequest(pr, ch.Repository, c.Number)
 	s := &pr.Spec
-	s.Repository, s.Number, s.ID = ch.Repository, c.Number, strconv.FormatInt(c.Number, 10)
-	moved := false
-	if s.UpdatedAt == nil && s.Status == "" {
-		s.User, s.Branch, s.Status, s.Title = c.User, c.HeadBranch, string(c.State), c.Title
-		s.BaseBranch, s.HeadSHA, s.URL, s.Merged = c.BaseBranch, c.HeadSHA, c.URL, c.Merged
-		s.OpenedAt, s.ClosedAt, s.MergedAt = timeOrNil(c.OpenedAt), timeOrNil(c.ClosedAt), timeOrNil(c.MergedAt)
-		moved = true
-	}
+	moved := fillPullRequest(s, c)
 	// Counted once per review id (counted.go): a review also read by a
 	// reconcile pass's backfill is not counted twice.
 	switch rv.Action {
@@ -97,13 +84,58 @@ func applyReview(pr *stablev1.PullRequest, ch githubevent.Change) bool {
 	return moved
 }
 
-// earliest sets *at to t when t is before it (or it is unset); reports
-// whether it moved.
-func earliest(at **metav1.Time, t time.Time) bool {
-	t = t.UTC().Truncate(time.Second)
-	if *at != nil && !t.Before((*at).Time) {
+// applyReconciledReviews adds the reviews a pull request's review list
+// (githubevent.FromAPIReviews) holds to pr:
+//
+//   - firstReviewAt / firstApprovalAt become the earliest submitted_at, as
+//     for deliveries (order-free);
+//   - each review id not counted yet is counted (reviewCount; approvalCount
+//     when its state is APPROVED; dismissedCount when DISMISSED) and
+//     recorded as counted, so its delivery, arriving later, counts nothing;
+//   - a count is never lowered, and is raised to at least the number of ids
+//     recorded for it: an object whose reviews were counted by deliveries
+//     before the ids were kept gets its count right, not doubled.
+//
+// A pull request without an object is filled from the list's copy, as a
+// review delivery does. It reports whether the spec moved.
+func applyReconciledReviews(pr *stablev1.PullRequest, ch githubevent.Change, now string) bool {
+	rv := ch.Review
+	before := pr.Spec.DeepCopy()
+	identify(&pr.ObjectMeta, ch.Repository)
+	s := &pr.Spec
+	if s.UpdatedAt == nil && s.Status == "" {
+		numberPullRequest(pr, ch.Repository, rv.PullRequest.Number)
+		fillPullRequest(s, rv.PullRequest)
+	}
+	set := readCounted(&pr.ObjectMeta, AnnotationCountedReviews)
+	for _, l := range rv.Listed {
+		set.add(l.ID, countedReview)
+		earliest(&s.FirstReviewAt, l.SubmittedAt)
+		switch l.State {
+		case githubevent.ReviewApproved:
+			set.add(l.ID, countedApproval)
+			earliest(&s.FirstApprovalAt, l.SubmittedAt)
+		case githubevent.ReviewDismissed:
+			set.add(l.ID, countedDismissal)
+		}
+	}
+	s.ReviewCount = max(s.ReviewCount, set.with(countedReview))
+	s.ApprovalCount = max(s.ApprovalCount, set.with(countedApproval))
+	s.DismissedCount = max(s.DismissedCount, set.with(countedDismissal))
+	if equality.Semantic.DeepEqual(*before, pr.Spec) {
 		return false
 	}
-	*at = timeOrNil(t)
+	set.write(&pr.ObjectMeta, AnnotationCountedReviews)
+	setAnnotation(&pr.ObjectMeta, stablev1.AnnotationReconciledAt, now)
 	return true
+}
+
+// reconcileReviews writes a pull request's review list read alone
+// (githubevent.FromAPIReviews).
+func (r *Recorder) reconcileReviews(ctx context.Context, ch githubevent.Change, now string) (upsertResult, error) {
+	return reconcileWrite(ctx, r, pullRequests, write[*stablev1.PullRequest]{
+		names:    pullRequestNames(ch.Repository, ch.Review.PullRequest.Number),
+		delivery: ch.DeliveryID,
+		apply:    func(o *stablev1.PullRequest) bool { return applyReconciledReviews(o, ch, now) },
+	})
 }

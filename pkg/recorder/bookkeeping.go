@@ -16,8 +16,12 @@ import (
 	"github.com/liatrio/gitpulse/pkg/naming"
 )
 
-// The recorder's own bookkeeping on PullRequest and Branch objects, written
-// in the same update as the spec. The status subresource is derived from it
+// The recorder's bookkeeping on every object it writes, whatever its kind:
+// which deliveries it applied (and when), the digests of their payloads,
+// the repository's labels, and the small time rules the kinds share. It is
+// written in the same update as the spec.
+
+// The last delivery applied and its action. The status is derived from them
 // (and the spec) alone, so whichever writer updates the status last writes
 // the right one, and a retried delivery re-derives a status it failed to
 // write.
@@ -86,7 +90,7 @@ const (
 	// DefaultRecentDeliveries bounds the entries kept whatever their age:
 	// about 20 bytes each, 6,000 are ~120 KB of the 256 KiB that all of
 	// an object's annotations may hold together — 83 deliveries an hour
-	// to one pull request or branch, sustained for three days. Beyond
+	// to one object, sustained for three days. Beyond
 	// that the oldest are forgotten early (see README, "Exactly once").
 	DefaultRecentDeliveries = 6000
 	// DefaultRecentPayloads bounds AnnotationRecentPayloads (the replay
@@ -197,10 +201,21 @@ func setLabel(meta *metav1.ObjectMeta, key, value string) {
 // identify writes the labels and annotations every object carries: the raw
 // repository (annotation) and its label-safe owner and name.
 func identify(meta *metav1.ObjectMeta, repository string) {
-	owner, name, _ := strings.Cut(repository, "/")
 	setAnnotation(meta, stablev1.AnnotationRepository, repository)
-	setLabel(meta, stablev1.LabelRepositoryOwner, naming.LabelValue(owner))
-	setLabel(meta, stablev1.LabelRepositoryName, naming.LabelValue(name))
+	for k, v := range repositoryLabels(repository) {
+		setLabel(meta, k, v)
+	}
+}
+
+// repositoryLabels are the labels that select repository's objects and
+// Events: its owner and name, label-safe (naming.LabelValue shortens long
+// ones, so a selection by them is checked against spec.repository).
+func repositoryLabels(repository string) map[string]string {
+	owner, name, _ := strings.Cut(repository, "/")
+	return map[string]string{
+		stablev1.LabelRepositoryOwner: naming.LabelValue(owner),
+		stablev1.LabelRepositoryName:  naming.LabelValue(name),
+	}
 }
 
 func markApplied(meta *metav1.ObjectMeta, ch githubevent.Change) {
@@ -224,110 +239,13 @@ func timeOrNil(t time.Time) *metav1.Time {
 	return &mt
 }
 
-// applyPullRequest moves pr to what ch says, unless ch is older than what pr
-// already reflects, or would un-merge it (merged is final on GitHub, so a
-// same-second "converted_to_draft" or a late "synchronize" never reopens a
-// merged pull request). It reports whether the spec moved.
-func applyPullRequest(pr *stablev1.PullRequest, ch githubevent.Change) bool {
-	c := ch.PullRequest
-	identify(&pr.ObjectMeta, ch.Repository)
-	setLabel(&pr.ObjectMeta, stablev1.LabelPullRequestNumber, strconv.FormatInt(c.Number, 10))
-	s := &pr.Spec
-	s.Repository, s.Number, s.ID = ch.Repository, c.Number, strconv.FormatInt(c.Number, 10)
-	if !newer(ch.OccurredAt, s.UpdatedAt) || (s.Merged && !c.Merged) {
-		if s.Status == "" { // never leave the required fields empty
-			s.Status = string(c.State)
-		}
+// earliest sets *at to t when t is before it (or it is unset); reports
+// whether it moved.
+func earliest(at **metav1.Time, t time.Time) bool {
+	t = t.UTC().Truncate(time.Second)
+	if *at != nil && !t.Before((*at).Time) {
 		return false
 	}
-	s.User = c.User
-	s.Branch = c.HeadBranch
-	s.Status = string(c.State)
-	s.Title = c.Title
-	s.BaseBranch = c.BaseBranch
-	s.HeadSHA = c.HeadSHA
-	s.URL = c.URL
-	s.Merged = c.Merged
-	if c.Draft != nil { // unknown (adapter shape): keep what we know
-		s.Draft = *c.Draft
-	}
-	s.OpenedAt = timeOrNil(c.OpenedAt)
-	s.ClosedAt = timeOrNil(c.ClosedAt)
-	s.MergedAt = timeOrNil(c.MergedAt)
-	s.MergeCommitSHA = c.MergeCommitSHA
-	s.UpdatedAt = timeOrNil(ch.OccurredAt)
-	markApplied(&pr.ObjectMeta, ch)
+	*at = timeOrNil(t)
 	return true
-}
-
-// applyBranch moves b to what ch says, ordering two things separately:
-//
-//   - the branch's existence (state, created/deleted times) by
-//     spec.updatedAt, the time of the newest create, delete or push applied;
-//   - its push facts (head, last push time, forced) by spec.lastPushAt.
-//
-// They are separate because create and delete payloads carry no time of
-// their own (they are ordered by the CloudEvent time, the adapter's clock)
-// while pushes carry GitHub's: a push that lands a second "before" the
-// create delivery by the other clock still sets the head. A push counts in
-// pushCount even when it is older than both (it happened; the delivery-id
-// bookkeeping keeps the count exact). It reports whether anything but the
-// count moved.
-func applyBranch(b *stablev1.Branch, ch githubevent.Change) bool {
-	c := ch.Branch
-	identify(&b.ObjectMeta, ch.Repository)
-	setAnnotation(&b.ObjectMeta, stablev1.AnnotationBranch, c.Name)
-	s := &b.Spec
-	s.Name, s.Repository = c.Name, ch.Repository
-	at := timeOrNil(ch.OccurredAt)
-	moved := false
-	if c.Action == stablev1.ActionPushed {
-		s.PushCount++
-		if newer(ch.OccurredAt, s.LastPushAt) {
-			s.HeadSHA, s.LastPushAt, s.LastPushForced = c.HeadSHA, at, c.Forced
-			moved = true
-		}
-	}
-	if newer(ch.OccurredAt, s.UpdatedAt) {
-		wasDeleted := s.State == string(stablev1.BranchDeleted)
-		switch c.Action {
-		case stablev1.ActionCreated:
-			s.State = string(stablev1.BranchCreated)
-			s.CreatedAt, s.DeletedAt = at, nil
-		case stablev1.ActionPushed:
-			s.State = string(stablev1.BranchCreated)
-			if c.Created && (s.CreatedAt == nil || wasDeleted) {
-				s.CreatedAt = at
-			}
-			s.DeletedAt = nil
-		case stablev1.ActionDeleted:
-			s.State = string(stablev1.BranchDeleted)
-			s.DeletedAt = at
-		}
-		s.UpdatedAt = at
-		moved = true
-	}
-	if s.State == "" { // never leave the required field empty
-		s.State = string(stablev1.BranchCreated)
-	}
-	if moved {
-		markApplied(&b.ObjectMeta, ch)
-	}
-	return moved
-}
-
-// Status derivation: the status says which delivery the spec reflects and
-// that it is current for this generation.
-func readyCondition(generation int64, delivery string) metav1.Condition {
-	msg := "reflects the newest delivery applied"
-	if delivery != "" {
-		msg = "reflects delivery " + delivery
-	}
-	return metav1.Condition{
-		Type:               stablev1.ConditionReady,
-		Status:             metav1.ConditionTrue,
-		ObservedGeneration: generation,
-		Reason:             "Recorded",
-		Message:            msg,
-	}
 }

@@ -7,6 +7,60 @@ import (
 	"github.com/liatrio/gitpulse/pkg/githubevent"
 )
 
+func reviewChange(id, action, state, submitted string) githubevent.Change {
+	return githubevent.Change{
+		DeliveryID: id, Event: "pull_request_review", Repository: "o/r", OccurredAt: at(submitted),
+		Review: &githubevent.ReviewChange{
+			Action: action, State: state, SubmittedAt: at(submitted),
+			PullRequest: githubevent.PullRequestChange{Number: 1, State: stablev1.PullRequestOpen, User: "u", HeadBranch: "f", OpenedAt: at("09:00:00")},
+		},
+	}
+}
+
+func TestApplyReview_SameResultInEveryOrder(t *testing.T) {
+	changes := []githubevent.Change{
+		reviewChange("a", "submitted", "commented", "10:00:00"),
+		reviewChange("b", "submitted", "changes_requested", "10:30:00"),
+		reviewChange("c", "submitted", "approved", "11:00:00"),
+		reviewChange("d", "edited", "approved", "11:00:00"),
+		reviewChange("e", "submitted", "approved", "12:00:00"),
+		reviewChange("f", "dismissed", "dismissed", "12:00:00"),
+	}
+	permutations(changes, func(order []githubevent.Change) {
+		pr := &stablev1.PullRequest{}
+		for _, ch := range order {
+			applyReview(pr, ch)
+		}
+		s := pr.Spec
+		if fmtT(s.FirstReviewAt) != "10:00:00" || fmtT(s.FirstApprovalAt) != "11:00:00" ||
+			s.ReviewCount != 4 || s.ApprovalCount != 2 || s.DismissedCount != 1 {
+			t.Fatalf("order %v: first review %s, approval %s, counts %d/%d/%d", ids(order),
+				fmtT(s.FirstReviewAt), fmtT(s.FirstApprovalAt), s.ReviewCount, s.ApprovalCount, s.DismissedCount)
+		}
+		if s.Status != "open" || s.User != "u" || s.UpdatedAt != nil {
+			t.Fatalf("a review-created object: %+v", s)
+		}
+	})
+}
+
+func TestApplyReview_LeavesPullRequestFieldsToPullRequestDeliveries(t *testing.T) {
+	pr := &stablev1.PullRequest{}
+	applyPullRequest(pr, prChange("p", "closed", stablev1.PullRequestMerged, "13:00:00"))
+	applyReview(pr, reviewChange("r", "submitted", "approved", "11:00:00"))
+	if pr.Spec.Status != "merged" || pr.Spec.Title != "closed" || pr.Annotations[AnnotationLastAppliedAction] != "merged" {
+		t.Fatalf("a review moved the pull request's own fields: %+v", pr.Spec)
+	}
+	// And a pull_request delivery replaces what a review filled in, whatever its time.
+	pr = &stablev1.PullRequest{}
+	applyReview(pr, reviewChange("r", "submitted", "approved", "11:00:00"))
+	if !applyPullRequest(pr, prChange("p", "opened", stablev1.PullRequestOpen, "09:00:00")) || pr.Spec.Title != "opened" {
+		t.Fatalf("pull_request delivery not applied over a review-created object: %+v", pr.Spec)
+	}
+	if pr.Spec.ReviewCount != 1 {
+		t.Fatalf("review count lost: %d", pr.Spec.ReviewCount)
+	}
+}
+
 func identifiedReview(id, action, state, submitted string, reviewID int64) githubevent.Change {
 	ch := reviewChange(id, action, state, submitted)
 	ch.Review.ID = reviewID
@@ -102,52 +156,5 @@ func TestReconciledReviews_FromScratchAndOnOlderObjects(t *testing.T) {
 				t.Fatal("the same list moved the object a second time")
 			}
 		})
-	}
-}
-
-func backfilledDeployment(statuses ...githubevent.DeploymentStatusChange) githubevent.Change {
-	return githubevent.Change{
-		DeliveryID: "reconciled-d", Event: "deployment", Repository: "o/r", OccurredAt: at("10:00:00"),
-		Deployment: &githubevent.DeploymentChange{ID: 7, Environment: "production", Ref: "main", SHA: "abc", Creator: "c",
-			CreatedAt: at("10:00:00"), UpdatedAt: at("10:00:00"), Statuses: statuses},
-	}
-}
-
-// A deployment's statuses delivered and also listed by a backfill give
-// the same object in every order, each status counted once.
-func TestReconciledDeployment_SameResultAsDeliveriesInEveryOrder(t *testing.T) {
-	partial := backfilledDeployment(
-		githubevent.DeploymentStatusChange{ID: 20, State: "failure", At: at("10:02:00")},
-		githubevent.DeploymentStatusChange{ID: 10, State: "pending", At: at("10:01:00")})
-	whole := backfilledDeployment(
-		githubevent.DeploymentStatusChange{ID: 40, State: "success", At: at("10:04:00")},
-		githubevent.DeploymentStatusChange{ID: 20, State: "failure", At: at("10:02:00")},
-		githubevent.DeploymentStatusChange{ID: 10, State: "pending", At: at("10:01:00")})
-	changes := []githubevent.Change{
-		statusChange("p", "pending", "10:01:00", 10),
-		statusChange("f", "failure", "10:02:00", 20),
-		statusChange("s", "success", "10:04:00", 40),
-		partial,
-		whole,
-	}
-	permutations(changes, func(order []githubevent.Change) {
-		o := &stablev1.GitHubDeployment{}
-		for _, ch := range order {
-			if ch.Deployment.Statuses != nil {
-				applyReconciledDeployment(o, ch, "now")
-			} else {
-				applyDeployment(o, ch)
-			}
-		}
-		s := o.Spec
-		if s.State != "success" || s.StateID != 40 || fmtT(s.FirstSuccessAt) != "10:04:00" || fmtT(s.FirstFailureAt) != "10:02:00" ||
-			s.StatusCount != 3 || s.Environment != "production" || fmtT(s.CreatedAt) != "10:00:00" ||
-			o.Annotations[stablev1.AnnotationEnvironment] != "production" {
-			t.Fatalf("order %v: %+v", ids(order), s)
-		}
-	})
-	o := &stablev1.GitHubDeployment{}
-	if !applyReconciledDeployment(o, whole, "now") || applyReconciledDeployment(o, whole, "later") {
-		t.Fatal("a backfilled deployment must move a new object once, and not again for the same list")
 	}
 }

@@ -1,0 +1,88 @@
+package recorder
+
+import (
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	corev1 "k8s.io/api/core/v1"
+
+	stablev1 "github.com/liatrio/gitpulse/pkg/apis/stable/v1"
+	"github.com/liatrio/gitpulse/pkg/githubevent"
+	"github.com/liatrio/gitpulse/pkg/naming"
+)
+
+// A delivery's Event and a reconcile pass's are built alike and differ
+// only where the metrics function must tell them apart: name, reason,
+// action, controller, the delivery annotation and the message's suffix.
+func TestEvents_DeliveryAndReconciledDifferOnlyWhereCountersLook(t *testing.T) {
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	r := &Recorder{opts: Options{Namespace: "ns", Instance: "replica-1", Now: func() time.Time { return now }}}
+	ref := corev1.ObjectReference{Kind: githubevent.KindGitHubDeployment, Name: "d", Namespace: "ns", UID: "0123456789abcdef"}
+	ch := githubevent.Change{DeliveryID: "guid", Repository: "Octo/Hello", Sender: "alice",
+		Deployment: &githubevent.DeploymentChange{ID: 9, Environment: "production",
+			Status: &githubevent.DeploymentStatusChange{State: stablev1.DeploymentStateSuccess}}}
+	apiCh := ch
+	apiCh.DeliveryID = githubevent.ReconciledIDPrefix + "x"
+
+	tests := []struct {
+		name                            string
+		ev                              *corev1.Event
+		wantName, reason, action, ctrl  string
+		wantDelivery, wantMessageSuffix string
+	}{
+		{"delivery", r.deliveryEvent(ch, ref), naming.EventName("guid"),
+			stablev1.ReasonDeploymentSucceeded, stablev1.DeploymentStateSuccess, stablev1.ReportingController, "guid", "in Octo/Hello: success"},
+		{"reconciled", r.reconciledEvent(apiCh, ref), naming.EventName(apiCh.DeliveryID + "-01234567"),
+			stablev1.ReasonReconciled, stablev1.ActionReconciled, stablev1.ReconcilerController, "", "(from the GitHub API)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ev := tt.ev
+			if ev.Name != tt.wantName || ev.Namespace != "ns" {
+				t.Errorf("name %s/%s, want ns/%s", ev.Namespace, ev.Name, tt.wantName)
+			}
+			if ev.Reason != tt.reason || ev.Action != tt.action || ev.ReportingController != tt.ctrl {
+				t.Errorf("reason %q action %q controller %q, want %q %q %q", ev.Reason, ev.Action, ev.ReportingController, tt.reason, tt.action, tt.ctrl)
+			}
+			if got := ev.Annotations[stablev1.AnnotationDeliveryID]; got != tt.wantDelivery {
+				t.Errorf("delivery annotation %q, want %q", got, tt.wantDelivery)
+			}
+			if !strings.HasSuffix(ev.Message, tt.wantMessageSuffix) {
+				t.Errorf("message %q, want it to end in %q", ev.Message, tt.wantMessageSuffix)
+			}
+			// What both say alike.
+			if ev.Annotations[stablev1.AnnotationRepository] != "Octo/Hello" || ev.Annotations[stablev1.AnnotationEnvironment] != "production" {
+				t.Errorf("annotations %v", ev.Annotations)
+			}
+			if ev.Labels[stablev1.LabelRepositoryOwner] != naming.LabelValue("Octo") || ev.Labels[stablev1.LabelRepositoryName] != naming.LabelValue("Hello") {
+				t.Errorf("labels %v", ev.Labels)
+			}
+			if ev.InvolvedObject != ref || ev.Type != corev1.EventTypeNormal || ev.Count != 1 ||
+				ev.Source.Component != stablev1.SourceComponent || ev.Source.Host != "replica-1" || ev.ReportingInstance != "replica-1" {
+				t.Errorf("event %+v", ev)
+			}
+			if !ev.FirstTimestamp.Time.Equal(now) || !ev.LastTimestamp.Time.Equal(now) || !ev.EventTime.Time.Equal(now) {
+				t.Errorf("timestamps %v %v %v, want %v", ev.FirstTimestamp, ev.LastTimestamp, ev.EventTime, now)
+			}
+		})
+	}
+}
+
+// The API server takes 1,024 bytes of message: a longer one is cut on a
+// character boundary, whichever Event it is.
+func TestEvents_LongMessagesAreCutOnACharacterBoundary(t *testing.T) {
+	r := &Recorder{opts: Options{Namespace: "ns", Now: time.Now}}
+	title := strings.Repeat("é", 2000)
+	ch := githubevent.Change{DeliveryID: githubevent.ReconciledIDPrefix + "y", Repository: "o/r",
+		PullRequest: &githubevent.PullRequestChange{Action: stablev1.ActionOpened, Number: 1, Title: title}}
+	for name, ev := range map[string]*corev1.Event{
+		"delivery":   r.deliveryEvent(ch, corev1.ObjectReference{}),
+		"reconciled": r.reconciledEvent(ch, corev1.ObjectReference{}),
+	} {
+		if len(ev.Message) > maxMessageBytes || len(ev.Message) < maxMessageBytes-1 || !utf8.ValidString(ev.Message) {
+			t.Errorf("%s: message of %d bytes (valid UTF-8: %v)", name, len(ev.Message), utf8.ValidString(ev.Message))
+		}
+	}
+}

@@ -1,0 +1,430 @@
+package recorder
+
+// The write engine: how one change is written into one object, whatever its
+// kind. It knows a kind only by its objectKind (name, client, identity, the
+// parts of an object) and a change only by its write (the object's names,
+// the delivery, what applying it does); the rules of each kind are in its
+// own file (pullrequest.go, branch.go, review.go, deployment.go).
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/util/retry"
+
+	stablev1 "github.com/liatrio/gitpulse/pkg/apis/stable/v1"
+)
+
+// objectKind is what the engine knows of one kind of object. It is the same
+// for every change; what a change does to the object is its write.
+type objectKind[T any] struct {
+	// name is the Kind: the key in recentObjects and legacyNames, and the
+	// Event's involvedObject.kind.
+	name string
+	// client is the kind's typed client in the recorder's namespace.
+	client func(r *Recorder) objectClient[T]
+	// identity says which pull request, branch or deployment an object
+	// is about, rendered as objectNames.identity renders a change's.
+	identity func(T) string
+	// spec is the object's spec, to compare two versions.
+	spec func(T) any
+	// status points into the object's status.
+	status func(T) recordedStatus
+	// derived, when not nil, sets what the kind's status derives from the
+	// spec beyond what every kind's status says.
+	derived func(T)
+}
+
+// recordedStatus points at what every kind's status says: which generation
+// and delivery it reflects, that delivery's action, the Ready condition;
+// whole is the status, to compare two versions.
+type recordedStatus struct {
+	whole              any
+	observedGeneration *int64
+	lastDeliveryID     *string
+	lastAction         *string
+	conditions         *[]metav1.Condition
+}
+
+// derive sets obj's status from its spec and the recorder's annotations
+// alone, as of metadata.generation generation, so that whichever writer
+// writes the status last writes the right one.
+func (k objectKind[T]) derive(obj T, generation int64) {
+	s, m := k.status(obj), k.meta(obj)
+	*s.observedGeneration = generation
+	*s.lastDeliveryID = m.Annotations[AnnotationLastAppliedDelivery]
+	*s.lastAction = m.Annotations[AnnotationLastAppliedAction]
+	if k.derived != nil {
+		k.derived(obj)
+	}
+	meta.SetStatusCondition(s.conditions, readyCondition(generation, *s.lastDeliveryID))
+}
+
+// sameContent reports whether two versions have the same spec and status:
+// whether the API server will leave the generation alone.
+func (k objectKind[T]) sameContent(a, b T) bool {
+	return equality.Semantic.DeepEqual(k.spec(a), k.spec(b)) &&
+		equality.Semantic.DeepEqual(k.status(a).whole, k.status(b).whole)
+}
+
+// statusStored reports whether the API server kept the status sent in the
+// main write (it drops it when the status is a subresource).
+func (k objectKind[T]) statusStored(sent, got T) bool {
+	s, g := k.status(sent), k.status(got)
+	return *s.observedGeneration == *g.observedGeneration && *s.lastDeliveryID == *g.lastDeliveryID &&
+		meta.IsStatusConditionTrue(*g.conditions, stablev1.ConditionReady)
+}
+
+// meta is obj's ObjectMeta, to change in place.
+func (k objectKind[T]) meta(obj T) *metav1.ObjectMeta {
+	return any(obj).(metav1.ObjectMetaAccessor).GetObjectMeta().(*metav1.ObjectMeta)
+}
+
+// reference is obj as an Event's involvedObject.
+func (k objectKind[T]) reference(obj T) corev1.ObjectReference {
+	m := k.meta(obj)
+	return corev1.ObjectReference{
+		APIVersion: stablev1.SchemeGroupVersion.String(),
+		Kind:       k.name,
+		Name:       m.Name,
+		Namespace:  m.Namespace,
+		UID:        m.UID,
+	}
+}
+
+// readyCondition says which delivery the spec reflects and that the status
+// is current for generation.
+func readyCondition(generation int64, delivery string) metav1.Condition {
+	msg := "reflects the newest delivery applied"
+	if delivery != "" {
+		msg = "reflects delivery " + delivery
+	}
+	return metav1.Condition{
+		Type:               stablev1.ConditionReady,
+		Status:             metav1.ConditionTrue,
+		ObservedGeneration: generation,
+		Reason:             "Recorded",
+		Message:            msg,
+	}
+}
+
+// A write is what one change does to its object, as upsert takes it.
+type write[T any] struct {
+	names objectNames
+	// delivery is the change's delivery id (a reconcile pass's synthetic
+	// one), remembered on the object.
+	delivery string
+	// digest is the payload's (PayloadDigest); "" skips the replay check.
+	digest string
+	// apply moves an object to the change; reports whether its state
+	// moved.
+	apply func(T) bool
+	// sameState reports whether two versions say the same about the
+	// object, counts (pushCount, reviewCount, ...) aside: a payload seen
+	// before that changes nothing else is a replay. nil: the same spec.
+	sameState func(a, b T) bool
+	// isNew: the change says its object is new on GitHub (no object
+	// expected yet: create first).
+	isNew bool
+}
+
+// objectNames are where a change's object may live: its name, and the name
+// older gitpulse versions gave it (adopted when it holds the same identity).
+type objectNames struct {
+	name, legacy string
+	// identity is the change's, as objectKind.identity renders an object's.
+	identity string
+}
+
+// upsertResult is what writing a change did.
+type upsertResult struct {
+	// object is the object written (or found), for the Event; zero when
+	// nothing was written.
+	object corev1.ObjectReference
+	// applied: this call moved the object's state.
+	applied bool
+	// already: the delivery had been applied by an earlier attempt, at
+	// appliedAt (zero when a legacy entry does not say).
+	already   bool
+	appliedAt time.Time
+	// replayed: the payload is a recent one's under another delivery id;
+	// nothing was written.
+	replayed bool
+}
+
+// objectClient is the part of a generated typed client the recorder uses;
+// PullRequestInterface, BranchInterface and GitHubDeploymentInterface
+// satisfy it as they are.
+type objectClient[T any] interface {
+	Get(ctx context.Context, name string, opts metav1.GetOptions) (T, error)
+	Create(ctx context.Context, obj T, opts metav1.CreateOptions) (T, error)
+	Update(ctx context.Context, obj T, opts metav1.UpdateOptions) (T, error)
+	UpdateStatus(ctx context.Context, obj T, opts metav1.UpdateOptions) (T, error)
+}
+
+// recordedObject is a *PullRequest, a *Branch or a *GitHubDeployment: its
+// generated DeepCopy and its ObjectMeta.
+type recordedObject[E any] interface {
+	*E
+	DeepCopy() *E
+	metav1.ObjectMetaAccessor
+}
+
+// metaOf is obj's ObjectMeta, to change in place.
+func metaOf(obj metav1.ObjectMetaAccessor) *metav1.ObjectMeta {
+	return obj.GetObjectMeta().(*metav1.ObjectMeta)
+}
+
+// ErrIdentityMismatch: the object under the name derived from a delivery's
+// identity is about another pull request, branch or deployment. Names hash
+// an unambiguous identity, so this is a bug (or a hand-made object), never
+// bad input: the delivery answers 500 and nothing is written.
+var ErrIdentityMismatch = errors.New("object belongs to another identity")
+
+// locate finds the change's object: under its name, else under its legacy
+// name if that one holds the same identity (an object recorded before
+// names hashed an unambiguous identity; a legacy name shared by two
+// identities stays with the one its spec names, the other gets a new
+// object). A nil object means none exists yet. read is a cache's or the
+// API server's Get.
+func locate[T comparable](k objectKind[T], names objectNames, read func(string) (T, error)) (string, T, error) {
+	var none T
+	cur, err := read(names.name)
+	switch {
+	case err == nil:
+		return names.name, cur, nil
+	case !apierrors.IsNotFound(err):
+		return names.name, none, err
+	case names.legacy == "" || names.legacy == names.name:
+		return names.name, none, nil
+	}
+	old, err := read(names.legacy)
+	switch {
+	case err == nil && k.identity(old) == names.identity:
+		return names.legacy, old, nil
+	case err != nil && !apierrors.IsNotFound(err):
+		return names.name, none, err
+	}
+	return names.name, none, nil
+}
+
+// upsert writes the change into its object (steps 1 and 2 of record).
+//
+// Where it starts: the object as this replica last wrote it, if it
+// remembers it; else, when the change is about something new on GitHub (a
+// pull request opened, a branch created) and no object is known to be under
+// its legacy name, no object at all (create first; AlreadyExists means one
+// exists after all); else the object read from the API server. Whatever it
+// started from, a conflict or AlreadyExists sends it to the API server.
+func upsert[E any, T recordedObject[E]](ctx context.Context, r *Recorder, k objectKind[T], w write[T]) (T, upsertResult, error) {
+	var (
+		out  T
+		res  upsertResult
+		name string
+		cur  T
+		err  error
+	)
+	c := k.client(r)
+	names := w.names
+	sameState := w.sameState
+	if sameState == nil {
+		sameState = func(a, b T) bool { return equality.Semantic.DeepEqual(k.spec(a), k.spec(b)) }
+	}
+	live := func(name string) (T, error) { return c.Get(ctx, name, metav1.GetOptions{}) }
+	legacyAbsent := names.legacy == "" || names.legacy == names.name || r.legacy.absent(k.name, names.legacy)
+	fromCache := true
+	if o, ok := r.objects.get(k.name, names.name); ok {
+		name, cur = names.name, o.(T)
+	} else if o, ok := r.objects.get(k.name, names.legacy); ok && !legacyAbsent {
+		name, cur = names.legacy, o.(T)
+	} else if legacyAbsent && w.isNew {
+		name = names.name
+	} else {
+		fromCache = false
+		name, cur, err = locate(k, names, live)
+	}
+	backoff := r.opts.Backoff
+	now := r.opts.Now()
+	for {
+		if err != nil {
+			return out, res, fmt.Errorf("reading %s/%s: %w", r.opts.Namespace, name, err)
+		}
+		res = upsertResult{}
+		var (
+			werr error
+			sent T
+		)
+		switch {
+		case cur == nil:
+			obj := T(new(E))
+			m := metaOf(obj)
+			m.Name, m.Namespace = name, r.opts.Namespace
+			res.applied = w.apply(obj)
+			remember(m, w.delivery, now, r.opts.DeliveryWindow, r.opts.RecentDeliveries)
+			rememberPayload(m, w.digest, DefaultRecentPayloads)
+			k.derive(obj, 1) // a created object's generation
+			sent = obj
+			out, werr = c.Create(ctx, obj, metav1.CreateOptions{})
+		case k.identity(cur) != names.identity && !fromCache:
+			r.log.Error("BUG: the object named after this delivery's identity is about another one; nothing written",
+				"delivery", w.delivery, "object", r.opts.Namespace+"/"+name,
+				"objectIdentity", k.identity(cur), "deliveryIdentity", names.identity)
+			return out, res, fmt.Errorf("%w: %s/%s is %q, the delivery is about %q",
+				ErrIdentityMismatch, r.opts.Namespace, name, k.identity(cur), names.identity)
+		case k.identity(cur) != names.identity:
+			werr = apierrors.NewConflict(schema.GroupResource{}, name, errors.New("cached object has another identity"))
+		default:
+			if at, ok := appliedAt(metaOf(cur), w.delivery); ok {
+				res.already, res.appliedAt, out = true, at, cur
+				r.objects.add(k.name, name, out)
+				res.object = k.reference(out)
+				return out, res, nil
+			}
+			obj := T(cur.DeepCopy())
+			res.applied = w.apply(obj)
+			// A replay is an identical payload that would change nothing but
+			// counts. The same bytes can legitimately come again when the
+			// state moved in between (a branch created, deleted and created
+			// again within one second of pushed_at): that one is applied.
+			if replayed(metaOf(cur), w.digest) && sameState(cur, obj) {
+				if fromCache { // decide on the live object, not the cache's
+					werr = apierrors.NewConflict(schema.GroupResource{}, name, errors.New("replay seen in the cache"))
+					break
+				}
+				res.replayed, out = true, cur
+				res.object = k.reference(out)
+				return out, res, nil
+			}
+			remember(metaOf(obj), w.delivery, now, r.opts.DeliveryWindow, r.opts.RecentDeliveries)
+			rememberPayload(metaOf(obj), w.digest, DefaultRecentPayloads)
+			// The status rides in the same write (the CRDs have no status
+			// subresource): derived for the generation the API server will
+			// give the object, which it bumps when spec or status change.
+			generation := metaOf(cur).Generation
+			k.derive(obj, generation)
+			if !k.sameContent(cur, obj) {
+				k.derive(obj, generation+1)
+			}
+			sent = obj
+			out, werr = c.Update(ctx, obj, metav1.UpdateOptions{})
+		}
+		if werr == nil {
+			if !k.statusStored(sent, out) {
+				// A CRD that still has the status subresource (one
+				// installed by an older gitpulse) drops the status from
+				// the main write: write it the old way.
+				if out, werr = writeStatus(ctx, r, k, out); werr != nil {
+					r.objects.forget(k.name, name)
+					return out, res, werr
+				}
+			}
+			r.objects.add(k.name, name, out)
+			res.object = k.reference(out)
+			return out, res, nil
+		}
+		r.objects.forget(k.name, name)
+		if !apierrors.IsConflict(werr) && !apierrors.IsAlreadyExists(werr) && !(fromCache && apierrors.IsNotFound(werr)) {
+			return out, res, fmt.Errorf("writing %s/%s: %w", r.opts.Namespace, name, werr)
+		}
+		// What we started from was behind: someone else wrote first (another
+		// replica, a concurrent copy of a delivery), the object we
+		// remembered was deleted, or the one we took for new exists. Decide
+		// again on the live object; only a second conflict in a row waits
+		// (many deliveries about one busy branch converge on one object).
+		if !fromCache {
+			if backoff.Steps < 1 {
+				return out, res, fmt.Errorf("writing %s/%s: %w", r.opts.Namespace, name, werr)
+			}
+			select {
+			case <-time.After(backoff.Step()):
+			case <-ctx.Done():
+				return out, res, fmt.Errorf("writing %s/%s: %w", r.opts.Namespace, name, ctx.Err())
+			}
+		}
+		fromCache = false
+		name, cur, err = locate(k, names, live)
+	}
+}
+
+// writeStatus derives obj's status and writes it through the status
+// subresource, re-deriving on a fresh read after a conflict (the status is
+// derived, so whichever writer comes last writes the right one).
+func writeStatus[E any, T recordedObject[E]](ctx context.Context, r *Recorder, k objectKind[T], obj T) (T, error) {
+	c := k.client(r)
+	out, attempt := obj, obj
+	name := metaOf(obj).Name
+	err := retry.OnError(r.opts.Backoff, apierrors.IsConflict, func() error {
+		next := T(attempt.DeepCopy())
+		k.derive(next, metaOf(next).Generation)
+		if k.sameContent(attempt, next) {
+			return nil
+		}
+		written, err := c.UpdateStatus(ctx, next, metav1.UpdateOptions{})
+		if apierrors.IsConflict(err) {
+			fresh, gerr := c.Get(ctx, name, metav1.GetOptions{})
+			if gerr != nil {
+				return gerr
+			}
+			attempt = fresh
+		}
+		if err == nil {
+			out = written
+		}
+		return err
+	})
+	if err != nil {
+		return out, fmt.Errorf("writing status of %s/%s: %w", r.opts.Namespace, name, err)
+	}
+	return out, nil
+}
+
+// reconcileWrite is upsert for a reconcile pass. Nothing is written when the
+// live object already says what the change says (or the change was applied
+// before): a pass that finds no drift writes nothing, and the result is
+// neither applied nor already. Otherwise the pass decides on the live
+// object: the objects the recorder remembers writing may have been deleted
+// by hand since, which is the drift a pass repairs (and a pass is rare
+// enough for the extra read). Nothing the API says is new on GitHub, and
+// nothing it says is a payload to check for replay.
+func reconcileWrite[E any, T recordedObject[E]](ctx context.Context, r *Recorder, k objectKind[T], w write[T]) (upsertResult, error) {
+	same, err := unchanged(ctx, r, k, w)
+	if err != nil || same {
+		return upsertResult{}, err
+	}
+	r.objects.forget(k.name, w.names.name)
+	if w.names.legacy != "" {
+		r.objects.forget(k.name, w.names.legacy)
+	}
+	w.isNew, w.digest, w.sameState = false, "", nil
+	_, res, err := upsert(ctx, r, k, w)
+	return res, err
+}
+
+// unchanged reports, before any write, whether applying the change to the
+// current object would leave its spec as it is (or the change was applied
+// before), so that a pass without drift writes nothing.
+func unchanged[E any, T recordedObject[E]](ctx context.Context, r *Recorder, k objectKind[T], w write[T]) (bool, error) {
+	cur, err := k.client(r).Get(ctx, w.names.name, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		return false, nil
+	case err != nil:
+		return false, err
+	}
+	if seen(metaOf(cur), w.delivery) {
+		return true, nil
+	}
+	next := T(cur.DeepCopy())
+	if !w.apply(next) {
+		return true, nil
+	}
+	return equality.Semantic.DeepEqual(k.spec(cur), k.spec(next)), nil
+}
