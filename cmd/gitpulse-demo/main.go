@@ -101,7 +101,7 @@ func run() error {
 	}
 	fmt.Println()
 	printFourKeys(lines)
-	// Issue 13: a delivery GitHub failed to make, recovered by reconcile.
+	// Nothing lost: a delivery GitHub failed to make, recovered by reconcile.
 	return missedDelivery(ctx, env, kubectl)
 }
 

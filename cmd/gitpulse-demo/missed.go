@@ -23,8 +23,8 @@ import (
 	"github.com/liatrio/gitpulse/pkg/reconcile"
 )
 
-// missedDelivery shows issue 13's guarantee: GitHub (a fake GitHub REST API
-// in this process, internal/fakegithub) delivers a pull request while the
+// missedDelivery shows that no delivery is lost: GitHub (a fake GitHub REST
+// API in this process, internal/fakegithub) delivers a pull request while the
 // webhook's receiver is unreachable, so the delivery fails and GitHub never
 // retries it. A GitHubSource naming that webhook is applied, a reconcile
 // pass is triggered (as `make run` does every GITPULSE_RECONCILE_INTERVAL),

@@ -89,7 +89,7 @@ func run() error {
 			return err
 		}
 	}
-	// Issue 10: before anything is touched, the run folder's lock — a
+	// Before anything is touched, the run folder's lock — a
 	// second `make run` in this checkout says one is running and changes
 	// nothing (it used to clear the running one's control plane). The
 	// lock file may be moved with GITPULSE_RUN_DIR (tests). A function

@@ -113,7 +113,7 @@ type Function struct {
 	rt  atomic.Pointer[function.Runtime]
 	// reconciler runs reconcile passes (reconcile.go); nil when disabled.
 	reconciler atomic.Pointer[reconcile.Reconciler]
-	// stopScan ends the legacy-name scan (issue 15) if it still runs.
+	// stopScan ends the legacy-name scan if it still runs.
 	stopScan atomic.Pointer[context.CancelFunc]
 }
 
@@ -170,7 +170,7 @@ func (f *Function) Start(ctx context.Context, cfg map[string]string) error {
 		return err
 	}
 	// Which objects are under legacy names, in the background: until it
-	// is known, new objects cost a read more (issue 15). It waits a moment
+	// is known, new objects cost a read more. It waits a moment
 	// first: a cold start is usually for a delivery waiting to be served,
 	// and a list of a large namespace would compete with it.
 	scanCtx, stopScan := context.WithCancel(context.Background())

@@ -14,10 +14,10 @@ import (
 	"github.com/liatrio/gitpulse/pkg/recorder"
 )
 
-// The reconcile trigger (issue 13): a CloudEvent of type
-// reconcile.EventType, or the PingSource's dev.knative.sources.ping,
-// runs one bounded pass over the namespace's GitHubSources instead of
-// being recorded. Kept apart from function.go, which only hands such an
+// The reconcile trigger, which recovers what deliveries missed: a
+// CloudEvent of type reconcile.EventType, or the PingSource's
+// dev.knative.sources.ping, runs one bounded pass over the namespace's
+// GitHubSources instead of being recorded. Kept apart from function.go, which only hands such an
 // event here.
 
 // startReconcile builds the function's Reconciler (unless

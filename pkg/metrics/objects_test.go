@@ -108,7 +108,7 @@ func fixtureView(maxRepos int) func() *view {
 }
 
 // The samples are those the families computed object by object before the
-// aggregate (issue 15): the texts in testdata were produced by that code for
+// aggregate existed: the texts in testdata were produced by that code for
 // this fixture. The cap admits repositories in sorted order, so with a cap
 // of two zeta/lib folds into "other" and with one acme/web does too.
 func TestObjectFamilies_AggregateReportsTheObjects(t *testing.T) {

@@ -50,8 +50,8 @@ func TestNames_DistinctInputsThatSanitiseAlikeDoNotCollide(t *testing.T) {
 
 func TestNames_IdentitiesThatReadAlikeGetDistinctNames(t *testing.T) {
 	// Each pair read the same once sanitised and joined; the legacy names
-	// of the first pair collided (issue 10: deleting "fix" in api-gateway
-	// marked api's "gateway-fix" deleted).
+	// of the first pair collided (deleting "fix" in api-gateway marked api's
+	// "gateway-fix" deleted).
 	tests := []struct {
 		name string
 		a, b string

@@ -65,7 +65,8 @@ func TestCRDs_AreStructuralWithCategoryShortNamesAndStatus(t *testing.T) {
 		}
 		v := crd.Spec.Versions[0]
 		// No status subresource: the recorder is the only writer and writes
-		// the status in the same request as the spec (issue 15).
+		// the status in the same request as the spec (one request per
+		// delivery instead of two).
 		if v.Subresources != nil && v.Subresources.Status != nil {
 			t.Errorf("%s has a status subresource; the status is written with the spec", crd.Name)
 		}

@@ -124,7 +124,7 @@ func TestBroker_EachSubscribedGitHubTypeReachesTheFunctionOthersDoNot(t *testing
 	r, dl := deploy(t, fn)
 
 	var want []string
-	for i := range 10 { // eight GitHub types, two reconcile triggers (issue 13)
+	for i := range 10 { // eight GitHub types, two reconcile triggers
 		want = append(want, "gitpulse-recorder-function-trigger-"+strconv.Itoa(i))
 	}
 	if fmt.Sprint(r.Triggers) != fmt.Sprint(want) {

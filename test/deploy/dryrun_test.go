@@ -163,8 +163,8 @@ func TestConfig_KustomizeRendersEveryComponent(t *testing.T) {
 	for _, obj := range objs {
 		got[obj.GetKind()]++
 	}
-	// What issue 5 asks config/ to hold; a missing kind means a file fell out
-	// of kustomization.yaml.
+	// What config/ holds to run gitpulse in a cluster; a missing kind means a
+	// file fell out of kustomization.yaml.
 	want := map[string]int{
 		"CustomResourceDefinition": 3, // crds/ via ../crds: PullRequest, Branch, GitHubDeployment
 		"Namespace":                1,
@@ -174,7 +174,7 @@ func TestConfig_KustomizeRendersEveryComponent(t *testing.T) {
 		"Broker":                   1,
 		"Service":                  1, // the dead-letter sink (Knative Service)
 		"GitHubSource":             1,
-		"PingSource":               1, // reconcile passes (issue 13)
+		"PingSource":               1, // reconcile passes, to recover missed deliveries
 		"ServiceMonitor":           2,
 		"PrometheusRule":           1,
 		"ConfigMap":                1, // the Grafana dashboard

@@ -50,8 +50,9 @@ func TestRouting_FuncYAMLSubscriptionsAreTheOnlyRouteToTheRecorder(t *testing.T)
 	env := testenv.Get(t)
 
 	// The recorder subscribes to exactly the GitHub types it understands, and
-	// to the reconcile triggers (issue 13: the PingSource's fixed type, and
-	// gitpulse's own), each from Broker default, filtered on type alone.
+	// to the triggers that start a reconcile pass (the PingSource's fixed
+	// type, and gitpulse's own), each from Broker default, filtered on type
+	// alone.
 	reconcileTypes := map[string]bool{"dev.knative.sources.ping": true, "dev.liatr.gitpulse.reconcile": true}
 	var routed []string
 	for i, s := range subscriptions(t, env.Root, ".") {

@@ -170,7 +170,7 @@ func TestDashboard_GraphsEveryGitpulseMetric(t *testing.T) {
 		"gitpulse_metrics_watch_restarts_total", "gitpulse_metrics_last_event_timestamp_seconds",
 		"gitpulse_pull_request_oldest_open_timestamp_seconds",
 		"kn_serving_invocation_duration_seconds_count",
-		// The DORA row (issue 14).
+		// The DORA row: deployments, lead time, recovery and review time.
 		"gitpulse_deployments_total", "gitpulse_change_lead_time_seconds_bucket",
 		"gitpulse_failed_deployment_recovery_seconds_bucket", "gitpulse_pull_request_time_to_first_review_seconds_bucket",
 		"gitpulse_pull_request_time_to_approval_seconds_bucket", "gitpulse_pull_request_review_events_total",

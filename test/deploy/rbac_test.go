@@ -290,8 +290,9 @@ func TestRBAC_EachFunctionGetsExactlyWhatItNeeds(t *testing.T) {
 		{"recorder may not delete events", recorder, false, func(c clients) error {
 			return c.kube.CoreV1().Events(namespace).Delete(ctx, "seeded", metav1.DeleteOptions{})
 		}},
-		// Reconcile passes (issue 13): the GitHubSources, the one Secret
-		// config/'s GitHubSource names, and the cursor ConfigMaps.
+		// Reconcile passes, which recover deliveries GitHub failed to make:
+		// the GitHubSources, the one Secret config/'s GitHubSource names, and
+		// the cursor ConfigMaps.
 		{"recorder lists githubsources", recorder, true, func(c clients) error {
 			_, err := c.dynamic.Resource(githubSources).Namespace(namespace).List(ctx, metav1.ListOptions{})
 			return err
@@ -395,7 +396,7 @@ func TestRBAC_EachFunctionGetsExactlyWhatItNeeds(t *testing.T) {
 				[]byte(`{"data":{"x":"y"}}`), metav1.PatchOptions{})
 			return err
 		}},
-		{"metrics lists configmaps (the reconcile cursors, issue 13)", metrics, true, func(c clients) error {
+		{"metrics lists configmaps (the reconcile cursors)", metrics, true, func(c clients) error {
 			_, err := c.kube.CoreV1().ConfigMaps(namespace).List(ctx, metav1.ListOptions{})
 			return err
 		}},

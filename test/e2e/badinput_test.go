@@ -149,7 +149,7 @@ func TestBadInput_EachGetsItsDocumentedCodeAndWritesNothing(t *testing.T) {
 		{name: "adapter: create without a repository", req: func() *http.Request {
 			return signed("create", []byte(`{"ref":"main","ref_type":"branch"}`))
 		}, want: 202},
-		// Names git and GitHub refuse (issue 10 item 2): the recorder refuses
+		// Names git and GitHub refuse (hostile input): the recorder refuses
 		// them (400), so the Broker dead-letters them and the adapter answers
 		// 202 once the Broker accepted.
 		{name: "adapter: branch name with a dot-dot", req: func() *http.Request {

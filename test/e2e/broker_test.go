@@ -290,7 +290,7 @@ func TestMakeRun_TheIntakeSendsIntoTheBroker(t *testing.T) {
 		t.Fatalf("env file lacks %q:\n%s", want, b)
 	}
 	r := s.Routing()
-	// Eight GitHub types and two reconcile triggers (issue 13).
+	// Eight GitHub types and two reconcile triggers.
 	if r.Namespace != s.Namespace() || r.Broker != "default" || len(r.Triggers) != 10 {
 		t.Errorf("routing %+v, want Broker default in %s with func.yaml's 10 Triggers", r, s.Namespace())
 	}

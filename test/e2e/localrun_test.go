@@ -17,7 +17,7 @@ import (
 	"github.com/liatrio/gitpulse/internal/localrun"
 )
 
-// Issue 10 item 7: a second `make run` in the same checkout used to delete
+// A second `make run` in the same checkout used to delete
 // the running stack's etcd data and certificates first. The real
 // gitpulse-local, finding the run folder locked, says one is running and
 // leaves the folder alone.

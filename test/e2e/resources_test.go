@@ -182,7 +182,7 @@ func burst(t *testing.T, s *localrun.Stack, n int, env ...string) burstResult {
 	return res
 }
 
-// Issue 10 item 4: 100 concurrent 25 MiB bodies used to take the recorder
+// Bounded resources: 100 concurrent 25 MiB bodies used to take the recorder
 // process to gigabytes. With the default in-flight bound (4 maximum-size
 // bodies) and the default soft memory limit, the excess is answered 503 +
 // Retry-After before its body is read, what is admitted is recorded, and

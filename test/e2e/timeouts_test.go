@@ -8,7 +8,7 @@ import (
 	"time"
 )
 
-// Issue 10 item 4: a client that sends half its headers and then nothing
+// Bounded resources: a client that sends half its headers and then nothing
 // (slowloris) is disconnected by every server of the stack; it used to hold
 // a connection and a goroutine for as long as it liked.
 func TestServers_DisconnectAClientThatNeverFinishesItsHeaders(t *testing.T) {
@@ -17,8 +17,8 @@ func TestServers_DisconnectAClientThatNeverFinishesItsHeaders(t *testing.T) {
 		name, url string
 		within    time.Duration
 	}{
-		// Bounds with room for this branch's 10 s and main's 2 s (issue 9
-		// gives every server func-go's or the adapter's timeouts).
+		// Bounds with room for this branch's 10 s and main's 2 s (every
+		// server runs with func-go's or the adapter's timeouts, as deployed).
 		{"receive adapter", s.WebhookURL(), 12 * time.Second},
 		{"recorder", s.RecorderURL(), 12 * time.Second},
 		{"metrics", s.MetricsURL(), 12 * time.Second},

@@ -206,7 +206,7 @@ func TestCounters_ExpiredEventsKeepTheirCounts(t *testing.T) {
 }
 
 // TestCounters_SustainedLoadAcrossRestartsKeepsACheckpointOfConstantSize is
-// issue 15's sustained-load mechanism at reduced scale: Events arrive
+// the sustained-load scenario (100k+ Events) at reduced scale: Events arrive
 // continuously from several writers while the function crashes (its last
 // increments unflushed) and later restarts gracefully; every checkpoint write
 // succeeds, the counters end exact, and the checkpoint is no larger after

@@ -16,7 +16,7 @@ import (
 	"github.com/liatrio/gitpulse/pkg/naming"
 )
 
-// Issue 10 item 2: Events and objects written by anyone with RBAC (or by an
+// Hostile input: Events and objects written by anyone with RBAC (or by an
 // older recorder) may carry repository names with control characters or
 // whitespace; no label value ever does. Such Events are counted as
 // uncountable (invalid_repository), such objects are left out of the gauges.

@@ -17,7 +17,8 @@ import (
 
 // The object-derived families come from an aggregate of the objects that is
 // recomputed after they change (at most about once a second), not at every
-// scrape (issue 15). The objects there when the Service becomes ready are in
+// scrape, so a scrape stays cheap however many objects there are. The
+// objects there when the Service becomes ready are in
 // its first /metrics; later changes show after the refresh.
 func TestObjects_FirstScrapeIsCompleteAndChangesShowAfterTheRefresh(t *testing.T) {
 	env := testenv.Get(t)

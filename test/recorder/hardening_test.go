@@ -67,8 +67,8 @@ func (h *harness) objectCount(t *testing.T) int {
 	return len(brs.Items) + len(prs.Items)
 }
 
-// Issue 10 item 1: these two branches had one object; deleting "fix" in
-// acme/api-gateway marked acme/api's "gateway-fix" deleted.
+// These two branches once had one object (their legacy names collided);
+// deleting "fix" in acme/api-gateway marked acme/api's "gateway-fix" deleted.
 func TestRecorder_BranchesThatReadAlikeInTwoRepositoriesStaySeparate(t *testing.T) {
 	env := testenv.Get(t)
 	h := startRecorder(t, env)

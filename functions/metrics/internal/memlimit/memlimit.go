@@ -29,7 +29,7 @@ const (
 	ContainerFraction = 0.8
 	// liveHeapHeadroom keeps the limit at least this much above the live
 	// heap: a soft limit at or below the live heap makes the collector run
-	// without pause (issue 15: 48 MiB under a 60 MiB live heap). Twice the
+	// without pause (seen: a 48 MiB limit under a 60 MiB live heap). Twice the
 	// live heap is where GOGC=100 would collect anyway, so the limit never
 	// makes collections more frequent than the default; at 1.25x a
 	// 360,000-Event list spent 63% of its 40 s of CPU marking (the limit

@@ -101,7 +101,7 @@ var PullRequestActions = []string{
 // BranchActions are the actions of Branch Events.
 var BranchActions = []string{ActionCreated, ActionPushed, ActionDeleted}
 
-// Reconcile (issue 13): what a reconcile pass writes. A pass builds changes
+// Reconcile: what a reconcile pass writes. A pass builds changes
 // from the GitHub REST API (backfill and drift repair) instead of a delivery;
 // its objects and Events are told apart from delivered ones by these names.
 const (
@@ -163,9 +163,9 @@ const (
 // failed).
 var ReconcileResults = []string{"ok", "partial", "rate_limited", "error"}
 
-// Reviews and deployments (issue 14). A review is recorded on its
-// PullRequest with its own Event actions; a deployment and its statuses on
-// a GitHubDeployment.
+// Reviews and deployments, for review time and the DORA keys. A review is
+// recorded on its PullRequest with its own Event actions; a deployment and
+// its statuses on a GitHubDeployment.
 const (
 	KindGitHubDeployment = "GitHubDeployment"
 

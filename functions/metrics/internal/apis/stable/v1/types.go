@@ -30,7 +30,7 @@ const (
 // writer is the recorder, and their status is derived from the spec and
 // the recorder's annotations, so there is no second party whose writes the
 // subresource would keep apart. Without it the status rides in the same
-// write as the change (one request per delivery instead of two; issue 15),
+// write as the change (one request per delivery instead of two),
 // and is never out of step with the spec. The API server then bumps
 // metadata.generation when the spec or the status changes; the recorder
 // writes the observedGeneration that write will have.
