@@ -1,0 +1,143 @@
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"testing"
+	"time"
+
+	"github.com/google/go-github/v60/github"
+)
+
+// passAt is a pass in progress with budget requests left, GitHub's last
+// rate headers rate, and a clock stopped at now.
+func passAt(now time.Time, budget int, rate github.Rate) *pass {
+	r := &Reconciler{opts: Options{MaxRequests: 300, MinRemaining: 100, Now: func() time.Time { return now }}}
+	return &pass{r: r, budget: budget, rate: rate}
+}
+
+func TestPass_TakeSpendsTheBudgetAndStopsBeforeGitHubsRunsOut(t *testing.T) {
+	now := time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
+	reset := now.Add(17 * time.Minute)
+	rate := func(remaining int) github.Rate {
+		return github.Rate{Limit: 5000, Remaining: remaining, Reset: github.Timestamp{Time: reset}}
+	}
+	for _, tt := range []struct {
+		name          string
+		budget        int
+		rate          github.Rate
+		deadline      time.Duration // from now; 0: none
+		ended         string        // a result set before take
+		want          bool
+		wantResult    string
+		wantNotBefore time.Time
+		wantBudget    int
+	}{
+		{name: "budget left, no rate headers yet", budget: 3, want: true, wantBudget: 2},
+		{name: "last request of the budget", budget: 1, rate: rate(4000), want: true, wantBudget: 0},
+		{name: "budget spent: partial", budget: 0, rate: rate(4000), wantResult: ResultPartial},
+		{name: "less than 2 s left: partial", budget: 3, deadline: time.Second, wantResult: ResultPartial, wantBudget: 3},
+		{name: "time enough left", budget: 3, deadline: time.Minute, want: true, wantBudget: 2},
+		{name: "GitHub's remaining at the floor is enough", budget: 3, rate: rate(100), want: true, wantBudget: 2},
+		{name: "GitHub's remaining below the floor: rate limited until the reset", budget: 3, rate: rate(99),
+			wantResult: ResultRateLimited, wantNotBefore: reset, wantBudget: 3},
+		{name: "an ended pass takes nothing", budget: 3, ended: ResultError, wantResult: ResultError, wantBudget: 3},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			if tt.deadline > 0 {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, tt.deadline)
+				defer cancel()
+			}
+			p := passAt(now, tt.budget, tt.rate)
+			p.result = tt.ended
+			if got := p.take(ctx); got != tt.want {
+				t.Errorf("take() = %v, want %v", got, tt.want)
+			}
+			if p.result != tt.wantResult || !p.notBefore.Equal(tt.wantNotBefore) || p.budget != tt.wantBudget {
+				t.Errorf("result %q, notBefore %v, budget %d; want %q, %v, %d",
+					p.result, p.notBefore, p.budget, tt.wantResult, tt.wantNotBefore, tt.wantBudget)
+			}
+		})
+	}
+}
+
+// forbidden is the response go-github's rate limit errors carry (their
+// Error methods read its request).
+func forbidden() *http.Response {
+	return &http.Response{StatusCode: http.StatusForbidden,
+		Request: &http.Request{Method: http.MethodPost, URL: &url.URL{Scheme: "https", Host: "api.github.com", Path: "/x"}}}
+}
+
+func TestPass_DoneClassifiesGitHubsAnswer(t *testing.T) {
+	now := time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
+	reset := now.Add(42 * time.Minute)
+	retryAfter := 90 * time.Second
+	primary := &github.RateLimitError{Response: forbidden(), Message: "API rate limit exceeded",
+		Rate: github.Rate{Limit: 5000, Remaining: 0, Reset: github.Timestamp{Time: reset}}}
+	for _, tt := range []struct {
+		name          string
+		err           error
+		want          bool
+		wantResult    string
+		wantNotBefore time.Time
+		wantGHErr     bool
+	}{
+		{name: "success", want: true},
+		{name: "202 Accepted (go-github's AcceptedError) is success", err: &github.AcceptedError{}, want: true},
+		{name: "primary limit: rate limited until its reset", err: primary,
+			wantResult: ResultRateLimited, wantNotBefore: reset, wantGHErr: true},
+		{name: "primary limit, wrapped", err: fmt.Errorf("listing: %w", primary),
+			wantResult: ResultRateLimited, wantNotBefore: reset, wantGHErr: true},
+		{name: "secondary limit: rate limited for its Retry-After",
+			err:        &github.AbuseRateLimitError{Response: forbidden(), RetryAfter: &retryAfter},
+			wantResult: ResultRateLimited, wantNotBefore: now.Add(retryAfter), wantGHErr: true},
+		{name: "secondary limit without Retry-After: a minute",
+			err:        &github.AbuseRateLimitError{Response: forbidden()},
+			wantResult: ResultRateLimited, wantNotBefore: now.Add(time.Minute), wantGHErr: true},
+		{name: "any other error: the pass failed", err: errors.New("502 Bad Gateway"),
+			wantResult: ResultError, wantGHErr: true},
+		{name: "an error response: the pass failed",
+			err:        &github.ErrorResponse{Response: &http.Response{StatusCode: 404, Request: forbidden().Request}},
+			wantResult: ResultError, wantGHErr: true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			p := passAt(now, 10, github.Rate{})
+			if got := p.done(nil, tt.err); got != tt.want {
+				t.Errorf("done() = %v, want %v", got, tt.want)
+			}
+			if p.result != tt.wantResult || !p.notBefore.Equal(tt.wantNotBefore) {
+				t.Errorf("result %q, notBefore %v; want %q, %v", p.result, p.notBefore, tt.wantResult, tt.wantNotBefore)
+			}
+			if (p.ghErr != nil) != tt.wantGHErr || (tt.wantGHErr && p.ghErr != tt.err) {
+				t.Errorf("GitHub error kept: %v, want %v (the error itself)", p.ghErr != nil, tt.wantGHErr)
+			}
+		})
+	}
+}
+
+func TestPass_DoneKeepsTheNewestRateHeaders(t *testing.T) {
+	now := time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
+	first := github.Rate{Limit: 5000, Remaining: 4200, Reset: github.Timestamp{Time: now.Add(time.Hour)}}
+	p := passAt(now, 10, github.Rate{})
+	p.done(&github.Response{Rate: first}, nil)
+	if p.rate != first {
+		t.Fatalf("rate %+v, want %+v", p.rate, first)
+	}
+	// A response without rate headers (a 202, a proxy's answer) keeps
+	// what is known.
+	p.done(&github.Response{}, nil)
+	p.done(nil, errors.New("connection reset"))
+	if p.rate != first {
+		t.Errorf("rate %+v after answers without headers, want %+v", p.rate, first)
+	}
+	next := github.Rate{Limit: 5000, Remaining: 4199, Reset: first.Reset}
+	p.done(&github.Response{Rate: next}, &github.AcceptedError{})
+	if p.rate != next {
+		t.Errorf("rate %+v, want the newest %+v", p.rate, next)
+	}
+}
