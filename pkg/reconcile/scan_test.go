@@ -51,3 +51,27 @@ func TestScan_BandAfterAPass(t *testing.T) {
 		t.Error("a pass that is not full skips nothing")
 	}
 }
+
+func TestScan_BandFromTheCursor(t *testing.T) {
+	at := func(h int) time.Time { return time.Date(2026, 11, 20, h, 0, 0, 0, time.UTC) }
+	for _, tt := range []struct {
+		name             string
+		stored           string
+		wantFrom, wantTo time.Time
+	}{
+		{name: "a band", stored: "2026-11-20T20:00:00Z/2026-11-20T15:00:00Z", wantFrom: at(20), wantTo: at(15)},
+		{name: "an empty band (read to the end, nothing listed)", stored: "2026-11-20T15:00:00Z/2026-11-20T15:00:00Z",
+			wantFrom: at(15), wantTo: at(15)},
+		{name: "none yet"},
+		{name: "no separator", stored: "2026-11-20T20:00:00Z"},
+		{name: "an unreadable time", stored: "2026-11-20T20:00:00Z/yesterday"},
+		{name: "upside down: read again", stored: "2026-11-20T15:00:00Z/2026-11-20T20:00:00Z"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			sc := loadScan(cursorOf(map[string]string{KeyPullsScan: tt.stored}), KeyPullsScan)
+			if sc.key != KeyPullsScan || !sc.from.Equal(tt.wantFrom) || !sc.downTo.Equal(tt.wantTo) {
+				t.Errorf("band %s [%v, %v], want %s [%v, %v]", sc.key, sc.downTo, sc.from, KeyPullsScan, tt.wantTo, tt.wantFrom)
+			}
+		})
+	}
+}
