@@ -10,7 +10,67 @@ import (
 	"time"
 
 	"github.com/google/go-github/v60/github"
+	"k8s.io/apimachinery/pkg/runtime"
+	dynamicfake "k8s.io/client-go/dynamic/fake"
+	kubefake "k8s.io/client-go/kubernetes/fake"
+
+	"github.com/liatrio/gitpulse/pkg/githubevent"
+	"github.com/liatrio/gitpulse/pkg/recorder"
 )
+
+// noRecorder is a Recorder New accepts; these tests record nothing.
+type noRecorder struct{}
+
+func (noRecorder) RecordReconciled(context.Context, githubevent.Change) (recorder.Outcome, error) {
+	return recorder.Outcome(""), nil
+}
+func (noRecorder) Ship(context.Context, string) error                         { return nil }
+func (noRecorder) RecordedBranches(context.Context, string) ([]string, error) { return nil, nil }
+
+func TestNew_RequiresTheClientsAndFillsInTheDefaults(t *testing.T) {
+	kube, dyn := kubefake.NewSimpleClientset(), dynamicfake.NewSimpleDynamicClient(runtime.NewScheme())
+	full := Options{Kube: kube, Dynamic: dyn, Recorder: noRecorder{}, Namespace: "ns"}
+	for name, change := range map[string]func(*Options){
+		"no Kube": func(o *Options) { o.Kube = nil }, "no Dynamic": func(o *Options) { o.Dynamic = nil },
+		"no Recorder": func(o *Options) { o.Recorder = nil }, "no Namespace": func(o *Options) { o.Namespace = "" },
+	} {
+		o := full
+		change(&o)
+		if _, err := New(o); err == nil {
+			t.Errorf("%s: New accepted it", name)
+		}
+	}
+	r, err := New(full)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := r.opts
+	for _, d := range []struct {
+		name      string
+		got, want time.Duration
+	}{
+		{"Budget, inside func-go's 30 s write timeout", o.Budget, 20 * time.Second},
+		{"Window", o.Window, 90 * 24 * time.Hour},
+		{"Retention, github.com's", o.Retention, 72 * time.Hour},
+		{"RedeliverAfter", o.RedeliverAfter, 10 * time.Minute},
+		{"FullResync", o.FullResync, 24 * time.Hour},
+		{"the HTTP client's timeout", o.HTTPClient.Timeout, 10 * time.Second},
+	} {
+		if d.got != d.want {
+			t.Errorf("%s = %v, want %v", d.name, d.got, d.want)
+		}
+	}
+	if o.MaxRequests != 300 || o.MinRemaining != 100 || o.Logger == nil || o.Now == nil {
+		t.Errorf("MaxRequests %d, MinRemaining %d, Logger set %v, Now set %v; want 300, 100, true, true",
+			o.MaxRequests, o.MinRemaining, o.Logger != nil, o.Now != nil)
+	}
+	// What is given is kept.
+	given := full
+	given.Budget, given.MaxRequests, given.MinRemaining = 5*time.Second, 7, 1
+	if r, err := New(given); err != nil || r.opts.Budget != 5*time.Second || r.opts.MaxRequests != 7 || r.opts.MinRemaining != 1 {
+		t.Errorf("given options not kept: %+v, %v", r.opts, err)
+	}
+}
 
 // passAt is a pass in progress with budget requests left, GitHub's last
 // rate headers rate, and a clock stopped at now.
@@ -139,5 +199,24 @@ func TestPass_DoneKeepsTheNewestRateHeaders(t *testing.T) {
 	p.done(&github.Response{Rate: next}, &github.AcceptedError{})
 	if p.rate != next {
 		t.Errorf("rate %+v, want the newest %+v", p.rate, next)
+	}
+}
+
+func TestPass_StopsAfterTheAnswerThatTookGitHubsBudgetBelowTheFloor(t *testing.T) {
+	now := time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
+	reset := now.Add(30 * time.Minute)
+	p := passAt(now, 10, github.Rate{})
+	ctx := context.Background()
+	for i, remaining := range []int{101, 100, 99} {
+		if !p.take(ctx) {
+			t.Fatalf("request %d refused with %d remaining before it", i, p.rate.Remaining)
+		}
+		if !p.done(&github.Response{Rate: github.Rate{Limit: 5000, Remaining: remaining, Reset: github.Timestamp{Time: reset}}}, nil) {
+			t.Fatalf("request %d failed", i)
+		}
+	}
+	if p.take(ctx) || p.result != ResultRateLimited || !p.notBefore.Equal(reset) || p.budget != 7 {
+		t.Errorf("after 99 remaining: result %q until %v, budget %d; want %q until %v, 7",
+			p.result, p.notBefore, p.budget, ResultRateLimited, reset)
 	}
 }
