@@ -259,6 +259,11 @@ func (s *Service) startInformers(ctx context.Context) ([]cache.InformerSynced, e
 		})
 	evRef := cache.NewReflectorWithOptions(evLW, &corev1.Event{}, s.events,
 		cache.ReflectorOptions{Name: "gitpulse-metrics-events", TypeDescription: "recorder Events"})
+	// client-go v0.33 lists rather than streams the first Events, 500 a
+	// page by default: larger pages make a start-up at 100k Events a few
+	// dozen requests instead of hundreds. The pages are held until the
+	// list is counted either way.
+	evRef.WatchListPageSize = eventListPageSize
 	// Reflector.RunWithContext with our error handler (a bare reflector has
 	// no setter for it): the same backoff as client-go's.
 	runEvents := func(ctx context.Context) {
@@ -298,6 +303,9 @@ func (s *Service) startInformers(ctx context.Context) ([]cache.InformerSynced, e
 	s.startReconcileInformer(ctx) // not part of readiness: see reconcile.go
 	return []cache.InformerSynced{s.events.HasSynced, prInf.HasSynced, brInf.HasSynced, deInf.HasSynced}, nil
 }
+
+// eventListPageSize is the Events' first list's page size.
+const eventListPageSize = 5000
 
 // objectTransform is what the PullRequest, Branch and GitHubDeployment
 // caches keep of each object: a compact record (slim.go).
