@@ -6,7 +6,6 @@ import (
 	"crypto/hmac"
 	"crypto/sha1"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -15,7 +14,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"sync"
 	"testing"
@@ -26,6 +24,7 @@ import (
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 
 	"github.com/liatrio/gitpulse/internal/ghadapter"
+	"github.com/liatrio/gitpulse/internal/octokit"
 )
 
 // The differential tests below pin this package to the real GitHubSource
@@ -213,7 +212,7 @@ func differences(adapter, emulated *event.Event) []string {
 // FromWebhook, makes the same CloudEvent (see the comment at the top).
 func TestFromWebhook_MakesTheRealAdaptersEventForEveryOctokitExample(t *testing.T) {
 	a, s := startAdapter(t)
-	examples := octokitExamples(t)
+	examples := octokit.Examples(t)
 	total, equal := 0, 0
 	for _, eventType := range adapterEventTypes {
 		if len(examples[eventType]) == 0 {
@@ -286,32 +285,4 @@ func joinLines(lines []string) string {
 		b.WriteString("  " + l + "\n")
 	}
 	return b.String()
-}
-
-// octokitExamples reads @octokit/webhooks-examples (GITPULSE_WEBHOOK_EXAMPLES,
-// else the repository's .cache; `make webhook-examples`) by event type.
-func octokitExamples(t *testing.T) map[string][]json.RawMessage {
-	t.Helper()
-	dir := os.Getenv("GITPULSE_WEBHOOK_EXAMPLES")
-	if dir == "" {
-		_, file, _, _ := runtime.Caller(0)
-		dir = filepath.Join(filepath.Dir(file), "..", "..", ".cache", "npm", "node_modules", "@octokit", "webhooks-examples")
-	}
-	b, err := os.ReadFile(filepath.Join(dir, "api.github.com", "index.json"))
-	if err != nil {
-		t.Fatalf("the @octokit/webhooks-examples payloads are missing (run `make webhook-examples`, or set "+
-			"GITPULSE_WEBHOOK_EXAMPLES to the package directory): %v", err)
-	}
-	var index []struct {
-		Name     string            `json:"name"`
-		Examples []json.RawMessage `json:"examples"`
-	}
-	if err := json.Unmarshal(b, &index); err != nil {
-		t.Fatalf("reading %s: %v", dir, err)
-	}
-	out := map[string][]json.RawMessage{}
-	for _, e := range index {
-		out[e.Name] = e.Examples
-	}
-	return out
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/liatrio/gitpulse/internal/controlplane"
 	"github.com/liatrio/gitpulse/internal/ghwebhook"
+	"github.com/liatrio/gitpulse/internal/octokit"
 	"github.com/liatrio/gitpulse/internal/testenv"
 	stablev1 "github.com/liatrio/gitpulse/pkg/apis/stable/v1"
 	"github.com/liatrio/gitpulse/pkg/client/clientset/versioned"
@@ -197,7 +198,7 @@ func TestRecorder_TwoReplicasDecideOnTheLiveObject(t *testing.T) {
 // object ends where the newest delivery (by GitHub's time) put it.
 func TestRecorder_OutOfOrderDeliveriesNeverMoveObjectsBackwards(t *testing.T) {
 	env := testenv.Get(t)
-	examples := webhookExamples(t, env.Root)
+	examples := octokit.Examples(t)
 	byAction := map[string][]byte{}
 	for _, raw := range examples["pull_request"] {
 		if a := decode(t, raw).str("action"); byAction[a] == nil {

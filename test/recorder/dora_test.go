@@ -12,6 +12,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/liatrio/gitpulse/internal/octokit"
 	"github.com/liatrio/gitpulse/internal/testenv"
 	stablev1 "github.com/liatrio/gitpulse/pkg/apis/stable/v1"
 	"github.com/liatrio/gitpulse/pkg/naming"
@@ -23,7 +24,7 @@ import (
 // its Event against the payload.
 func TestRecorder_ReplaysEveryOctokitReviewAndDeploymentExample(t *testing.T) {
 	env := testenv.Get(t)
-	examples := webhookExamples(t, env.Root)
+	examples := octokit.Examples(t)
 	n := 0
 	for _, eventType := range []string{"pull_request_review", "deployment", "deployment_status"} {
 		if len(examples[eventType]) == 0 {
@@ -191,7 +192,7 @@ type delivery struct {
 // deployment that shipped it, whatever the order.
 func TestRecorder_ReviewsAndDeploymentsAreExactAndOrderSafe(t *testing.T) {
 	env := testenv.Get(t)
-	examples := webhookExamples(t, env.Root)
+	examples := octokit.Examples(t)
 	prTemplate := examples["pull_request"][1]
 	reviewTemplate := examples["pull_request_review"][0]
 	statusTemplate := examples["deployment_status"][0]

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -17,6 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/liatrio/gitpulse/internal/octokit"
 	"github.com/liatrio/gitpulse/internal/testenv"
 	stablev1 "github.com/liatrio/gitpulse/pkg/apis/stable/v1"
 	"github.com/liatrio/gitpulse/pkg/naming"
@@ -49,32 +49,6 @@ func wantPullRequestReason(action string) string {
 	return stablev1.ReasonPullRequestUpdated
 }
 
-// webhookExamples reads @octokit/webhooks-examples (make webhook-examples).
-func webhookExamples(t *testing.T, root string) map[string][]json.RawMessage {
-	t.Helper()
-	dir := os.Getenv("GITPULSE_WEBHOOK_EXAMPLES")
-	if dir == "" {
-		dir = filepath.Join(root, ".cache", "npm", "node_modules", "@octokit", "webhooks-examples")
-	}
-	b, err := os.ReadFile(filepath.Join(dir, "api.github.com", "index.json"))
-	if err != nil {
-		t.Fatalf("the @octokit/webhooks-examples payloads are missing (run `make webhook-examples`, or set "+
-			"GITPULSE_WEBHOOK_EXAMPLES to the package directory): %v", err)
-	}
-	var index []struct {
-		Name     string            `json:"name"`
-		Examples []json.RawMessage `json:"examples"`
-	}
-	if err := json.Unmarshal(b, &index); err != nil {
-		t.Fatalf("reading %s: %v", dir, err)
-	}
-	out := map[string][]json.RawMessage{}
-	for _, e := range index {
-		out[e.Name] = e.Examples
-	}
-	return out
-}
-
 // TestRecorder_ReplaysEveryOctokitExample replays every pull_request, push,
 // create, delete and ping example as the GitHubSource adapter would send it
 // (rotating binary, structured and data_base64 encodings) to the real
@@ -82,7 +56,7 @@ func webhookExamples(t *testing.T, root string) map[string][]json.RawMessage {
 // Event field by field against the payload.
 func TestRecorder_ReplaysEveryOctokitExample(t *testing.T) {
 	env := testenv.Get(t)
-	examples := webhookExamples(t, env.Root)
+	examples := octokit.Examples(t)
 	n := 0
 	for _, eventType := range []string{"pull_request", "push", "create", "delete", "ping"} {
 		if len(examples[eventType]) == 0 {
@@ -284,7 +258,7 @@ func TestRecorder_HandMadePayloads(t *testing.T) {
 func handMadePayloads(t *testing.T, env *testenv.Env, modes []mode) {
 	t.Run("pull request opened, edited, merged", func(t *testing.T) {
 		h := startRecorder(t, env)
-		examples := webhookExamples(t, env.Root)
+		examples := octokit.Examples(t)
 		var opened json.RawMessage
 		for _, raw := range examples["pull_request"] {
 			if decode(t, raw).str("action") == "opened" {
@@ -378,7 +352,7 @@ func handMadePayloads(t *testing.T, env *testenv.Env, modes []mode) {
 func TestRecorder_DraftFollowsActionsInTheAdaptersShape(t *testing.T) {
 	env := testenv.Get(t)
 	h := startRecorder(t, env)
-	examples := webhookExamples(t, env.Root)
+	examples := octokit.Examples(t)
 	var opened payload
 	for _, raw := range examples["pull_request"] {
 		if p := decode(t, raw); p.str("action") == "opened" {

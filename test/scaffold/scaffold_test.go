@@ -416,7 +416,7 @@ func applyConfig(t *testing.T, env *testenv.Env, files ...string) {
 // harness are the packages that serve the functions outside a cluster or
 // test them: none of them, nor a copy of one, may ship in a function.
 var harness = []string{"funcrunner", "inflight", "localrun", "testenv", "controlplane", "eventingstack",
-	"intake", "ghwebhook", "fakegithub", "functest", "knfunc", "ghadapter", "ghsource", "freeport", "proc", "flock"}
+	"intake", "ghwebhook", "fakegithub", "functest", "knfunc", "ghadapter", "ghsource", "freeport", "proc", "flock", "octokit"}
 
 // TestScaffold_NothingHarnessShips lists what each function's package
 // imports, as its build does, and fails on any harness package: the
