@@ -282,6 +282,13 @@ func (s *Stack) startIntake() error {
 // the Broker) sends them.
 func (s *Stack) RecorderURL() string { return "http://127.0.0.1:" + strconv.Itoa(s.opts.RecorderPort) }
 
+// RecorderProcessURL is the recorder process itself, behind no in-flight
+// bound: what a benchmark of the recorder's own work posts to (in a
+// cluster, queue-proxy is Knative's, not gitpulse's).
+func (s *Stack) RecorderProcessURL() string {
+	return "http://127.0.0.1:" + strconv.Itoa(s.recorderProcessPort)
+}
+
 // MetricsURL is the metrics function's /metrics.
 func (s *Stack) MetricsURL() string {
 	return "http://127.0.0.1:" + strconv.Itoa(s.opts.MetricsPort) + "/metrics"

@@ -18,11 +18,9 @@ import (
 // about what `make bench` records (21,009 objects).
 const benchObjects = 20_000
 
-// recordedMeta is an object's metadata as the recorder writes it: the
-// repository labels and five annotations (the callers add the full spec and
-// a status with a Ready condition).
+// recordedMeta is an object's metadata as the recorder writes it: its
+// bookkeeping annotations (the callers add the full spec and the status).
 func recordedMeta(kind string, i int) metav1.ObjectMeta {
-	repo := fmt.Sprintf("acme/service-%02d", i%50)
 	at := time.Unix(1_790_000_000+int64(i)*60, 0).UTC()
 	return metav1.ObjectMeta{
 		Name:              fmt.Sprintf("acme-service-%02d-%s-%d", i%50, kind, i),
@@ -31,24 +29,11 @@ func recordedMeta(kind string, i int) metav1.ObjectMeta {
 		ResourceVersion:   strconv.Itoa(100_000 + i),
 		Generation:        3,
 		CreationTimestamp: metav1.NewTime(at),
-		Labels: map[string]string{
-			stablev1.LabelRepositoryOwner:   "acme",
-			stablev1.LabelRepositoryName:    fmt.Sprintf("service-%02d", i%50),
-			stablev1.LabelPullRequestNumber: strconv.Itoa(i),
-		},
 		Annotations: map[string]string{
-			stablev1.AnnotationRepository:          repo,
-			stablev1.AnnotationRecentDeliveries:    fmt.Sprintf("3f9a1c2b7d4e@%s,8e2d4f6a1b3c@%s", strconv.FormatInt(at.Unix(), 36), strconv.FormatInt(at.Unix()+60, 36)),
-			stablev1.AnnotationLastAppliedDelivery: fmt.Sprintf("a1b2c3d4-%04x-11ef-9a3b-0242ac120002", i%0xffff),
-			stablev1.AnnotationLastAppliedAction:   "closed",
-			stablev1.AnnotationReconciledAt:        at.Add(time.Hour).Format(time.RFC3339),
+			stablev1.AnnotationRecentDeliveries: fmt.Sprintf("3f9a1c2b7d4e@%s,8e2d4f6a1b3c@%s", strconv.FormatInt(at.Unix(), 36), strconv.FormatInt(at.Unix()+60, 36)),
+			stablev1.AnnotationReconciledAt:     at.Add(time.Hour).Format(time.RFC3339),
 		},
 	}
-}
-
-func readyCondition(at time.Time) []metav1.Condition {
-	return []metav1.Condition{{Type: "Ready", Status: metav1.ConditionTrue, ObservedGeneration: 3,
-		LastTransitionTime: metav1.NewTime(at), Reason: "DeliveryApplied", Message: "the last delivery was applied"}}
 }
 
 // recordedPullRequest, recordedBranch and recordedDeployment are full
@@ -59,14 +44,14 @@ func recordedPullRequest(i int) *stablev1.PullRequest {
 	return &stablev1.PullRequest{ObjectMeta: m,
 		Spec: stablev1.PullRequestSpec{
 			User: "octocat", Branch: fmt.Sprintf("feature/change-%d", i), Status: "closed", ID: strconv.Itoa(900_000_000 + i),
-			Repository: m.Annotations[stablev1.AnnotationRepository], Number: int64(i), Title: "Make the service faster under load",
+			Repository: fmt.Sprintf("acme/service-%02d", i%50), Number: int64(i), Title: "Make the service faster under load",
 			BaseBranch: "main", HeadSHA: "6dcb09b5b57875f334f61aebed695e2e4193db5e", URL: fmt.Sprintf("https://github.com/acme/service/pull/%d", i),
 			Merged: true, OpenedAt: at(0), ClosedAt: at(3 * time.Hour), MergedAt: at(3 * time.Hour), UpdatedAt: at(3 * time.Hour),
 			MergeCommitSHA: "e5bd3914e2e596debea16f433f57875b5b90bcd6", FirstReviewAt: at(time.Hour), FirstApprovalAt: at(2 * time.Hour),
 			ReviewCount: 2, ApprovalCount: 1,
 		},
-		Status: stablev1.PullRequestStatus{ObservedGeneration: 3, LastDeliveryID: m.Annotations[stablev1.AnnotationLastAppliedDelivery],
-			LastAction: "closed", ObservedUpdatedAt: at(3 * time.Hour), Conditions: readyCondition(m.CreationTimestamp.Add(3 * time.Hour))},
+		Status: stablev1.PullRequestStatus{LastDeliveryID: fmt.Sprintf("a1b2c3d4-%04x-11ef-9a3b-0242ac120002", i%0xffff),
+			LastAction: "closed"},
 	}
 }
 
@@ -74,10 +59,10 @@ func recordedBranch(i int) *stablev1.Branch {
 	m := recordedMeta("branch", i)
 	at := func(d time.Duration) *metav1.Time { t := metav1.NewTime(m.CreationTimestamp.Add(d)); return &t }
 	return &stablev1.Branch{ObjectMeta: m,
-		Spec: stablev1.BranchSpec{Name: fmt.Sprintf("feature/change-%d", i), State: "created", Repository: m.Annotations[stablev1.AnnotationRepository],
+		Spec: stablev1.BranchSpec{Name: fmt.Sprintf("feature/change-%d", i), State: "created", Repository: fmt.Sprintf("acme/service-%02d", i%50),
 			HeadSHA: "6dcb09b5b57875f334f61aebed695e2e4193db5e", PushCount: 4, LastPushAt: at(time.Hour), CreatedAt: at(0), UpdatedAt: at(time.Hour)},
-		Status: stablev1.BranchStatus{ObservedGeneration: 3, LastDeliveryID: m.Annotations[stablev1.AnnotationLastAppliedDelivery],
-			LastAction: "pushed", Conditions: readyCondition(m.CreationTimestamp.Add(time.Hour))},
+		Status: stablev1.BranchStatus{LastDeliveryID: fmt.Sprintf("a1b2c3d4-%04x-11ef-9a3b-0242ac120002", i%0xffff),
+			LastAction: "pushed"},
 	}
 }
 
@@ -85,7 +70,7 @@ func recordedDeployment(i int) *stablev1.GitHubDeployment {
 	m := recordedMeta("deployment", i)
 	at := func(d time.Duration) *metav1.Time { t := metav1.NewTime(m.CreationTimestamp.Add(d)); return &t }
 	return &stablev1.GitHubDeployment{ObjectMeta: m,
-		Spec: stablev1.GitHubDeploymentSpec{Repository: m.Annotations[stablev1.AnnotationRepository], DeploymentID: int64(500_000_000 + i),
+		Spec: stablev1.GitHubDeploymentSpec{Repository: fmt.Sprintf("acme/service-%02d", i%50), DeploymentID: int64(500_000_000 + i),
 			Environment: "production", Ref: "main", SHA: "6dcb09b5b57875f334f61aebed695e2e4193db5e", Task: "deploy", Creator: "octocat",
 			CreatedAt: at(0), UpdatedAt: at(10 * time.Minute), State: "success", StateAt: at(10 * time.Minute), StateID: int64(i), StatusCount: 3,
 			FirstSuccessAt: at(10 * time.Minute),
@@ -93,8 +78,8 @@ func recordedDeployment(i int) *stablev1.GitHubDeployment {
 				{Number: int64(i), OpenedAt: at(-3 * time.Hour), MergedAt: at(-time.Hour), By: "sha"},
 				{Number: int64(i + 1), OpenedAt: at(-2 * time.Hour), MergedAt: at(-time.Hour), By: "window"},
 			}, ChangeCount: 2},
-		Status: stablev1.GitHubDeploymentStatus{ObservedGeneration: 3, LastDeliveryID: m.Annotations[stablev1.AnnotationLastAppliedDelivery],
-			LastAction: "success", Conditions: readyCondition(m.CreationTimestamp.Add(10 * time.Minute))},
+		Status: stablev1.GitHubDeploymentStatus{LastDeliveryID: fmt.Sprintf("a1b2c3d4-%04x-11ef-9a3b-0242ac120002", i%0xffff),
+			LastAction: "success"},
 	}
 }
 

@@ -76,35 +76,11 @@ func objectName(display string, id []byte) string {
 	return prefix + "-" + hash
 }
 
-// LegacyPullRequestName is the name gitpulse gave pull request objects
-// before names hashed an unambiguous identity. The recorder adopts an
-// existing object of that name when its spec names the same pull request.
-func LegacyPullRequestName(repository string, number int64) string {
-	return legacyName(repository + "-pr-" + strconv.FormatInt(number, 10))
-}
-
-// LegacyBranchName is the name gitpulse gave branch objects before names
-// hashed an unambiguous identity; distinct identities could share it
-// (repository "acme/api" branch "gateway-fix" and "acme/api-gateway"
-// branch "fix").
-func LegacyBranchName(repository, branch string) string {
-	return legacyName(repository + "-" + branch)
-}
-
 // EventName is the name of the one Event recorded for a delivery. It depends
 // on the delivery id alone, so the API server itself refuses a second Event
 // for a redelivered id.
 func EventName(deliveryID string) string {
-	return legacyName("delivery-" + deliveryID)
-}
-
-// LabelValue turns s into a valid label value (at most 63 characters of
-// [A-Za-z0-9._-], beginning and ending alphanumeric), keeping it readable.
-func LabelValue(s string) string {
-	if len(validation.IsValidLabelValue(s)) == 0 {
-		return s
-	}
-	return legacyName(s)
+	return childName("delivery-" + deliveryID)
 }
 
 // sanitise lower-cases raw, replaces every run of characters outside
@@ -126,10 +102,10 @@ func sanitise(raw string) string {
 	return strings.Trim(b.String(), "-")
 }
 
-// legacyName sanitises raw and, when that changed it, appends a short hash
+// childName sanitises raw and, when that changed it, appends a short hash
 // of raw; kmeta.ChildName limits the length. It is unambiguous for a single
 // string (delivery ids, label values) but not for a concatenation of two.
-func legacyName(raw string) string {
+func childName(raw string) string {
 	clean := sanitise(raw)
 	if clean == "" {
 		clean = "x"

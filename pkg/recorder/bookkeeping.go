@@ -10,25 +10,16 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
 
 	stablev1 "github.com/liatrio/gitpulse/pkg/apis/stable/v1"
 	"github.com/liatrio/gitpulse/pkg/githubevent"
-	"github.com/liatrio/gitpulse/pkg/naming"
 )
 
 // The recorder's bookkeeping on every object it writes, whatever its kind:
 // which deliveries it applied (and when), the digests of their payloads,
 // the repository's labels, and the small time rules the kinds share. It is
 // written in the same update as the spec.
-
-// The last delivery applied and its action. The status is derived from them
-// (and the spec) alone, so whichever writer updates the status last writes
-// the right one, and a retried delivery re-derives a status it failed to
-// write.
-const (
-	AnnotationLastAppliedDelivery = stablev1.AnnotationLastAppliedDelivery
-	AnnotationLastAppliedAction   = stablev1.AnnotationLastAppliedAction
-)
 
 // AnnotationRecentPayloads holds short SHA-256 digests of the payloads of
 // the object's recent deliveries, newest first (as many as
@@ -191,36 +182,16 @@ func setAnnotation(meta *metav1.ObjectMeta, key, value string) {
 	meta.Annotations[key] = value
 }
 
-func setLabel(meta *metav1.ObjectMeta, key, value string) {
-	if meta.Labels == nil {
-		meta.Labels = map[string]string{}
-	}
-	meta.Labels[key] = value
+// repositorySelector selects repository's objects by their selectable
+// field spec.repository (the CRDs' selectableFields).
+func repositorySelector(repository string) string {
+	return fields.OneTermEqualSelector("spec.repository", repository).String()
 }
 
-// identify writes the labels and annotations every object carries: the raw
-// repository (annotation) and its label-safe owner and name.
-func identify(meta *metav1.ObjectMeta, repository string) {
-	setAnnotation(meta, stablev1.AnnotationRepository, repository)
-	for k, v := range repositoryLabels(repository) {
-		setLabel(meta, k, v)
-	}
-}
-
-// repositoryLabels are the labels that select repository's objects and
-// Events: its owner and name, label-safe (naming.LabelValue shortens long
-// ones, so a selection by them is checked against spec.repository).
-func repositoryLabels(repository string) map[string]string {
-	owner, name, _ := strings.Cut(repository, "/")
-	return map[string]string{
-		stablev1.LabelRepositoryOwner: naming.LabelValue(owner),
-		stablev1.LabelRepositoryName:  naming.LabelValue(name),
-	}
-}
-
-func markApplied(meta *metav1.ObjectMeta, ch githubevent.Change) {
-	setAnnotation(meta, AnnotationLastAppliedDelivery, ch.DeliveryID)
-	setAnnotation(meta, AnnotationLastAppliedAction, ch.Action())
+// markApplied says in the status which delivery moved the object last and
+// what it did.
+func markApplied(s recordedStatus, ch githubevent.Change) {
+	*s.lastDeliveryID, *s.lastAction = ch.DeliveryID, ch.Action()
 }
 
 // newer reports whether a delivery at t may move an object last moved at

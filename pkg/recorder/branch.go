@@ -11,7 +11,6 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
 
 	stablev1 "github.com/liatrio/gitpulse/pkg/apis/stable/v1"
 	"github.com/liatrio/gitpulse/pkg/githubevent"
@@ -28,7 +27,7 @@ var branches = objectKind[*stablev1.Branch]{
 	spec:     func(o *stablev1.Branch) any { return o.Spec },
 	status: func(o *stablev1.Branch) recordedStatus {
 		s := &o.Status
-		return recordedStatus{s, &s.ObservedGeneration, &s.LastDeliveryID, &s.LastAction, &s.Conditions}
+		return recordedStatus{s, &s.LastDeliveryID, &s.LastAction}
 	},
 }
 
@@ -36,7 +35,6 @@ var branches = objectKind[*stablev1.Branch]{
 func branchNames(ch githubevent.Change) objectNames {
 	return objectNames{
 		name:     naming.BranchName(ch.Repository, ch.Branch.Name),
-		legacy:   naming.LegacyBranchName(ch.Repository, ch.Branch.Name),
 		identity: branchIdentity(ch.Repository, ch.Branch.Name),
 	}
 }
@@ -82,8 +80,6 @@ func (r *Recorder) deliverBranch(ctx context.Context, ch githubevent.Change, dig
 // count moved.
 func applyBranch(b *stablev1.Branch, ch githubevent.Change) bool {
 	c := ch.Branch
-	identify(&b.ObjectMeta, ch.Repository)
-	setAnnotation(&b.ObjectMeta, stablev1.AnnotationBranch, c.Name)
 	s := &b.Spec
 	s.Name, s.Repository = c.Name, ch.Repository
 	at := timeOrNil(ch.OccurredAt)
@@ -118,7 +114,7 @@ func applyBranch(b *stablev1.Branch, ch githubevent.Change) bool {
 		s.State = string(stablev1.BranchCreated)
 	}
 	if moved {
-		markApplied(&b.ObjectMeta, ch)
+		markApplied(branches.status(b), ch)
 	}
 	return moved
 }
@@ -126,8 +122,6 @@ func applyBranch(b *stablev1.Branch, ch githubevent.Change) bool {
 // applyReconciledBranch creates what a branch from the API says, on a new
 // object only: the list has no time to order it against deliveries by.
 func applyReconciledBranch(b *stablev1.Branch, ch githubevent.Change, now string) bool {
-	identify(&b.ObjectMeta, ch.Repository)
-	setAnnotation(&b.ObjectMeta, stablev1.AnnotationBranch, ch.Branch.Name)
 	s := &b.Spec
 	s.Name, s.Repository = ch.Branch.Name, ch.Repository
 	if s.State != "" {
@@ -135,7 +129,7 @@ func applyReconciledBranch(b *stablev1.Branch, ch githubevent.Change, now string
 	}
 	s.State = string(stablev1.BranchCreated)
 	s.HeadSHA = ch.Branch.HeadSHA
-	markApplied(&b.ObjectMeta, ch)
+	markApplied(branches.status(b), ch)
 	setAnnotation(&b.ObjectMeta, stablev1.AnnotationReconciledAt, now)
 	return true
 }
@@ -173,16 +167,14 @@ func (r *Recorder) reconcileBranch(ctx context.Context, ch githubevent.Change, n
 // RecordedBranches lists the names of repository's Branch objects in state
 // created, for a reconcile pass to compare with GitHub's branch list.
 func (r *Recorder) RecordedBranches(ctx context.Context, repository string) ([]string, error) {
-	sel := labels.SelectorFromSet(repositoryLabels(repository))
 	var out []string
-	opts := metav1.ListOptions{LabelSelector: sel.String(), Limit: 500}
+	opts := metav1.ListOptions{FieldSelector: repositorySelector(repository), Limit: 500}
 	for {
 		list, err := r.opts.Gitpulse.StableV1().Branches(r.opts.Namespace).List(ctx, opts)
 		if err != nil {
 			return nil, err
 		}
 		for _, b := range list.Items {
-			// Label values are shortened for long names: the spec says.
 			if b.Spec.Repository == repository && b.Spec.State == string(stablev1.BranchCreated) {
 				out = append(out, b.Spec.Name)
 			}

@@ -47,7 +47,7 @@ func TestApplyBranch_CountsEveryPushButKeepsTheNewestStateAndHead(t *testing.T) 
 	if b.Spec.DeletedAt != nil || !b.Spec.CreatedAt.Time.Equal(at("10:04:00")) || !b.Spec.LastPushAt.Time.Equal(at("10:03:59")) {
 		t.Errorf("timestamps after re-creation: %+v", b.Spec)
 	}
-	if b.Annotations[stablev1.AnnotationBranch] != "feature/x" || b.Labels[stablev1.LabelRepositoryOwner] != "o" {
-		t.Errorf("identity: annotations %v labels %v", b.Annotations, b.Labels)
+	if b.Spec.Name != "feature/x" || b.Spec.Repository != "o/r" || len(b.Labels) != 0 {
+		t.Errorf("identity: spec %+v labels %v", b.Spec, b.Labels)
 	}
 }

@@ -8,7 +8,6 @@ package recorder
 import (
 	"context"
 	"fmt"
-	"strconv"
 
 	"k8s.io/apimachinery/pkg/api/equality"
 
@@ -29,7 +28,7 @@ var deployments = objectKind[*stablev1.GitHubDeployment]{
 	spec: func(o *stablev1.GitHubDeployment) any { return o.Spec },
 	status: func(o *stablev1.GitHubDeployment) recordedStatus {
 		s := &o.Status
-		return recordedStatus{s, &s.ObservedGeneration, &s.LastDeliveryID, &s.LastAction, &s.Conditions}
+		return recordedStatus{s, &s.LastDeliveryID, &s.LastAction}
 	},
 }
 
@@ -93,9 +92,6 @@ func (r *Recorder) deliverDeployment(ctx context.Context, ch githubevent.Change,
 // It reports whether anything but the count moved.
 func applyDeployment(o *stablev1.GitHubDeployment, ch githubevent.Change) bool {
 	d := ch.Deployment
-	identify(&o.ObjectMeta, ch.Repository)
-	setAnnotation(&o.ObjectMeta, stablev1.AnnotationEnvironment, d.Environment)
-	setLabel(&o.ObjectMeta, stablev1.LabelDeploymentID, strconv.FormatInt(d.ID, 10))
 	s := &o.Spec
 	s.Repository, s.DeploymentID = ch.Repository, d.ID
 	moved := false
@@ -129,7 +125,7 @@ func applyDeployment(o *stablev1.GitHubDeployment, ch githubevent.Change) bool {
 		}
 	}
 	if moved {
-		markApplied(&o.ObjectMeta, ch)
+		markApplied(deployments.status(o), ch)
 	}
 	return moved
 }
@@ -167,7 +163,7 @@ func applyReconciledDeployment(o *stablev1.GitHubDeployment, ch githubevent.Chan
 		return false
 	}
 	set.write(&o.ObjectMeta, AnnotationCountedStatuses)
-	markApplied(&o.ObjectMeta, ch)
+	markApplied(deployments.status(o), ch)
 	setAnnotation(&o.ObjectMeta, stablev1.AnnotationReconciledAt, now)
 	return true
 }

@@ -76,7 +76,7 @@ func TestApplyDeployment_SameResultInEveryOrder(t *testing.T) {
 		s := o.Spec
 		if s.State != "success" || fmtT(s.StateAt) != "10:04:00" || fmtT(s.FirstSuccessAt) != "10:04:00" ||
 			fmtT(s.FirstFailureAt) != "10:02:00" || s.StatusCount != 5 || s.Environment != "production" ||
-			fmtT(s.CreatedAt) != "10:00:00" || s.SHA != "abc" || o.Annotations[stablev1.AnnotationEnvironment] != "production" {
+			fmtT(s.CreatedAt) != "10:00:00" || s.SHA != "abc" {
 			t.Fatalf("order %v: %+v", ids(order), s)
 		}
 	})
@@ -118,8 +118,7 @@ func TestReconciledDeployment_SameResultAsDeliveriesInEveryOrder(t *testing.T) {
 		}
 		s := o.Spec
 		if s.State != "success" || s.StateID != 40 || fmtT(s.FirstSuccessAt) != "10:04:00" || fmtT(s.FirstFailureAt) != "10:02:00" ||
-			s.StatusCount != 3 || s.Environment != "production" || fmtT(s.CreatedAt) != "10:00:00" ||
-			o.Annotations[stablev1.AnnotationEnvironment] != "production" {
+			s.StatusCount != 3 || s.Environment != "production" || fmtT(s.CreatedAt) != "10:00:00" {
 			t.Fatalf("order %v: %+v", ids(order), s)
 		}
 	})

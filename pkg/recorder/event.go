@@ -57,7 +57,6 @@ func (r *Recorder) event(ch githubevent.Change, ref corev1.ObjectReference, name
 			Name:        name,
 			Namespace:   r.opts.Namespace,
 			Annotations: map[string]string{stablev1.AnnotationRepository: ch.Repository},
-			Labels:      repositoryLabels(ch.Repository),
 		},
 		InvolvedObject:    ref,
 		Message:           message,

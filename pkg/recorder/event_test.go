@@ -56,8 +56,8 @@ func TestEvents_DeliveryAndReconciledDifferOnlyWhereCountersLook(t *testing.T) {
 			if ev.Annotations[stablev1.AnnotationRepository] != "Octo/Hello" || ev.Annotations[stablev1.AnnotationEnvironment] != "production" {
 				t.Errorf("annotations %v", ev.Annotations)
 			}
-			if ev.Labels[stablev1.LabelRepositoryOwner] != naming.LabelValue("Octo") || ev.Labels[stablev1.LabelRepositoryName] != naming.LabelValue("Hello") {
-				t.Errorf("labels %v", ev.Labels)
+			if len(ev.Labels) != 0 {
+				t.Errorf("labels %v, want none (nothing selects Events by label)", ev.Labels)
 			}
 			if ev.InvolvedObject != ref || ev.Type != corev1.EventTypeNormal || ev.Count != 1 ||
 				ev.Source.Component != stablev1.SourceComponent || ev.Source.Host != "replica-1" || ev.ReportingInstance != "replica-1" {

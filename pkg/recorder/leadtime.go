@@ -11,7 +11,6 @@ import (
 	"strings"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/util/retry"
 
 	stablev1 "github.com/liatrio/gitpulse/pkg/apis/stable/v1"
@@ -31,17 +30,16 @@ type shipped struct {
 }
 
 // listShipped lists the namespace's pull requests and deployments of
-// repository (by the repository labels, then the exact spec.repository:
-// label values are a lossy form of the name). A list without
+// repository (by the selectable field spec.repository). A list without
 // resourceVersion is a consistent read, which ship's argument needs.
 func (r *Recorder) listShipped(ctx context.Context, repository string) (*shipped, error) {
-	sel := labels.SelectorFromSet(repositoryLabels(repository)).String()
+	sel := repositorySelector(repository)
 	client := r.opts.Gitpulse.StableV1()
-	prs, err := client.PullRequests(r.opts.Namespace).List(ctx, metav1.ListOptions{LabelSelector: sel})
+	prs, err := client.PullRequests(r.opts.Namespace).List(ctx, metav1.ListOptions{FieldSelector: sel})
 	if err != nil {
 		return nil, fmt.Errorf("listing pull requests of %s for lead time: %w", repository, err)
 	}
-	deps, err := client.GitHubDeployments(r.opts.Namespace).List(ctx, metav1.ListOptions{LabelSelector: sel})
+	deps, err := client.GitHubDeployments(r.opts.Namespace).List(ctx, metav1.ListOptions{FieldSelector: sel})
 	if err != nil {
 		return nil, fmt.Errorf("listing deployments of %s for lead time: %w", repository, err)
 	}
@@ -103,10 +101,6 @@ func (r *Recorder) ship(ctx context.Context, repository, environment string) err
 			if !addChanges(&cur.Spec, found) {
 				return nil
 			}
-			// The spec moves, so the API server bumps the generation;
-			// the status, written in the same request, says it
-			// describes that one.
-			deployments.derive(cur, cur.Generation+1)
 			_, err := client.Update(ctx, cur, metav1.UpdateOptions{})
 			if err == nil {
 				return nil

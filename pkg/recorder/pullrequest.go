@@ -26,17 +26,14 @@ var pullRequests = objectKind[*stablev1.PullRequest]{
 	spec:     func(o *stablev1.PullRequest) any { return o.Spec },
 	status: func(o *stablev1.PullRequest) recordedStatus {
 		s := &o.Status
-		return recordedStatus{s, &s.ObservedGeneration, &s.LastDeliveryID, &s.LastAction, &s.Conditions}
+		return recordedStatus{s, &s.LastDeliveryID, &s.LastAction}
 	},
-	// The status also says which updated_at the spec reflects.
-	derived: func(o *stablev1.PullRequest) { o.Status.ObservedUpdatedAt = o.Spec.UpdatedAt },
 }
 
 // pullRequestNames are the names the PullRequest of number may have.
 func pullRequestNames(repository string, number int64) objectNames {
 	return objectNames{
 		name:     naming.PullRequestName(repository, number),
-		legacy:   naming.LegacyPullRequestName(repository, number),
 		identity: pullRequestIdentity(repository, number),
 	}
 }
@@ -71,7 +68,6 @@ func (r *Recorder) deliverPullRequest(ctx context.Context, ch githubevent.Change
 // merged pull request). It reports whether the spec moved.
 func applyPullRequest(pr *stablev1.PullRequest, ch githubevent.Change) bool {
 	c := ch.PullRequest
-	identify(&pr.ObjectMeta, ch.Repository)
 	numberPullRequest(pr, ch.Repository, c.Number)
 	s := &pr.Spec
 	if !newer(ch.OccurredAt, s.UpdatedAt) || (s.Merged && !c.Merged) {
@@ -96,7 +92,7 @@ func applyPullRequest(pr *stablev1.PullRequest, ch githubevent.Change) bool {
 	s.MergedAt = timeOrNil(c.MergedAt)
 	s.MergeCommitSHA = c.MergeCommitSHA
 	s.UpdatedAt = timeOrNil(ch.OccurredAt)
-	markApplied(&pr.ObjectMeta, ch)
+	markApplied(pullRequests.status(pr), ch)
 	return true
 }
 
@@ -139,9 +135,8 @@ func fillPullRequest(s *stablev1.PullRequestSpec, c githubevent.PullRequestChang
 }
 
 // numberPullRequest writes what names a pull request on its object: the
-// repository, the number (label and spec).
+// repository and the number.
 func numberPullRequest(pr *stablev1.PullRequest, repository string, number int64) {
-	setLabel(&pr.ObjectMeta, stablev1.LabelPullRequestNumber, strconv.FormatInt(number, 10))
 	s := &pr.Spec
 	s.Repository, s.Number, s.ID = repository, number, strconv.FormatInt(number, 10)
 }

@@ -69,9 +69,9 @@ func TestApplyPullRequest_NeverMovesBackwards(t *testing.T) {
 				}
 			}
 			if pr.Spec.Status != string(tt.wantStatus) || pr.Spec.Title != tt.wantTitle ||
-				pr.Annotations[AnnotationLastAppliedDelivery] != tt.wantLast {
+				pr.Status.LastDeliveryID != tt.wantLast {
 				t.Errorf("status=%s title=%s last=%s, want %s %s %s", pr.Spec.Status, pr.Spec.Title,
-					pr.Annotations[AnnotationLastAppliedDelivery], tt.wantStatus, tt.wantTitle, tt.wantLast)
+					pr.Status.LastDeliveryID, tt.wantStatus, tt.wantTitle, tt.wantLast)
 			}
 			if pr.Spec.ID != "1" || pr.Spec.Number != 1 || pr.Spec.Repository != "o/r" {
 				t.Errorf("identity fields %+v", pr.Spec)

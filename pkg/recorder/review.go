@@ -53,7 +53,6 @@ func (r *Recorder) deliverReview(ctx context.Context, ch githubevent.Change, dig
 func applyReview(pr *stablev1.PullRequest, ch githubevent.Change) bool {
 	rv := ch.Review
 	c := rv.PullRequest
-	identify(&pr.ObjectMeta, ch.Repository)
 	numberPullRequest(pr, ch.Repository, c.Number)
 	s := &pr.Spec
 	moved := fillPullRequest(s, c)
@@ -101,7 +100,6 @@ func applyReview(pr *stablev1.PullRequest, ch githubevent.Change) bool {
 func applyReconciledReviews(pr *stablev1.PullRequest, ch githubevent.Change, now string) bool {
 	rv := ch.Review
 	before := pr.Spec.DeepCopy()
-	identify(&pr.ObjectMeta, ch.Repository)
 	s := &pr.Spec
 	if s.UpdatedAt == nil && s.Status == "" {
 		numberPullRequest(pr, ch.Repository, rv.PullRequest.Number)

@@ -15,10 +15,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/client-go/util/retry"
 
 	stablev1 "github.com/liatrio/gitpulse/pkg/apis/stable/v1"
 )
@@ -26,7 +24,7 @@ import (
 // objectKind is what the engine knows of one kind of object. It is the same
 // for every change; what a change does to the object is its write.
 type objectKind[T any] struct {
-	// name is the Kind: the key in recentObjects and legacyNames, and the
+	// name is the Kind: the key in recentObjects, and the
 	// Event's involvedObject.kind.
 	name string
 	// client is the kind's typed client in the recorder's namespace.
@@ -38,49 +36,15 @@ type objectKind[T any] struct {
 	spec func(T) any
 	// status points into the object's status.
 	status func(T) recordedStatus
-	// derived, when not nil, sets what the kind's status derives from the
-	// spec beyond what every kind's status says.
-	derived func(T)
 }
 
-// recordedStatus points at what every kind's status says: which generation
-// and delivery it reflects, that delivery's action, the Ready condition;
-// whole is the status, to compare two versions.
+// recordedStatus points at what every kind's status says: which delivery
+// moved the object last and what it did; whole is the status, to compare
+// two versions.
 type recordedStatus struct {
-	whole              any
-	observedGeneration *int64
-	lastDeliveryID     *string
-	lastAction         *string
-	conditions         *[]metav1.Condition
-}
-
-// derive sets obj's status from its spec and the recorder's annotations
-// alone, as of metadata.generation generation, so that whichever writer
-// writes the status last writes the right one.
-func (k objectKind[T]) derive(obj T, generation int64) {
-	s, m := k.status(obj), k.meta(obj)
-	*s.observedGeneration = generation
-	*s.lastDeliveryID = m.Annotations[AnnotationLastAppliedDelivery]
-	*s.lastAction = m.Annotations[AnnotationLastAppliedAction]
-	if k.derived != nil {
-		k.derived(obj)
-	}
-	meta.SetStatusCondition(s.conditions, readyCondition(generation, *s.lastDeliveryID))
-}
-
-// sameContent reports whether two versions have the same spec and status:
-// whether the API server will leave the generation alone.
-func (k objectKind[T]) sameContent(a, b T) bool {
-	return equality.Semantic.DeepEqual(k.spec(a), k.spec(b)) &&
-		equality.Semantic.DeepEqual(k.status(a).whole, k.status(b).whole)
-}
-
-// statusStored reports whether the API server kept the status sent in the
-// main write (it drops it when the status is a subresource).
-func (k objectKind[T]) statusStored(sent, got T) bool {
-	s, g := k.status(sent), k.status(got)
-	return *s.observedGeneration == *g.observedGeneration && *s.lastDeliveryID == *g.lastDeliveryID &&
-		meta.IsStatusConditionTrue(*g.conditions, stablev1.ConditionReady)
+	whole          any
+	lastDeliveryID *string
+	lastAction     *string
 }
 
 // meta is obj's ObjectMeta, to change in place.
@@ -97,22 +61,6 @@ func (k objectKind[T]) reference(obj T) corev1.ObjectReference {
 		Name:       m.Name,
 		Namespace:  m.Namespace,
 		UID:        m.UID,
-	}
-}
-
-// readyCondition says which delivery the spec reflects and that the status
-// is current for generation.
-func readyCondition(generation int64, delivery string) metav1.Condition {
-	msg := "reflects the newest delivery applied"
-	if delivery != "" {
-		msg = "reflects delivery " + delivery
-	}
-	return metav1.Condition{
-		Type:               stablev1.ConditionReady,
-		Status:             metav1.ConditionTrue,
-		ObservedGeneration: generation,
-		Reason:             "Recorded",
-		Message:            msg,
 	}
 }
 
@@ -136,10 +84,10 @@ type write[T any] struct {
 	isNew bool
 }
 
-// objectNames are where a change's object may live: its name, and the name
-// older gitpulse versions gave it (adopted when it holds the same identity).
+// objectNames are where a change's object lives: its name, and the
+// identity it holds.
 type objectNames struct {
-	name, legacy string
+	name string
 	// identity is the change's, as objectKind.identity renders an object's.
 	identity string
 }
@@ -189,28 +137,15 @@ func metaOf(obj metav1.ObjectMetaAccessor) *metav1.ObjectMeta {
 // bad input: the delivery answers 500 and nothing is written.
 var ErrIdentityMismatch = errors.New("object belongs to another identity")
 
-// locate finds the change's object: under its name, else under its legacy
-// name if that one holds the same identity (an object recorded before
-// names hashed an unambiguous identity; a legacy name shared by two
-// identities stays with the one its spec names, the other gets a new
-// object). A nil object means none exists yet. read is a cache's or the
-// API server's Get.
-func locate[T comparable](k objectKind[T], names objectNames, read func(string) (T, error)) (string, T, error) {
+// locate finds the change's object under its name; a nil object means
+// none exists yet. read is a cache's or the API server's Get.
+func locate[T comparable](names objectNames, read func(string) (T, error)) (string, T, error) {
 	var none T
 	cur, err := read(names.name)
 	switch {
 	case err == nil:
 		return names.name, cur, nil
 	case !apierrors.IsNotFound(err):
-		return names.name, none, err
-	case names.legacy == "" || names.legacy == names.name:
-		return names.name, none, nil
-	}
-	old, err := read(names.legacy)
-	switch {
-	case err == nil && k.identity(old) == names.identity:
-		return names.legacy, old, nil
-	case err != nil && !apierrors.IsNotFound(err):
 		return names.name, none, err
 	}
 	return names.name, none, nil
@@ -220,8 +155,7 @@ func locate[T comparable](k objectKind[T], names objectNames, read func(string) 
 //
 // Where it starts: the object as this replica last wrote it, if it
 // remembers it; else, when the change is about something new on GitHub (a
-// pull request opened, a branch created) and no object is known to be under
-// its legacy name, no object at all (create first; AlreadyExists means one
+// pull request opened, a branch created), no object at all (create first; AlreadyExists means one
 // exists after all); else the object read from the API server. Whatever it
 // started from, a conflict or AlreadyExists sends it to the API server.
 func upsert[E any, T recordedObject[E]](ctx context.Context, r *Recorder, k objectKind[T], w write[T]) (T, upsertResult, error) {
@@ -239,17 +173,14 @@ func upsert[E any, T recordedObject[E]](ctx context.Context, r *Recorder, k obje
 		sameState = func(a, b T) bool { return equality.Semantic.DeepEqual(k.spec(a), k.spec(b)) }
 	}
 	live := func(name string) (T, error) { return c.Get(ctx, name, metav1.GetOptions{}) }
-	legacyAbsent := names.legacy == "" || names.legacy == names.name || r.legacy.absent(k.name, names.legacy)
 	fromCache := true
 	if o, ok := r.objects.get(k.name, names.name); ok {
 		name, cur = names.name, o.(T)
-	} else if o, ok := r.objects.get(k.name, names.legacy); ok && !legacyAbsent {
-		name, cur = names.legacy, o.(T)
-	} else if legacyAbsent && w.isNew {
+	} else if w.isNew {
 		name = names.name
 	} else {
 		fromCache = false
-		name, cur, err = locate(k, names, live)
+		name, cur, err = locate(names, live)
 	}
 	backoff := r.opts.Backoff
 	now := r.opts.Now()
@@ -258,10 +189,7 @@ func upsert[E any, T recordedObject[E]](ctx context.Context, r *Recorder, k obje
 			return out, res, fmt.Errorf("reading %s/%s: %w", r.opts.Namespace, name, err)
 		}
 		res = upsertResult{}
-		var (
-			werr error
-			sent T
-		)
+		var werr error
 		switch {
 		case cur == nil:
 			obj := T(new(E))
@@ -270,8 +198,6 @@ func upsert[E any, T recordedObject[E]](ctx context.Context, r *Recorder, k obje
 			res.applied = w.apply(obj)
 			remember(m, w.delivery, now, r.opts.DeliveryWindow, r.opts.RecentDeliveries)
 			rememberPayload(m, w.digest, DefaultRecentPayloads)
-			k.derive(obj, 1) // a created object's generation
-			sent = obj
 			out, werr = c.Create(ctx, obj, metav1.CreateOptions{})
 		case k.identity(cur) != names.identity && !fromCache:
 			r.log.Error("BUG: the object named after this delivery's identity is about another one; nothing written",
@@ -305,27 +231,11 @@ func upsert[E any, T recordedObject[E]](ctx context.Context, r *Recorder, k obje
 			}
 			remember(metaOf(obj), w.delivery, now, r.opts.DeliveryWindow, r.opts.RecentDeliveries)
 			rememberPayload(metaOf(obj), w.digest, DefaultRecentPayloads)
-			// The status rides in the same write (the CRDs have no status
-			// subresource): derived for the generation the API server will
-			// give the object, which it bumps when spec or status change.
-			generation := metaOf(cur).Generation
-			k.derive(obj, generation)
-			if !k.sameContent(cur, obj) {
-				k.derive(obj, generation+1)
-			}
-			sent = obj
+			// The status rides in the same write: the CRDs have no status
+			// subresource.
 			out, werr = c.Update(ctx, obj, metav1.UpdateOptions{})
 		}
 		if werr == nil {
-			if !k.statusStored(sent, out) {
-				// A CRD that still has the status subresource (one
-				// installed by an older gitpulse) drops the status from
-				// the main write: write it the old way.
-				if out, werr = writeStatus(ctx, r, k, out); werr != nil {
-					r.objects.forget(k.name, name)
-					return out, res, werr
-				}
-			}
 			r.objects.add(k.name, name, out)
 			res.object = k.reference(out)
 			return out, res, nil
@@ -350,40 +260,8 @@ func upsert[E any, T recordedObject[E]](ctx context.Context, r *Recorder, k obje
 			}
 		}
 		fromCache = false
-		name, cur, err = locate(k, names, live)
+		name, cur, err = locate(names, live)
 	}
-}
-
-// writeStatus derives obj's status and writes it through the status
-// subresource, re-deriving on a fresh read after a conflict (the status is
-// derived, so whichever writer comes last writes the right one).
-func writeStatus[E any, T recordedObject[E]](ctx context.Context, r *Recorder, k objectKind[T], obj T) (T, error) {
-	c := k.client(r)
-	out, attempt := obj, obj
-	name := metaOf(obj).Name
-	err := retry.OnError(r.opts.Backoff, apierrors.IsConflict, func() error {
-		next := T(attempt.DeepCopy())
-		k.derive(next, metaOf(next).Generation)
-		if k.sameContent(attempt, next) {
-			return nil
-		}
-		written, err := c.UpdateStatus(ctx, next, metav1.UpdateOptions{})
-		if apierrors.IsConflict(err) {
-			fresh, gerr := c.Get(ctx, name, metav1.GetOptions{})
-			if gerr != nil {
-				return gerr
-			}
-			attempt = fresh
-		}
-		if err == nil {
-			out = written
-		}
-		return err
-	})
-	if err != nil {
-		return out, fmt.Errorf("writing status of %s/%s: %w", r.opts.Namespace, name, err)
-	}
-	return out, nil
 }
 
 // reconcileWrite is upsert for a reconcile pass. Nothing is written when the
@@ -400,9 +278,6 @@ func reconcileWrite[E any, T recordedObject[E]](ctx context.Context, r *Recorder
 		return upsertResult{}, err
 	}
 	r.objects.forget(k.name, w.names.name)
-	if w.names.legacy != "" {
-		r.objects.forget(k.name, w.names.legacy)
-	}
 	w.isNew, w.digest, w.sameState = false, "", nil
 	_, res, err := upsert(ctx, r, k, w)
 	return res, err

@@ -2,13 +2,10 @@ package recorder
 
 import (
 	"testing"
-	"time"
-
-	"k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	stablev1 "github.com/liatrio/gitpulse/pkg/apis/stable/v1"
 	"github.com/liatrio/gitpulse/pkg/githubevent"
+	"k8s.io/apimachinery/pkg/fields"
 )
 
 // Every subject a change can have is recorded, delivered and reconciled.
@@ -24,89 +21,52 @@ func TestSubjects_EverySubjectHasItsRules(t *testing.T) {
 	}
 }
 
-// The engine derives every kind's status from its annotations alone (and
-// a pull request's observedUpdatedAt from its spec), and tells a status the
-// API server kept from one it dropped (a status subresource).
-func TestObjectKind_DerivesTheStatusAndSeesWhetherItWasStored(t *testing.T) {
-	applied := func(m *metav1.ObjectMeta) {
-		setAnnotation(m, AnnotationLastAppliedDelivery, "guid")
-		setAnnotation(m, AnnotationLastAppliedAction, "opened")
-	}
-	updated := metav1.NewTime(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
-	pr := &stablev1.PullRequest{Spec: stablev1.PullRequestSpec{UpdatedAt: &updated}}
-	b := &stablev1.Branch{}
-	d := &stablev1.GitHubDeployment{}
-	applied(&pr.ObjectMeta)
-	applied(&b.ObjectMeta)
-	applied(&d.ObjectMeta)
-
+// markApplied says in every kind's status which delivery moved it last and
+// what it did: the whole status.
+func TestMarkApplied_WritesEveryKindsStatus(t *testing.T) {
+	ch := githubevent.Change{DeliveryID: "guid", Event: "push", Branch: &githubevent.BranchChange{Action: stablev1.ActionPushed}}
+	pr, b, d := &stablev1.PullRequest{}, &stablev1.Branch{}, &stablev1.GitHubDeployment{}
 	tests := []struct {
-		name string
-		// derive derives the object's status for generation 3, the stored
-		// one is that object as the API server answered a write that kept
-		// the status, dropped the status, or kept it without change.
-		derive  func() recordedStatus
-		stored  func() (kept, dropped, same bool)
-		derived func() bool
+		name   string
+		status recordedStatus
+		whole  func() any
+		want   any
 	}{
-		{"PullRequest",
-			func() recordedStatus { pullRequests.derive(pr, 3); return pullRequests.status(pr) },
-			func() (bool, bool, bool) {
-				return pullRequests.statusStored(pr, pr.DeepCopy()), pullRequests.statusStored(pr, &stablev1.PullRequest{}),
-					pullRequests.sameContent(pr, pr.DeepCopy())
-			},
-			func() bool { return pr.Status.ObservedUpdatedAt.Equal(&updated) }},
-		{"Branch",
-			func() recordedStatus { branches.derive(b, 3); return branches.status(b) },
-			func() (bool, bool, bool) {
-				return branches.statusStored(b, b.DeepCopy()), branches.statusStored(b, &stablev1.Branch{}),
-					branches.sameContent(b, b.DeepCopy())
-			},
-			func() bool { return true }},
-		{"GitHubDeployment",
-			func() recordedStatus { deployments.derive(d, 3); return deployments.status(d) },
-			func() (bool, bool, bool) {
-				return deployments.statusStored(d, d.DeepCopy()), deployments.statusStored(d, &stablev1.GitHubDeployment{}),
-					deployments.sameContent(d, d.DeepCopy())
-			},
-			func() bool { return true }},
+		{"PullRequest", pullRequests.status(pr), func() any { return pr.Status },
+			stablev1.PullRequestStatus{LastDeliveryID: "guid", LastAction: stablev1.ActionPushed}},
+		{"Branch", branches.status(b), func() any { return b.Status },
+			stablev1.BranchStatus{LastDeliveryID: "guid", LastAction: stablev1.ActionPushed}},
+		{"GitHubDeployment", deployments.status(d), func() any { return d.Status },
+			stablev1.GitHubDeploymentStatus{LastDeliveryID: "guid", LastAction: stablev1.ActionPushed}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := tt.derive()
-			if *s.observedGeneration != 3 || *s.lastDeliveryID != "guid" || *s.lastAction != "opened" {
-				t.Errorf("status says generation %d, delivery %q, action %q", *s.observedGeneration, *s.lastDeliveryID, *s.lastAction)
-			}
-			c := meta.FindStatusCondition(*s.conditions, stablev1.ConditionReady)
-			if c == nil || c.Status != metav1.ConditionTrue || c.ObservedGeneration != 3 || c.Message != "reflects delivery guid" {
-				t.Errorf("Ready condition %+v", c)
-			}
-			if !tt.derived() {
-				t.Error("the kind's own status fields were not derived")
-			}
-			kept, dropped, same := tt.stored()
-			if !kept || dropped || !same {
-				t.Errorf("statusStored kept %v, dropped %v; sameContent %v", kept, dropped, same)
+			markApplied(tt.status, ch)
+			if got := tt.whole(); got != tt.want {
+				t.Errorf("status %+v, want %+v", got, tt.want)
 			}
 		})
 	}
 }
 
-// The repository's labels are built in one place: objects, Events and the
-// selectors that find them all agree.
-func TestRepositoryLabels_ObjectsAndEventsCarryTheSame(t *testing.T) {
-	var m metav1.ObjectMeta
-	identify(&m, "Octo-Org/hello.world")
-	want := repositoryLabels("Octo-Org/hello.world")
-	if len(want) != 2 || len(m.Labels) != 2 {
-		t.Fatalf("labels %v, want %v", m.Labels, want)
+// A repository's objects are selected by their selectable field
+// spec.repository, its raw name escaped as a field selector value.
+func TestRepositorySelector_SelectsTheRawName(t *testing.T) {
+	tests := []struct{ repository, want string }{
+		{"Octo-Org/hello.world", "spec.repository=Octo-Org/hello.world"},
+		{"o/a,b=c", `spec.repository=o/a\,b\=c`},
 	}
-	for k, v := range want {
-		if m.Labels[k] != v {
-			t.Errorf("label %s = %q, want %q", k, m.Labels[k], v)
+	for _, tt := range tests {
+		sel := repositorySelector(tt.repository)
+		if sel != tt.want {
+			t.Errorf("repositorySelector(%q) = %q, want %q", tt.repository, sel, tt.want)
 		}
-	}
-	if m.Annotations[stablev1.AnnotationRepository] != "Octo-Org/hello.world" {
-		t.Errorf("annotations %v", m.Annotations)
+		parsed, err := fields.ParseSelector(sel)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !parsed.Matches(fields.Set{"spec.repository": tt.repository}) {
+			t.Errorf("%q does not select %q", sel, tt.repository)
+		}
 	}
 }

@@ -171,9 +171,9 @@ func (w *world) doraView() doraView {
 		for _, c := range s.Changes {
 			changes += fmt.Sprintf("#%d(%s,opened=%s,merged=%s) ", c.Number, c.By, ts(c.OpenedAt), ts(c.MergedAt))
 		}
-		v.Deployments[s.DeploymentID] = fmt.Sprintf("env=%s sha=%s ref=%s created=%s state=%s at=%s id=%d statuses=%d firstSuccess=%s firstFailure=%s changes=%d[%s] envAnnotation=%s",
+		v.Deployments[s.DeploymentID] = fmt.Sprintf("env=%s sha=%s ref=%s created=%s state=%s at=%s id=%d statuses=%d firstSuccess=%s firstFailure=%s changes=%d[%s]",
 			s.Environment, s.SHA, s.Ref, ts(s.CreatedAt), s.State, ts(s.StateAt), s.StateID, s.StatusCount,
-			ts(s.FirstSuccessAt), ts(s.FirstFailureAt), s.ChangeCount, changes, d.Annotations[stablev1.AnnotationEnvironment])
+			ts(s.FirstSuccessAt), ts(s.FirstFailureAt), s.ChangeCount, changes)
 	}
 	return v
 }

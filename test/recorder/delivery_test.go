@@ -11,8 +11,6 @@ import (
 	"time"
 
 	rbacv1 "k8s.io/api/rbac/v1"
-	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
-	apiextensionsclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -187,7 +185,6 @@ func TestRecorder_TwoReplicasDecideOnTheLiveObject(t *testing.T) {
 	m.eq("state", got.Spec.State, string(stablev1.BranchCreated))
 	m.eq("pushCount", got.Spec.PushCount, 4)
 	m.eq("headSHA", got.Spec.HeadSHA, fmt.Sprintf("%040x", 6))
-	m.eq("status.observedGeneration", got.Status.ObservedGeneration, got.Generation)
 	m.eq("objects", a.objectCount(t), 1)
 	m.eq("Events", len(a.events(t)), len(steps))
 	m.report(t, "after two replicas took turns")
@@ -337,7 +334,6 @@ func TestRecorder_ConcurrentPushesToOneBranchConverge(t *testing.T) {
 	m.eq("headSHA", b.Spec.HeadSHA, fmt.Sprintf("%040x", pushes-1))
 	m.eq("lastPushAt", fmtTime(b.Spec.LastPushAt), time.Unix(base+pushes-1, 0).UTC().Format(time.RFC3339))
 	m.eq("status.lastDeliveryID", b.Status.LastDeliveryID, ids[pushes-1])
-	m.eq("status.observedGeneration", b.Status.ObservedGeneration, b.Generation)
 	m.eq("Events", len(h.events(t)), pushes)
 	m.report(t, "after concurrent pushes")
 }
@@ -512,8 +508,8 @@ func TestRecorder_RetryFinishesAHalfRecordedDelivery(t *testing.T) {
 	id, body := newDeliveryID(t), readTestdata(t, "push-branch.json")
 	h.deliver(t, binary, "push", id, body, http.StatusInternalServerError) // Event write forbidden
 	b := getBranch(t, h, helloWorld, addReadme)
-	if b.Spec.PushCount != 1 || b.Status.LastDeliveryID != id || b.Status.ObservedGeneration != b.Generation {
-		t.Fatalf("after the first attempt: pushCount %d, generation %d, status %+v", b.Spec.PushCount, b.Generation, b.Status)
+	if b.Spec.PushCount != 1 || b.Status.LastDeliveryID != id {
+		t.Fatalf("after the first attempt: pushCount %d, status %+v", b.Spec.PushCount, b.Status)
 	}
 	h.deliver(t, structured, "push", id, body, http.StatusInternalServerError) // still forbidden
 	if b = getBranch(t, h, helloWorld, addReadme); b.Spec.PushCount != 1 {
@@ -556,65 +552,5 @@ func TestRecorder_AcknowledgesGitHubEventsItDoesNotRecord(t *testing.T) {
 	}
 	if n := len(h.events(t)); n != 0 {
 		t.Errorf("%d Events for ignored deliveries", n)
-	}
-}
-
-// TestRecorder_WritesTheStatusWhereTheCRDStillHasItsStatusSubresource: the
-// CRDs of older gitpulse versions had a status subresource, which drops the
-// status from the main write. Until the new CRDs are applied (an upgrade's
-// window), the recorder sees its status dropped and writes it through the
-// subresource, so objects still say which delivery they reflect.
-func TestRecorder_WritesTheStatusWhereTheCRDStillHasItsStatusSubresource(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	private, err := testenv.Start(ctx, controlplane.Options{})
-	if err != nil {
-		t.Fatalf("private control plane: %v", err)
-	}
-	t.Cleanup(private.ControlPlane.Stop)
-	crds := apiextensionsclient.NewForConfigOrDie(private.Config()).ApiextensionsV1().CustomResourceDefinitions()
-	for _, name := range []string{"branches.stable.liatr.io", "pullrequests.stable.liatr.io"} {
-		crd, err := crds.Get(ctx, name, metav1.GetOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		crd.Spec.Versions[0].Subresources = &apiextensionsv1.CustomResourceSubresources{Status: &apiextensionsv1.CustomResourceSubresourceStatus{}}
-		if _, err := crds.Update(ctx, crd, metav1.UpdateOptions{}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	// The API server serves the changed CRD shortly: once a create drops
-	// the status, the subresource is in place.
-	probe := private.Gitpulse.StableV1().Branches("default")
-	for start := time.Now(); ; time.Sleep(100 * time.Millisecond) {
-		b := &stablev1.Branch{ObjectMeta: metav1.ObjectMeta{GenerateName: "probe-"},
-			Spec: stablev1.BranchSpec{Name: "probe", State: "created", Repository: "probe/probe"}, Status: stablev1.BranchStatus{LastAction: "probe"}}
-		got, err := probe.Create(ctx, b, metav1.CreateOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		_ = probe.Delete(ctx, got.Name, metav1.DeleteOptions{})
-		if got.Status.LastAction == "" {
-			break
-		}
-		if time.Since(start) > 30*time.Second {
-			t.Fatal("the status subresource did not take effect")
-		}
-	}
-
-	ns := private.Namespace(t)
-	h := startRecorder(t, private, func(o *recorder.Options) { o.Namespace = ns })
-	h.ns = ns
-	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).Unix()
-	for i := range 2 {
-		id := newDeliveryID(t)
-		h.deliver(t, binary, "push", id, withPush(t, fmt.Sprintf("%040x", i), base+int64(i)), http.StatusOK)
-		b := getBranch(t, h, helloWorld, addReadme)
-		var m mismatch
-		m.eq("pushCount", b.Spec.PushCount, int64(i+1))
-		m.eq("status.lastDeliveryID", b.Status.LastDeliveryID, id)
-		m.eq("status.observedGeneration", b.Status.ObservedGeneration, b.Generation)
-		m.eq("Ready", len(b.Status.Conditions) == 1 && b.Status.Conditions[0].Status == metav1.ConditionTrue, true)
-		m.report(t, fmt.Sprintf("after push %d", i+1))
 	}
 }

@@ -135,50 +135,6 @@ func TestRecorder_RefusesToOverwriteAnObjectOfAnotherIdentity(t *testing.T) {
 	}
 }
 
-// Item 1, migration: an object recorded under its legacy name keeps being
-// used when its spec names the same branch; a legacy object shared by two
-// identities stays with the one its spec names, the other gets a new one.
-func TestRecorder_AdoptsLegacyNamedObjectsOfTheSameIdentity(t *testing.T) {
-	env := testenv.Get(t)
-	ns := env.Namespace(t)
-	ctx := context.Background()
-	// The legacy object exists before the recorder starts (older versions
-	// wrote it), so its start-up scan finds it.
-	legacy := &stablev1.Branch{
-		ObjectMeta: metav1.ObjectMeta{Name: naming.LegacyBranchName("acme/api", "gateway-fix")},
-		Spec:       stablev1.BranchSpec{Name: "gateway-fix", State: "created", Repository: "acme/api", PushCount: 3},
-	}
-	if _, err := env.Gitpulse.StableV1().Branches(ns).Create(ctx, legacy, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	h := startRecorder(t, env, func(o *recorder.Options) { o.Namespace = ns })
-	h.ns = ns
-	at := time.Now().Add(-time.Minute)
-	// A create (a branch new on GitHub: created first, unless an object
-	// is known under its legacy name), then a push.
-	h.deliver(t, binary, "create", newDeliveryID(t), ghwebhook.Ref{Repo: "acme/api", Ref: "gateway-fix", Sender: "u", At: at.Add(-time.Second)}.CreatePayload(), http.StatusOK)
-	h.deliver(t, binary, "push", newDeliveryID(t), ghwebhook.Push{Repo: "acme/api", Branch: "gateway-fix", After: "a1", Pusher: "u", At: at}.Payload(), http.StatusOK)
-	h.deliver(t, binary, "push", newDeliveryID(t), ghwebhook.Push{Repo: "acme/api-gateway", Branch: "fix", After: "b1", Pusher: "u", At: at}.Payload(), http.StatusOK)
-
-	adopted, err := env.Gitpulse.StableV1().Branches(h.ns).Get(ctx, legacy.Name, metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if adopted.Spec.PushCount != 4 || adopted.Spec.HeadSHA != "a1" || adopted.Spec.Repository != "acme/api" {
-		t.Errorf("legacy object not adopted: %+v", adopted.Spec)
-	}
-	if _, err := env.Gitpulse.StableV1().Branches(h.ns).Get(ctx, naming.BranchName("acme/api", "gateway-fix"), metav1.GetOptions{}); err == nil {
-		t.Errorf("a second object was created for the adopted branch")
-	}
-	other := getBranch(t, h, "acme/api-gateway", "fix")
-	if other.Spec.PushCount != 1 || other.Spec.HeadSHA != "b1" {
-		t.Errorf("acme/api-gateway fix: %+v", other.Spec)
-	}
-	if n := h.objectCount(t); n != 2 {
-		t.Errorf("%d objects, want 2", n)
-	}
-}
-
 // Item 2: names GitHub never sends are refused with 400 and write nothing.
 func TestRecorder_RefusesControlCharactersAndWhitespaceInNames(t *testing.T) {
 	env := testenv.Get(t)

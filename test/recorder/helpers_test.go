@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	stablev1 "github.com/liatrio/gitpulse/pkg/apis/stable/v1"
+
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 	"github.com/cloudevents/sdk-go/v2/binding"
 	"github.com/cloudevents/sdk-go/v2/event"
@@ -96,13 +98,6 @@ func startRecorder(t *testing.T, env *testenv.Env, mutate ...func(*recorder.Opti
 	if err != nil {
 		t.Fatal(err)
 	}
-	// As the function does at start-up, but before serving, so that each
-	// test knows which path its deliveries take: the objects under legacy
-	// names are known (a scan the recorder may not do, for lack of RBAC,
-	// leaves them unknown, and every lookup goes to the API server).
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	_ = rec.ScanLegacyNames(ctx)
 	// Served through the function's own Handle, so answers and refusal
 	// logs are the function's (function.Answer).
 	return serve(t, env, ns, recorderfn.NewStarted(rec, log), map[string]string{}, logs)
@@ -375,4 +370,54 @@ func (m *mismatch) report(t *testing.T, what string) {
 	if len(m.lines) > 0 {
 		t.Errorf("%s:\n  %s", what, strings.Join(m.lines, "\n  "))
 	}
+}
+
+// lean checks that an object carries only the recorder's bookkeeping: no
+// labels (spec.repository is a selectable field), and no annotation that
+// repeats the spec or the status (docs/benchmarks.md, "A lean object").
+func (m *mismatch) lean(obj *metav1.ObjectMeta) {
+	if len(obj.Labels) > 0 {
+		m.lines = append(m.lines, fmt.Sprintf("labels %v, want none", obj.Labels))
+	}
+	bookkeeping := map[string]bool{
+		stablev1.AnnotationRecentDeliveries: true, recorder.AnnotationRecentPayloads: true,
+		stablev1.AnnotationReconciledAt: true, recorder.AnnotationCountedStatuses: true,
+		recorder.AnnotationCountedReviews: true,
+	}
+	for k := range obj.Annotations {
+		if !bookkeeping[k] {
+			m.lines = append(m.lines, fmt.Sprintf("annotation %s, which is not bookkeeping", k))
+		}
+	}
+}
+
+// specRepository is spec.repository of the object an Event is about.
+func (h *harness) specRepository(t *testing.T, kind, name string) string {
+	t.Helper()
+	ctx, c := context.Background(), h.env.Gitpulse.StableV1()
+	var (
+		repo string
+		err  error
+	)
+	switch kind {
+	case stablev1.KindPullRequest:
+		var o *stablev1.PullRequest
+		if o, err = c.PullRequests(h.ns).Get(ctx, name, metav1.GetOptions{}); err == nil {
+			repo = o.Spec.Repository
+		}
+	case stablev1.KindBranch:
+		var o *stablev1.Branch
+		if o, err = c.Branches(h.ns).Get(ctx, name, metav1.GetOptions{}); err == nil {
+			repo = o.Spec.Repository
+		}
+	case stablev1.KindGitHubDeployment:
+		var o *stablev1.GitHubDeployment
+		if o, err = c.GitHubDeployments(h.ns).Get(ctx, name, metav1.GetOptions{}); err == nil {
+			repo = o.Spec.Repository
+		}
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return repo
 }

@@ -52,6 +52,7 @@ func IsDeploymentFailure(state string) bool {
 // +kubebuilder:printcolumn:name="Changes",type=integer,JSONPath=`.spec.changeCount`,priority=1
 // +kubebuilder:printcolumn:name="First-Success",type=date,JSONPath=`.spec.firstSuccessAt`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:selectablefield:JSONPath=`.spec.repository`
 
 // GitHubDeployment is one GitHub deployment (the deployments API: a request
 // to deploy a ref to an environment, and the statuses reported for it),
@@ -155,9 +156,6 @@ type DeployedChange struct {
 
 // GitHubDeploymentStatus is the recorder's bookkeeping about a deployment.
 type GitHubDeploymentStatus struct {
-	// ObservedGeneration is the generation the status describes.
-	// +optional
-	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 	// LastDeliveryID is the X-GitHub-Delivery of the newest delivery applied.
 	// +optional
 	LastDeliveryID string `json:"lastDeliveryID,omitempty"`
@@ -165,11 +163,6 @@ type GitHubDeploymentStatus struct {
 	// status state).
 	// +optional
 	LastAction string `json:"lastAction,omitempty"`
-	// Conditions are the latest observations of the object's state.
-	// +optional
-	// +listType=map
-	// +listMapKey=type
-	Conditions []metav1.Condition `json:"conditions,omitempty"`
 }
 
 // +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object

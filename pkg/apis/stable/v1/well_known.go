@@ -4,11 +4,10 @@ package v1
 // metrics function (which reads them). Both sides import these names; nothing
 // else may spell them.
 const (
-	// AnnotationRepository holds GitHub's raw owner/name on objects and Events
-	// (a slash is not allowed in a label value).
+	// AnnotationRepository holds GitHub's owner/name on Events (objects
+	// have it in spec.repository, a selectable field:
+	// `kubectl get pr --field-selector spec.repository=owner/name`).
 	AnnotationRepository = GroupName + "/repository"
-	// AnnotationBranch holds the raw branch name on Branch objects.
-	AnnotationBranch = GroupName + "/branch"
 	// AnnotationDeliveryID holds the X-GitHub-Delivery GUID on Events.
 	AnnotationDeliveryID = GroupName + "/delivery-id"
 	// AnnotationRecentDeliveries holds, on PullRequest and Branch objects, the
@@ -18,20 +17,6 @@ const (
 	// written in the same update as the spec, so a retried or redelivered
 	// delivery can tell that its change is already in place.
 	AnnotationRecentDeliveries = GroupName + "/recent-deliveries"
-
-	// AnnotationLastAppliedDelivery is the delivery that last moved an
-	// object's spec, and AnnotationLastAppliedAction that delivery's Event
-	// action; written in the same update as the spec, the status is derived
-	// from them.
-	AnnotationLastAppliedDelivery = GroupName + "/last-applied-delivery"
-	AnnotationLastAppliedAction   = GroupName + "/last-applied-action"
-
-	// LabelRepositoryOwner and LabelRepositoryName carry the repository as
-	// label-safe values, for label selectors.
-	LabelRepositoryOwner = GroupName + "/repository-owner"
-	LabelRepositoryName  = GroupName + "/repository-name"
-	// LabelPullRequestNumber carries the pull request number.
-	LabelPullRequestNumber = GroupName + "/number"
 
 	// ReportingController is the Event reportingController (field selector
 	// reportingComponent) of every Event the recorder writes.
@@ -169,11 +154,9 @@ var ReconcileResults = []string{"ok", "partial", "rate_limited", "error"}
 const (
 	KindGitHubDeployment = "GitHubDeployment"
 
-	// AnnotationEnvironment holds a deployment's raw environment on
-	// GitHubDeployment objects and their Events.
+	// AnnotationEnvironment holds a deployment's environment on its Events
+	// (the GitHubDeployment has it in spec.environment).
 	AnnotationEnvironment = GroupName + "/environment"
-	// LabelDeploymentID carries the GitHub deployment id.
-	LabelDeploymentID = GroupName + "/deployment-id"
 
 	ReasonPullRequestReviewed        = "PullRequestReviewed"
 	ReasonPullRequestReviewEdited    = "PullRequestReviewEdited"

@@ -27,17 +27,19 @@ const (
 )
 
 // PullRequest and Branch have no status subresource, on purpose: their only
-// writer is the recorder, and their status is derived from the spec and
-// the recorder's annotations, so there is no second party whose writes the
+// writer is the recorder, so there is no second party whose writes the
 // subresource would keep apart. Without it the status rides in the same
-// write as the change (one request per delivery instead of two),
-// and is never out of step with the spec. The API server then bumps
-// metadata.generation when the spec or the status changes; the recorder
-// writes the observedGeneration that write will have.
-
-// ConditionReady is the condition type the recorder sets once an object
-// reflects the newest delivery it has seen.
-const ConditionReady = "Ready"
+// write as the change (one request per delivery instead of two), and is
+// never out of step with the spec.
+//
+// The status is as small as the recorder's rules allow: which delivery
+// moved the object last and what it did. It has no conditions and no
+// observedGeneration: nothing reconciles these objects towards a desired
+// state, every write carries spec and status together, so a Ready
+// condition would always be True and say nothing (it cost the API server
+// more than the rest of the object's data: docs/benchmarks.md, "A lean
+// object"). The order rule is spec.updatedAt; the exactly-once memory is
+// the recent-deliveries annotation.
 
 // +genclient
 // +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
@@ -53,6 +55,7 @@ const ConditionReady = "Ready"
 // +kubebuilder:printcolumn:name="Title",type=string,JSONPath=`.spec.title`,priority=1
 // +kubebuilder:printcolumn:name="Last-Action",type=string,JSONPath=`.status.lastAction`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:selectablefield:JSONPath=`.spec.repository`
 
 // PullRequest is one GitHub pull request, identified by repository and number.
 type PullRequest struct {
@@ -153,23 +156,12 @@ type PullRequestSpec struct {
 
 // PullRequestStatus is the recorder's bookkeeping about a pull request.
 type PullRequestStatus struct {
-	// ObservedGeneration is the generation the status describes.
-	// +optional
-	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 	// LastDeliveryID is the X-GitHub-Delivery of the newest delivery applied.
 	// +optional
 	LastDeliveryID string `json:"lastDeliveryID,omitempty"`
 	// LastAction is the pull_request action of that delivery (opened, closed, ...).
 	// +optional
 	LastAction string `json:"lastAction,omitempty"`
-	// ObservedUpdatedAt is GitHub's updated_at of that delivery.
-	// +optional
-	ObservedUpdatedAt *metav1.Time `json:"observedUpdatedAt,omitempty"`
-	// Conditions are the latest observations of the object's state.
-	// +optional
-	// +listType=map
-	// +listMapKey=type
-	Conditions []metav1.Condition `json:"conditions,omitempty"`
 }
 
 // +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
@@ -193,6 +185,7 @@ type PullRequestList struct {
 // +kubebuilder:printcolumn:name="Head",type=string,JSONPath=`.spec.headSHA`,priority=1
 // +kubebuilder:printcolumn:name="Last-Push",type=date,JSONPath=`.spec.lastPushAt`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:selectablefield:JSONPath=`.spec.repository`
 
 // Branch is one branch of a GitHub repository, identified by repository and name.
 type Branch struct {
@@ -244,20 +237,12 @@ type BranchSpec struct {
 
 // BranchStatus is the recorder's bookkeeping about a branch.
 type BranchStatus struct {
-	// ObservedGeneration is the generation the status describes.
-	// +optional
-	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 	// LastDeliveryID is the X-GitHub-Delivery of the newest delivery applied.
 	// +optional
 	LastDeliveryID string `json:"lastDeliveryID,omitempty"`
 	// LastAction is created, pushed or deleted.
 	// +optional
 	LastAction string `json:"lastAction,omitempty"`
-	// Conditions are the latest observations of the object's state.
-	// +optional
-	// +listType=map
-	// +listMapKey=type
-	Conditions []metav1.Condition `json:"conditions,omitempty"`
 }
 
 // +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
