@@ -113,8 +113,6 @@ type Function struct {
 	rt  atomic.Pointer[function.Runtime]
 	// reconciler runs reconcile passes (reconcile.go); nil when disabled.
 	reconciler atomic.Pointer[reconcile.Reconciler]
-	// stopScan ends the legacy-name scan if it still runs.
-	stopScan atomic.Pointer[context.CancelFunc]
 }
 
 // New is what the func-go scaffolding calls.
@@ -169,22 +167,6 @@ func (f *Function) Start(ctx context.Context, cfg map[string]string) error {
 		rt.Stop()
 		return err
 	}
-	// Which objects are under legacy names, in the background: until it
-	// is known, new objects cost a read more. It waits a moment
-	// first: a cold start is usually for a delivery waiting to be served,
-	// and a list of a large namespace would compete with it.
-	scanCtx, stopScan := context.WithCancel(context.Background())
-	f.stopScan.Store(&stopScan)
-	go func() {
-		select {
-		case <-time.After(2 * time.Second):
-		case <-scanCtx.Done():
-			return
-		}
-		if err := rec.ScanLegacyNames(scanCtx); err != nil && scanCtx.Err() == nil {
-			rt.Logger.Warn("objects under legacy names unknown; every new object is looked up under its legacy name too", "error", err)
-		}
-	}()
 	f.rt.Store(rt)
 	f.log.Store(rt.Logger)
 	f.rec.Store(rec)
@@ -210,13 +192,10 @@ func (f *Function) Handle(ctx context.Context, e event.Event) (*event.Event, err
 	return nil, function.Answer(f.log.Load().With("delivery", e.ID(), "type", e.Type()), err)
 }
 
-// Stop ends the memory limit's upkeep and the legacy-name scan; nothing
-// else to release: every write is synchronous within Handle, and func-go
-// drains in-flight requests before calling it.
+// Stop ends the memory limit's upkeep; nothing else to release: every
+// write is synchronous within Handle, and func-go drains in-flight
+// requests before calling it.
 func (f *Function) Stop(context.Context) error {
-	if stop := f.stopScan.Load(); stop != nil {
-		(*stop)()
-	}
 	f.rt.Load().Stop()
 	return nil
 }

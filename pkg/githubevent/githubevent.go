@@ -86,6 +86,10 @@ type Change struct {
 	RepositoryID int64
 	// Sender is the login of whoever caused the delivery.
 	Sender string
+	// RepositoryNamedAt, when not zero, is when the repository was known to
+	// have the name Repository: a reconcile pass sets the time it read the
+	// name from the API. Zero means OccurredAt (NamedAt).
+	RepositoryNamedAt time.Time
 	// OccurredAt orders deliveries about one object: a delivery older than
 	// what an object already reflects must not move it backwards. It is
 	// truncated to whole seconds because that is what metav1.Time stores and
@@ -104,6 +108,16 @@ type Change struct {
 	// PullRequest), Deployment for deployment and deployment_status.
 	Review     *ReviewChange
 	Deployment *DeploymentChange
+}
+
+// NamedAt is when the change's repository had the name Repository, as far
+// as the change tells: a change older than the name an object already has
+// never names it back (a redelivery from before a rename).
+func (ch Change) NamedAt() time.Time {
+	if !ch.RepositoryNamedAt.IsZero() {
+		return ch.RepositoryNamedAt
+	}
+	return ch.OccurredAt
 }
 
 // PullRequestChange is the pull request as the payload describes it.

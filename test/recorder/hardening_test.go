@@ -106,7 +106,7 @@ func TestRecorder_RefusesToOverwriteAnObjectOfAnotherIdentity(t *testing.T) {
 	h := startRecorder(t, env)
 	ctx := context.Background()
 	squatter := &stablev1.Branch{
-		ObjectMeta: metav1.ObjectMeta{Name: naming.BranchName("acme/api", "main")},
+		ObjectMeta: metav1.ObjectMeta{Name: naming.BranchName("acme/api", ghwebhook.Repo("acme/api").ID(), "main")},
 		Spec:       stablev1.BranchSpec{Name: "main", State: "created", Repository: "acme/other", PushCount: 7},
 	}
 	if _, err := env.Gitpulse.StableV1().Branches(h.ns).Create(ctx, squatter, metav1.CreateOptions{}); err != nil {
@@ -135,42 +135,37 @@ func TestRecorder_RefusesToOverwriteAnObjectOfAnotherIdentity(t *testing.T) {
 	}
 }
 
-// Item 1, migration: an object recorded under its legacy name keeps being
-// used when its spec names the same branch; a legacy object shared by two
-// identities stays with the one its spec names, the other gets a new one.
-func TestRecorder_AdoptsLegacyNamedObjectsOfTheSameIdentity(t *testing.T) {
+// An object recorded from a delivery without the repository id (hand-made,
+// as the tests' own are) is the same object for a delivery with it: found
+// by its spec (repository name and key), it learns the id and keeps its
+// name; a branch of another repository that reads alike stays apart.
+func TestRecorder_AnObjectRecordedWithoutTheRepositoryIDLearnsIt(t *testing.T) {
 	env := testenv.Get(t)
-	ns := env.Namespace(t)
+	h := startRecorder(t, env)
 	ctx := context.Background()
-	// The legacy object exists before the recorder starts (older versions
-	// wrote it), so its start-up scan finds it.
-	legacy := &stablev1.Branch{
-		ObjectMeta: metav1.ObjectMeta{Name: naming.LegacyBranchName("acme/api", "gateway-fix")},
+	byName := &stablev1.Branch{
+		ObjectMeta: metav1.ObjectMeta{Name: naming.BranchName("acme/api", 0, "gateway-fix")},
 		Spec:       stablev1.BranchSpec{Name: "gateway-fix", State: "created", Repository: "acme/api", PushCount: 3},
 	}
-	if _, err := env.Gitpulse.StableV1().Branches(ns).Create(ctx, legacy, metav1.CreateOptions{}); err != nil {
+	if _, err := env.Gitpulse.StableV1().Branches(h.ns).Create(ctx, byName, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	h := startRecorder(t, env, func(o *recorder.Options) { o.Namespace = ns })
-	h.ns = ns
 	at := time.Now().Add(-time.Minute)
-	// A create (a branch new on GitHub: created first, unless an object
-	// is known under its legacy name), then a push.
-	h.deliver(t, binary, "create", newDeliveryID(t), ghwebhook.Ref{Repo: "acme/api", Ref: "gateway-fix", Sender: "u", At: at.Add(-time.Second)}.CreatePayload(), http.StatusOK)
+	// Pushes to the branch recorded by name, and to one that reads alike.
 	h.deliver(t, binary, "push", newDeliveryID(t), ghwebhook.Push{Repo: "acme/api", Branch: "gateway-fix", After: "a1", Pusher: "u", At: at}.Payload(), http.StatusOK)
 	h.deliver(t, binary, "push", newDeliveryID(t), ghwebhook.Push{Repo: "acme/api-gateway", Branch: "fix", After: "b1", Pusher: "u", At: at}.Payload(), http.StatusOK)
 
-	adopted, err := env.Gitpulse.StableV1().Branches(h.ns).Get(ctx, legacy.Name, metav1.GetOptions{})
+	adopted, err := env.Gitpulse.StableV1().Branches(h.ns).Get(ctx, byName.Name, metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if adopted.Spec.PushCount != 4 || adopted.Spec.HeadSHA != "a1" || adopted.Spec.Repository != "acme/api" {
-		t.Errorf("legacy object not adopted: %+v", adopted.Spec)
+	if adopted.Spec.PushCount != 4 || adopted.Spec.HeadSHA != "a1" || adopted.Spec.RepositoryID != ghwebhook.Repo("acme/api").ID() {
+		t.Errorf("the object recorded by name was not the delivery's: %+v", adopted.Spec)
 	}
-	if _, err := env.Gitpulse.StableV1().Branches(h.ns).Get(ctx, naming.BranchName("acme/api", "gateway-fix"), metav1.GetOptions{}); err == nil {
-		t.Errorf("a second object was created for the adopted branch")
+	other, err := findBranch(h, "acme/api-gateway", "fix")
+	if err != nil {
+		t.Fatal(err)
 	}
-	other := getBranch(t, h, "acme/api-gateway", "fix")
 	if other.Spec.PushCount != 1 || other.Spec.HeadSHA != "b1" {
 		t.Errorf("acme/api-gateway fix: %+v", other.Spec)
 	}
@@ -250,7 +245,7 @@ func TestRecorder_AFutureTimestampCannotFreezeAPullRequest(t *testing.T) {
 			}
 		})
 	}
-	got, err := env.Gitpulse.StableV1().PullRequests(h.ns).Get(context.Background(), naming.PullRequestName("acme/api", 7), metav1.GetOptions{})
+	got, err := findPullRequest(h, "acme/api", 7)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -261,7 +256,7 @@ func TestRecorder_AFutureTimestampCannotFreezeAPullRequest(t *testing.T) {
 	closed := pr
 	closed.Action, closed.UpdatedAt = "closed", now.Add(6*time.Minute)
 	h.deliver(t, binary, "pull_request", newDeliveryID(t), closed.Payload(), http.StatusOK)
-	got, _ = env.Gitpulse.StableV1().PullRequests(h.ns).Get(context.Background(), naming.PullRequestName("acme/api", 7), metav1.GetOptions{})
+	got, _ = findPullRequest(h, "acme/api", 7)
 	if got.Spec.Status != "closed" {
 		t.Errorf("after a real close the pull request is %s", got.Spec.Status)
 	}
@@ -281,7 +276,7 @@ func TestRecorder_ObjectTooLargeForEtcdAnswers413WithoutInternals(t *testing.T) 
 		t.Fatalf("answered %d %q, want 413\n%s", code, text, h.logs)
 	}
 	host := strings.TrimPrefix(strings.TrimPrefix(env.ControlPlane.Config().Host, "https://"), "http://")
-	for _, secret := range []string{"etcd", host, naming.PullRequestName("acme/api", 9), h.ns} {
+	for _, secret := range []string{"etcd", host, naming.PullRequestName("acme/api", ghwebhook.Repo("acme/api").ID(), 9), h.ns} {
 		if strings.Contains(text, secret) {
 			t.Errorf("the answer %q contains %q", text, secret)
 		}

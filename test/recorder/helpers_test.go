@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -22,12 +23,16 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	recorderfn "github.com/liatrio/gitpulse/functions/recorder"
 	"github.com/liatrio/gitpulse/internal/functest"
 	"github.com/liatrio/gitpulse/internal/ghsource"
 	"github.com/liatrio/gitpulse/internal/testenv"
+	stablev1 "github.com/liatrio/gitpulse/pkg/apis/stable/v1"
 	"github.com/liatrio/gitpulse/pkg/function"
 	"github.com/liatrio/gitpulse/pkg/githubevent"
 	"github.com/liatrio/gitpulse/pkg/recorder"
@@ -96,13 +101,6 @@ func startRecorder(t *testing.T, env *testenv.Env, mutate ...func(*recorder.Opti
 	if err != nil {
 		t.Fatal(err)
 	}
-	// As the function does at start-up, but before serving, so that each
-	// test knows which path its deliveries take: the objects under legacy
-	// names are known (a scan the recorder may not do, for lack of RBAC,
-	// leaves them unknown, and every lookup goes to the API server).
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	_ = rec.ScanLegacyNames(ctx)
 	// Served through the function's own Handle, so answers and refusal
 	// logs are the function's (function.Answer).
 	return serve(t, env, ns, recorderfn.NewStarted(rec, log), map[string]string{}, logs)
@@ -375,4 +373,51 @@ func (m *mismatch) report(t *testing.T, what string) {
 	if len(m.lines) > 0 {
 		t.Errorf("%s:\n  %s", what, strings.Join(m.lines, "\n  "))
 	}
+}
+
+// findPullRequest, findBranch and findDeployment find the one object of a
+// pull request, branch or deployment by its spec (the CRDs' selectable
+// fields) rather than by a name: a name hashes the repository's GitHub id
+// when the delivery carries one, and keeps the prefix it was created with
+// after a rename, so the spec is what a test knows. None is a NotFound
+// error; more than one is an error too (one object per identity).
+func findPullRequest(h *harness, repo string, number int64) (*stablev1.PullRequest, error) {
+	l, err := h.env.Gitpulse.StableV1().PullRequests(h.ns).List(context.Background(),
+		metav1.ListOptions{FieldSelector: specSelector(repo, "spec.number", strconv.FormatInt(number, 10))})
+	if err != nil {
+		return nil, err
+	}
+	return one(l.Items, "pullrequests", fmt.Sprintf("%s#%d", repo, number))
+}
+
+func findBranch(h *harness, repo, branch string) (*stablev1.Branch, error) {
+	l, err := h.env.Gitpulse.StableV1().Branches(h.ns).List(context.Background(),
+		metav1.ListOptions{FieldSelector: specSelector(repo, "spec.name", branch)})
+	if err != nil {
+		return nil, err
+	}
+	return one(l.Items, "branches", repo+" "+branch)
+}
+
+func findDeployment(h *harness, repo string, id int64) (*stablev1.GitHubDeployment, error) {
+	l, err := h.env.Gitpulse.StableV1().GitHubDeployments(h.ns).List(context.Background(),
+		metav1.ListOptions{FieldSelector: specSelector(repo, "spec.deploymentID", strconv.FormatInt(id, 10))})
+	if err != nil {
+		return nil, err
+	}
+	return one(l.Items, "githubdeployments", fmt.Sprintf("%s/%d", repo, id))
+}
+
+func specSelector(repo, keyField, key string) string {
+	return fields.AndSelectors(fields.OneTermEqualSelector("spec.repository", repo), fields.OneTermEqualSelector(keyField, key)).String()
+}
+
+func one[E any](items []E, resource, what string) (*E, error) {
+	switch len(items) {
+	case 0:
+		return nil, apierrors.NewNotFound(schema.GroupResource{Group: stablev1.GroupName, Resource: resource}, what)
+	case 1:
+		return &items[0], nil
+	}
+	return nil, fmt.Errorf("%d %s of %s, want one", len(items), resource, what)
 }
