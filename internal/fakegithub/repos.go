@@ -18,10 +18,12 @@ import (
 	"strings"
 
 	"github.com/google/go-github/v60/github"
+
+	"github.com/liatrio/gitpulse/internal/ghwebhook"
 )
 
 // RepositoryID is repository's GitHub id, given the first time the fake
-// hears of it and kept through renames and transfers.
+// hears of it (ghwebhook.Repo's) and kept through renames and transfers.
 func (s *Server) RepositoryID(repository string) int64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -36,18 +38,22 @@ func (s *Server) repositoryID(repository string) int64 {
 	if id, ok := s.repoIDs[key]; ok {
 		return id
 	}
-	s.nextID++
-	s.repoIDs[key] = s.nextID
-	return s.nextID
+	// The id the deliveries internal/ghwebhook builds carry, so that a
+	// delivery and the API agree on the repository's identity.
+	id := ghwebhook.Repo(repository).ID()
+	s.repoIDs[key] = id
+	return id
 }
 
 // Rename renames (or, when the owner changes, transfers) repository from
 // to to: its id, pull requests, reviews, branches, deployments and hooks go
-// with it, and requests under from are redirected from now on.
+// with it, and requests under from are redirected from now on. Deliveries
+// for to carry the id too (ghwebhook.Repo.RenamedTo).
 func (s *Server) Rename(from, to string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	id := s.repositoryID(from)
+	ghwebhook.Repo(from).RenamedTo(to)
 	delete(s.repoIDs, strings.ToLower(from))
 	s.repoIDs[strings.ToLower(to)] = id
 	if s.moved == nil {

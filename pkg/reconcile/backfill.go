@@ -74,6 +74,9 @@ func (p *pass) backfillRepo(ctx context.Context, repo string, now time.Time, ful
 	if fullPass || depSince.IsZero() || depSince.Before(now.Add(-p.r.opts.Window)) {
 		depSince = now.Add(-p.r.opts.Window)
 	}
+	if !p.identify(ctx, p.src.Owner+"/"+repo) {
+		return nil
+	}
 	// A full pass may need more requests than one pass has (a request per
 	// pull request and per deployment): it goes on over several passes,
 	// each skipping what an earlier one read (scan.go).
@@ -98,7 +101,7 @@ func (p *pass) backfillRepo(ctx context.Context, repo string, now time.Time, ful
 		// Also after a partial list: what was written is attributed.
 		// And whenever deployments are in range, though nothing moved:
 		// a pass may have ended between a write and its attribution.
-		err = p.r.opts.Recorder.Ship(ctx, p.src.Owner+"/"+repo)
+		err = p.r.opts.Recorder.Ship(ctx, p.currentName(p.src.Owner+"/"+repo))
 	}
 	if err == nil {
 		err = p.saveScan(ctx, depScan, p.result != "", depSince)
@@ -156,6 +159,7 @@ func (p *pass) orgRepos(ctx context.Context) ([]string, bool) {
 		}
 		for _, r := range repos {
 			names = append(names, r.GetName())
+			p.learn(p.src.Owner+"/"+r.GetName(), r)
 		}
 		if resp.NextPage == 0 {
 			return names, true
@@ -166,7 +170,7 @@ func (p *pass) orgRepos(ctx context.Context) ([]string, bool) {
 }
 
 func (p *pass) record(ctx context.Context, ch githubevent.Change) error {
-	out, err := p.r.opts.Recorder.RecordReconciled(ctx, ch)
+	out, err := p.r.opts.Recorder.RecordReconciled(ctx, p.identified(ch))
 	if err != nil {
 		return err
 	}
@@ -229,7 +233,7 @@ func (p *pass) pulls(ctx context.Context, repo string, since time.Time, sc *scan
 // the recorded branches the list lacks (their delete delivery was lost for
 // good), ordered at the time the list was read.
 func (p *pass) branches(ctx context.Context, repo string, fullPass bool) error {
-	full := p.src.Owner + "/" + repo
+	full := p.currentName(p.src.Owner + "/" + repo)
 	listedAt := p.r.opts.Now()
 	listed := map[string]bool{}
 	opts := &github.BranchListOptions{ListOptions: github.ListOptions{PerPage: 100}}

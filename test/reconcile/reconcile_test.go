@@ -291,7 +291,7 @@ func TestBackfill_RepositoryWithHistory(t *testing.T) {
 	}
 	prs := w.env.Gitpulse.StableV1().PullRequests(w.ns)
 	for _, n := range []int{1, 2, 3, 119} {
-		pr, err := prs.Get(context.Background(), naming.PullRequestName(repo, int64(n)), metav1.GetOptions{})
+		pr, err := prs.Get(context.Background(), naming.PullRequestName(repo, ghwebhook.Repo(repo).ID(), int64(n)), metav1.GetOptions{})
 		if err != nil {
 			t.Fatalf("pull request %d: %v", n, err)
 		}
@@ -305,10 +305,10 @@ func TestBackfill_RepositoryWithHistory(t *testing.T) {
 			t.Errorf("pull request %d has no %s", n, stablev1.AnnotationReconciledAt)
 		}
 	}
-	if _, err := prs.Get(context.Background(), naming.PullRequestName(repo, 130), metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+	if _, err := prs.Get(context.Background(), naming.PullRequestName(repo, ghwebhook.Repo(repo).ID(), 130), metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 		t.Errorf("pull request 130 (outside the window) backfilled: %v", err)
 	}
-	br, err := w.env.Gitpulse.StableV1().Branches(w.ns).Get(context.Background(), naming.BranchName(repo, "feature/a"), metav1.GetOptions{})
+	br, err := w.env.Gitpulse.StableV1().Branches(w.ns).Get(context.Background(), naming.BranchName(repo, ghwebhook.Repo(repo).ID(), "feature/a"), metav1.GetOptions{})
 	if err != nil || br.Spec.HeadSHA != "sha-feature/a" || br.Spec.State != string(stablev1.BranchCreated) {
 		t.Fatalf("branch feature/a: %+v %v", br, err)
 	}
@@ -337,12 +337,12 @@ func TestBackfill_NeverMovesBackwardsAndLaterDeliveriesWin(t *testing.T) {
 	w.gh.SetPullRequest(repo, apiPR(2, "open", false, t0))
 	w.pass(w.reconciler())
 	prs := w.env.Gitpulse.StableV1().PullRequests(w.ns)
-	pr1, _ := prs.Get(context.Background(), naming.PullRequestName(repo, 1), metav1.GetOptions{})
+	pr1, _ := prs.Get(context.Background(), naming.PullRequestName(repo, ghwebhook.Repo(repo).ID(), 1), metav1.GetOptions{})
 	if pr1.Spec.Status != string(stablev1.PullRequestMerged) {
 		t.Errorf("pull request 1 moved backwards to %q", pr1.Spec.Status)
 	}
 	w.deliverPR(2, "closed", t0.Add(time.Minute))
-	pr2, _ := prs.Get(context.Background(), naming.PullRequestName(repo, 2), metav1.GetOptions{})
+	pr2, _ := prs.Get(context.Background(), naming.PullRequestName(repo, ghwebhook.Repo(repo).ID(), 2), metav1.GetOptions{})
 	if pr2.Spec.Status != string(stablev1.PullRequestMerged) {
 		t.Errorf("pull request 2: the newer delivery did not win: %q", pr2.Spec.Status)
 	}
@@ -359,7 +359,7 @@ func TestDriftRepair_DeletedObjectsAreRecreated(t *testing.T) {
 	r := w.reconciler(func(o *reconcile.Options) { o.FullResync = time.Nanosecond })
 	w.pass(r)
 	ctx := context.Background()
-	prName, brName := naming.PullRequestName(repo, 7), naming.BranchName(repo, "main")
+	prName, brName := naming.PullRequestName(repo, ghwebhook.Repo(repo).ID(), 7), naming.BranchName(repo, ghwebhook.Repo(repo).ID(), "main")
 	if err := w.env.Gitpulse.StableV1().PullRequests(w.ns).Delete(ctx, prName, metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -485,7 +485,7 @@ func TestDriftRepair_BranchesGitHubNoLongerListsAreMarkedDeleted(t *testing.T) {
 
 	state := func(name string) *stablev1.Branch {
 		t.Helper()
-		b, err := w.env.Gitpulse.StableV1().Branches(w.ns).Get(ctx, naming.BranchName(repo, name), metav1.GetOptions{})
+		b, err := w.env.Gitpulse.StableV1().Branches(w.ns).Get(ctx, naming.BranchName(repo, ghwebhook.Repo(repo).ID(), name), metav1.GetOptions{})
 		if err != nil {
 			t.Fatalf("branch %s: %v", name, err)
 		}
