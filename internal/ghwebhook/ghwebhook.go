@@ -35,16 +35,28 @@ type Repo string
 
 // ID is the repository's GitHub id in the deliveries built here: a hash of
 // the name, so that distinct repositories never share one (the recorder
-// takes the id for the repository's identity). A test of a rename builds
-// its payloads with the id kept (RenamedTo).
+// takes the id for the repository's identity), except for the repository
+// of GitHub's own examples (@octokit/webhooks-examples), whose id theirs
+// carry, so that tests may mix both. A test of a rename builds its
+// payloads with the id kept (RenamedTo).
 func (r Repo) ID() int64 {
 	if id, ok := renamed.Load(r); ok {
 		return id.(int64)
+	}
+	if r == octokitExamplesRepo {
+		return octokitExamplesRepoID
 	}
 	h := fnv.New64a()
 	h.Write([]byte(r))
 	return int64(h.Sum64()&(1<<40-1)) + 1
 }
+
+// The repository every @octokit/webhooks-examples payload of the types
+// gitpulse records is about, and its id there.
+const (
+	octokitExamplesRepo   Repo  = "Codertocat/Hello-World"
+	octokitExamplesRepoID int64 = 186853002
+)
 
 // renamed are the repositories a test renamed (RenamedTo): the new name
 // keeps the old one's id.
