@@ -131,17 +131,18 @@ func (r *Recorder) RecordReconciled(ctx context.Context, ch githubevent.Change) 
 	}
 	now := r.opts.Now().UTC().Truncate(time.Second).Format(time.RFC3339)
 	res, err := rules.reconcile(r, ctx, ch, now)
-	switch {
-	case err != nil:
+	if err != nil {
 		return "", err
-	case res.already || !res.applied: // no drift (nothing written), or written before
+	}
+	// A rename is written even when nothing else drifted.
+	r.recordRename(ctx, ch, res)
+	if res.already || !res.applied { // no drift (nothing written), or written before
 		return Duplicate, nil
 	}
 	created, err := r.createEvent(ctx, r.reconciledEvent(ch, res.object))
 	if err != nil {
 		return "", err
 	}
-	r.recordRename(ctx, ch, res)
 	if !created {
 		return Duplicate, nil
 	}

@@ -510,3 +510,70 @@ func TestDriftRepair_BranchesGitHubNoLongerListsAreMarkedDeleted(t *testing.T) {
 		t.Errorf("a second full pass reconciled %d objects, want none", rep.Reconciled)
 	}
 }
+
+// A repository renamed on GitHub after a pass recorded it: the next pass
+// asks under the name its GitHubSource still says, GitHub answers with a
+// 301 to the repository (go-github follows it), and the pass's changes carry
+// the repository's id and new name: no object is made a second time, and
+// those the pass writes follow the new name with one Renamed Event each.
+func TestBackfill_AfterARenameMakesNoSecondObject(t *testing.T) {
+	w := newWorld(t)
+	w.source("widgets", repo, 0)
+	now := time.Now().Truncate(time.Second)
+	w.gh.SetPullRequest(repo, apiPR(7, "open", false, now.Add(-2*time.Hour)))
+	w.gh.SetBranch(repo, "main", "abc")
+	r := w.reconciler(func(o *reconcile.Options) { o.FullResync = time.Nanosecond })
+	if rep := w.pass(r); rep.Reconciled != 2 {
+		t.Fatalf("first pass reconciled %d objects, want 2", rep.Reconciled)
+	}
+	const renamed = "acme/gadgets"
+	w.gh.Rename(repo, renamed)
+	w.gh.SetPullRequest(renamed, apiPR(7, "closed", false, now.Add(-time.Hour)))
+	w.pass(r)
+	w.pass(r) // and again: nothing more
+
+	ctx := context.Background()
+	prs, err := w.env.Gitpulse.StableV1().PullRequests(w.ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	brs, err := w.env.Gitpulse.StableV1().Branches(w.ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(prs.Items) != 1 || len(brs.Items) != 1 {
+		t.Fatalf("%d pull requests and %d branches, want one each", len(prs.Items), len(brs.Items))
+	}
+	id := ghwebhook.Repo(repo).ID()
+	pr, br := prs.Items[0], brs.Items[0]
+	for _, o := range []struct {
+		what     string
+		name     string
+		repo     string
+		id       int64
+		labelled string
+	}{
+		{"pull request", pr.Name, pr.Spec.Repository, pr.Spec.RepositoryID, pr.Labels[stablev1.LabelRepositoryName]},
+		{"branch", br.Name, br.Spec.Repository, br.Spec.RepositoryID, br.Labels[stablev1.LabelRepositoryName]},
+	} {
+		if o.repo != renamed || o.id != id || o.labelled != "gadgets" {
+			t.Errorf("%s %s: repository %q id %d label %q, want %s %d gadgets", o.what, o.name, o.repo, o.id, o.labelled, renamed, id)
+		}
+	}
+	if pr.Spec.Status != string(stablev1.PullRequestClosed) {
+		t.Errorf("pull request %s, want closed", pr.Spec.Status)
+	}
+	list, err := w.env.Kube.CoreV1().Events(w.ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	renames := map[string]int{}
+	for _, e := range list.Items {
+		if e.Reason == stablev1.ReasonRenamed {
+			renames[e.InvolvedObject.Name]++
+		}
+	}
+	if renames[pr.Name] != 1 || renames[br.Name] != 1 || len(renames) != 2 {
+		t.Errorf("Renamed Events %v, want one for %s and one for %s", renames, pr.Name, br.Name)
+	}
+}
