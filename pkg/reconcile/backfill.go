@@ -74,9 +74,6 @@ func (p *pass) backfillRepo(ctx context.Context, repo string, now time.Time, ful
 	if fullPass || depSince.IsZero() || depSince.Before(now.Add(-p.r.opts.Window)) {
 		depSince = now.Add(-p.r.opts.Window)
 	}
-	if !p.identify(ctx, p.src.Owner+"/"+repo) {
-		return nil
-	}
 	// A full pass may need more requests than one pass has (a request per
 	// pull request and per deployment): it goes on over several passes,
 	// each skipping what an earlier one read (scan.go).
@@ -92,6 +89,11 @@ func (p *pass) backfillRepo(ctx context.Context, repo string, now time.Time, ful
 	}
 	if err := p.saveScan(ctx, pullScan, p.result != "", since); err != nil || p.result != "" {
 		return err
+	}
+	// The pull requests told the repository's id and name; without any,
+	// one request does (identity.go).
+	if !p.identify(ctx, p.src.Owner+"/"+repo) {
+		return nil
 	}
 	if err := p.branches(ctx, repo, fullPass); err != nil || p.result != "" {
 		return err
@@ -192,6 +194,9 @@ func (p *pass) pulls(ctx context.Context, repo string, since time.Time, sc *scan
 		prs, resp, err := p.gh.PullRequests.List(ctx, p.src.Owner, repo, opts)
 		if !p.done(resp, err) {
 			return newest, nil
+		}
+		for _, pr := range prs { // the base repository: its id and current name
+			p.learn(full, pr.GetBase().GetRepo())
 		}
 		for _, pr := range prs {
 			at := pr.GetUpdatedAt().Time

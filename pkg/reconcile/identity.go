@@ -12,9 +12,10 @@ import (
 
 // A repository's identity is its GitHub id, which renames and transfers
 // keep (pkg/recorder). A pass learns each repository's id and current name
-// before it backfills it — from the organisation's repository list, or with
-// one GET /repos/{owner}/{repo} (GitHub answers a former name with a 301 to
-// the repository, which go-github follows) — and every change it records
+// as it backfills it — from the organisation's repository list or the pull
+// requests' base repository, else with one GET /repos/{owner}/{repo}
+// before its branches (GitHub answers a former name with a 301 to the
+// repository, which go-github follows) — and every change it records
 // carries them: objects of a renamed repository follow the new name as the
 // pass writes them, and none is created a second time under it.
 

@@ -5,14 +5,19 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 
 	"github.com/liatrio/gitpulse/internal/ghwebhook"
 	"github.com/liatrio/gitpulse/internal/testenv"
 	stablev1 "github.com/liatrio/gitpulse/pkg/apis/stable/v1"
+	"github.com/liatrio/gitpulse/pkg/client/clientset/versioned"
+	"github.com/liatrio/gitpulse/pkg/recorder"
 )
 
 // A repository renamed (or transferred) on GitHub keeps its id: the same
@@ -183,4 +188,76 @@ func equalCounts(a, b map[string]int) bool {
 		}
 	}
 	return true
+}
+
+// countingTransport counts the API requests a recorder makes.
+type countingTransport struct {
+	next http.RoundTripper
+	mu   sync.Mutex
+	reqs []string
+}
+
+func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	c.mu.Lock()
+	c.reqs = append(c.reqs, r.Method+" "+r.URL.Path)
+	c.mu.Unlock()
+	return c.next.RoundTrip(r)
+}
+
+func (c *countingTransport) take() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := c.reqs
+	c.reqs = nil
+	return out
+}
+
+// What a rename costs in API requests: the common path stays two requests
+// per delivery (object write, Event create); the first delivery after a
+// rename that the replica does not remember costs a read under the new name
+// (404) and one list by spec, then writes the object and two Events (the
+// delivery's and Renamed); the next delivery takes the common path again.
+func TestRecorder_ARenameCostsOneLookupThenTheCommonPath(t *testing.T) {
+	env := testenv.Get(t)
+	counter := &countingTransport{}
+	cfg := rest.CopyConfig(env.Config())
+	cfg.WrapTransport = func(rt http.RoundTripper) http.RoundTripper { counter.next = rt; return counter }
+	h := startRecorder(t, env, func(o *recorder.Options) {
+		o.Kube = kubernetes.NewForConfigOrDie(cfg)
+		o.Gitpulse = versioned.NewForConfigOrDie(cfg)
+	})
+	old := ghwebhook.Repo("costs/before")
+	renamed := old.RenamedTo("costs/after")
+	t0 := time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
+	pr := func(repo ghwebhook.Repo, action string, at time.Time) []byte {
+		return ghwebhook.PullRequest{Repo: repo, Number: 3, Action: action, User: "u", Title: "t", Head: "h", HeadSHA: "a",
+			CreatedAt: t0, UpdatedAt: at}.Payload()
+	}
+	steps := []struct {
+		name string
+		body []byte
+		want []string
+	}{
+		{"opened: created first", pr(old, "opened", t0), []string{"POST pullrequests", "POST events"}},
+		{"synchronize: from the replica's own write", pr(old, "synchronize", t0.Add(time.Minute)), []string{"PUT pullrequests", "POST events"}},
+		{"the first after the rename: read, lookup by spec, write, two Events", pr(renamed, "synchronize", t0.Add(2*time.Minute)),
+			[]string{"GET pullrequests", "GET pullrequests", "PUT pullrequests", "POST events", "POST events"}},
+		{"the next: the common path", pr(renamed, "edited", t0.Add(3*time.Minute)), []string{"PUT pullrequests", "POST events"}},
+	}
+	for _, s := range steps {
+		counter.take()
+		h.deliver(t, binary, "pull_request", newDeliveryID(t), s.body, http.StatusOK)
+		var got []string
+		for _, r := range counter.take() {
+			parts := strings.Split(r, "/")
+			resource := parts[len(parts)-1]
+			if strings.Count(r, "/") > 0 && len(parts) >= 2 && (parts[len(parts)-2] == "pullrequests" || parts[len(parts)-2] == "events") {
+				resource = parts[len(parts)-2] // a named object
+			}
+			got = append(got, strings.SplitN(r, " ", 2)[0]+" "+resource)
+		}
+		if strings.Join(got, ", ") != strings.Join(s.want, ", ") {
+			t.Errorf("%s: requests %v, want %v", s.name, got, s.want)
+		}
+	}
 }
