@@ -192,8 +192,9 @@ func (f *Function) Handle(ctx context.Context, e event.Event) (*event.Event, err
 	return nil, function.Answer(f.log.Load().With("delivery", e.ID(), "type", e.Type()), err)
 }
 
-// Stop ends the memory limit's upkeep; nothing else to release: every write is synchronous within Handle, and func-go
-// drains in-flight requests before calling it.
+// Stop ends the memory limit's upkeep; nothing else to release: every
+// write is synchronous within Handle, and func-go drains in-flight
+// requests before calling it.
 func (f *Function) Stop(context.Context) error {
 	f.rt.Load().Stop()
 	return nil

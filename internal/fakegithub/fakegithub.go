@@ -1,7 +1,8 @@
 // Package fakegithub is a GitHub REST API on a loopback port for tests and
 // `make run`: repository and organisation webhooks with their deliveries
 // (request headers and payload, status code, attempts grouped by GUID),
-// redelivery, pull requests, branches and rate limits. It serves go-github's
+// redelivery, repositories (stable ids, renames answered with 301), pull
+// requests, branches and rate limits. It serves go-github's
 // own types, so the client under test decodes exactly what it decodes from
 // GitHub.
 //
@@ -49,7 +50,8 @@
 // One file per API area: hooks.go (webhooks, deliveries, redelivery),
 // pulls.go (pull requests and reviews), branches.go, deployments.go
 // (deployments and statuses), orgs.go (an organisation's repositories),
-// apps.go (GitHub App installation tokens) and ratelimit.go (the front
+// apps.go (GitHub App installation tokens), repos.go (repository ids,
+// renames and transfers) and ratelimit.go (the front
 // every API request passes: credentials, outage, rate limits). This file
 // holds the Server, its routes and the shared answers and pagination.
 package fakegithub
@@ -105,6 +107,10 @@ type Server struct {
 	// method whose path ends so (SecondaryLimitOnceOn).
 	secondaryOn struct{ method, suffix string }
 	redelivers  map[string]int
+	// repoIDs are the repositories' ids by lower-cased full name, moved
+	// the ids of former names (repos.go).
+	repoIDs map[string]int64
+	moved   map[string]int64
 
 	requests atomic.Int64
 	inflight sync.WaitGroup
@@ -143,8 +149,9 @@ func New(opts Options) *Server {
 	mux.HandleFunc("GET /repos/{owner}/{repo}/deployments", s.listDeployments)
 	mux.HandleFunc("GET /repos/{owner}/{repo}/deployments/{id}/statuses", s.listDeploymentStatuses)
 	mux.HandleFunc("GET /orgs/{owner}/repos", s.listOrgRepos)
+	mux.HandleFunc("GET /repos/{owner}/{repo}", s.getRepository)
 	mux.HandleFunc("POST /app/installations/{installation}/access_tokens", s.installationToken)
-	s.srv = httptest.NewServer(s.limit(mux))
+	s.srv = httptest.NewServer(s.limit(s.repositories(mux)))
 	return s
 }
 

@@ -192,3 +192,64 @@ func isNotFound(err error) bool {
 	var e *github.ErrorResponse
 	return errors.As(err, &e) && e.Response.StatusCode == http.StatusNotFound
 }
+
+// A renamed or transferred repository keeps its id; go-github, asking
+// under the former name, follows GitHub's 301 and reads the repository's
+// current state: its new name, its pull requests (their base repository
+// says the id and the new name), its branches.
+func TestRename_OldNameAnswers301AndGoGitHubFollowsIt(t *testing.T) {
+	gh := fakegithub.New(fakegithub.Options{Token: "t"})
+	defer gh.Close()
+	at := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+	gh.SetPullRequest("acme/api", &github.PullRequest{Number: github.Int(7), State: github.String("open"),
+		UpdatedAt: &github.Timestamp{Time: at}, Base: &github.PullRequestBranch{Ref: github.String("main")}})
+	gh.SetBranch("acme/api", "main", "abc")
+	id := gh.RepositoryID("acme/api")
+	gh.Rename("acme/api", "other/gateway")
+	if got := gh.RepositoryID("other/gateway"); got != id {
+		t.Fatalf("the id changed with the name: %d, was %d", got, id)
+	}
+	ctx := context.Background()
+	c := client(t, gh, "t")
+
+	tests := []struct {
+		name        string
+		owner, repo string
+	}{
+		{"under the former name (redirected)", "acme", "api"},
+		{"under the new name", "other", "gateway"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			repo, _, err := c.Repositories.Get(ctx, tt.owner, tt.repo)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if repo.GetID() != id || repo.GetFullName() != "other/gateway" {
+				t.Errorf("repository %d %q, want %d other/gateway", repo.GetID(), repo.GetFullName(), id)
+			}
+			prs, _, err := c.PullRequests.List(ctx, tt.owner, tt.repo, &github.PullRequestListOptions{State: "all"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(prs) != 1 || prs[0].GetBase().GetRepo().GetID() != id || prs[0].GetBase().GetRepo().GetFullName() != "other/gateway" {
+				t.Errorf("pull requests %+v", prs)
+			}
+			bs, _, err := c.Repositories.ListBranches(ctx, tt.owner, tt.repo, nil)
+			if err != nil || len(bs) != 1 || bs[0].GetName() != "main" {
+				t.Errorf("branches %v: %v", bs, err)
+			}
+		})
+	}
+	// The 301 itself, as GitHub answers it.
+	req, _ := http.NewRequest(http.MethodGet, gh.URL()+"repos/acme/api/pulls?state=all", nil)
+	req.Header.Set("Authorization", "token t")
+	resp, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if want := fmt.Sprintf("%srepositories/%d/pulls?state=all", gh.URL(), id); resp.StatusCode != http.StatusMovedPermanently || resp.Header.Get("Location") != want {
+		t.Errorf("answered %d Location %q, want 301 %q", resp.StatusCode, resp.Header.Get("Location"), want)
+	}
+}

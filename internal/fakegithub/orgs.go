@@ -33,13 +33,11 @@ func (s *Server) listOrgRepos(w http.ResponseWriter, r *http.Request) {
 			add(h.owner + "/" + h.repo)
 		}
 	}
-	s.mu.Unlock()
 	var repos []*github.Repository
 	for full := range seen {
-		o, n, _ := strings.Cut(full, "/")
-		repos = append(repos, &github.Repository{Name: github.String(n), FullName: github.String(full),
-			Owner: &github.User{Login: github.String(o)}})
+		repos = append(repos, s.repository(s.repositoryID(full), full))
 	}
+	s.mu.Unlock()
 	slices.SortFunc(repos, func(a, b *github.Repository) int { return strings.Compare(a.GetFullName(), b.GetFullName()) })
 	paginate(s, w, r, repos)
 }

@@ -66,7 +66,16 @@ func (s *Server) listPulls(w http.ResponseWriter, r *http.Request) {
 	var prs []*github.PullRequest
 	for _, p := range s.pulls {
 		if strings.EqualFold(p.repo, repository) && (state == "all" || p.pr.GetState() == state) {
-			prs = append(prs, p.pr)
+			// Served with its base repository, as GitHub does: its id
+			// and current name.
+			pr := *p.pr
+			base := github.PullRequestBranch{}
+			if pr.Base != nil {
+				base = *pr.Base
+			}
+			base.Repo = s.repository(s.repositoryID(p.repo), p.repo)
+			pr.Base = &base
+			prs = append(prs, &pr)
 		}
 	}
 	s.mu.Unlock()

@@ -13,9 +13,11 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/go-github/v60/github"
@@ -31,6 +33,42 @@ type Delivery struct {
 // Repo identifies a repository as "owner/name".
 type Repo string
 
+// ID is the repository's GitHub id in the deliveries built here: a hash of
+// the name, so that distinct repositories never share one (the recorder
+// takes the id for the repository's identity), except for the repository
+// of GitHub's own examples (@octokit/webhooks-examples), whose id theirs
+// carry, so that tests may mix both. A test of a rename builds its
+// payloads with the id kept (RenamedTo).
+func (r Repo) ID() int64 {
+	if id, ok := renamed.Load(r); ok {
+		return id.(int64)
+	}
+	if r == octokitExamplesRepo {
+		return octokitExamplesRepoID
+	}
+	h := fnv.New64a()
+	h.Write([]byte(r))
+	return int64(h.Sum64()&(1<<40-1)) + 1
+}
+
+// The repository every @octokit/webhooks-examples payload of the types
+// gitpulse records is about, and its id there.
+const (
+	octokitExamplesRepo   Repo  = "Codertocat/Hello-World"
+	octokitExamplesRepoID int64 = 186853002
+)
+
+// renamed are the repositories a test renamed (RenamedTo): the new name
+// keeps the old one's id.
+var renamed sync.Map // Repo -> int64
+
+// RenamedTo is r after a rename (or transfer) to name on GitHub: deliveries
+// built for the returned Repo carry name and r's id.
+func (r Repo) RenamedTo(name string) Repo {
+	renamed.Store(Repo(name), r.ID())
+	return Repo(name)
+}
+
 func (r Repo) parts() (string, string) {
 	owner, name, _ := strings.Cut(string(r), "/")
 	return owner, name
@@ -39,7 +77,7 @@ func (r Repo) parts() (string, string) {
 func (r Repo) repository(now time.Time) *github.Repository {
 	owner, name := r.parts()
 	return &github.Repository{
-		ID: github.Int64(int64(len(r)) * 1000), Name: github.String(name), FullName: github.String(string(r)),
+		ID: github.Int64(r.ID()), Name: github.String(name), FullName: github.String(string(r)),
 		Owner:    &github.User{Login: github.String(owner), Type: github.String("Organization")},
 		HTMLURL:  github.String("https://github.com/" + string(r)),
 		PushedAt: &github.Timestamp{Time: now}, DefaultBranch: github.String("main"),
@@ -119,7 +157,7 @@ func (p Push) Payload() []byte {
 		Created: github.Bool(p.Created), Deleted: github.Bool(p.Deleted), Forced: github.Bool(p.Forced),
 		Compare: github.String(fmt.Sprintf("https://github.com/%s/compare/%s...%s", p.Repo, short(p.Before), short(p.After))),
 		Repo: &github.PushEventRepository{
-			ID: github.Int64(int64(len(p.Repo)) * 1000), Name: github.String(name), FullName: github.String(string(p.Repo)),
+			ID: github.Int64(p.Repo.ID()), Name: github.String(name), FullName: github.String(string(p.Repo)),
 			Owner:   &github.User{Login: github.String(owner)},
 			HTMLURL: github.String("https://github.com/" + string(p.Repo)), PushedAt: &github.Timestamp{Time: p.At},
 		},

@@ -34,8 +34,14 @@ func reconciledID(parts ...string) string {
 // FromAPIPullRequest is the Change a pull request as GET
 // /repos/{owner}/{repo}/pulls returns it (go-github's PullRequest, pulls.go
 // List) tells: the same fields a pull_request delivery's pull_request
-// object carries, ordered by the same updated_at.
+// object carries, ordered by the same updated_at. Its base repository is the
+// repository listed: its id is the Change's RepositoryID, and its full name,
+// when valid, the Change's Repository (GitHub answers a renamed
+// repository's old name with its new one, through a 301 go-github follows).
 func FromAPIPullRequest(repository string, pr *github.PullRequest) (Change, error) {
+	if base := pr.GetBase().GetRepo(); checkRepository(base.GetFullName()) == nil {
+		repository = base.GetFullName()
+	}
 	if err := checkRepository(repository); err != nil {
 		return Change{}, err
 	}
@@ -56,12 +62,13 @@ func FromAPIPullRequest(repository string, pr *github.PullRequest) (Change, erro
 	return Change{
 		DeliveryID: reconciledID("pull_request", repository, strconv.Itoa(pr.GetNumber()),
 			updated.Format(time.RFC3339), string(c.State), c.HeadSHA, c.Title),
-		Event:       "pull_request",
-		Repository:  repository,
-		Sender:      "gitpulse-reconcile",
-		OccurredAt:  updated,
-		TimeSource:  TimeFromUpdatedAt,
-		PullRequest: &c,
+		Event:        "pull_request",
+		Repository:   repository,
+		RepositoryID: max(pr.GetBase().GetRepo().GetID(), 0),
+		Sender:       "gitpulse-reconcile",
+		OccurredAt:   updated,
+		TimeSource:   TimeFromUpdatedAt,
+		PullRequest:  &c,
 	}, nil
 }
 
@@ -130,7 +137,7 @@ func FromAPIReviews(repository string, pr *github.PullRequest, reviews []*github
 		return Change{}, err
 	}
 	c := &ReviewChange{Action: stablev1.ActionReconciled, PullRequest: *base.PullRequest}
-	parts := []string{"reviews", repository, strconv.Itoa(pr.GetNumber())}
+	parts := []string{"reviews", base.Repository, strconv.Itoa(pr.GetNumber())}
 	for _, rv := range reviews {
 		state := strings.ToLower(rv.GetState())
 		if rv.GetID() <= 0 || state == "pending" || state == "" || !present(rv.GetSubmittedAt()) {
@@ -142,13 +149,14 @@ func FromAPIReviews(repository string, pr *github.PullRequest, reviews []*github
 		parts = append(parts, strconv.FormatInt(rv.GetID(), 10), state, at.Format(time.RFC3339))
 	}
 	return Change{
-		DeliveryID: reconciledID(parts...),
-		Event:      "pull_request_review",
-		Repository: repository,
-		Sender:     "gitpulse-reconcile",
-		OccurredAt: base.OccurredAt,
-		TimeSource: TimeFromUpdatedAt,
-		Review:     c,
+		DeliveryID:   reconciledID(parts...),
+		Event:        "pull_request_review",
+		Repository:   base.Repository,
+		RepositoryID: base.RepositoryID,
+		Sender:       "gitpulse-reconcile",
+		OccurredAt:   base.OccurredAt,
+		TimeSource:   TimeFromUpdatedAt,
+		Review:       c,
 	}, nil
 }
 

@@ -146,3 +146,42 @@ func TestFromAPIDeployment_EveryStatusListed(t *testing.T) {
 		t.Errorf("empty environment: %v", err)
 	}
 }
+
+// After a rename GitHub answers the old name's list with the new one (a
+// 301 go-github follows): a pull request from the API carries its base
+// repository's id and current name, and so do its reviews.
+func TestFromAPIPullRequest_TakesTheBaseRepositorysIDAndCurrentName(t *testing.T) {
+	at := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+	pr := func(base *github.Repository) *github.PullRequest {
+		return &github.PullRequest{ID: github.Int64(900), Number: github.Int(7), State: github.String("open"),
+			Base: &github.PullRequestBranch{Ref: github.String("main"), Repo: base}, UpdatedAt: &github.Timestamp{Time: at}}
+	}
+	tests := []struct {
+		name     string
+		base     *github.Repository
+		wantRepo string
+		wantID   int64
+	}{
+		{"renamed: the base says the new name", &github.Repository{ID: github.Int64(42), FullName: github.String("acme/gateway")}, "acme/gateway", 42},
+		{"no base repository: the name asked for", nil, "acme/api", 0},
+		{"a base name that is no repository: the name asked for", &github.Repository{ID: github.Int64(42), FullName: github.String("bad")}, "acme/api", 42},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ch, err := githubevent.FromAPIPullRequest("acme/api", pr(tt.base))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ch.Repository != tt.wantRepo || ch.RepositoryID != tt.wantID || ch.PullRequest.GitHubID != 900 {
+				t.Errorf("repository %q id %d pull request id %d", ch.Repository, ch.RepositoryID, ch.PullRequest.GitHubID)
+			}
+			rv, err := githubevent.FromAPIReviews("acme/api", pr(tt.base), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rv.Repository != tt.wantRepo || rv.RepositoryID != tt.wantID {
+				t.Errorf("reviews: repository %q id %d", rv.Repository, rv.RepositoryID)
+			}
+		})
+	}
+}

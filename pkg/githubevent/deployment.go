@@ -67,7 +67,7 @@ func (ch *Change) fromDeployment(d *github.Deployment, repo *github.Repository, 
 	if d == nil || d.GetID() <= 0 {
 		return fmt.Errorf("%w: %s without a deployment id", ErrMismatch, ch.Event)
 	}
-	ch.Repository = repo.GetFullName()
+	ch.Repository, ch.RepositoryID = repo.GetFullName(), repo.GetID()
 	if err := checkRepository(ch.Repository); err != nil {
 		return err
 	}

@@ -275,3 +275,58 @@ func TestParse_ReviewAndDeploymentEdges(t *testing.T) {
 		})
 	}
 }
+
+// GitHub's ids, the identity that survives a rename or transfer, survive both
+// shapes of every octokit example of every recorded type: repository.id on
+// every Change, pull_request.id on a pull request's.
+func TestParse_ReadsGitHubsIdsInBothShapes(t *testing.T) {
+	for _, eventType := range RecordedEvents {
+		for i, raw := range octokitExamples(t, eventType) {
+			var doc map[string]any
+			if err := json.Unmarshal(raw, &doc); err != nil {
+				t.Fatal(err)
+			}
+			for shape, e := range bothShapes(t, eventType, raw) {
+				ch, err := Parse(e, received)
+				if err != nil {
+					t.Fatalf("%s example %d (%s): %v", eventType, i, shape, err)
+				}
+				if ch.Ignored != "" {
+					continue
+				}
+				if got, want := jsonNumber(float64(ch.RepositoryID)), field(doc, "repository.id"); got != want || ch.RepositoryID <= 0 {
+					t.Errorf("%s example %d (%s): repository id %s, payload says %s", eventType, i, shape, got, want)
+				}
+				if ch.PullRequest != nil {
+					if got, want := jsonNumber(float64(ch.PullRequest.GitHubID)), field(doc, "pull_request.id"); got != want {
+						t.Errorf("%s example %d (%s): pull request id %s, payload says %s", eventType, i, shape, got, want)
+					}
+				}
+			}
+		}
+	}
+}
+
+// A payload without repository.id (hand-made) or with a nonsensical one
+// says nothing about the id: the identity is then the name.
+func TestParse_RepositoryIDAbsentOrNonPositiveIsUnknown(t *testing.T) {
+	tests := []struct {
+		name, repository string
+		want             int64
+	}{
+		{"absent", `{"full_name":"octo/hello"}`, 0},
+		{"negative", `{"id":-5,"full_name":"octo/hello"}`, 0},
+		{"present", `{"id":35129377,"full_name":"octo/hello"}`, 35129377},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ch, err := Parse(mustEvent(t, "create", `{"ref":"x","ref_type":"branch","repository":`+tt.repository+`}`), received)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ch.RepositoryID != tt.want {
+				t.Fatalf("repository id %d, want %d", ch.RepositoryID, tt.want)
+			}
+		})
+	}
+}

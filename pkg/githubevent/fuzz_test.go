@@ -100,7 +100,7 @@ func fuzzParse(t *testing.T, build func() (event.Event, error)) (Change, bool) {
 			default:
 				t.Fatalf("pull request state %q", pr.State)
 			}
-			name = naming.PullRequestName(ch.Repository, pr.Number)
+			name = naming.PullRequestName(ch.Repository, ch.RepositoryID, pr.Number)
 		case ch.Branch != nil:
 			if ch.Branch.Name == "" {
 				t.Fatal("branch without a name")
@@ -108,17 +108,17 @@ func fuzzParse(t *testing.T, build func() (event.Event, error)) (Change, bool) {
 			if _, ok := branchReasons[ch.Branch.Action]; !ok {
 				t.Fatalf("branch action %q", ch.Branch.Action)
 			}
-			name = naming.BranchName(ch.Repository, ch.Branch.Name)
+			name = naming.BranchName(ch.Repository, ch.RepositoryID, ch.Branch.Name)
 		case ch.Review != nil:
 			if ch.Review.PullRequest.Number <= 0 || !slices.Contains(stablev1.ReviewActions, ch.Action()) {
 				t.Fatalf("review of #%d with action %q", ch.Review.PullRequest.Number, ch.Action())
 			}
-			name = naming.PullRequestName(ch.Repository, ch.Review.PullRequest.Number)
+			name = naming.PullRequestName(ch.Repository, ch.RepositoryID, ch.Review.PullRequest.Number)
 		case ch.Deployment != nil:
 			if ch.Deployment.ID <= 0 || checkEnvironment(ch.Deployment.Environment) != nil || len(ch.Action()) > 40 {
 				t.Fatalf("deployment %d environment %q action %q", ch.Deployment.ID, ch.Deployment.Environment, ch.Action())
 			}
-			name = naming.DeploymentName(ch.Repository, ch.Deployment.ID)
+			name = naming.DeploymentName(ch.Repository, ch.RepositoryID, ch.Deployment.ID)
 		}
 		if errs := validation.IsDNS1123Label(name); len(errs) > 0 {
 			t.Fatalf("object name %q: %v", name, errs)

@@ -80,8 +80,16 @@ type Change struct {
 	Event string
 	// Repository is GitHub's owner/name.
 	Repository string
+	// RepositoryID is GitHub's repository.id (0 when the payload has
+	// none: hand-made deliveries). It, not the name, is the repository's
+	// identity: renames and transfers keep it.
+	RepositoryID int64
 	// Sender is the login of whoever caused the delivery.
 	Sender string
+	// RepositoryNamedAt, when not zero, is when the repository was known to
+	// have the name Repository: a reconcile pass sets the time it read the
+	// name from the API. Zero means OccurredAt (NamedAt).
+	RepositoryNamedAt time.Time
 	// OccurredAt orders deliveries about one object: a delivery older than
 	// what an object already reflects must not move it backwards. It is
 	// truncated to whole seconds because that is what metav1.Time stores and
@@ -102,11 +110,23 @@ type Change struct {
 	Deployment *DeploymentChange
 }
 
+// NamedAt is when the change's repository had the name Repository, as far
+// as the change tells: a change older than the name an object already has
+// never names it back (a redelivery from before a rename).
+func (ch Change) NamedAt() time.Time {
+	if !ch.RepositoryNamedAt.IsZero() {
+		return ch.RepositoryNamedAt
+	}
+	return ch.OccurredAt
+}
+
 // PullRequestChange is the pull request as the payload describes it.
 type PullRequestChange struct {
 	// Action is GitHub's pull_request action (opened, closed, synchronize, ...).
-	Action     string
-	Number     int64
+	Action string
+	Number int64
+	// GitHubID is pull_request.id (0 when absent).
+	GitHubID   int64
 	Title      string
 	User       string
 	HeadBranch string
@@ -212,6 +232,7 @@ func Parse(e event.Event, received time.Time) (Change, error) {
 	if err != nil {
 		return Change{}, err
 	}
+	ch.RepositoryID = max(ch.RepositoryID, 0) // GitHub's ids are positive; anything else says nothing
 	ch.OccurredAt = ch.OccurredAt.UTC().Truncate(time.Second)
 	return ch, nil
 }
@@ -221,7 +242,7 @@ func (ch *Change) fromPullRequest(p *github.PullRequestEvent) error {
 	if pr == nil || p.GetAction() == "" {
 		return fmt.Errorf("%w: pull_request without pull_request object or action", ErrMismatch)
 	}
-	ch.Repository = p.GetRepo().GetFullName()
+	ch.Repository, ch.RepositoryID = p.GetRepo().GetFullName(), p.GetRepo().GetID()
 	if err := checkRepository(ch.Repository); err != nil {
 		return err
 	}
@@ -256,6 +277,7 @@ func (ch *Change) fromPullRequest(p *github.PullRequestEvent) error {
 func pullRequestFields(pr *github.PullRequest) PullRequestChange {
 	return PullRequestChange{
 		Number:     int64(pr.GetNumber()),
+		GitHubID:   max(pr.GetID(), 0),
 		Title:      pr.GetTitle(),
 		User:       pr.GetUser().GetLogin(),
 		HeadBranch: pr.GetHead().GetRef(),
@@ -305,7 +327,7 @@ func (ch *Change) fromPush(p *github.PushEvent) error {
 	if ref == "" {
 		return fmt.Errorf("%w: push without ref", ErrMismatch)
 	}
-	ch.Repository = p.GetRepo().GetFullName()
+	ch.Repository, ch.RepositoryID = p.GetRepo().GetFullName(), p.GetRepo().GetID()
 	if err := checkRepository(ch.Repository); err != nil {
 		return err
 	}
@@ -353,7 +375,7 @@ func (ch *Change) fromRef(action, ref, refType string, repo *github.Repository, 
 	if ref == "" || refType == "" {
 		return fmt.Errorf("%w: %s without ref or ref_type", ErrMismatch, ch.Event)
 	}
-	ch.Repository = repo.GetFullName()
+	ch.Repository, ch.RepositoryID = repo.GetFullName(), repo.GetID()
 	if present(repo.GetPushedAt()) {
 		ch.OccurredAt, ch.TimeSource = repo.GetPushedAt().Time, TimeFromPushedAt
 	}

@@ -58,7 +58,7 @@ func (ch *Change) fromReview(p *github.PullRequestReviewEvent) error {
 	if pr == nil || rv == nil || p.GetAction() == "" {
 		return fmt.Errorf("%w: pull_request_review without review, pull_request or action", ErrMismatch)
 	}
-	ch.Repository = p.GetRepo().GetFullName()
+	ch.Repository, ch.RepositoryID = p.GetRepo().GetFullName(), p.GetRepo().GetID()
 	if err := checkRepository(ch.Repository); err != nil {
 		return err
 	}

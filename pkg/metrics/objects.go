@@ -101,8 +101,10 @@ func newHistTable(raw map[obsKey][]float64, buckets []float64) histTable {
 }
 
 // aggregateObjects reduces the objects (the caches' records, slim.go) to an
-// objectAggregate. The order of the objects does not matter.
+// objectAggregate, each object under its repository id's newest name
+// (renames.go). The order of the objects does not matter.
 func aggregateObjects(prs []*cachedPullRequest, brs []*cachedBranch, deps []*cachedDeployment) *objectAggregate {
+	prs, brs, deps = followRenames(prs, brs, deps) // renames.go
 	prStates := pullRequestStates(prs)
 	brStates := branchStates(brs)
 	oldest := oldestOpen(prs)

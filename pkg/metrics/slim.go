@@ -6,6 +6,7 @@ package metrics
 import (
 	"math"
 	"slices"
+	"time"
 	"unique"
 
 	stablev1 "github.com/liatrio/gitpulse/pkg/apis/stable/v1"
@@ -151,12 +152,23 @@ type cachedObject struct {
 	// Repository is repositoryOf(spec.repository, the repository
 	// annotation): "" when the object has no valid one (it is left out).
 	Repository unique.Handle[string]
+	// RepositoryID is spec.repositoryID (0: unknown), and NamedAt when the
+	// object was given Repository (stablev1.AnnotationRepositoryNamedAt,
+	// 0 without it): the families label every object of one id with
+	// the name of the one named last (renames.go).
+	RepositoryID int64
+	NamedAt      unixTime
 }
 
-func newCachedObject(m *metav1.ObjectMeta, specRepository string) cachedObject {
+func newCachedObject(m *metav1.ObjectMeta, specRepository string, repositoryID int64) cachedObject {
+	named := unixTime(0)
+	if t, err := time.Parse(time.RFC3339, m.Annotations[stablev1.AnnotationRepositoryNamedAt]); err == nil {
+		named = unixTime(t.Unix())
+	}
 	return cachedObject{
 		Name: m.Name, UID: m.UID, ResourceVersion: m.ResourceVersion, Namespace: intern(m.Namespace),
-		Repository: intern(repositoryOf(specRepository, m.Annotations)),
+		Repository:   intern(repositoryOf(specRepository, m.Annotations)),
+		RepositoryID: max(repositoryID, 0), NamedAt: named,
 	}
 }
 
@@ -240,7 +252,7 @@ func compactObject(obj any) (any, error) {
 	case *stablev1.PullRequest:
 		s := &o.Spec
 		return &cachedPullRequest{
-			cachedObject: newCachedObject(&o.ObjectMeta, s.Repository),
+			cachedObject: newCachedObject(&o.ObjectMeta, s.Repository, s.RepositoryID),
 			State:        intern(s.Status),
 			Merged:       s.Merged,
 			Created:      unixTime(o.CreationTimestamp.Unix()),
@@ -248,11 +260,11 @@ func compactObject(obj any) (any, error) {
 			FirstReviewAt: timeOf(s.FirstReviewAt), FirstApprovalAt: timeOf(s.FirstApprovalAt),
 		}, nil
 	case *stablev1.Branch:
-		return &cachedBranch{cachedObject: newCachedObject(&o.ObjectMeta, o.Spec.Repository), State: intern(o.Spec.State)}, nil
+		return &cachedBranch{cachedObject: newCachedObject(&o.ObjectMeta, o.Spec.Repository, o.Spec.RepositoryID), State: intern(o.Spec.State)}, nil
 	case *stablev1.GitHubDeployment:
 		s := &o.Spec
 		d := &cachedDeployment{
-			cachedObject:   newCachedObject(&o.ObjectMeta, s.Repository),
+			cachedObject:   newCachedObject(&o.ObjectMeta, s.Repository, s.RepositoryID),
 			Environment:    intern(environmentLabel(s.Environment)),
 			FirstSuccessAt: timeOf(s.FirstSuccessAt), FirstFailureAt: timeOf(s.FirstFailureAt),
 		}

@@ -10,6 +10,15 @@
 // (repository, branch) or (repository, number) pairs are ever hashed from the
 // same bytes ("acme/api" + "gateway-fix" and "acme/api-gateway" + "fix" both
 // read "acme-api-gateway-fix", but their encodings differ).
+//
+// A repository's identity is GitHub's repository id when the delivery says
+// it (every real delivery and API read does): it survives renames and
+// transfers, which change the full name. The prefix is read from the full
+// name the object is created under, and an object's name never changes, so
+// after a rename the name computed from a delivery differs from the
+// object's in its prefix only; the recorder finds the object by its spec
+// (selectable fields) then. Without an id (hand-made deliveries) the
+// identity is the full name, as before.
 package naming
 
 import (
@@ -33,16 +42,29 @@ const MaxNameLength = validation.DNS1123LabelMaxLength
 const HashLength = 16
 
 // PullRequestName is the object name of pull request number in repository
-// (GitHub's "owner/name"), e.g. "liatrio-gitpulse-pr-42-<hash>".
-func PullRequestName(repository string, number int64) string {
+// (GitHub's "owner/name") of GitHub id repositoryID (0: unknown, the
+// identity is then the name), e.g. "liatrio-gitpulse-pr-42-<hash>".
+func PullRequestName(repository string, repositoryID, number int64) string {
 	n := strconv.FormatInt(number, 10)
-	return objectName(repository+"-pr-"+n, identity("pullrequest", repository, n))
+	return objectName(repository+"-pr-"+n, repositoryIdentity("pullrequest", repository, repositoryID, n))
 }
 
-// BranchName is the object name of branch in repository, e.g.
-// "liatrio-gitpulse-feature-x-<hash>" for "feature/x".
-func BranchName(repository, branch string) string {
-	return objectName(repository+"-"+branch, identity("branch", repository, branch))
+// BranchName is the object name of branch in repository of GitHub id
+// repositoryID (0: unknown), e.g. "liatrio-gitpulse-feature-x-<hash>" for
+// "feature/x".
+func BranchName(repository string, repositoryID int64, branch string) string {
+	return objectName(repository+"-"+branch, repositoryIdentity("branch", repository, repositoryID, branch))
+}
+
+// repositoryIdentity is the identity of an object in a repository: its
+// GitHub id when known (tagged "@id", so that it can never be read as a
+// name, which always holds a slash), else its full name.
+func repositoryIdentity(kind, repository string, repositoryID int64, parts ...string) []byte {
+	repo := repository
+	if repositoryID > 0 {
+		repo = "@" + strconv.FormatInt(repositoryID, 10)
+	}
+	return identity(kind, append([]string{repo}, parts...)...)
 }
 
 // identity is the unambiguous encoding of an object's identity that its
@@ -80,7 +102,7 @@ func objectName(display string, id []byte) string {
 // on the delivery id alone, so the API server itself refuses a second Event
 // for a redelivered id.
 func EventName(deliveryID string) string {
-	return childName("delivery-" + deliveryID)
+	return singleName("delivery-" + deliveryID)
 }
 
 // sanitise lower-cases raw, replaces every run of characters outside
@@ -102,10 +124,10 @@ func sanitise(raw string) string {
 	return strings.Trim(b.String(), "-")
 }
 
-// childName sanitises raw and, when that changed it, appends a short hash
+// singleName sanitises raw and, when that changed it, appends a short hash
 // of raw; kmeta.ChildName limits the length. It is unambiguous for a single
 // string (delivery ids, label values) but not for a concatenation of two.
-func childName(raw string) string {
+func singleName(raw string) string {
 	clean := sanitise(raw)
 	if clean == "" {
 		clean = "x"

@@ -90,6 +90,11 @@ func (p *pass) backfillRepo(ctx context.Context, repo string, now time.Time, ful
 	if err := p.saveScan(ctx, pullScan, p.result != "", since); err != nil || p.result != "" {
 		return err
 	}
+	// The pull requests told the repository's id and name; without any,
+	// one request does (identity.go).
+	if !p.identify(ctx, p.src.Owner+"/"+repo) {
+		return nil
+	}
 	if err := p.branches(ctx, repo, fullPass); err != nil || p.result != "" {
 		return err
 	}
@@ -98,7 +103,7 @@ func (p *pass) backfillRepo(ctx context.Context, repo string, now time.Time, ful
 		// Also after a partial list: what was written is attributed.
 		// And whenever deployments are in range, though nothing moved:
 		// a pass may have ended between a write and its attribution.
-		err = p.r.opts.Recorder.Ship(ctx, p.src.Owner+"/"+repo)
+		err = p.r.opts.Recorder.Ship(ctx, p.currentName(p.src.Owner+"/"+repo))
 	}
 	if err == nil {
 		err = p.saveScan(ctx, depScan, p.result != "", depSince)
@@ -156,6 +161,7 @@ func (p *pass) orgRepos(ctx context.Context) ([]string, bool) {
 		}
 		for _, r := range repos {
 			names = append(names, r.GetName())
+			p.learn(p.src.Owner+"/"+r.GetName(), r)
 		}
 		if resp.NextPage == 0 {
 			return names, true
@@ -166,7 +172,7 @@ func (p *pass) orgRepos(ctx context.Context) ([]string, bool) {
 }
 
 func (p *pass) record(ctx context.Context, ch githubevent.Change) error {
-	out, err := p.r.opts.Recorder.RecordReconciled(ctx, ch)
+	out, err := p.r.opts.Recorder.RecordReconciled(ctx, p.identified(ch))
 	if err != nil {
 		return err
 	}
@@ -188,6 +194,9 @@ func (p *pass) pulls(ctx context.Context, repo string, since time.Time, sc *scan
 		prs, resp, err := p.gh.PullRequests.List(ctx, p.src.Owner, repo, opts)
 		if !p.done(resp, err) {
 			return newest, nil
+		}
+		for _, pr := range prs { // the base repository: its id and current name
+			p.learn(full, pr.GetBase().GetRepo())
 		}
 		for _, pr := range prs {
 			at := pr.GetUpdatedAt().Time
@@ -229,7 +238,7 @@ func (p *pass) pulls(ctx context.Context, repo string, since time.Time, sc *scan
 // the recorded branches the list lacks (their delete delivery was lost for
 // good), ordered at the time the list was read.
 func (p *pass) branches(ctx context.Context, repo string, fullPass bool) error {
-	full := p.src.Owner + "/" + repo
+	full := p.currentName(p.src.Owner + "/" + repo)
 	listedAt := p.r.opts.Now()
 	listed := map[string]bool{}
 	opts := &github.BranchListOptions{ListOptions: github.ListOptions{PerPage: 100}}

@@ -295,6 +295,8 @@ type pass struct {
 	notBefore   time.Time
 	redelivered int
 	reconciled  int
+	// repos are the repositories' ids and current names (identity.go).
+	repos map[string]repositoryRef
 }
 
 // take reserves one API request, or ends the pass as partial when the

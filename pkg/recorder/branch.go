@@ -6,10 +6,8 @@ package recorder
 
 import (
 	"context"
-	"fmt"
 
 	"k8s.io/apimachinery/pkg/api/equality"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	stablev1 "github.com/liatrio/gitpulse/pkg/apis/stable/v1"
@@ -23,32 +21,43 @@ var branches = objectKind[*stablev1.Branch]{
 	client: func(r *Recorder) objectClient[*stablev1.Branch] {
 		return r.opts.Gitpulse.StableV1().Branches(r.opts.Namespace)
 	},
-	identity: func(o *stablev1.Branch) string { return branchIdentity(o.Spec.Repository, o.Spec.Name) },
-	spec:     func(o *stablev1.Branch) any { return o.Spec },
+	identity: func(o *stablev1.Branch) identity {
+		return identity{o.Spec.Repository, o.Spec.RepositoryID, o.Spec.Name}
+	},
+	keyField: "spec.name",
+	list: func(ctx context.Context, r *Recorder, opts metav1.ListOptions) ([]*stablev1.Branch, error) {
+		l, err := r.opts.Gitpulse.StableV1().Branches(r.opts.Namespace).List(ctx, opts)
+		if err != nil {
+			return nil, err
+		}
+		return pointers(l.Items), nil
+	},
+	rename: func(o *stablev1.Branch, repository string, id int64) {
+		o.Spec.Repository = repository
+		if id > 0 {
+			o.Spec.RepositoryID = id
+		}
+	},
+	spec: func(o *stablev1.Branch) any { return o.Spec },
 	status: func(o *stablev1.Branch) recordedStatus {
 		s := &o.Status
 		return recordedStatus{s, &s.LastDeliveryID, &s.LastAction}
 	},
 }
 
-// branchNames are the names ch's Branch may have.
+// branchNames are where ch's Branch is.
 func branchNames(ch githubevent.Change) objectNames {
 	return objectNames{
-		name:     naming.BranchName(ch.Repository, ch.Branch.Name),
-		identity: branchIdentity(ch.Repository, ch.Branch.Name),
+		name:     naming.BranchName(ch.Repository, ch.RepositoryID, ch.Branch.Name),
+		identity: identity{ch.Repository, ch.RepositoryID, ch.Branch.Name},
 	}
-}
-
-// branchIdentity renders an identity for the mismatch check and its log
-// line (%q keeps odd bytes visible).
-func branchIdentity(repository, branch string) string {
-	return fmt.Sprintf("%q branch %q", repository, branch)
 }
 
 // deliverBranch records a create, delete or push delivery.
 func (r *Recorder) deliverBranch(ctx context.Context, ch githubevent.Change, digest string) (upsertResult, error) {
 	_, res, err := upsert(ctx, r, branches, write[*stablev1.Branch]{
 		names:    branchNames(ch),
+		namedAt:  ch.NamedAt(),
 		delivery: ch.DeliveryID,
 		digest:   digest,
 		apply:    func(o *stablev1.Branch) bool { return applyBranch(o, ch) },
@@ -142,6 +151,7 @@ func applyReconciledBranch(b *stablev1.Branch, ch githubevent.Change, now string
 func (r *Recorder) reconcileBranch(ctx context.Context, ch githubevent.Change, now string) (upsertResult, error) {
 	w := write[*stablev1.Branch]{
 		names:    branchNames(ch),
+		namedAt:  ch.NamedAt(),
 		delivery: ch.DeliveryID,
 		apply:    func(o *stablev1.Branch) bool { return applyReconciledBranch(o, ch, now) },
 	}
@@ -154,11 +164,15 @@ func (r *Recorder) reconcileBranch(ctx context.Context, ch githubevent.Change, n
 			return moved
 		}
 		// Only an object that exists is marked: absence never creates one.
-		switch _, err := branches.client(r).Get(ctx, w.names.name, metav1.GetOptions{}); {
-		case apierrors.IsNotFound(err):
-			return upsertResult{}, nil
+		live := func(name string) (*stablev1.Branch, error) {
+			return branches.client(r).Get(ctx, name, metav1.GetOptions{})
+		}
+		find := func() (*stablev1.Branch, error) { return branches.find(ctx, r, w.names.identity) }
+		switch _, cur, err := locate(w.names, live, find); {
 		case err != nil:
 			return upsertResult{}, err
+		case cur == nil:
+			return upsertResult{}, nil
 		}
 	}
 	return reconcileWrite(ctx, r, branches, w)

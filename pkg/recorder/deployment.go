@@ -7,9 +7,10 @@ package recorder
 
 import (
 	"context"
-	"fmt"
+	"strconv"
 
 	"k8s.io/apimachinery/pkg/api/equality"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	stablev1 "github.com/liatrio/gitpulse/pkg/apis/stable/v1"
 	"github.com/liatrio/gitpulse/pkg/githubevent"
@@ -22,8 +23,22 @@ var deployments = objectKind[*stablev1.GitHubDeployment]{
 	client: func(r *Recorder) objectClient[*stablev1.GitHubDeployment] {
 		return r.opts.Gitpulse.StableV1().GitHubDeployments(r.opts.Namespace)
 	},
-	identity: func(o *stablev1.GitHubDeployment) string {
-		return deploymentIdentity(o.Spec.Repository, o.Spec.DeploymentID)
+	identity: func(o *stablev1.GitHubDeployment) identity {
+		return identity{o.Spec.Repository, o.Spec.RepositoryID, strconv.FormatInt(o.Spec.DeploymentID, 10)}
+	},
+	keyField: "spec.deploymentID",
+	list: func(ctx context.Context, r *Recorder, opts metav1.ListOptions) ([]*stablev1.GitHubDeployment, error) {
+		l, err := r.opts.Gitpulse.StableV1().GitHubDeployments(r.opts.Namespace).List(ctx, opts)
+		if err != nil {
+			return nil, err
+		}
+		return pointers(l.Items), nil
+	},
+	rename: func(o *stablev1.GitHubDeployment, repository string, id int64) {
+		o.Spec.Repository = repository
+		if id > 0 {
+			o.Spec.RepositoryID = id
+		}
 	},
 	spec: func(o *stablev1.GitHubDeployment) any { return o.Spec },
 	status: func(o *stablev1.GitHubDeployment) recordedStatus {
@@ -32,17 +47,12 @@ var deployments = objectKind[*stablev1.GitHubDeployment]{
 	},
 }
 
-// deploymentNames is the name of ch's GitHubDeployment (no legacy name:
-// deployments came after names hashed an identity).
+// deploymentNames are where ch's GitHubDeployment is.
 func deploymentNames(ch githubevent.Change) objectNames {
 	return objectNames{
-		name:     naming.DeploymentName(ch.Repository, ch.Deployment.ID),
-		identity: deploymentIdentity(ch.Repository, ch.Deployment.ID),
+		name:     naming.DeploymentName(ch.Repository, ch.RepositoryID, ch.Deployment.ID),
+		identity: identity{ch.Repository, ch.RepositoryID, strconv.FormatInt(ch.Deployment.ID, 10)},
 	}
-}
-
-func deploymentIdentity(repository string, id int64) string {
-	return fmt.Sprintf("%q deployment %d", repository, id)
 }
 
 // deliverDeployment records a deployment or deployment_status delivery on
@@ -51,6 +61,7 @@ func deploymentIdentity(repository string, id int64) string {
 func (r *Recorder) deliverDeployment(ctx context.Context, ch githubevent.Change, digest string) (upsertResult, error) {
 	obj, res, err := upsert(ctx, r, deployments, write[*stablev1.GitHubDeployment]{
 		names:    deploymentNames(ch),
+		namedAt:  ch.NamedAt(),
 		delivery: ch.DeliveryID,
 		digest:   digest,
 		apply:    func(o *stablev1.GitHubDeployment) bool { return applyDeployment(o, ch) },
@@ -70,7 +81,7 @@ func (r *Recorder) deliverDeployment(ctx context.Context, ch githubevent.Change,
 	// here or sees this success itself (leadtime.go). Also when an earlier
 	// attempt wrote the object: it may have failed right after.
 	if !res.replayed && obj.Spec.FirstSuccessAt != nil {
-		if err := r.ship(ctx, ch.Repository, obj.Spec.Environment); err != nil {
+		if err := r.ship(ctx, obj.Spec.Repository, obj.Spec.RepositoryID, obj.Spec.Environment); err != nil {
 			return res, err
 		}
 	}
@@ -173,6 +184,7 @@ func applyReconciledDeployment(o *stablev1.GitHubDeployment, ch githubevent.Chan
 func (r *Recorder) reconcileDeployment(ctx context.Context, ch githubevent.Change, now string) (upsertResult, error) {
 	return reconcileWrite(ctx, r, deployments, write[*stablev1.GitHubDeployment]{
 		names:    deploymentNames(ch),
+		namedAt:  ch.NamedAt(),
 		delivery: ch.DeliveryID,
 		apply:    func(o *stablev1.GitHubDeployment) bool { return applyReconciledDeployment(o, ch, now) },
 	})

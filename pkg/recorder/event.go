@@ -42,6 +42,22 @@ func (r *Recorder) reconciledEvent(ch githubevent.Change, ref corev1.ObjectRefer
 	return ev
 }
 
+// renamedEvent is the one Event saying that the object ref followed its
+// repository from the name from to ch's (a rename or transfer on GitHub;
+// the object keeps its own name). Its name is the change's delivery id and
+// the object's UID, so a retry gets AlreadyExists.
+func (r *Recorder) renamedEvent(ch githubevent.Change, ref corev1.ObjectReference, from string) *corev1.Event {
+	ev := r.event(ch, ref, naming.EventName(ch.DeliveryID+"-renamed-"+uidPrefix(ref)),
+		fmt.Sprintf("repository %s is now %s (GitHub repository id %d)", from, ch.Repository, ch.RepositoryID))
+	ev.Reason, ev.Action, ev.ReportingController = stablev1.ReasonRenamed, stablev1.ActionRenamed, stablev1.ReconcilerController
+	ev.Annotations[annotationRenamedFrom] = from
+	return ev
+}
+
+// annotationRenamedFrom, on a Renamed Event, is the repository's former
+// name.
+const annotationRenamedFrom = stablev1.GroupName + "/renamed-from"
+
 // event is what every Event the recorder writes says: about ref, in ch's
 // repository (its labels select Events by repository), now, with message
 // cut to what the API server takes; a deployment's carries its environment,

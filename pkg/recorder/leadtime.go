@@ -8,9 +8,11 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/client-go/util/retry"
 
 	stablev1 "github.com/liatrio/gitpulse/pkg/apis/stable/v1"
@@ -30,27 +32,34 @@ type shipped struct {
 }
 
 // listShipped lists the namespace's pull requests and deployments of
-// repository (by the selectable field spec.repository). A list without
+// repository: by its GitHub id when known (selectable field
+// spec.repositoryID: objects not yet following a rename are included), else
+// by its name (selectable field spec.repository). A list without
 // resourceVersion is a consistent read, which ship's argument needs.
-func (r *Recorder) listShipped(ctx context.Context, repository string) (*shipped, error) {
-	sel := repositorySelector(repository)
+func (r *Recorder) listShipped(ctx context.Context, repository string, repositoryID int64) (*shipped, error) {
+	opts := metav1.ListOptions{FieldSelector: repositorySelector(repository)}
+	ours := func(name string, id int64) bool { return name == repository }
+	if repositoryID > 0 {
+		opts = metav1.ListOptions{FieldSelector: fields.OneTermEqualSelector("spec.repositoryID", strconv.FormatInt(repositoryID, 10)).String()}
+		ours = func(_ string, id int64) bool { return id == repositoryID }
+	}
 	client := r.opts.Gitpulse.StableV1()
-	prs, err := client.PullRequests(r.opts.Namespace).List(ctx, metav1.ListOptions{FieldSelector: sel})
+	prs, err := client.PullRequests(r.opts.Namespace).List(ctx, opts)
 	if err != nil {
 		return nil, fmt.Errorf("listing pull requests of %s for lead time: %w", repository, err)
 	}
-	deps, err := client.GitHubDeployments(r.opts.Namespace).List(ctx, metav1.ListOptions{FieldSelector: sel})
+	deps, err := client.GitHubDeployments(r.opts.Namespace).List(ctx, opts)
 	if err != nil {
 		return nil, fmt.Errorf("listing deployments of %s for lead time: %w", repository, err)
 	}
 	in := &shipped{}
 	for _, pr := range prs.Items {
-		if pr.Spec.Repository == repository {
+		if ours(pr.Spec.Repository, pr.Spec.RepositoryID) {
 			in.pullRequests = append(in.pullRequests, pr)
 		}
 	}
 	for _, d := range deps.Items {
-		if d.Spec.Repository == repository {
+		if ours(d.Spec.Repository, d.Spec.RepositoryID) {
 			in.deployments = append(in.deployments, d)
 		}
 	}
@@ -66,7 +75,7 @@ func (r *Recorder) Ship(ctx context.Context, repository string) error {
 	if !r.ownerAllowed(repository) {
 		return nil
 	}
-	return r.ship(ctx, repository, "")
+	return r.ship(ctx, repository, 0, "")
 }
 
 // ship brings the attribution of every successful deployment of repository
@@ -81,8 +90,8 @@ func (r *Recorder) Ship(ctx context.Context, repository string) error {
 // previous success was known keeps those pull requests too; the lead time
 // metric counts each pull request once per environment, for the
 // deployment that succeeded first (docs/dora.md).
-func (r *Recorder) ship(ctx context.Context, repository, environment string) error {
-	in, err := r.listShipped(ctx, repository)
+func (r *Recorder) ship(ctx context.Context, repository string, repositoryID int64, environment string) error {
+	in, err := r.listShipped(ctx, repository, repositoryID)
 	if err != nil {
 		return err
 	}

@@ -6,10 +6,10 @@ package recorder
 
 import (
 	"context"
-	"fmt"
 	"strconv"
 
 	"k8s.io/apimachinery/pkg/api/equality"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	stablev1 "github.com/liatrio/gitpulse/pkg/apis/stable/v1"
 	"github.com/liatrio/gitpulse/pkg/githubevent"
@@ -22,26 +22,46 @@ var pullRequests = objectKind[*stablev1.PullRequest]{
 	client: func(r *Recorder) objectClient[*stablev1.PullRequest] {
 		return r.opts.Gitpulse.StableV1().PullRequests(r.opts.Namespace)
 	},
-	identity: func(o *stablev1.PullRequest) string { return pullRequestIdentity(o.Spec.Repository, o.Spec.Number) },
-	spec:     func(o *stablev1.PullRequest) any { return o.Spec },
+	identity: func(o *stablev1.PullRequest) identity {
+		return identity{o.Spec.Repository, o.Spec.RepositoryID, strconv.FormatInt(o.Spec.Number, 10)}
+	},
+	keyField: "spec.number",
+	list: func(ctx context.Context, r *Recorder, opts metav1.ListOptions) ([]*stablev1.PullRequest, error) {
+		l, err := r.opts.Gitpulse.StableV1().PullRequests(r.opts.Namespace).List(ctx, opts)
+		if err != nil {
+			return nil, err
+		}
+		return pointers(l.Items), nil
+	},
+	rename: func(o *stablev1.PullRequest, repository string, id int64) {
+		o.Spec.Repository = repository
+		if id > 0 {
+			o.Spec.RepositoryID = id
+		}
+	},
+	spec: func(o *stablev1.PullRequest) any { return o.Spec },
 	status: func(o *stablev1.PullRequest) recordedStatus {
 		s := &o.Status
 		return recordedStatus{s, &s.LastDeliveryID, &s.LastAction}
 	},
 }
 
-// pullRequestNames are the names the PullRequest of number may have.
-func pullRequestNames(repository string, number int64) objectNames {
+// pullRequestNames are where the PullRequest of number in ch's repository
+// is.
+func pullRequestNames(ch githubevent.Change, number int64) objectNames {
 	return objectNames{
-		name:     naming.PullRequestName(repository, number),
-		identity: pullRequestIdentity(repository, number),
+		name:     naming.PullRequestName(ch.Repository, ch.RepositoryID, number),
+		identity: identity{ch.Repository, ch.RepositoryID, strconv.FormatInt(number, 10)},
 	}
 }
 
-// pullRequestIdentity renders an identity for the mismatch check and its
-// log line (%q keeps odd bytes visible).
-func pullRequestIdentity(repository string, number int64) string {
-	return fmt.Sprintf("%q #%d", repository, number)
+// pointers are the addresses of items' elements.
+func pointers[E any](items []E) []*E {
+	out := make([]*E, len(items))
+	for i := range items {
+		out[i] = &items[i]
+	}
+	return out
 }
 
 // deliverPullRequest records a pull_request delivery and, when it says the
@@ -50,7 +70,8 @@ func pullRequestIdentity(repository string, number int64) string {
 // deployment that shipped it succeeded.
 func (r *Recorder) deliverPullRequest(ctx context.Context, ch githubevent.Change, digest string) (upsertResult, error) {
 	_, res, err := upsert(ctx, r, pullRequests, write[*stablev1.PullRequest]{
-		names:    pullRequestNames(ch.Repository, ch.PullRequest.Number),
+		names:    pullRequestNames(ch, ch.PullRequest.Number),
+		namedAt:  ch.NamedAt(),
 		delivery: ch.DeliveryID,
 		digest:   digest,
 		apply:    func(o *stablev1.PullRequest) bool { return applyPullRequest(o, ch) },
@@ -59,7 +80,7 @@ func (r *Recorder) deliverPullRequest(ctx context.Context, ch githubevent.Change
 	if err != nil || res.replayed || !ch.PullRequest.Merged {
 		return res, err
 	}
-	return res, r.ship(ctx, ch.Repository, "")
+	return res, r.ship(ctx, ch.Repository, ch.RepositoryID, "")
 }
 
 // applyPullRequest moves pr to what ch says, unless ch is older than what pr
@@ -75,6 +96,9 @@ func applyPullRequest(pr *stablev1.PullRequest, ch githubevent.Change) bool {
 			s.Status = string(c.State)
 		}
 		return false
+	}
+	if c.GitHubID > 0 {
+		s.GitHubID = c.GitHubID
 	}
 	s.User = c.User
 	s.Branch = c.HeadBranch
@@ -103,7 +127,8 @@ func applyPullRequest(pr *stablev1.PullRequest, ch githubevent.Change) bool {
 // from the API may be anything but new to GitHub.
 func (r *Recorder) reconcilePullRequest(ctx context.Context, ch githubevent.Change, now string) (upsertResult, error) {
 	return reconcileWrite(ctx, r, pullRequests, write[*stablev1.PullRequest]{
-		names:    pullRequestNames(ch.Repository, ch.PullRequest.Number),
+		names:    pullRequestNames(ch, ch.PullRequest.Number),
+		namedAt:  ch.NamedAt(),
 		delivery: ch.DeliveryID,
 		apply: func(o *stablev1.PullRequest) bool {
 			before := o.Spec.DeepCopy()

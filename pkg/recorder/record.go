@@ -85,6 +85,9 @@ func (r *Recorder) record(ctx context.Context, ch githubevent.Change, digest str
 		return Duplicate, nil
 	}
 	created, err := r.createEvent(ctx, r.deliveryEvent(ch, res.object))
+	if err == nil {
+		r.recordRename(ctx, ch, res)
+	}
 	switch {
 	case err != nil:
 		return "", err
@@ -128,10 +131,12 @@ func (r *Recorder) RecordReconciled(ctx context.Context, ch githubevent.Change) 
 	}
 	now := r.opts.Now().UTC().Truncate(time.Second).Format(time.RFC3339)
 	res, err := rules.reconcile(r, ctx, ch, now)
-	switch {
-	case err != nil:
+	if err != nil {
 		return "", err
-	case res.already || !res.applied: // no drift (nothing written), or written before
+	}
+	// A rename is written even when nothing else drifted.
+	r.recordRename(ctx, ch, res)
+	if res.already || !res.applied { // no drift (nothing written), or written before
 		return Duplicate, nil
 	}
 	created, err := r.createEvent(ctx, r.reconciledEvent(ch, res.object))
@@ -142,4 +147,20 @@ func (r *Recorder) RecordReconciled(ctx context.Context, ch githubevent.Change) 
 		return Duplicate, nil
 	}
 	return Reconciled, nil
+}
+
+// recordRename writes the Renamed Event of an object the write made follow
+// its repository's rename or transfer (res.renamedFrom): one per object
+// and change, named after both (a retry of the change gets AlreadyExists).
+// It is not a delivery (ReconcilerController, reason Renamed), so no
+// delivery counter counts it. A failure is logged, not returned: the object
+// already follows, and the delivery's own Event is written; the Event
+// only says so.
+func (r *Recorder) recordRename(ctx context.Context, ch githubevent.Change, res upsertResult) {
+	if res.renamedFrom == "" {
+		return
+	}
+	if _, err := r.createEvent(ctx, r.renamedEvent(ch, res.object, res.renamedFrom)); err != nil {
+		r.log.Warn("Renamed Event not written", "delivery", ch.DeliveryID, "object", res.object.Name, "err", err)
+	}
 }

@@ -98,8 +98,9 @@ type Recorder struct {
 	log  *slog.Logger
 	// owners is the lower-cased allow-list; nil allows every owner.
 	owners map[string]bool
-	// objects is what it knows without asking (objects.go).
+	// objects and renamed are what it knows without asking (objects.go).
 	objects recentObjects
+	renamed renamedRepositories
 }
 
 // New checks opts and fills in defaults.

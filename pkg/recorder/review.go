@@ -20,7 +20,8 @@ import (
 // distinct delivery).
 func (r *Recorder) deliverReview(ctx context.Context, ch githubevent.Change, digest string) (upsertResult, error) {
 	_, res, err := upsert(ctx, r, pullRequests, write[*stablev1.PullRequest]{
-		names:    pullRequestNames(ch.Repository, ch.Review.PullRequest.Number),
+		names:    pullRequestNames(ch, ch.Review.PullRequest.Number),
+		namedAt:  ch.NamedAt(),
 		delivery: ch.DeliveryID,
 		digest:   digest,
 		apply:    func(o *stablev1.PullRequest) bool { return applyReview(o, ch) },
@@ -55,6 +56,9 @@ func applyReview(pr *stablev1.PullRequest, ch githubevent.Change) bool {
 	c := rv.PullRequest
 	numberPullRequest(pr, ch.Repository, c.Number)
 	s := &pr.Spec
+	if c.GitHubID > 0 {
+		s.GitHubID = c.GitHubID
+	}
 	moved := fillPullRequest(s, c)
 	// Counted once per review id (counted.go): a review also read by a
 	// reconcile pass's backfill is not counted twice.
@@ -132,7 +136,8 @@ func applyReconciledReviews(pr *stablev1.PullRequest, ch githubevent.Change, now
 // (githubevent.FromAPIReviews).
 func (r *Recorder) reconcileReviews(ctx context.Context, ch githubevent.Change, now string) (upsertResult, error) {
 	return reconcileWrite(ctx, r, pullRequests, write[*stablev1.PullRequest]{
-		names:    pullRequestNames(ch.Repository, ch.Review.PullRequest.Number),
+		names:    pullRequestNames(ch, ch.Review.PullRequest.Number),
+		namedAt:  ch.NamedAt(),
 		delivery: ch.DeliveryID,
 		apply:    func(o *stablev1.PullRequest) bool { return applyReconciledReviews(o, ch, now) },
 	})

@@ -10,12 +10,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	stablev1 "github.com/liatrio/gitpulse/pkg/apis/stable/v1"
@@ -24,14 +26,21 @@ import (
 // objectKind is what the engine knows of one kind of object. It is the same
 // for every change; what a change does to the object is its write.
 type objectKind[T any] struct {
-	// name is the Kind: the key in recentObjects, and the
-	// Event's involvedObject.kind.
+	// name is the Kind: the key in recentObjects, and the Event's
+	// involvedObject.kind.
 	name string
 	// client is the kind's typed client in the recorder's namespace.
 	client func(r *Recorder) objectClient[T]
 	// identity says which pull request, branch or deployment an object
-	// is about, rendered as objectNames.identity renders a change's.
-	identity func(T) string
+	// is about, from its spec.
+	identity func(T) identity
+	// keyField is the selectable field holding identity.key.
+	keyField string
+	// list lists the kind's objects in the recorder's namespace.
+	list func(ctx context.Context, r *Recorder, opts metav1.ListOptions) ([]T, error)
+	// rename writes repository (and, when not 0, its id) into the object:
+	// spec and labels and annotations.
+	rename func(obj T, repository string, repositoryID int64)
 	// spec is the object's spec, to compare two versions.
 	spec func(T) any
 	// status points into the object's status.
@@ -64,9 +73,42 @@ func (k objectKind[T]) reference(obj T) corev1.ObjectReference {
 	}
 }
 
+// identity is which pull request, branch or deployment an object or a
+// change is about: its repository (GitHub's id when known, which renames
+// and transfers keep, and its current full name) and its key within it (the
+// number, the branch name, the deployment id, as their selectable fields
+// render them).
+type identity struct {
+	repository   string
+	repositoryID int64
+	key          string
+}
+
+// same reports whether a and b are one identity: by the repository id when
+// both know it, else by the repository's name (a hand-made delivery, or an
+// object recorded from one, which then learns its id).
+func (a identity) same(b identity) bool {
+	if a.key != b.key {
+		return false
+	}
+	if a.repositoryID > 0 && b.repositoryID > 0 {
+		return a.repositoryID == b.repositoryID
+	}
+	return a.repository == b.repository
+}
+
+// String renders an identity for logs (%q keeps odd bytes visible).
+func (a identity) String() string {
+	return fmt.Sprintf("%q (id %d) %q", a.repository, a.repositoryID, a.key)
+}
+
 // A write is what one change does to its object, as upsert takes it.
 type write[T any] struct {
 	names objectNames
+	// namedAt is when the change's repository had the change's name
+	// (githubevent.Change.NamedAt, else its OccurredAt): a change older
+	// than the name an object has never names it back.
+	namedAt time.Time
 	// delivery is the change's delivery id (a reconcile pass's synthetic
 	// one), remembered on the object.
 	delivery string
@@ -84,12 +126,13 @@ type write[T any] struct {
 	isNew bool
 }
 
-// objectNames are where a change's object lives: its name, and the
-// identity it holds.
+// objectNames are where a change's object is: under name, the name its
+// identity gives, unless it was created before its repository was renamed
+// (then only a lookup by identity finds it).
 type objectNames struct {
 	name string
-	// identity is the change's, as objectKind.identity renders an object's.
-	identity string
+	// identity is the change's.
+	identity identity
 }
 
 // upsertResult is what writing a change did.
@@ -106,6 +149,9 @@ type upsertResult struct {
 	// replayed: the payload is a recent one's under another delivery id;
 	// nothing was written.
 	replayed bool
+	// renamedFrom, when not "", is the repository name the object had
+	// before this write gave it the change's (a rename or transfer).
+	renamedFrom string
 }
 
 // objectClient is the part of a generated typed client the recorder uses;
@@ -137,9 +183,12 @@ func metaOf(obj metav1.ObjectMetaAccessor) *metav1.ObjectMeta {
 // bad input: the delivery answers 500 and nothing is written.
 var ErrIdentityMismatch = errors.New("object belongs to another identity")
 
-// locate finds the change's object under its name; a nil object means
-// none exists yet. read is a cache's or the API server's Get.
-func locate[T comparable](names objectNames, read func(string) (T, error)) (string, T, error) {
+// locate finds the change's object: under its name (read is a cache's or
+// the API server's Get), else by its identity (find), which finds an object
+// created before its repository was renamed, or one recorded from a
+// delivery without the repository id. A nil object means none exists yet;
+// it is then to be created under names.name.
+func locate[T comparable](names objectNames, read func(string) (T, error), find func() (T, error)) (string, T, error) {
 	var none T
 	cur, err := read(names.name)
 	switch {
@@ -148,16 +197,89 @@ func locate[T comparable](names objectNames, read func(string) (T, error)) (stri
 	case !apierrors.IsNotFound(err):
 		return names.name, none, err
 	}
-	return names.name, none, nil
+	if cur, err = find(); err != nil || cur == none {
+		return names.name, none, err
+	}
+	return metaOf(any(cur).(metav1.ObjectMetaAccessor)).Name, cur, nil
+}
+
+// find lists the kind's objects of id by their selectable fields: by the
+// repository id and key when the id is known, then by the repository's name
+// and key (an object recorded without the id, or by a change without one).
+// Of several (a hand-made object beside a recorded one), the oldest wins.
+func (k objectKind[T]) find(ctx context.Context, r *Recorder, id identity) (T, error) {
+	var none T
+	var selectors []fields.Selector
+	if id.repositoryID > 0 {
+		selectors = append(selectors, fields.AndSelectors(
+			fields.OneTermEqualSelector("spec.repositoryID", strconv.FormatInt(id.repositoryID, 10)),
+			fields.OneTermEqualSelector(k.keyField, id.key)))
+	}
+	selectors = append(selectors, fields.AndSelectors(
+		fields.OneTermEqualSelector("spec.repository", id.repository),
+		fields.OneTermEqualSelector(k.keyField, id.key)))
+	for _, sel := range selectors {
+		items, err := k.list(ctx, r, metav1.ListOptions{FieldSelector: sel.String()})
+		if err != nil {
+			return none, fmt.Errorf("looking up %s %s: %w", k.name, id, err)
+		}
+		var found T
+		ok := false
+		for _, o := range items {
+			if !k.identity(o).same(id) {
+				continue
+			}
+			if !ok || k.meta(o).CreationTimestamp.Before(&k.meta(found).CreationTimestamp) ||
+				(k.meta(o).CreationTimestamp.Equal(&k.meta(found).CreationTimestamp) && k.meta(o).Name < k.meta(found).Name) {
+				found, ok = o, true
+			}
+		}
+		if ok {
+			return found, nil
+		}
+	}
+	return none, nil
+}
+
+// follow names obj, which w's change was just applied to (apply writes the
+// change's repository name), after the change's repository: its id when
+// the change knows it and, when the name differs from cur's, the new name
+// with the time it was given (AnnotationRepositoryNamedAt) — unless the
+// change is older than cur's name, which then stays. It returns the name
+// cur had when obj takes another.
+func (k objectKind[T]) follow(cur, obj T, w write[T]) string {
+	was, id := k.identity(cur), w.names.identity
+	if id.repositoryID > 0 && k.identity(obj).repositoryID != id.repositoryID {
+		k.rename(obj, k.identity(obj).repository, id.repositoryID)
+	}
+	if was.repository == k.identity(obj).repository {
+		return ""
+	}
+	if at, err := time.Parse(time.RFC3339, k.meta(cur).Annotations[stablev1.AnnotationRepositoryNamedAt]); err == nil && w.namedAt.Before(at) {
+		k.rename(obj, was.repository, 0)
+		return ""
+	}
+	k.nameAt(obj, w.namedAt)
+	return was.repository
+}
+
+// nameAt records when obj's repository had the name it has now.
+func (k objectKind[T]) nameAt(obj T, at time.Time) {
+	if !at.IsZero() {
+		setAnnotation(k.meta(obj), stablev1.AnnotationRepositoryNamedAt, at.UTC().Truncate(time.Second).Format(time.RFC3339))
+	}
 }
 
 // upsert writes the change into its object (steps 1 and 2 of record).
 //
 // Where it starts: the object as this replica last wrote it, if it
-// remembers it; else, when the change is about something new on GitHub (a
-// pull request opened, a branch created), no object at all (create first; AlreadyExists means one
-// exists after all); else the object read from the API server. Whatever it
-// started from, a conflict or AlreadyExists sends it to the API server.
+// remembers it (by the name the change's identity gives, whatever the
+// object's own name is); else, when the change is about something new on
+// GitHub (a pull request opened, a branch created) and this replica has
+// not seen the repository renamed, no object at all (create first;
+// AlreadyExists means one exists after all); else the object located on
+// the API server (locate). Whatever it started from, a conflict or
+// AlreadyExists sends it to the API server.
 func upsert[E any, T recordedObject[E]](ctx context.Context, r *Recorder, k objectKind[T], w write[T]) (T, upsertResult, error) {
 	var (
 		out  T
@@ -168,19 +290,22 @@ func upsert[E any, T recordedObject[E]](ctx context.Context, r *Recorder, k obje
 	)
 	c := k.client(r)
 	names := w.names
+	key := names.name // the recentObjects key: the name the identity gives
 	sameState := w.sameState
 	if sameState == nil {
 		sameState = func(a, b T) bool { return equality.Semantic.DeepEqual(k.spec(a), k.spec(b)) }
 	}
 	live := func(name string) (T, error) { return c.Get(ctx, name, metav1.GetOptions{}) }
+	find := func() (T, error) { return k.find(ctx, r, names.identity) }
 	fromCache := true
-	if o, ok := r.objects.get(k.name, names.name); ok {
-		name, cur = names.name, o.(T)
-	} else if w.isNew {
+	if o, ok := r.objects.get(k.name, key); ok {
+		cur = o.(T)
+		name = metaOf(cur).Name
+	} else if w.isNew && !r.renamed.has(names.identity.repositoryID) {
 		name = names.name
 	} else {
 		fromCache = false
-		name, cur, err = locate(names, live)
+		name, cur, err = locate(names, live, find)
 	}
 	backoff := r.opts.Backoff
 	now := r.opts.Now()
@@ -196,26 +321,31 @@ func upsert[E any, T recordedObject[E]](ctx context.Context, r *Recorder, k obje
 			m := metaOf(obj)
 			m.Name, m.Namespace = name, r.opts.Namespace
 			res.applied = w.apply(obj)
+			if id := names.identity.repositoryID; id > 0 {
+				k.rename(obj, k.identity(obj).repository, id)
+			}
+			k.nameAt(obj, w.namedAt)
 			remember(m, w.delivery, now, r.opts.DeliveryWindow, r.opts.RecentDeliveries)
 			rememberPayload(m, w.digest, DefaultRecentPayloads)
 			out, werr = c.Create(ctx, obj, metav1.CreateOptions{})
-		case k.identity(cur) != names.identity && !fromCache:
+		case !k.identity(cur).same(names.identity) && !fromCache:
 			r.log.Error("BUG: the object named after this delivery's identity is about another one; nothing written",
 				"delivery", w.delivery, "object", r.opts.Namespace+"/"+name,
-				"objectIdentity", k.identity(cur), "deliveryIdentity", names.identity)
-			return out, res, fmt.Errorf("%w: %s/%s is %q, the delivery is about %q",
+				"objectIdentity", k.identity(cur).String(), "deliveryIdentity", names.identity.String())
+			return out, res, fmt.Errorf("%w: %s/%s is %s, the delivery is about %s",
 				ErrIdentityMismatch, r.opts.Namespace, name, k.identity(cur), names.identity)
-		case k.identity(cur) != names.identity:
+		case !k.identity(cur).same(names.identity):
 			werr = apierrors.NewConflict(schema.GroupResource{}, name, errors.New("cached object has another identity"))
 		default:
 			if at, ok := appliedAt(metaOf(cur), w.delivery); ok {
 				res.already, res.appliedAt, out = true, at, cur
-				r.objects.add(k.name, name, out)
+				r.objects.add(k.name, key, out)
 				res.object = k.reference(out)
 				return out, res, nil
 			}
 			obj := T(cur.DeepCopy())
 			res.applied = w.apply(obj)
+			res.renamedFrom = k.follow(cur, obj, w)
 			// A replay is an identical payload that would change nothing but
 			// counts. The same bytes can legitimately come again when the
 			// state moved in between (a branch created, deleted and created
@@ -236,11 +366,16 @@ func upsert[E any, T recordedObject[E]](ctx context.Context, r *Recorder, k obje
 			out, werr = c.Update(ctx, obj, metav1.UpdateOptions{})
 		}
 		if werr == nil {
-			r.objects.add(k.name, name, out)
+			r.objects.add(k.name, key, out)
 			res.object = k.reference(out)
+			if res.renamedFrom != "" {
+				r.renamed.add(names.identity.repositoryID)
+				r.log.Info("object follows its repository's rename", "delivery", w.delivery,
+					"object", r.opts.Namespace+"/"+name, "from", res.renamedFrom, "to", k.identity(out).repository)
+			}
 			return out, res, nil
 		}
-		r.objects.forget(k.name, name)
+		r.objects.forget(k.name, key)
 		if !apierrors.IsConflict(werr) && !apierrors.IsAlreadyExists(werr) && !(fromCache && apierrors.IsNotFound(werr)) {
 			return out, res, fmt.Errorf("writing %s/%s: %w", r.opts.Namespace, name, werr)
 		}
@@ -260,7 +395,7 @@ func upsert[E any, T recordedObject[E]](ctx context.Context, r *Recorder, k obje
 			}
 		}
 		fromCache = false
-		name, cur, err = locate(names, live)
+		name, cur, err = locate(names, live, find)
 	}
 }
 
@@ -298,7 +433,11 @@ func unchanged[E any, T recordedObject[E]](ctx context.Context, r *Recorder, k o
 		return true, nil
 	}
 	next := T(cur.DeepCopy())
-	if !w.apply(next) {
+	moved := w.apply(next)
+	if k.follow(cur, next, w) != "" || k.identity(next).repositoryID != k.identity(cur).repositoryID {
+		return false, nil // the object learns its repository's id or new name
+	}
+	if !moved {
 		return true, nil
 	}
 	return equality.Semantic.DeepEqual(k.spec(cur), k.spec(next)), nil

@@ -166,7 +166,7 @@ func TestTypedClient_RoundTripsPullRequestAndBranchWithStatus(t *testing.T) {
 
 	prs := env.Gitpulse.StableV1().PullRequests(ns)
 	in := &stablev1.PullRequest{
-		ObjectMeta: metav1.ObjectMeta{Name: naming.PullRequestName("liatrio/gitpulse", 42)},
+		ObjectMeta: metav1.ObjectMeta{Name: naming.PullRequestName("liatrio/gitpulse", 0, 42)},
 		Spec: stablev1.PullRequestSpec{
 			User: "octocat", Branch: "feature/x", Status: string(stablev1.PullRequestOpen), ID: "42",
 			Repository: "liatrio/gitpulse", Number: 42, Title: "Add x", BaseBranch: "main",
@@ -191,7 +191,7 @@ func TestTypedClient_RoundTripsPullRequestAndBranchWithStatus(t *testing.T) {
 
 	branches := env.Gitpulse.StableV1().Branches(ns)
 	b := &stablev1.Branch{
-		ObjectMeta: metav1.ObjectMeta{Name: naming.BranchName("liatrio/gitpulse", "feature/x")},
+		ObjectMeta: metav1.ObjectMeta{Name: naming.BranchName("liatrio/gitpulse", 0, "feature/x")},
 		Spec: stablev1.BranchSpec{Name: "feature/x", State: string(stablev1.BranchCreated), Repository: "liatrio/gitpulse",
 			HeadSHA: "abc123", PushCount: 3, LastPushAt: &now, CreatedAt: &now},
 	}

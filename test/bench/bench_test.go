@@ -199,7 +199,7 @@ func benchRecorderAgainstCeiling(b *testing.B, c int) {
 	ceilingOp := func(i int) error {
 		repo := fmt.Sprintf("ceiling-%d/repo", run)
 		pr, err := gp.StableV1().PullRequests(ns).Create(ctx, &stablev1.PullRequest{
-			ObjectMeta: metav1.ObjectMeta{Name: naming.PullRequestName(repo, int64(i))},
+			ObjectMeta: metav1.ObjectMeta{Name: naming.PullRequestName(repo, 0, int64(i))},
 			Spec: stablev1.PullRequestSpec{User: "u", Branch: "b", Status: "open", ID: fmt.Sprint(i),
 				Repository: repo, Number: int64(i), Title: "bench"},
 		}, metav1.CreateOptions{})
@@ -217,7 +217,7 @@ func benchRecorderAgainstCeiling(b *testing.B, c int) {
 	shapedOp := func(i int) error {
 		repo := fmt.Sprintf("shaped-%d/repo", run)
 		pr := prTemplate.DeepCopy()
-		pr.Name = naming.PullRequestName(repo, int64(i+1))
+		pr.Name = naming.PullRequestName(repo, 0, int64(i+1))
 		pr.Spec.Repository, pr.Spec.Number, pr.Spec.ID = repo, int64(i+1), fmt.Sprint(i+1)
 		pr, err := gp.StableV1().PullRequests(ns).Create(ctx, pr, metav1.CreateOptions{})
 		if err != nil {
@@ -300,7 +300,7 @@ func recorderObjects(b *testing.B, client *http.Client, run int64) (*stablev1.Pu
 		b.Fatalf("template delivery: %d %v", code, err)
 	}
 	pr, err := versioned.NewForConfigOrDie(stack.ControlPlane.Config()).StableV1().PullRequests(stack.Namespace()).
-		Get(ctx, naming.PullRequestName(string(repo), 1), metav1.GetOptions{})
+		Get(ctx, naming.PullRequestName(string(repo), repo.ID(), 1), metav1.GetOptions{})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -83,7 +83,7 @@ func benchRecorderData(b *testing.B) {
 				i += r * chunk
 				repo := fmt.Sprintf("data-%d-%d/repo", run, k)
 				pr := prTemplate.DeepCopy()
-				pr.Name = naming.PullRequestName(repo, int64(i+1))
+				pr.Name = naming.PullRequestName(repo, 0, int64(i+1))
 				pr.Spec.Repository, pr.Spec.Number, pr.Spec.ID = repo, int64(i+1), fmt.Sprint(i+1)
 				if shape.pr != nil {
 					shape.pr(pr)

@@ -163,8 +163,9 @@ func TestRBAC_EachFunctionGetsExactlyWhatItNeeds(t *testing.T) {
 		allowed bool
 		do      func(c clients) error
 	}{
-		// The recorder: get, list (a scan for legacy names at start-up),
-		// create and update PullRequests and Branches, create Events.
+		// The recorder: get, list (an object looked up by its spec, e.g.
+		// after its repository was renamed), create and update
+		// PullRequests and Branches, create Events.
 		{"recorder creates a pull request", recorder, true, func(c clients) error {
 			_, err := c.gitpulse.StableV1().PullRequests(namespace).Create(ctx, samplePullRequest("by-recorder"), metav1.CreateOptions{})
 			return err
@@ -179,8 +180,8 @@ func TestRBAC_EachFunctionGetsExactlyWhatItNeeds(t *testing.T) {
 			_, err := c.gitpulse.StableV1().PullRequests(namespace).Update(ctx, pr, metav1.UpdateOptions{})
 			return err
 		}},
-		{"recorder lists pull requests (the legacy-name scan)", recorder, true, func(c clients) error {
-			_, err := c.gitpulse.StableV1().PullRequests(namespace).List(ctx, metav1.ListOptions{})
+		{"recorder lists pull requests by field selector (the lookup by spec)", recorder, true, func(c clients) error {
+			_, err := c.gitpulse.StableV1().PullRequests(namespace).List(ctx, metav1.ListOptions{FieldSelector: "spec.repositoryID=1,spec.number=1"})
 			return err
 		}},
 		{"recorder may not watch pull requests", recorder, false, func(c clients) error {

@@ -248,7 +248,7 @@ func TestBadInput_EachGetsItsDocumentedCodeAndWritesNothing(t *testing.T) {
 			if code != http.StatusAccepted {
 				t.Fatalf("answered %d (%s), want 202", code, body)
 			}
-			name := naming.BranchName("bad/names", branch)
+			name := naming.BranchName("bad/names", ghwebhook.Repo("bad/names").ID(), branch)
 			if errs := validation.IsDNS1123Label(name); len(errs) > 0 {
 				t.Fatalf("object name %q: %v", name, errs)
 			}
@@ -271,7 +271,7 @@ func TestBadInput_EachGetsItsDocumentedCodeAndWritesNothing(t *testing.T) {
 		if code != http.StatusAccepted {
 			t.Fatalf("answered %d (%s), want 202", code, body)
 		}
-		got, err := gp.StableV1().Branches(s.Namespace()).Get(ctx, naming.BranchName("bad/utf8", "a\uFFFD\uFFFD"), metav1.GetOptions{})
+		got, err := gp.StableV1().Branches(s.Namespace()).Get(ctx, naming.BranchName("bad/utf8", 0, "a\uFFFD\uFFFD"), metav1.GetOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}

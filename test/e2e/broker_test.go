@@ -255,7 +255,7 @@ func TestBroker_RecorderDown_DeliveredOnceItIsBack(t *testing.T) {
 	if code := <-answered; code != http.StatusAccepted {
 		t.Fatalf("the receive adapter answered %d, want 202", code)
 	}
-	br, err := versioned.NewForConfigOrDie(s.ControlPlane.Config()).StableV1().Branches(s.Namespace()).Get(ctx, naming.BranchName("e2e/down", "comeback"), metav1.GetOptions{})
+	br, err := versioned.NewForConfigOrDie(s.ControlPlane.Config()).StableV1().Branches(s.Namespace()).Get(ctx, naming.BranchName("e2e/down", ghwebhook.Repo("e2e/down").ID(), "comeback"), metav1.GetOptions{})
 	if err != nil {
 		t.Fatalf("branch not recorded: %v", err)
 	}

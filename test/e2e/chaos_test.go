@@ -160,7 +160,7 @@ func verifyWorkload(t *testing.T, ctx context.Context, s *localrun.Stack, w *wor
 	ns := s.Namespace()
 	wrongObjects := 0
 	for _, want := range w.PRs {
-		got, err := gp.StableV1().PullRequests(ns).Get(ctx, naming.PullRequestName(want.Repo, int64(want.Number)), metav1.GetOptions{})
+		got, err := gp.StableV1().PullRequests(ns).Get(ctx, naming.PullRequestName(want.Repo, ghwebhook.Repo(want.Repo).ID(), int64(want.Number)), metav1.GetOptions{})
 		if err != nil {
 			t.Errorf("PR %s#%d: %v", want.Repo, want.Number, err)
 			wrongObjects++
@@ -186,7 +186,7 @@ func verifyWorkload(t *testing.T, ctx context.Context, s *localrun.Stack, w *wor
 		}
 	}
 	for _, want := range w.Branches {
-		got, err := gp.StableV1().Branches(ns).Get(ctx, naming.BranchName(want.Repo, want.Name), metav1.GetOptions{})
+		got, err := gp.StableV1().Branches(ns).Get(ctx, naming.BranchName(want.Repo, ghwebhook.Repo(want.Repo).ID(), want.Name), metav1.GetOptions{})
 		if err != nil {
 			t.Errorf("branch %s:%s: %v", want.Repo, want.Name, err)
 			wrongObjects++
@@ -203,7 +203,7 @@ func verifyWorkload(t *testing.T, ctx context.Context, s *localrun.Stack, w *wor
 	// (lead time attribution), whatever order merges and statuses came in.
 	wantLeadTimes := map[string]int{}
 	for _, want := range w.Deployments {
-		got, err := gp.StableV1().GitHubDeployments(ns).Get(ctx, naming.DeploymentName(want.Repo, want.ID), metav1.GetOptions{})
+		got, err := gp.StableV1().GitHubDeployments(ns).Get(ctx, naming.DeploymentName(want.Repo, ghwebhook.Repo(want.Repo).ID(), want.ID), metav1.GetOptions{})
 		if err != nil {
 			t.Errorf("deployment %s/%d: %v", want.Repo, want.ID, err)
 			wrongObjects++

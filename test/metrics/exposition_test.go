@@ -56,7 +56,7 @@ func fixtureAcme(t *testing.T, env *testenv.Env, ns string) {
 	}
 	for _, p := range prs {
 		pr := &stablev1.PullRequest{
-			ObjectMeta: metav1.ObjectMeta{Name: naming.PullRequestName(p.repo, p.number),
+			ObjectMeta: metav1.ObjectMeta{Name: naming.PullRequestName(p.repo, 0, p.number),
 				Annotations: map[string]string{stablev1.AnnotationRepository: p.repo}},
 			Spec: stablev1.PullRequestSpec{User: "octocat", Branch: "feature", Status: p.status, ID: "1",
 				Repository: p.repo, Number: p.number, OpenedAt: p.opened, MergedAt: p.mergedAt, Merged: p.status == "merged"},
@@ -75,7 +75,7 @@ func fixtureAcme(t *testing.T, env *testenv.Env, ns string) {
 	}
 	for _, b := range branches {
 		br := &stablev1.Branch{
-			ObjectMeta: metav1.ObjectMeta{Name: naming.BranchName(b.repo, b.name)},
+			ObjectMeta: metav1.ObjectMeta{Name: naming.BranchName(b.repo, 0, b.name)},
 			Spec:       stablev1.BranchSpec{Name: b.name, State: b.state, Repository: b.repo},
 		}
 		if _, err := env.Gitpulse.StableV1().Branches(ns).Create(ctx, br, metav1.CreateOptions{}); err != nil {
@@ -91,7 +91,7 @@ func fixtureAcme(t *testing.T, env *testenv.Env, ns string) {
 			FirstSuccessAt: day(2, 3), Changes: []stablev1.DeployedChange{{Number: 2, OpenedAt: day(1, 0), MergedAt: day(1, 2), By: "sha"}}, ChangeCount: 1},
 	}
 	for _, d := range deployments {
-		obj := &stablev1.GitHubDeployment{ObjectMeta: metav1.ObjectMeta{Name: naming.DeploymentName(d.Repository, d.DeploymentID)}, Spec: d}
+		obj := &stablev1.GitHubDeployment{ObjectMeta: metav1.ObjectMeta{Name: naming.DeploymentName(d.Repository, 0, d.DeploymentID)}, Spec: d}
 		if _, err := env.Gitpulse.StableV1().GitHubDeployments(ns).Create(ctx, obj, metav1.CreateOptions{}); err != nil {
 			t.Fatal(err)
 		}
@@ -133,7 +133,7 @@ func fixtureZeta(t *testing.T, env *testenv.Env, ns string) {
 	}{{7, "open", nil}, {8, "merged", &metav1.Time{Time: time.Date(2026, 11, 5, 1, 0, 0, 0, time.UTC)}}} {
 		opened := metav1.NewTime(time.Date(2026, 11, 5, 0, 0, 0, 0, time.UTC))
 		pr := &stablev1.PullRequest{
-			ObjectMeta: metav1.ObjectMeta{Name: naming.PullRequestName("zeta/other", p.number)},
+			ObjectMeta: metav1.ObjectMeta{Name: naming.PullRequestName("zeta/other", 0, p.number)},
 			Spec: stablev1.PullRequestSpec{User: "octocat", Branch: "feature", Status: p.status, ID: "1",
 				Repository: "zeta/other", Number: p.number, OpenedAt: &opened, MergedAt: p.merged, Merged: p.merged != nil},
 		}
@@ -142,7 +142,7 @@ func fixtureZeta(t *testing.T, env *testenv.Env, ns string) {
 		}
 	}
 	br := &stablev1.Branch{
-		ObjectMeta: metav1.ObjectMeta{Name: naming.BranchName("zeta/lib", "main")},
+		ObjectMeta: metav1.ObjectMeta{Name: naming.BranchName("zeta/lib", 0, "main")},
 		Spec:       stablev1.BranchSpec{Name: "main", State: "created", Repository: "zeta/lib"},
 	}
 	if _, err := env.Gitpulse.StableV1().Branches(ns).Create(ctx, br, metav1.CreateOptions{}); err != nil {

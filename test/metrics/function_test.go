@@ -41,7 +41,7 @@ func TestMetricsFunction_ServesThroughItsLocalMain(t *testing.T) {
 	ev := &corev1.Event{
 		ObjectMeta: metav1.ObjectMeta{Name: naming.EventName("fn-1"), Namespace: ns,
 			Annotations: map[string]string{stablev1.AnnotationRepository: "acme/api", stablev1.AnnotationDeliveryID: "fn-1"}},
-		InvolvedObject:      corev1.ObjectReference{Kind: "PullRequest", Namespace: ns, Name: naming.PullRequestName("acme/api", 1)},
+		InvolvedObject:      corev1.ObjectReference{Kind: "PullRequest", Namespace: ns, Name: naming.PullRequestName("acme/api", 0, 1)},
 		Reason:              stablev1.ReasonPullRequestOpened,
 		Type:                corev1.EventTypeNormal,
 		Action:              "opened",

@@ -101,7 +101,7 @@ func createEvent(ctx context.Context, kube kubernetes.Interface, ns string, e ev
 	}
 	objName := "object-" + strings.ToLower(e.kind)
 	if e.repository != "" {
-		objName = naming.PullRequestName(e.repository, 1)
+		objName = naming.PullRequestName(e.repository, 0, 1)
 	}
 	now := metav1.Now()
 	ev := &corev1.Event{

@@ -31,7 +31,7 @@ func TestObjects_FirstScrapeIsCompleteAndChangesShowAfterTheRefresh(t *testing.T
 	createPR := func(repo string, n int64, status string) {
 		t.Helper()
 		pr := &stablev1.PullRequest{
-			ObjectMeta: metav1.ObjectMeta{Name: naming.PullRequestName(repo, n)},
+			ObjectMeta: metav1.ObjectMeta{Name: naming.PullRequestName(repo, 0, n)},
 			Spec: stablev1.PullRequestSpec{User: "octocat", Branch: "feature", Status: status, ID: fmt.Sprint(n),
 				Repository: repo, Number: n, OpenedAt: &opened},
 		}
@@ -44,7 +44,7 @@ func TestObjects_FirstScrapeIsCompleteAndChangesShowAfterTheRefresh(t *testing.T
 	}
 	createBranch := func(repo, name string) {
 		t.Helper()
-		b := &stablev1.Branch{ObjectMeta: metav1.ObjectMeta{Name: naming.BranchName(repo, name)},
+		b := &stablev1.Branch{ObjectMeta: metav1.ObjectMeta{Name: naming.BranchName(repo, 0, name)},
 			Spec: stablev1.BranchSpec{Name: name, State: "created", Repository: repo}}
 		if _, err := branches.Create(ctx, b, metav1.CreateOptions{}); err != nil {
 			t.Fatal(err)
@@ -111,7 +111,7 @@ func TestObjects_FirstScrapeIsCompleteAndChangesShowAfterTheRefresh(t *testing.T
 	}{{
 		name: "a pull request is merged",
 		change: func() {
-			pr, err := prs.Get(ctx, naming.PullRequestName("acme/api", 1), metav1.GetOptions{})
+			pr, err := prs.Get(ctx, naming.PullRequestName("acme/api", 0, 1), metav1.GetOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -143,10 +143,10 @@ func TestObjects_FirstScrapeIsCompleteAndChangesShowAfterTheRefresh(t *testing.T
 	}, {
 		name: "deleted objects leave",
 		change: func() {
-			if err := prs.Delete(ctx, naming.PullRequestName("acme/api", 2), metav1.DeleteOptions{}); err != nil {
+			if err := prs.Delete(ctx, naming.PullRequestName("acme/api", 0, 2), metav1.DeleteOptions{}); err != nil {
 				t.Fatal(err)
 			}
-			if err := branches.Delete(ctx, naming.BranchName("acme/api", "main"), metav1.DeleteOptions{}); err != nil {
+			if err := branches.Delete(ctx, naming.BranchName("acme/api", 0, "main"), metav1.DeleteOptions{}); err != nil {
 				t.Fatal(err)
 			}
 		},

@@ -291,7 +291,7 @@ func TestBackfill_RepositoryWithHistory(t *testing.T) {
 	}
 	prs := w.env.Gitpulse.StableV1().PullRequests(w.ns)
 	for _, n := range []int{1, 2, 3, 119} {
-		pr, err := prs.Get(context.Background(), naming.PullRequestName(repo, int64(n)), metav1.GetOptions{})
+		pr, err := prs.Get(context.Background(), naming.PullRequestName(repo, ghwebhook.Repo(repo).ID(), int64(n)), metav1.GetOptions{})
 		if err != nil {
 			t.Fatalf("pull request %d: %v", n, err)
 		}
@@ -305,10 +305,10 @@ func TestBackfill_RepositoryWithHistory(t *testing.T) {
 			t.Errorf("pull request %d has no %s", n, stablev1.AnnotationReconciledAt)
 		}
 	}
-	if _, err := prs.Get(context.Background(), naming.PullRequestName(repo, 130), metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+	if _, err := prs.Get(context.Background(), naming.PullRequestName(repo, ghwebhook.Repo(repo).ID(), 130), metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 		t.Errorf("pull request 130 (outside the window) backfilled: %v", err)
 	}
-	br, err := w.env.Gitpulse.StableV1().Branches(w.ns).Get(context.Background(), naming.BranchName(repo, "feature/a"), metav1.GetOptions{})
+	br, err := w.env.Gitpulse.StableV1().Branches(w.ns).Get(context.Background(), naming.BranchName(repo, ghwebhook.Repo(repo).ID(), "feature/a"), metav1.GetOptions{})
 	if err != nil || br.Spec.HeadSHA != "sha-feature/a" || br.Spec.State != string(stablev1.BranchCreated) {
 		t.Fatalf("branch feature/a: %+v %v", br, err)
 	}
@@ -337,12 +337,12 @@ func TestBackfill_NeverMovesBackwardsAndLaterDeliveriesWin(t *testing.T) {
 	w.gh.SetPullRequest(repo, apiPR(2, "open", false, t0))
 	w.pass(w.reconciler())
 	prs := w.env.Gitpulse.StableV1().PullRequests(w.ns)
-	pr1, _ := prs.Get(context.Background(), naming.PullRequestName(repo, 1), metav1.GetOptions{})
+	pr1, _ := prs.Get(context.Background(), naming.PullRequestName(repo, ghwebhook.Repo(repo).ID(), 1), metav1.GetOptions{})
 	if pr1.Spec.Status != string(stablev1.PullRequestMerged) {
 		t.Errorf("pull request 1 moved backwards to %q", pr1.Spec.Status)
 	}
 	w.deliverPR(2, "closed", t0.Add(time.Minute))
-	pr2, _ := prs.Get(context.Background(), naming.PullRequestName(repo, 2), metav1.GetOptions{})
+	pr2, _ := prs.Get(context.Background(), naming.PullRequestName(repo, ghwebhook.Repo(repo).ID(), 2), metav1.GetOptions{})
 	if pr2.Spec.Status != string(stablev1.PullRequestMerged) {
 		t.Errorf("pull request 2: the newer delivery did not win: %q", pr2.Spec.Status)
 	}
@@ -359,7 +359,7 @@ func TestDriftRepair_DeletedObjectsAreRecreated(t *testing.T) {
 	r := w.reconciler(func(o *reconcile.Options) { o.FullResync = time.Nanosecond })
 	w.pass(r)
 	ctx := context.Background()
-	prName, brName := naming.PullRequestName(repo, 7), naming.BranchName(repo, "main")
+	prName, brName := naming.PullRequestName(repo, ghwebhook.Repo(repo).ID(), 7), naming.BranchName(repo, ghwebhook.Repo(repo).ID(), "main")
 	if err := w.env.Gitpulse.StableV1().PullRequests(w.ns).Delete(ctx, prName, metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -485,11 +485,14 @@ func TestDriftRepair_BranchesGitHubNoLongerListsAreMarkedDeleted(t *testing.T) {
 
 	state := func(name string) *stablev1.Branch {
 		t.Helper()
-		b, err := w.env.Gitpulse.StableV1().Branches(w.ns).Get(ctx, naming.BranchName(repo, name), metav1.GetOptions{})
-		if err != nil {
-			t.Fatalf("branch %s: %v", name, err)
+		// By its spec: "late" was recorded from a change without the
+		// repository id (its name hashes the repository's name).
+		l, err := w.env.Gitpulse.StableV1().Branches(w.ns).List(ctx, metav1.ListOptions{
+			FieldSelector: "spec.repository=" + repo + ",spec.name=" + name})
+		if err != nil || len(l.Items) != 1 {
+			t.Fatalf("branch %s: %v (%d objects)", name, err, len(l.Items))
 		}
-		return b
+		return &l.Items[0]
 	}
 	if rep := w.pass(w.reconciler()); rep.Reconciled != 0 || state("gone").Spec.State != string(stablev1.BranchCreated) {
 		t.Fatalf("an incremental pass reconciled %d objects, gone is %s; want none, created", rep.Reconciled, state("gone").Spec.State)
@@ -508,5 +511,71 @@ func TestDriftRepair_BranchesGitHubNoLongerListsAreMarkedDeleted(t *testing.T) {
 	}
 	if rep := w.pass(full); rep.Reconciled != 0 {
 		t.Errorf("a second full pass reconciled %d objects, want none", rep.Reconciled)
+	}
+}
+
+// A repository renamed on GitHub after a pass recorded it: the next pass
+// asks under the name its GitHubSource still says, GitHub answers with a
+// 301 to the repository (go-github follows it), and the pass's changes carry
+// the repository's id and new name: no object is made a second time, and
+// those the pass writes follow the new name with one Renamed Event each.
+func TestBackfill_AfterARenameMakesNoSecondObject(t *testing.T) {
+	w := newWorld(t)
+	w.source("widgets", repo, 0)
+	now := time.Now().Truncate(time.Second)
+	w.gh.SetPullRequest(repo, apiPR(7, "open", false, now.Add(-2*time.Hour)))
+	w.gh.SetBranch(repo, "main", "abc")
+	r := w.reconciler(func(o *reconcile.Options) { o.FullResync = time.Nanosecond })
+	if rep := w.pass(r); rep.Reconciled != 2 {
+		t.Fatalf("first pass reconciled %d objects, want 2", rep.Reconciled)
+	}
+	const renamed = "acme/gadgets"
+	w.gh.Rename(repo, renamed)
+	w.gh.SetPullRequest(renamed, apiPR(7, "closed", false, now.Add(-time.Hour)))
+	w.pass(r)
+	w.pass(r) // and again: nothing more
+
+	ctx := context.Background()
+	prs, err := w.env.Gitpulse.StableV1().PullRequests(w.ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	brs, err := w.env.Gitpulse.StableV1().Branches(w.ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(prs.Items) != 1 || len(brs.Items) != 1 {
+		t.Fatalf("%d pull requests and %d branches, want one each", len(prs.Items), len(brs.Items))
+	}
+	id := ghwebhook.Repo(repo).ID()
+	pr, br := prs.Items[0], brs.Items[0]
+	for _, o := range []struct {
+		what string
+		name string
+		repo string
+		id   int64
+	}{
+		{"pull request", pr.Name, pr.Spec.Repository, pr.Spec.RepositoryID},
+		{"branch", br.Name, br.Spec.Repository, br.Spec.RepositoryID},
+	} {
+		if o.repo != renamed || o.id != id {
+			t.Errorf("%s %s: repository %q id %d, want %s %d", o.what, o.name, o.repo, o.id, renamed, id)
+		}
+	}
+	if pr.Spec.Status != string(stablev1.PullRequestClosed) {
+		t.Errorf("pull request %s, want closed", pr.Spec.Status)
+	}
+	list, err := w.env.Kube.CoreV1().Events(w.ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	renames := map[string]int{}
+	for _, e := range list.Items {
+		if e.Reason == stablev1.ReasonRenamed {
+			renames[e.InvolvedObject.Name]++
+		}
+	}
+	if renames[pr.Name] != 1 || renames[br.Name] != 1 || len(renames) != 2 {
+		t.Errorf("Renamed Events %v, want one for %s and one for %s", renames, pr.Name, br.Name)
 	}
 }

@@ -464,15 +464,15 @@ func TestRecorder_AnswersServiceUnavailableWhileTheAPIServerIsDown(t *testing.T)
 // TestRecorder_RetryFinishesAHalfRecordedDelivery makes the Event write
 // fail (RBAC denies it) after the object write (change, delivery id and
 // status in one) succeeded: the retry of the same delivery writes the
-// missing Event and never applies the change twice. The user may not list
-// or watch, so the recorder's informer never syncs and every read goes to
-// the API server: the path a replica takes before its cache is ready.
+// missing Event and never applies the change twice. The user has the
+// recorder's verbs on the objects (get, list for a lookup by spec, create,
+// update) and may not write Events.
 func TestRecorder_RetryFinishesAHalfRecordedDelivery(t *testing.T) {
 	env := testenv.Get(t)
 	ns := env.Namespace(t)
 	const user = "gitpulse-test-recorder"
 	rules := []rbacv1.PolicyRule{
-		{APIGroups: []string{stablev1.GroupName}, Resources: []string{"branches", "pullrequests"}, Verbs: []string{"get", "create", "update"}},
+		{APIGroups: []string{stablev1.GroupName}, Resources: []string{"branches", "pullrequests"}, Verbs: []string{"get", "list", "create", "update"}},
 		{APIGroups: []string{""}, Resources: []string{"events"}, Verbs: []string{"get"}},
 	}
 	ctx := context.Background()

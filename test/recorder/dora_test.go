@@ -1,7 +1,6 @@
 package recorder_test
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -10,12 +9,9 @@ import (
 	"strings"
 	"testing"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
 	"github.com/liatrio/gitpulse/internal/octokit"
 	"github.com/liatrio/gitpulse/internal/testenv"
 	stablev1 "github.com/liatrio/gitpulse/pkg/apis/stable/v1"
-	"github.com/liatrio/gitpulse/pkg/naming"
 )
 
 // TestRecorder_ReplaysEveryOctokitReviewAndDeploymentExample replays every
@@ -52,7 +48,7 @@ func TestRecorder_ReplaysEveryOctokitReviewAndDeploymentExample(t *testing.T) {
 func expectReviewed(t *testing.T, h *harness, p payload, id string) {
 	t.Helper()
 	repo, number := p.str("repository.full_name"), p.number("pull_request.number")
-	pr, err := h.env.Gitpulse.StableV1().PullRequests(h.ns).Get(context.Background(), naming.PullRequestName(repo, number), metav1.GetOptions{})
+	pr, err := findPullRequest(h, repo, number)
 	if err != nil {
 		t.Fatalf("pull request %s#%d: %v", repo, number, err)
 	}
@@ -95,7 +91,7 @@ func expectReviewed(t *testing.T, h *harness, p payload, id string) {
 func expectDeployment(t *testing.T, h *harness, p payload, id string) {
 	t.Helper()
 	repo, depID := p.str("repository.full_name"), p.number("deployment.id")
-	d, err := h.env.Gitpulse.StableV1().GitHubDeployments(h.ns).Get(context.Background(), naming.DeploymentName(repo, depID), metav1.GetOptions{})
+	d, err := findDeployment(h, repo, depID)
 	if err != nil {
 		t.Fatalf("deployment %s/%d: %v", repo, depID, err)
 	}
@@ -284,8 +280,7 @@ func TestRecorder_ReviewsAndDeploymentsAreExactAndOrderSafe(t *testing.T) {
 				h.deliver(t, ms[i%len(ms)], d.eventType, d.id, d.body, http.StatusOK)
 			}
 
-			ctx := context.Background()
-			got, err := env.Gitpulse.StableV1().PullRequests(h.ns).Get(ctx, naming.PullRequestName(repo, 7), metav1.GetOptions{})
+			got, err := findPullRequest(h, repo, 7)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -298,11 +293,11 @@ func TestRecorder_ReviewsAndDeploymentsAreExactAndOrderSafe(t *testing.T) {
 			mm.eq("pr reviewCount", s.ReviewCount, int64(3))
 			mm.eq("pr approvalCount", s.ApprovalCount, int64(1))
 			mm.eq("pr lastAction", got.Status.LastAction, "merged")
-			d1, err := env.Gitpulse.StableV1().GitHubDeployments(h.ns).Get(ctx, naming.DeploymentName(repo, 1), metav1.GetOptions{})
+			d1, err := findDeployment(h, repo, 1)
 			if err != nil {
 				t.Fatal(err)
 			}
-			d2, err := env.Gitpulse.StableV1().GitHubDeployments(h.ns).Get(ctx, naming.DeploymentName(repo, 2), metav1.GetOptions{})
+			d2, err := findDeployment(h, repo, 2)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -312,7 +307,7 @@ func TestRecorder_ReviewsAndDeploymentsAreExactAndOrderSafe(t *testing.T) {
 			mm.eq("deployment 2 statusCount", d2.Spec.StatusCount, int64(3))
 			mm.eq("deployment 2 firstFailureAt", fmtTime(d2.Spec.FirstFailureAt), "2026-01-01T12:12:00Z")
 			mm.eq("deployment 2 firstSuccessAt", fmtTime(d2.Spec.FirstSuccessAt), "2026-01-01T12:20:00Z")
-			d3, err := env.Gitpulse.StableV1().GitHubDeployments(h.ns).Get(ctx, naming.DeploymentName(repo, 3), metav1.GetOptions{})
+			d3, err := findDeployment(h, repo, 3)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -106,7 +106,7 @@ func TestRecorder_RefusesToOverwriteAnObjectOfAnotherIdentity(t *testing.T) {
 	h := startRecorder(t, env)
 	ctx := context.Background()
 	squatter := &stablev1.Branch{
-		ObjectMeta: metav1.ObjectMeta{Name: naming.BranchName("acme/api", "main")},
+		ObjectMeta: metav1.ObjectMeta{Name: naming.BranchName("acme/api", ghwebhook.Repo("acme/api").ID(), "main")},
 		Spec:       stablev1.BranchSpec{Name: "main", State: "created", Repository: "acme/other", PushCount: 7},
 	}
 	if _, err := env.Gitpulse.StableV1().Branches(h.ns).Create(ctx, squatter, metav1.CreateOptions{}); err != nil {
@@ -132,6 +132,45 @@ func TestRecorder_RefusesToOverwriteAnObjectOfAnotherIdentity(t *testing.T) {
 	}
 	if evs := h.events(t); len(evs) != 0 {
 		t.Errorf("%d Events written", len(evs))
+	}
+}
+
+// An object recorded from a delivery without the repository id (hand-made,
+// as the tests' own are) is the same object for a delivery with it: found
+// by its spec (repository name and key), it learns the id and keeps its
+// name; a branch of another repository that reads alike stays apart.
+func TestRecorder_AnObjectRecordedWithoutTheRepositoryIDLearnsIt(t *testing.T) {
+	env := testenv.Get(t)
+	h := startRecorder(t, env)
+	ctx := context.Background()
+	byName := &stablev1.Branch{
+		ObjectMeta: metav1.ObjectMeta{Name: naming.BranchName("acme/api", 0, "gateway-fix")},
+		Spec:       stablev1.BranchSpec{Name: "gateway-fix", State: "created", Repository: "acme/api", PushCount: 3},
+	}
+	if _, err := env.Gitpulse.StableV1().Branches(h.ns).Create(ctx, byName, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	at := time.Now().Add(-time.Minute)
+	// Pushes to the branch recorded by name, and to one that reads alike.
+	h.deliver(t, binary, "push", newDeliveryID(t), ghwebhook.Push{Repo: "acme/api", Branch: "gateway-fix", After: "a1", Pusher: "u", At: at}.Payload(), http.StatusOK)
+	h.deliver(t, binary, "push", newDeliveryID(t), ghwebhook.Push{Repo: "acme/api-gateway", Branch: "fix", After: "b1", Pusher: "u", At: at}.Payload(), http.StatusOK)
+
+	adopted, err := env.Gitpulse.StableV1().Branches(h.ns).Get(ctx, byName.Name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if adopted.Spec.PushCount != 4 || adopted.Spec.HeadSHA != "a1" || adopted.Spec.RepositoryID != ghwebhook.Repo("acme/api").ID() {
+		t.Errorf("the object recorded by name was not the delivery's: %+v", adopted.Spec)
+	}
+	other, err := findBranch(h, "acme/api-gateway", "fix")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if other.Spec.PushCount != 1 || other.Spec.HeadSHA != "b1" {
+		t.Errorf("acme/api-gateway fix: %+v", other.Spec)
+	}
+	if n := h.objectCount(t); n != 2 {
+		t.Errorf("%d objects, want 2", n)
 	}
 }
 
@@ -206,7 +245,7 @@ func TestRecorder_AFutureTimestampCannotFreezeAPullRequest(t *testing.T) {
 			}
 		})
 	}
-	got, err := env.Gitpulse.StableV1().PullRequests(h.ns).Get(context.Background(), naming.PullRequestName("acme/api", 7), metav1.GetOptions{})
+	got, err := findPullRequest(h, "acme/api", 7)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -217,7 +256,7 @@ func TestRecorder_AFutureTimestampCannotFreezeAPullRequest(t *testing.T) {
 	closed := pr
 	closed.Action, closed.UpdatedAt = "closed", now.Add(6*time.Minute)
 	h.deliver(t, binary, "pull_request", newDeliveryID(t), closed.Payload(), http.StatusOK)
-	got, _ = env.Gitpulse.StableV1().PullRequests(h.ns).Get(context.Background(), naming.PullRequestName("acme/api", 7), metav1.GetOptions{})
+	got, _ = findPullRequest(h, "acme/api", 7)
 	if got.Spec.Status != "closed" {
 		t.Errorf("after a real close the pull request is %s", got.Spec.Status)
 	}
@@ -237,7 +276,7 @@ func TestRecorder_ObjectTooLargeForEtcdAnswers413WithoutInternals(t *testing.T) 
 		t.Fatalf("answered %d %q, want 413\n%s", code, text, h.logs)
 	}
 	host := strings.TrimPrefix(strings.TrimPrefix(env.ControlPlane.Config().Host, "https://"), "http://")
-	for _, secret := range []string{"etcd", host, naming.PullRequestName("acme/api", 9), h.ns} {
+	for _, secret := range []string{"etcd", host, naming.PullRequestName("acme/api", ghwebhook.Repo("acme/api").ID(), 9), h.ns} {
 		if strings.Contains(text, secret) {
 			t.Errorf("the answer %q contains %q", text, secret)
 		}

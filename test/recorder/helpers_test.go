@@ -12,24 +12,27 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
-
-	stablev1 "github.com/liatrio/gitpulse/pkg/apis/stable/v1"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 	"github.com/cloudevents/sdk-go/v2/binding"
 	"github.com/cloudevents/sdk-go/v2/event"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	recorderfn "github.com/liatrio/gitpulse/functions/recorder"
 	"github.com/liatrio/gitpulse/internal/functest"
 	"github.com/liatrio/gitpulse/internal/ghsource"
 	"github.com/liatrio/gitpulse/internal/testenv"
+	stablev1 "github.com/liatrio/gitpulse/pkg/apis/stable/v1"
 	"github.com/liatrio/gitpulse/pkg/function"
 	"github.com/liatrio/gitpulse/pkg/githubevent"
 	"github.com/liatrio/gitpulse/pkg/recorder"
@@ -382,7 +385,7 @@ func (m *mismatch) lean(obj *metav1.ObjectMeta) {
 	bookkeeping := map[string]bool{
 		stablev1.AnnotationRecentDeliveries: true, recorder.AnnotationRecentPayloads: true,
 		stablev1.AnnotationReconciledAt: true, recorder.AnnotationCountedStatuses: true,
-		recorder.AnnotationCountedReviews: true,
+		recorder.AnnotationCountedReviews: true, stablev1.AnnotationRepositoryNamedAt: true,
 	}
 	for k := range obj.Annotations {
 		if !bookkeeping[k] {
@@ -420,4 +423,51 @@ func (h *harness) specRepository(t *testing.T, kind, name string) string {
 		t.Fatal(err)
 	}
 	return repo
+}
+
+// findPullRequest, findBranch and findDeployment find the one object of a
+// pull request, branch or deployment by its spec (the CRDs' selectable
+// fields) rather than by a name: a name hashes the repository's GitHub id
+// when the delivery carries one, and keeps the prefix it was created with
+// after a rename, so the spec is what a test knows. None is a NotFound
+// error; more than one is an error too (one object per identity).
+func findPullRequest(h *harness, repo string, number int64) (*stablev1.PullRequest, error) {
+	l, err := h.env.Gitpulse.StableV1().PullRequests(h.ns).List(context.Background(),
+		metav1.ListOptions{FieldSelector: specSelector(repo, "spec.number", strconv.FormatInt(number, 10))})
+	if err != nil {
+		return nil, err
+	}
+	return one(l.Items, "pullrequests", fmt.Sprintf("%s#%d", repo, number))
+}
+
+func findBranch(h *harness, repo, branch string) (*stablev1.Branch, error) {
+	l, err := h.env.Gitpulse.StableV1().Branches(h.ns).List(context.Background(),
+		metav1.ListOptions{FieldSelector: specSelector(repo, "spec.name", branch)})
+	if err != nil {
+		return nil, err
+	}
+	return one(l.Items, "branches", repo+" "+branch)
+}
+
+func findDeployment(h *harness, repo string, id int64) (*stablev1.GitHubDeployment, error) {
+	l, err := h.env.Gitpulse.StableV1().GitHubDeployments(h.ns).List(context.Background(),
+		metav1.ListOptions{FieldSelector: specSelector(repo, "spec.deploymentID", strconv.FormatInt(id, 10))})
+	if err != nil {
+		return nil, err
+	}
+	return one(l.Items, "githubdeployments", fmt.Sprintf("%s/%d", repo, id))
+}
+
+func specSelector(repo, keyField, key string) string {
+	return fields.AndSelectors(fields.OneTermEqualSelector("spec.repository", repo), fields.OneTermEqualSelector(keyField, key)).String()
+}
+
+func one[E any](items []E, resource, what string) (*E, error) {
+	switch len(items) {
+	case 0:
+		return nil, apierrors.NewNotFound(schema.GroupResource{Group: stablev1.GroupName, Resource: resource}, what)
+	case 1:
+		return &items[0], nil
+	}
+	return nil, fmt.Errorf("%d %s of %s, want one", len(items), resource, what)
 }

@@ -112,7 +112,7 @@ func prAction(p payload) string {
 func expectPullRequest(t *testing.T, h *harness, m mode, p payload, lastDelivery string) *stablev1.PullRequest {
 	t.Helper()
 	repo, number := p.str("repository.full_name"), p.number("pull_request.number")
-	pr, err := h.env.Gitpulse.StableV1().PullRequests(h.ns).Get(context.Background(), naming.PullRequestName(repo, number), metav1.GetOptions{})
+	pr, err := findPullRequest(h, repo, number)
 	if err != nil {
 		t.Fatalf("pull request %s#%d: %v", repo, number, err)
 	}
@@ -181,7 +181,7 @@ func expectBranch(t *testing.T, h *harness, p payload, lastDelivery string, push
 
 func getBranch(t *testing.T, h *harness, repo, branch string) *stablev1.Branch {
 	t.Helper()
-	b, err := h.env.Gitpulse.StableV1().Branches(h.ns).Get(context.Background(), naming.BranchName(repo, branch), metav1.GetOptions{})
+	b, err := findBranch(h, repo, branch)
 	if err != nil {
 		t.Fatalf("branch %s %s: %v", repo, branch, err)
 	}
@@ -370,8 +370,7 @@ func TestRecorder_DraftFollowsActionsInTheAdaptersShape(t *testing.T) {
 			t.Fatal(err)
 		}
 		h.deliver(t, modes[i%len(modes)], "pull_request", newDeliveryID(t), body, http.StatusOK)
-		got, err := env.Gitpulse.StableV1().PullRequests(h.ns).Get(context.Background(),
-			naming.PullRequestName(opened.str("repository.full_name"), opened.number("pull_request.number")), metav1.GetOptions{})
+		got, err := findPullRequest(h, opened.str("repository.full_name"), opened.number("pull_request.number"))
 		if err != nil {
 			t.Fatal(err)
 		}

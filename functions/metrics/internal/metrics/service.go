@@ -361,7 +361,7 @@ func (s *Service) releaseIdleRepositories(ctx context.Context) {
 	for _, repo := range s.events.repositoriesWithLiveEvents() {
 		alive[repo] = true
 	}
-	prs, brs, deps := caches.list()
+	prs, brs, deps := followRenames(caches.list()) // a renamed repository's former name is idle
 	for _, pr := range prs {
 		alive[pr.Repository.Value()] = true
 	}

@@ -52,7 +52,9 @@ func IsDeploymentFailure(state string) bool {
 // +kubebuilder:printcolumn:name="Changes",type=integer,JSONPath=`.spec.changeCount`,priority=1
 // +kubebuilder:printcolumn:name="First-Success",type=date,JSONPath=`.spec.firstSuccessAt`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:selectablefield:JSONPath=`.spec.repositoryID`
 // +kubebuilder:selectablefield:JSONPath=`.spec.repository`
+// +kubebuilder:selectablefield:JSONPath=`.spec.deploymentID`
 
 // GitHubDeployment is one GitHub deployment (the deployments API: a request
 // to deploy a ref to an environment, and the statuses reported for it),
@@ -76,6 +78,11 @@ type GitHubDeploymentSpec struct {
 	// DeploymentID is GitHub's deployment id.
 	// +kubebuilder:validation:Minimum=0
 	DeploymentID int64 `json:"deploymentID"`
+	// RepositoryID is GitHub's repository.id, which survives renames and
+	// transfers (0 when no delivery said it).
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	RepositoryID int64 `json:"repositoryID,omitempty"`
 	// Environment is the deployment's environment (deployment.environment;
 	// the GitHubSource adapter drops deployment_status.environment).
 	// +optional

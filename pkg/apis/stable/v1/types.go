@@ -53,9 +53,15 @@ const (
 // +kubebuilder:printcolumn:name="Title",type=string,JSONPath=`.spec.title`,priority=1
 // +kubebuilder:printcolumn:name="Last-Action",type=string,JSONPath=`.status.lastAction`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:selectablefield:JSONPath=`.spec.repositoryID`
 // +kubebuilder:selectablefield:JSONPath=`.spec.repository`
+// +kubebuilder:selectablefield:JSONPath=`.spec.number`
 
-// PullRequest is one GitHub pull request, identified by repository and number.
+// PullRequest is one GitHub pull request, identified by its repository's
+// GitHub id and its number (by the repository's name when no id is known).
+// The selectable fields let the recorder find the object of a pull request
+// whose repository was renamed: its name keeps the prefix it was created
+// with.
 type PullRequest struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`
@@ -87,6 +93,15 @@ type PullRequestSpec struct {
 	// +optional
 	// +kubebuilder:validation:Minimum=0
 	Number int64 `json:"number,omitempty"`
+	// RepositoryID is GitHub's repository.id: the repository's identity,
+	// which survives renames and transfers (0 when no delivery said it).
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	RepositoryID int64 `json:"repositoryID,omitempty"`
+	// GitHubID is GitHub's pull_request.id (0 when no delivery said it).
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	GitHubID int64 `json:"githubID,omitempty"`
 	// Title is the pull request's title.
 	// +optional
 	Title string `json:"title,omitempty"`
@@ -183,9 +198,13 @@ type PullRequestList struct {
 // +kubebuilder:printcolumn:name="Head",type=string,JSONPath=`.spec.headSHA`,priority=1
 // +kubebuilder:printcolumn:name="Last-Push",type=date,JSONPath=`.spec.lastPushAt`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:selectablefield:JSONPath=`.spec.repositoryID`
 // +kubebuilder:selectablefield:JSONPath=`.spec.repository`
+// +kubebuilder:selectablefield:JSONPath=`.spec.name`
 
-// Branch is one branch of a GitHub repository, identified by repository and name.
+// Branch is one branch of a GitHub repository, identified by its
+// repository's GitHub id and its name (by the repository's name when no id
+// is known).
 type Branch struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`
@@ -208,6 +227,11 @@ type BranchSpec struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=140
 	Repository string `json:"repository,omitempty"`
+	// RepositoryID is GitHub's repository.id: the repository's identity,
+	// which survives renames and transfers (0 when no delivery said it).
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	RepositoryID int64 `json:"repositoryID,omitempty"`
 	// HeadSHA is the commit at the branch's tip after the newest push.
 	// +optional
 	HeadSHA string `json:"headSHA,omitempty"`

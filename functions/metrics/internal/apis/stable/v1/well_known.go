@@ -88,6 +88,25 @@ var PullRequestActions = []string{
 // BranchActions are the actions of Branch Events.
 var BranchActions = []string{ActionCreated, ActionPushed, ActionDeleted}
 
+// Renames: a repository renamed or transferred on GitHub keeps its id, and
+// so do its objects (their names keep the prefix they were created with).
+const (
+	// AnnotationRepositoryNamedAt is, on every object, the time (RFC 3339)
+	// of the change that gave it its spec.repository: GitHub's time of the
+	// delivery, or a reconcile pass's when it read the name from the API.
+	// A change older than it never names the object back; the metrics
+	// function labels all objects of one repository id with the name of
+	// the object named last.
+	AnnotationRepositoryNamedAt = GroupName + "/repository-named-at"
+	// ReasonRenamed is the reason of the Event written on an object whose
+	// repository was renamed or transferred (its message says from and to).
+	// It is not a delivery: its reportingController is ReconcilerController,
+	// which the metrics function's delivery counters do not select.
+	ReasonRenamed = "Renamed"
+	// ActionRenamed is that Event's action.
+	ActionRenamed = "renamed"
+)
+
 // Reconcile: what a reconcile pass writes. A pass builds changes
 // from the GitHub REST API (backfill and drift repair) instead of a delivery;
 // its objects and Events are told apart from delivered ones by these names.
