@@ -181,3 +181,20 @@ func TestNames_RepositoryIDIsTheIdentityWhenKnown(t *testing.T) {
 		t.Errorf("got %q, want the prefix acme-api-pr-7-", got)
 	}
 }
+
+// FuzzNames_RepositoryIDIdentitiesNeverShareAName: with the repository's id
+// for identity, distinct (id, number) pairs never share a name whatever the
+// repository names are (a name may move between ids: renames), and the same
+// pair under two names shares the hash.
+func FuzzNames_RepositoryIDIdentitiesNeverShareAName(f *testing.F) {
+	f.Add("acme/api", int64(42), int64(7), "acme/gateway", int64(43), int64(7))
+	f.Fuzz(func(t *testing.T, repo1 string, id1, n1 int64, repo2 string, id2, n2 int64) {
+		if id1 <= 0 || id2 <= 0 {
+			return
+		}
+		a, b := PullRequestName(repo1, id1, n1), PullRequestName(repo2, id2, n2)
+		if (id1 == id2 && n1 == n2) != (hashOf(a) == hashOf(b)) {
+			t.Fatalf("(%q, %d, %d) %q and (%q, %d, %d) %q", repo1, id1, n1, a, repo2, id2, n2, b)
+		}
+	})
+}
