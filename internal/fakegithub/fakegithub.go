@@ -34,6 +34,10 @@
 //     first; 404 for an unknown deployment); go-github pulls_reviews.go
 //     ListReviews and repos_deployments.go ListDeployments,
 //     ListDeploymentStatuses, whose types are served.
+//   - One pull request and one deployment: "Get a pull request" (GET
+//     /repos/{owner}/{repo}/pulls/{pull_number}) and "Get a deployment" (GET
+//     /repos/{owner}/{repo}/deployments/{deployment_id}), 404 when unknown;
+//     go-github PullRequests.Get and Repositories.GetDeployment.
 //   - GitHub Apps: "Generating an installation access token for a GitHub
 //     App" (POST /app/installations/{installation_id}/access_tokens with
 //     "Authorization: Bearer <JWT>", the JWT RS256-signed with the App's
@@ -49,8 +53,9 @@
 // One file per API area: hooks.go (webhooks, deliveries, redelivery),
 // pulls.go (pull requests and reviews), branches.go, deployments.go
 // (deployments and statuses), orgs.go (an organisation's repositories),
-// apps.go (GitHub App installation tokens) and ratelimit.go (the front
-// every API request passes: credentials, outage, rate limits). This file
+// apps.go (GitHub App installation tokens), ratelimit.go (the front
+// every API request passes: credentials, outage, rate limits) and faults.go
+// (a status, or no answer, injected on one path: FailOn). This file
 // holds the Server, its routes and the shared answers and pagination.
 package fakegithub
 
@@ -105,6 +110,9 @@ type Server struct {
 	// method whose path ends so (SecondaryLimitOnceOn).
 	secondaryOn struct{ method, suffix string }
 	redelivers  map[string]int
+	// faults answer matching requests instead of the API (faults.go);
+	// cleared are those FailOn counted down, kept for Faulted.
+	faults, cleared []*fault
 
 	requests atomic.Int64
 	inflight sync.WaitGroup
@@ -138,9 +146,11 @@ func New(opts Options) *Server {
 	mux.HandleFunc("GET /orgs/{owner}/hooks/{hook}/deliveries/{id}", s.getDelivery)
 	mux.HandleFunc("POST /orgs/{owner}/hooks/{hook}/deliveries/{id}/attempts", s.redeliver)
 	mux.HandleFunc("GET /repos/{owner}/{repo}/pulls", s.listPulls)
+	mux.HandleFunc("GET /repos/{owner}/{repo}/pulls/{number}", s.getPull)
 	mux.HandleFunc("GET /repos/{owner}/{repo}/branches", s.listBranches)
 	mux.HandleFunc("GET /repos/{owner}/{repo}/pulls/{number}/reviews", s.listReviews)
 	mux.HandleFunc("GET /repos/{owner}/{repo}/deployments", s.listDeployments)
+	mux.HandleFunc("GET /repos/{owner}/{repo}/deployments/{id}", s.getDeployment)
 	mux.HandleFunc("GET /repos/{owner}/{repo}/deployments/{id}/statuses", s.listDeploymentStatuses)
 	mux.HandleFunc("GET /orgs/{owner}/repos", s.listOrgRepos)
 	mux.HandleFunc("POST /app/installations/{installation}/access_tokens", s.installationToken)
