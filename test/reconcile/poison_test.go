@@ -291,3 +291,44 @@ func TestPoisonPill_GitHubDownEndsThePassEarly(t *testing.T) {
 		t.Errorf("%d requests to a GitHub that fails them all, want at most 3", n)
 	}
 }
+
+// An organisation's GitHubSource whose token may not read one repository's
+// pull requests (a fine-grained token given some of the repositories):
+// that repository's pull requests are the only loss; the organisation's
+// other repositories, and that repository's branches, are backfilled.
+func TestPoisonPill_OrganisationRepositoryUnreadableCostsThatListOnly(t *testing.T) {
+	w := newWorld(t)
+	w.source("acme", "acme", 0)
+	now := time.Now().Truncate(time.Second)
+	for _, r := range []string{"acme/gadgets", repo} {
+		for n := 1; n <= 2; n++ {
+			w.gh.SetPullRequest(r, apiPR(n, "open", false, now.Add(-time.Duration(n)*time.Hour)))
+		}
+		w.gh.SetBranch(r, "main", "abc")
+	}
+	w.gh.FailOn(http.MethodGet, "/repos/acme/gadgets/pulls", http.StatusNotFound, -1)
+	rep := w.pass(w.reconciler())
+	if rep.Results[reconcile.ResultDegraded] != 1 || rep.FailedUnits != 1 {
+		t.Fatalf("report %+v, want degraded with one failed unit", rep)
+	}
+	ctx := context.Background()
+	prs, err := w.env.Gitpulse.StableV1().PullRequests(w.ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, pr := range prs.Items {
+		got = append(got, fmt.Sprintf("%s#%d", pr.Spec.Repository, pr.Spec.Number))
+	}
+	sort.Strings(got)
+	if want := []string{repo + "#1", repo + "#2"}; !slices.Equal(got, want) {
+		t.Errorf("pull requests %v, want %v", got, want)
+	}
+	bs, err := w.env.Gitpulse.StableV1().Branches(w.ns).List(ctx, metav1.ListOptions{})
+	if err != nil || len(bs.Items) != 2 {
+		t.Errorf("branches: %d, %v; want both repositories' main", len(bs.Items), err)
+	}
+	if fs := w.failures(); len(fs) != 1 || fs["pulls/acme/gadgets"] == nil {
+		t.Errorf("failures %v, want pulls/acme/gadgets", fs)
+	}
+}
