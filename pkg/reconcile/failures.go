@@ -116,10 +116,13 @@ func (c cursor) failures() map[unit]failure {
 
 // setFailures writes fs, keeping the max with the newest first failure
 // (ties: the latest, then the key) and dropping those older than
-// maxAge (nothing backfill reads goes back further).
-func (c cursor) setFailures(fs map[unit]failure, maxFailures int, now time.Time, maxAge time.Duration) {
+// maxAge (nothing backfill reads goes back further) and redeliveries older
+// than retention (GitHub no longer keeps the delivery).
+func (c cursor) setFailures(fs map[unit]failure, maxFailures int, now time.Time, maxAge, retention time.Duration) {
 	for u, f := range fs {
-		if maxAge > 0 && now.Sub(f.First) > maxAge {
+		age := now.Sub(f.First)
+		// A redelivery is possible only while GitHub keeps the delivery.
+		if maxAge > 0 && age > maxAge || strings.HasPrefix(string(u), "redelivery/") && retention > 0 && age > retention {
 			delete(fs, u)
 		}
 	}
@@ -185,5 +188,5 @@ func (c cursor) applyOutcomes(outs map[unit]outcome, opts Options, now time.Time
 		}
 		fs[u] = f
 	}
-	c.setFailures(fs, opts.MaxFailures, now, opts.Window)
+	c.setFailures(fs, opts.MaxFailures, now, opts.Window, opts.Retention)
 }

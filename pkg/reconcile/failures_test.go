@@ -116,15 +116,30 @@ func TestFailures_BoundedOldestFirstFailureDropped(t *testing.T) {
 	}
 }
 
-func TestFailures_OlderThanTheWindowAreForgotten(t *testing.T) {
+func TestFailures_ForgottenWhenNothingCouldReadThemAgain(t *testing.T) {
 	t0 := time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
-	opts := Options{MaxFailures: 10, MaxRetryBackoff: 6 * time.Hour, Window: 24 * time.Hour}
-	c := cursor{cm: &corev1.ConfigMap{}}
-	old, fresh := pullUnit("acme/api", 1), pullUnit("acme/api", 2)
+	opts := Options{MaxFailures: 10, MaxRetryBackoff: 6 * time.Hour, Window: 48 * time.Hour, Retention: 12 * time.Hour}
 	fail := outcome{failed: true, f: failure{Resource: ResourceReviews, Reason: ReasonForbidden}}
-	c.applyOutcomes(map[unit]outcome{old: fail}, opts, t0)
-	c.applyOutcomes(map[unit]outcome{fresh: fail}, opts, t0.Add(25*time.Hour))
-	if fs := c.failures(); len(fs) != 1 || fs[fresh].Attempts != 1 {
-		t.Errorf("failures %+v, want only the one within the window", fs)
+	for _, tt := range []struct {
+		name string
+		u    unit
+		age  time.Duration
+		kept bool
+	}{
+		{"a pull request within the window", pullUnit("acme/api", 1), 47 * time.Hour, true},
+		{"a pull request older than the window", pullUnit("acme/api", 1), 49 * time.Hour, false},
+		{"a list older than the window", listUnit(ResourceBranches, "acme/api"), 49 * time.Hour, false},
+		{"a redelivery GitHub still keeps", redeliveryUnit("g1"), 11 * time.Hour, true},
+		{"a redelivery GitHub no longer keeps", redeliveryUnit("g1"), 13 * time.Hour, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c := cursor{cm: &corev1.ConfigMap{}}
+			c.applyOutcomes(map[unit]outcome{tt.u: fail}, opts, t0)
+			// Another unit's failure rewrites the failures later.
+			c.applyOutcomes(map[unit]outcome{pullUnit("acme/api", 99): fail}, opts, t0.Add(tt.age))
+			if _, ok := c.failures()[tt.u]; ok != tt.kept {
+				t.Errorf("kept %v, want %v", ok, tt.kept)
+			}
+		})
 	}
 }

@@ -349,9 +349,10 @@ type pass struct {
 	firstErr                                error
 }
 
-// maxConsecutive retriable failures (5xx, network) with no success in
-// between end the pass as ResultError: GitHub (or the way to it) is down,
-// and every further request would fail too.
+// maxConsecutive failures other than 404/403 (5xx, no answer, an error of
+// the client's own) with no success in between end the pass as
+// ResultError: GitHub (or the way to it) is down, and every further
+// request would fail too.
 const maxConsecutive = 3
 
 // take reserves one API request, or ends the pass as partial when the
@@ -422,7 +423,10 @@ func (p *pass) done(u unit, resource string, resp *github.Response, err error) b
 		p.fail(err)
 	default:
 		p.unitFailed(u, resource, reason, retriable, err)
-		if retriable {
+		// 404 and 403 are about one item; anything else, again and again,
+		// is about GitHub, the way to it or the client (a GitHub App whose
+		// token cannot be had fails every request alike).
+		if !tokenScope(reason) {
 			if p.consecutive++; p.consecutive >= maxConsecutive {
 				p.fail(err)
 			}

@@ -225,6 +225,16 @@ func TestPass_GitHubFailingRequestAfterRequestEndsThePass(t *testing.T) {
 	if p.result != ResultError || p.ghErr != bad {
 		t.Errorf("after %d 503s in a row: result %q (%v), want error", maxConsecutive, p.result, p.ghErr)
 	}
+
+	// An error of the client's own (a GitHub App whose installation token
+	// cannot be had) fails every request alike: it ends the pass too.
+	p = passAt(now, 10, github.Rate{})
+	for i := range maxConsecutive {
+		p.done(pullUnit("acme/api", i), ResourceReviews, nil, errors.New("could not refresh installation id 7's token"))
+	}
+	if p.result != ResultError {
+		t.Errorf("after %d client errors in a row: result %q, want error", maxConsecutive, p.result)
+	}
 }
 
 func TestPass_DoneKeepsTheNewestRateHeaders(t *testing.T) {
