@@ -264,6 +264,7 @@ func (p *pass) orgRepos(ctx context.Context) ([]string, bool) {
 			names = append(names, r.GetName())
 		}
 		if resp.NextPage == 0 {
+			p.succeededUnit(u)
 			return names, true
 		}
 		opts.Page = resp.NextPage
@@ -298,6 +299,7 @@ func (p *pass) pulls(ctx context.Context, u unit, repo string, since time.Time, 
 		for _, pr := range prs {
 			at := pr.GetUpdatedAt().Time
 			if at.Before(since) {
+				p.succeededUnit(u)
 				return newest, true, nil
 			}
 			if at.After(newest) {
@@ -321,6 +323,7 @@ func (p *pass) pulls(ctx context.Context, u unit, repo string, since time.Time, 
 			sc.processed(at)
 		}
 		if resp.NextPage == 0 {
+			p.succeededUnit(u)
 			return newest, true, nil
 		}
 		opts.Page = resp.NextPage
@@ -370,6 +373,7 @@ func (p *pass) branches(ctx context.Context, u unit, repo string, fullPass bool)
 			}
 		}
 		if resp.NextPage == 0 {
+			p.succeededUnit(u)
 			if fullPass {
 				return p.absentBranches(ctx, full, listed, listedAt)
 			}
@@ -473,6 +477,7 @@ func (p *pass) deployments(ctx context.Context, u unit, repo string, since time.
 			sc.processed(at)
 		}
 		if resp.NextPage == 0 || inWindow == 0 {
+			p.succeededUnit(u)
 			return newest, true, nil
 		}
 		opts.Page = resp.NextPage

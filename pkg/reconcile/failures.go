@@ -47,6 +47,13 @@ func deploymentUnit(repository string, id int64) unit {
 
 func redeliveryUnit(guid string) unit { return unit("redelivery/" + guid) }
 
+// list reports whether u is a list (read page by page: it succeeds only
+// once its last page is read).
+func (u unit) list() bool {
+	kind, _, _ := strings.Cut(string(u), "/")
+	return kind != "pull" && kind != "deployment" && kind != "redelivery"
+}
+
 // item splits an item unit ("pull/acme/api#7") into its kind, repository
 // and number; ok is false for list units.
 func (u unit) item() (kind, repository string, n int64, ok bool) {

@@ -31,18 +31,24 @@ func TestUnit_ItemsNameTheirRepositoryAndNumber(t *testing.T) {
 		u          unit
 		kind, repo string
 		n          int64
-		ok         bool
+		ok, list   bool
 	}{
-		{pullUnit("acme/api", 7), "pull", "acme/api", 7, true},
-		{deploymentUnit("acme/api", 4200000001), "deployment", "acme/api", 4200000001, true},
-		{listUnit(ResourcePulls, "acme/api"), "", "", 0, false},
-		{listUnit(ResourceBranches, "acme/api"), "", "", 0, false},
-		{redeliveryUnit("d1e2"), "", "", 0, false},
-		{unit("pull/acme/api#x"), "", "", 0, false},
+		{pullUnit("acme/api", 7), "pull", "acme/api", 7, true, false},
+		{deploymentUnit("acme/api", 4200000001), "deployment", "acme/api", 4200000001, true, false},
+		{listUnit(ResourcePulls, "acme/api"), "", "", 0, false, true},
+		{listUnit(ResourceBranches, "acme/api"), "", "", 0, false, true},
+		{listUnit(ResourceDeliveries, "acme"), "", "", 0, false, true},
+		{redeliveryUnit("d1e2"), "", "", 0, false, false},
+		{unit("pull/acme/api#x"), "", "", 0, false, false},
 	} {
 		kind, repo, n, ok := tt.u.item()
 		if kind != tt.kind || repo != tt.repo || n != tt.n || ok != tt.ok {
 			t.Errorf("%s.item() = %q %q %d %v; want %q %q %d %v", tt.u, kind, repo, n, ok, tt.kind, tt.repo, tt.n, tt.ok)
+		}
+		// A list succeeds only once read to its end; an item or a
+		// redelivery with its one request.
+		if tt.u.list() != tt.list {
+			t.Errorf("%s.list() = %v, want %v", tt.u, tt.u.list(), tt.list)
 		}
 	}
 }

@@ -394,8 +394,8 @@ func (p *pass) done(u unit, resource string, resp *github.Response, err error) b
 	if err == nil || errors.As(err, &accepted) {
 		p.succeeded++
 		p.consecutive = 0
-		if _, ok := p.failures[u]; ok {
-			p.outcomes[u] = outcome{} // it failed before: forgotten
+		if !u.list() {
+			p.succeededUnit(u)
 		}
 		return true
 	}
@@ -433,6 +433,14 @@ func (p *pass) done(u unit, resource string, resp *github.Response, err error) b
 		}
 	}
 	return false
+}
+
+// succeededUnit forgets unit u's earlier failure, if any: an item once its
+// request succeeded, a list once its last page was read.
+func (p *pass) succeededUnit(u unit) {
+	if _, ok := p.failures[u]; ok {
+		p.outcomes[u] = outcome{}
+	}
 }
 
 // unitFailed remembers that unit u failed, and says so in the log: with

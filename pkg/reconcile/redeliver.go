@@ -119,6 +119,9 @@ scan:
 		}
 		opts.Cursor = resp.Cursor
 	}
+	if complete {
+		p.succeededUnit(list)
+	}
 
 	var unrecovered []*guid
 	for _, g := range seen {
