@@ -93,3 +93,23 @@ func (s *Server) listDeploymentStatuses(w http.ResponseWriter, r *http.Request) 
 	slices.Reverse(sts)
 	paginate(s, w, r, sts)
 }
+
+// getDeployment answers one deployment (GET
+// /repos/{owner}/{repo}/deployments/{deployment_id}).
+func (s *Server) getDeployment(w http.ResponseWriter, r *http.Request) {
+	repository := r.PathValue("owner") + "/" + r.PathValue("repo")
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	s.mu.Lock()
+	var d *github.Deployment
+	for _, x := range s.deploys {
+		if strings.EqualFold(x.repo, repository) && x.d.GetID() == id {
+			d = x.d
+		}
+	}
+	s.mu.Unlock()
+	if err != nil || d == nil {
+		notFound(w)
+		return
+	}
+	writeJSON(w, http.StatusOK, d)
+}

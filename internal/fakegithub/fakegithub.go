@@ -35,6 +35,10 @@
 //     first; 404 for an unknown deployment); go-github pulls_reviews.go
 //     ListReviews and repos_deployments.go ListDeployments,
 //     ListDeploymentStatuses, whose types are served.
+//   - One pull request and one deployment: "Get a pull request" (GET
+//     /repos/{owner}/{repo}/pulls/{pull_number}) and "Get a deployment" (GET
+//     /repos/{owner}/{repo}/deployments/{deployment_id}), 404 when unknown;
+//     go-github PullRequests.Get and Repositories.GetDeployment.
 //   - GitHub Apps: "Generating an installation access token for a GitHub
 //     App" (POST /app/installations/{installation_id}/access_tokens with
 //     "Authorization: Bearer <JWT>", the JWT RS256-signed with the App's
@@ -51,8 +55,9 @@
 // pulls.go (pull requests and reviews), branches.go, deployments.go
 // (deployments and statuses), orgs.go (an organisation's repositories),
 // apps.go (GitHub App installation tokens), repos.go (repository ids,
-// renames and transfers) and ratelimit.go (the front
-// every API request passes: credentials, outage, rate limits). This file
+// renames and transfers), ratelimit.go (the front every API request
+// passes: credentials, outage, rate limits) and faults.go (a status, or no
+// answer, injected on one path: FailOn). This file
 // holds the Server, its routes and the shared answers and pagination.
 package fakegithub
 
@@ -111,6 +116,9 @@ type Server struct {
 	// the ids of former names (repos.go).
 	repoIDs map[string]int64
 	moved   map[string]int64
+	// faults answer matching requests instead of the API (faults.go);
+	// cleared are those FailOn counted down, kept for Faulted.
+	faults, cleared []*fault
 
 	requests atomic.Int64
 	inflight sync.WaitGroup
@@ -144,9 +152,11 @@ func New(opts Options) *Server {
 	mux.HandleFunc("GET /orgs/{owner}/hooks/{hook}/deliveries/{id}", s.getDelivery)
 	mux.HandleFunc("POST /orgs/{owner}/hooks/{hook}/deliveries/{id}/attempts", s.redeliver)
 	mux.HandleFunc("GET /repos/{owner}/{repo}/pulls", s.listPulls)
+	mux.HandleFunc("GET /repos/{owner}/{repo}/pulls/{number}", s.getPull)
 	mux.HandleFunc("GET /repos/{owner}/{repo}/branches", s.listBranches)
 	mux.HandleFunc("GET /repos/{owner}/{repo}/pulls/{number}/reviews", s.listReviews)
 	mux.HandleFunc("GET /repos/{owner}/{repo}/deployments", s.listDeployments)
+	mux.HandleFunc("GET /repos/{owner}/{repo}/deployments/{id}", s.getDeployment)
 	mux.HandleFunc("GET /repos/{owner}/{repo}/deployments/{id}/statuses", s.listDeploymentStatuses)
 	mux.HandleFunc("GET /orgs/{owner}/repos", s.listOrgRepos)
 	mux.HandleFunc("GET /repos/{owner}/{repo}", s.getRepository)

@@ -253,3 +253,119 @@ func TestRename_OldNameAnswers301AndGoGitHubFollowsIt(t *testing.T) {
 		t.Errorf("answered %d Location %q, want 301 %q", resp.StatusCode, resp.Header.Get("Location"), want)
 	}
 }
+
+// FailOn answers the matching requests with the status asked for (or no
+// answer) as go-github reads GitHub's, the given number of times, and
+// serves every other request meanwhile.
+func TestFailOn_AnswersOnePathAsGitHubFailsIt(t *testing.T) {
+	ctx := context.Background()
+	for _, tt := range []struct {
+		name   string
+		status int
+		check  func(t *testing.T, err error)
+	}{
+		{name: "404: an ErrorResponse", status: http.StatusNotFound, check: func(t *testing.T, err error) {
+			var er *github.ErrorResponse
+			if !errors.As(err, &er) || er.Response.StatusCode != http.StatusNotFound {
+				t.Errorf("err %v, want a 404 ErrorResponse", err)
+			}
+		}},
+		{name: "403 on a sub-resource: an ErrorResponse, not a rate limit", status: http.StatusForbidden, check: func(t *testing.T, err error) {
+			var er *github.ErrorResponse
+			var rl *github.RateLimitError
+			var ab *github.AbuseRateLimitError
+			if !errors.As(err, &er) || er.Response.StatusCode != http.StatusForbidden || errors.As(err, &rl) || errors.As(err, &ab) {
+				t.Errorf("err %v, want a plain 403 ErrorResponse", err)
+			}
+		}},
+		{name: "502: an ErrorResponse", status: http.StatusBadGateway, check: func(t *testing.T, err error) {
+			var er *github.ErrorResponse
+			if !errors.As(err, &er) || er.Response.StatusCode != http.StatusBadGateway {
+				t.Errorf("err %v, want a 502 ErrorResponse", err)
+			}
+		}},
+		{name: "no answer: the transport's error", status: 0, check: func(t *testing.T, err error) {
+			var ue *url.Error
+			if !errors.As(err, &ue) {
+				t.Errorf("err %v (%T), want a *url.Error", err, err)
+			}
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			gh := fakegithub.New(fakegithub.Options{Token: "t"})
+			defer gh.Close()
+			now := time.Now()
+			for n := 1; n <= 3; n++ {
+				gh.SetPullRequest("acme/api", &github.PullRequest{Number: github.Int(n), State: github.String("open"),
+					UpdatedAt: &github.Timestamp{Time: now}})
+			}
+			c := client(t, gh, "t")
+			gh.FailOn(http.MethodGet, "/pulls/3/reviews", tt.status, 2)
+			for i := range 2 {
+				_, _, err := c.PullRequests.ListReviews(ctx, "acme", "api", 3, nil)
+				if err == nil {
+					t.Fatalf("request %d to the faulty path served", i)
+				}
+				tt.check(t, err)
+				// Every other path is served meanwhile.
+				if _, _, err := c.PullRequests.ListReviews(ctx, "acme", "api", 2, nil); err != nil {
+					t.Errorf("another pull request's reviews: %v", err)
+				}
+				if _, _, err := c.PullRequests.List(ctx, "acme", "api", nil); err != nil {
+					t.Errorf("the pull request list: %v", err)
+				}
+			}
+			if _, _, err := c.PullRequests.ListReviews(ctx, "acme", "api", 3, nil); err != nil {
+				t.Errorf("after its two faults: %v", err)
+			}
+			if n := gh.Faulted(http.MethodGet, "/pulls/3/reviews"); n != 2 {
+				t.Errorf("Faulted = %d, want 2", n)
+			}
+		})
+	}
+}
+
+func TestFailOn_UntilCleared(t *testing.T) {
+	gh := fakegithub.New(fakegithub.Options{Token: "t"})
+	defer gh.Close()
+	gh.SetBranch("acme/api", "main", "abc")
+	c := client(t, gh, "t")
+	ctx := context.Background()
+	gh.FailOn("", "/branches", http.StatusServiceUnavailable, -1)
+	for range 5 {
+		if _, _, err := c.Repositories.ListBranches(ctx, "acme", "api", nil); err == nil {
+			t.Fatal("served while the fault holds")
+		}
+	}
+	gh.ClearFaults()
+	if bs, _, err := c.Repositories.ListBranches(ctx, "acme", "api", nil); err != nil || len(bs) != 1 {
+		t.Errorf("after ClearFaults: %v, %d branches", err, len(bs))
+	}
+	if n := gh.Faulted("", "/branches"); n != 5 {
+		t.Errorf("Faulted after ClearFaults = %d, want the 5 it answered", n)
+	}
+}
+
+// One pull request and one deployment, as go-github's Get and
+// GetDeployment read them; 404 when unknown.
+func TestGetOne_PullRequestAndDeployment(t *testing.T) {
+	gh := fakegithub.New(fakegithub.Options{Token: "t"})
+	defer gh.Close()
+	gh.SetPullRequest("acme/api", &github.PullRequest{Number: github.Int(7), Title: github.String("seven")})
+	gh.SetDeployment("acme/api", &github.Deployment{ID: github.Int64(42), Environment: github.String("production")})
+	c := client(t, gh, "t")
+	ctx := context.Background()
+	if pr, _, err := c.PullRequests.Get(ctx, "acme", "api", 7); err != nil || pr.GetTitle() != "seven" {
+		t.Errorf("pull request 7: %+v %v", pr, err)
+	}
+	if d, _, err := c.Repositories.GetDeployment(ctx, "acme", "api", 42); err != nil || d.GetEnvironment() != "production" {
+		t.Errorf("deployment 42: %+v %v", d, err)
+	}
+	var er *github.ErrorResponse
+	if _, _, err := c.PullRequests.Get(ctx, "acme", "api", 8); !errors.As(err, &er) || er.Response.StatusCode != http.StatusNotFound {
+		t.Errorf("unknown pull request: %v", err)
+	}
+	if _, _, err := c.Repositories.GetDeployment(ctx, "acme", "api", 43); !errors.As(err, &er) || er.Response.StatusCode != http.StatusNotFound {
+		t.Errorf("unknown deployment: %v", err)
+	}
+}

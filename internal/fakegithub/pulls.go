@@ -121,3 +121,23 @@ func (s *Server) listReviews(w http.ResponseWriter, r *http.Request) {
 	}
 	paginate(s, w, r, rvs)
 }
+
+// getPull answers one pull request (GET
+// /repos/{owner}/{repo}/pulls/{pull_number}).
+func (s *Server) getPull(w http.ResponseWriter, r *http.Request) {
+	repository := r.PathValue("owner") + "/" + r.PathValue("repo")
+	number, err := strconv.Atoi(r.PathValue("number"))
+	s.mu.Lock()
+	var pr *github.PullRequest
+	for _, p := range s.pulls {
+		if strings.EqualFold(p.repo, repository) && p.pr.GetNumber() == number {
+			pr = p.pr
+		}
+	}
+	s.mu.Unlock()
+	if err != nil || pr == nil {
+		notFound(w)
+		return
+	}
+	writeJSON(w, http.StatusOK, pr)
+}

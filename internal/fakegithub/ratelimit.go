@@ -70,6 +70,10 @@ func (s *Server) limit(next http.Handler) http.Handler {
 			s.remaining--
 		}
 		remaining, reset := s.remaining, s.reset
+		faultStatus, faulted := 0, false
+		if !down && !exhausted && secondary == 0 {
+			faultStatus, faulted = s.takeFault(r)
+		}
 		s.mu.Unlock()
 		if down {
 			http.Error(w, "service unavailable", http.StatusServiceUnavailable)
@@ -99,6 +103,8 @@ func (s *Server) limit(next http.Handler) http.Handler {
 		case exhausted:
 			writeJSON(w, http.StatusForbidden, map[string]string{"message": "API rate limit exceeded.",
 				"documentation_url": "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api"})
+		case faulted:
+			answerFault(w, faultStatus)
 		default:
 			next.ServeHTTP(w, r)
 		}

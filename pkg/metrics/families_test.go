@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	stablev1 "github.com/liatrio/gitpulse/pkg/apis/stable/v1"
@@ -134,6 +135,55 @@ func TestFamilies_StateGaugesAndHistogram(t *testing.T) {
 		if got[k] != v {
 			t.Errorf("%s = %v, want %v", k, got[k], v)
 		}
+	}
+}
+
+// The reconcile families read the cursor ConfigMaps: a pass result of its
+// own for passes whose units failed, and the errors by resource and reason,
+// keys outside the known resources and reasons left out (bounded labels).
+func TestFamilies_ReconcileErrorsAndResultsFromTheCursor(t *testing.T) {
+	cursorView := func() *view {
+		v := &view{cursors: []*corev1.ConfigMap{{
+			ObjectMeta: metav1.ObjectMeta{Name: "gitpulse-reconcile-1", Namespace: "gitpulse"},
+			Data: map[string]string{
+				stablev1.CursorScope:                                  "acme/api",
+				stablev1.CursorPassesPrefix + "ok":                    "3",
+				stablev1.CursorPassesPrefix + "degraded":              "2",
+				stablev1.CursorErrorsPrefix + "reviews.not_found":     "2",
+				stablev1.CursorErrorsPrefix + "branches.server_error": "1",
+				stablev1.CursorErrorsPrefix + "deliveries.forbidden":  "1",
+				stablev1.CursorErrorsPrefix + "wikis.not_found":       "9", // not a resource gitpulse reads
+				stablev1.CursorErrorsPrefix + "reviews.teapot":        "9", // not a reason
+				stablev1.CursorErrorsPrefix + "pulls.network":         "x", // not a number
+				"failures": `{"pull/acme/api#3":{"resource":"reviews","reason":"not_found"}}`,
+			},
+		}}}
+		return v.admitObjects(newRepoCap(10), aggregateObjects(compactObjects(nil, nil, nil)))
+	}
+	for _, tt := range []struct{ family, want string }{{
+		family: "gitpulse_reconcile_errors_total",
+		want: `# HELP gitpulse_reconcile_errors_total GitHub requests of reconcile passes that failed, by what they read (resource) and why (reason: not_found and forbidden are GitHub refusing the token or the item gone; server_error and network are GitHub's or the network's failures). Each cost one unit of work, retried with backoff.
+# TYPE gitpulse_reconcile_errors_total counter
+gitpulse_reconcile_errors_total{namespace="gitpulse",reason="server_error",resource="branches",scope="acme/api"} 1
+gitpulse_reconcile_errors_total{namespace="gitpulse",reason="forbidden",resource="deliveries",scope="acme/api"} 1
+gitpulse_reconcile_errors_total{namespace="gitpulse",reason="not_found",resource="reviews",scope="acme/api"} 2
+`,
+	}, {
+		family: "gitpulse_reconcile_passes_total",
+		want: `# HELP gitpulse_reconcile_passes_total Reconcile passes over a GitHubSource's repository or organisation (scope), by result (ok, partial, rate_limited, error, degraded).
+# TYPE gitpulse_reconcile_passes_total counter
+gitpulse_reconcile_passes_total{namespace="gitpulse",result="degraded",scope="acme/api"} 2
+gitpulse_reconcile_passes_total{namespace="gitpulse",result="error",scope="acme/api"} 0
+gitpulse_reconcile_passes_total{namespace="gitpulse",result="ok",scope="acme/api"} 3
+gitpulse_reconcile_passes_total{namespace="gitpulse",result="partial",scope="acme/api"} 0
+gitpulse_reconcile_passes_total{namespace="gitpulse",result="rate_limited",scope="acme/api"} 0
+`,
+	}} {
+		t.Run(tt.family, func(t *testing.T) {
+			if err := testutil.CollectAndCompare(newCollector(cursorView), strings.NewReader(tt.want), tt.family); err != nil {
+				t.Fatal(err)
+			}
+		})
 	}
 }
 

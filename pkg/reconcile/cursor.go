@@ -48,6 +48,12 @@ const (
 	KeyAPILimit          = "api.limit"
 	// KeyPassesPrefix + result counts the passes that ended so.
 	KeyPassesPrefix = stablev1.CursorPassesPrefix
+	// KeyErrorsPrefix + "<resource>.<reason>" counts GitHub's failed
+	// answers (classify.go, failures.go).
+	KeyErrorsPrefix = stablev1.CursorErrorsPrefix
+	// KeyFailures is the failed units of work awaiting retry (JSON,
+	// failures.go), bounded by Options.MaxFailures.
+	KeyFailures = "failures"
 )
 
 // Pass results, as counted under KeyPassesPrefix.
@@ -56,6 +62,10 @@ const (
 	ResultPartial     = "partial"
 	ResultRateLimited = "rate_limited"
 	ResultError       = "error"
+	// ResultDegraded: the pass did every unit of work it could, but some
+	// failed (or still back off from an earlier failure): they are in
+	// KeyFailures, retried by later passes.
+	ResultDegraded = "degraded"
 )
 
 // Results are every pass result (stablev1.ReconcileResults).

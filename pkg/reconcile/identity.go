@@ -42,7 +42,8 @@ func (p *pass) learn(asked string, repo *github.Repository) {
 
 // identify reads repository's id and current name unless the pass knows
 // them (one request). False when the pass ended; a repository GitHub does
-// not answer for is backfilled by name, as before.
+// not answer for is backfilled by name, as before, and its read is retried
+// as a unit of work of its own.
 func (p *pass) identify(ctx context.Context, repository string) bool {
 	if _, ok := p.repos[strings.ToLower(repository)]; ok {
 		return true
@@ -51,10 +52,14 @@ func (p *pass) identify(ctx context.Context, repository string) bool {
 	if !p.take(ctx) {
 		return false
 	}
+	u := listUnit(ResourceRepositories, repository)
 	repo, resp, err := p.gh.Repositories.Get(ctx, owner, name)
-	if !p.done(resp, err) {
-		return false
+	if !p.done(u, ResourceRepositories, resp, err) {
+		// A unit failure of its own (failures.go); the repository is
+		// backfilled by name unless the pass ended.
+		return p.result == ""
 	}
+	p.succeededUnit(u)
 	p.learn(repository, repo)
 	return true
 }

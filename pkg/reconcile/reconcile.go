@@ -83,7 +83,16 @@ type Options struct {
 	// again, to repair objects that were deleted or changed by hand;
 	// default 24 h.
 	FullResync time.Duration
-	Logger     *slog.Logger
+	// MaxFailures bounds the failed units of work a scope's cursor
+	// remembers for retry (failures.go); beyond it the oldest first
+	// failure is forgotten (read again when GitHub lists it again, or at
+	// the next full resync); default 100 (about 300 bytes each).
+	MaxFailures int
+	// MaxRetryBackoff caps the backoff before a failed unit is tried
+	// again (1 minute, doubling); default 6 h. Failures that may pass
+	// unchanged (5xx, network) are capped at 10 minutes.
+	MaxRetryBackoff time.Duration
+	Logger          *slog.Logger
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 }
@@ -116,6 +125,10 @@ func New(opts Options) (*Reconciler, error) {
 	def(&opts.Retention, 72*time.Hour)
 	def(&opts.RedeliverAfter, 10*time.Minute)
 	def(&opts.FullResync, 24*time.Hour)
+	def(&opts.MaxRetryBackoff, 6*time.Hour)
+	if opts.MaxFailures <= 0 {
+		opts.MaxFailures = 100
+	}
 	if opts.MaxRequests <= 0 {
 		opts.MaxRequests = 300
 	}
@@ -140,6 +153,9 @@ type Report struct {
 	Redeliveries int
 	// Reconciled is how many objects this pass changed.
 	Reconciled int
+	// FailedUnits is how many units of work failed in this pass (each
+	// remembered in its cursor and retried with backoff).
+	FailedUnits int
 	// Errors are the sources' failures (GitHub's, a malformed source); a
 	// pass reports them in logs and metrics, not as a failed pass.
 	Errors []error
@@ -222,7 +238,9 @@ func (r *Reconciler) appTransport(src Source) (*ghinstallation.Transport, error)
 }
 
 // source runs the pass for one GitHubSource. The error is the API
-// server's; GitHub's end the source's pass with ResultError.
+// server's. GitHub's cost the unit of work they answer (failures.go); the
+// pass ends early only on a rate limit, its budget, bad credentials or
+// GitHub failing every request in a row (ResultError).
 func (r *Reconciler) source(ctx context.Context, src Source, rep *Report) (string, error) {
 	log := r.log.With("githubSource", src.Name, "scope", src.Scope())
 	start := r.opts.Now()
@@ -230,13 +248,17 @@ func (r *Reconciler) source(ctx context.Context, src Source, rep *Report) (strin
 	if err != nil {
 		return "", err
 	}
-	p := &pass{r: r, src: src, log: log, start: start, cur: cur, budget: r.opts.MaxRequests}
+	p := &pass{r: r, src: src, log: log, start: start, cur: cur, budget: r.opts.MaxRequests,
+		failures: cur.failures(), outcomes: map[unit]outcome{}, handled: map[unit]bool{}, fullRead: map[unit]bool{},
+		errors: map[string]int64{}}
 	if nb := cur.time(KeyNotBefore); start.Before(nb) {
 		log.Info("reconcile skipped: GitHub's rate limit", "until", nb)
 		p.result = ResultRateLimited
 	} else if p.gh, err = r.client(src); err != nil {
 		p.fail(err)
 	}
+	// Redelivery first: it never waits on backfill, and its failures
+	// (the hook's deliveries unreadable) cost backfill nothing.
 	if p.result == "" && src.HookID != 0 {
 		if err := p.redeliver(ctx); err != nil {
 			return "", err
@@ -248,10 +270,19 @@ func (r *Reconciler) source(ctx context.Context, src Source, rep *Report) (strin
 		}
 	}
 	if p.result == "" {
-		p.result = ResultOK
+		switch {
+		case p.failed > 0 && p.succeeded == 0:
+			// Nothing GitHub was asked succeeded.
+			p.result, p.ghErr = ResultError, p.firstErr
+		case p.failed > 0 || p.skipped > 0:
+			p.result = ResultDegraded
+		default:
+			p.result = ResultOK
+		}
 	}
 	rep.Redeliveries += p.redelivered
 	rep.Reconciled += p.reconciled
+	rep.FailedUnits += p.failed
 	if p.ghErr != nil {
 		rep.Errors = append(rep.Errors, fmt.Errorf("GitHubSource %s: %w", src.Name, p.ghErr))
 	}
@@ -261,6 +292,10 @@ func (r *Reconciler) source(ctx context.Context, src Source, rep *Report) (strin
 		c.add(KeyReconciled, int64(p.reconciled))
 		c.setTime(KeyLastPassAt, start)
 		c.set(KeyLastResult, p.result)
+		for k, n := range p.errors {
+			c.add(KeyErrorsPrefix+k, n)
+		}
+		c.applyOutcomes(p.outcomes, r.opts, start)
 		if p.rate.Limit > 0 {
 			c.set(KeyAPIRemaining, fmt.Sprint(p.rate.Remaining))
 			c.set(KeyAPILimit, fmt.Sprint(p.rate.Limit))
@@ -274,7 +309,8 @@ func (r *Reconciler) source(ctx context.Context, src Source, rep *Report) (strin
 		return "", err
 	}
 	log.Info("reconcile pass", "result", p.result, "redeliveries", p.redelivered, "reconciled", p.reconciled,
-		"requests", r.opts.MaxRequests-p.budget, "rateRemaining", p.rate.Remaining, "err", p.ghErr)
+		"failedUnits", p.failed, "backingOff", p.skipped, "requests", r.opts.MaxRequests-p.budget,
+		"rateRemaining", p.rate.Remaining, "err", p.ghErr)
 	return p.result, nil
 }
 
@@ -297,7 +333,29 @@ type pass struct {
 	reconciled  int
 	// repos are the repositories' ids and current names (identity.go).
 	repos map[string]repositoryRef
+
+	// Units of work (failures.go). failures is the cursor's at the start
+	// of the pass; outcomes what this pass learnt, written at its end;
+	// handled the item units this pass has tried (or skipped), so a retry
+	// does not read them twice; fullRead the list units read whole.
+	failures map[unit]failure
+	outcomes map[unit]outcome
+	handled  map[unit]bool
+	fullRead map[unit]bool
+	// errors counts this pass's failed requests by "resource.reason".
+	errors map[string]int64
+	// succeeded counts the requests GitHub answered with success, failed
+	// the units that failed, skipped those still backing off; consecutive
+	// the retriable failures since the last success.
+	succeeded, failed, skipped, consecutive int
+	firstErr                                error
 }
+
+// maxConsecutive failures other than 404/403 (5xx, no answer, an error of
+// the client's own) with no success in between end the pass as
+// ResultError: GitHub (or the way to it) is down, and every further
+// request would fail too.
+const maxConsecutive = 3
 
 // take reserves one API request, or ends the pass as partial when the
 // time, the request budget or GitHub's remaining budget is spent.
@@ -319,10 +377,14 @@ func (p *pass) take(ctx context.Context) bool {
 	return true
 }
 
-// done reads a response's rate headers and classifies its error: nil
-// when the call succeeded (202 Accepted included, go-github's
-// AcceptedError), else the pass ends as rate limited or failed.
-func (p *pass) done(resp *github.Response, err error) bool {
+// done reads a response's rate headers and decides what its error costs:
+// nothing (true: the call succeeded, 202 Accepted included, go-github's
+// AcceptedError); the pass, which ends (false, p.result set: a rate
+// limit, the pass's own deadline, bad credentials, GitHub failing request
+// after request); or unit u only (false: counted, logged with the URL and
+// status, remembered in the cursor and retried with backoff — the pass
+// goes on). resource is what the request read (Resource*).
+func (p *pass) done(u unit, resource string, resp *github.Response, err error) bool {
 	if resp != nil && resp.Rate.Limit > 0 {
 		p.rate = resp.Rate
 	}
@@ -331,23 +393,94 @@ func (p *pass) done(resp *github.Response, err error) bool {
 		primary  *github.RateLimitError
 		abuse    *github.AbuseRateLimitError
 	)
-	switch {
-	case err == nil, errors.As(err, &accepted):
+	if err == nil || errors.As(err, &accepted) {
+		p.succeeded++
+		p.consecutive = 0
+		if !u.list() {
+			p.succeededUnit(u)
+		}
 		return true
+	}
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		// The pass's own time ran out mid-request: not GitHub's failure.
+		p.result = ResultPartial
+		return false
+	}
+	reason, retriable := classify(err)
+	p.errors[resource+"."+reason]++
+	switch {
 	case errors.As(err, &primary):
 		// github.go CheckResponse: 403 with X-RateLimit-Remaining: 0.
 		p.result, p.notBefore, p.ghErr = ResultRateLimited, primary.Rate.Reset.Time, err
-	case errors.As(err, &abuse):
-		// A secondary limit: honour Retry-After (a minute when absent, as
-		// GitHub's docs advise).
+	case errors.As(err, &abuse), reason == ReasonRateLimited:
+		// A secondary limit (or a bare 429): honour Retry-After (a minute
+		// when absent, as GitHub's docs advise).
 		wait := time.Minute
-		if abuse.RetryAfter != nil {
+		if abuse != nil && abuse.RetryAfter != nil {
 			wait = *abuse.RetryAfter
 		}
 		p.result, p.notBefore, p.ghErr = ResultRateLimited, p.r.opts.Now().Add(wait), err
-	default:
+	case reason == ReasonUnauthorized:
+		// The credentials themselves: no unit can succeed.
 		p.fail(err)
+	default:
+		p.unitFailed(u, resource, reason, retriable, err)
+		// 404 and 403 are about one item; anything else, again and again,
+		// is about GitHub, the way to it or the client (a GitHub App whose
+		// token cannot be had fails every request alike).
+		if !tokenScope(reason) {
+			if p.consecutive++; p.consecutive >= maxConsecutive {
+				p.fail(err)
+			}
+		}
 	}
+	return false
+}
+
+// succeededUnit forgets unit u's earlier failure, if any: an item once its
+// request succeeded, a list once its last page was read.
+func (p *pass) succeededUnit(u unit) {
+	if _, ok := p.failures[u]; ok {
+		p.outcomes[u] = outcome{}
+	}
+}
+
+// unitFailed remembers that unit u failed, and says so in the log: with
+// the request's URL and status, and whether the token is refused (404 and
+// 403: what a token may not see; docs/deploy.md "Token permissions") or
+// GitHub or the network failed (5xx, no answer).
+func (p *pass) unitFailed(u unit, resource, reason string, retriable bool, err error) {
+	status, url := errorDetail(err)
+	p.failed++
+	if p.firstErr == nil {
+		p.firstErr = err
+	}
+	p.handled[u] = true
+	p.outcomes[u] = outcome{failed: true, retriable: retriable, f: failure{Resource: resource, Reason: reason,
+		Status: status, URL: url, Full: p.fullRead[u]}}
+	prev := p.failures[u]
+	attrs := []any{"unit", string(u), "resource", resource, "reason", reason, "status", status, "url", url,
+		"attempts", prev.Attempts + 1, "retryIn", backoff(prev.Attempts+1, retriable, p.r.opts.MaxRetryBackoff), "err", err}
+	switch {
+	case tokenScope(reason):
+		p.log.Warn("reconcile unit failed: GitHub refused the token (its permissions, or the item is gone); retried with backoff", attrs...)
+	case retriable:
+		p.log.Warn("reconcile unit failed: GitHub or the network failed; retried with backoff", attrs...)
+	default:
+		p.log.Warn("reconcile unit failed; retried with backoff", attrs...)
+	}
+}
+
+// due reports whether unit u may be tried in this pass: it has not failed,
+// or its backoff is over. A unit still backing off is skipped (and makes
+// the pass degraded).
+func (p *pass) due(u unit) bool {
+	f, ok := p.failures[u]
+	if !ok || !p.start.Before(f.RetryAt) {
+		return true
+	}
+	p.skipped++
+	p.handled[u] = true
 	return false
 }
 

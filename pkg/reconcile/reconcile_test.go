@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"testing"
@@ -75,8 +76,11 @@ func TestNew_RequiresTheClientsAndFillsInTheDefaults(t *testing.T) {
 // passAt is a pass in progress with budget requests left, GitHub's last
 // rate headers rate, and a clock stopped at now.
 func passAt(now time.Time, budget int, rate github.Rate) *pass {
-	r := &Reconciler{opts: Options{MaxRequests: 300, MinRemaining: 100, Now: func() time.Time { return now }}}
-	return &pass{r: r, budget: budget, rate: rate}
+	r := &Reconciler{opts: Options{MaxRequests: 300, MinRemaining: 100, MaxFailures: 100, MaxRetryBackoff: 6 * time.Hour,
+		Now: func() time.Time { return now }}}
+	return &pass{r: r, budget: budget, rate: rate, start: now, log: slog.New(slog.DiscardHandler),
+		failures: map[unit]failure{}, outcomes: map[unit]outcome{}, handled: map[unit]bool{}, fullRead: map[unit]bool{},
+		errors: map[string]int64{}}
 }
 
 func TestPass_TakeSpendsTheBudgetAndStopsBeforeGitHubsRunsOut(t *testing.T) {
@@ -133,41 +137,52 @@ func forbidden() *http.Response {
 		Request: &http.Request{Method: http.MethodPost, URL: &url.URL{Scheme: "https", Host: "api.github.com", Path: "/x"}}}
 }
 
-func TestPass_DoneClassifiesGitHubsAnswer(t *testing.T) {
+func TestPass_DoneDecidesWhatAnErrorCosts(t *testing.T) {
 	now := time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
 	reset := now.Add(42 * time.Minute)
 	retryAfter := 90 * time.Second
 	primary := &github.RateLimitError{Response: forbidden(), Message: "API rate limit exceeded",
 		Rate: github.Rate{Limit: 5000, Remaining: 0, Reset: github.Timestamp{Time: reset}}}
+	status := func(code int) error {
+		return &github.ErrorResponse{Response: &http.Response{StatusCode: code, Request: forbidden().Request}}
+	}
 	for _, tt := range []struct {
 		name          string
 		err           error
 		want          bool
-		wantResult    string
+		wantResult    string // the pass ends so; "": it goes on
 		wantNotBefore time.Time
 		wantGHErr     bool
+		wantUnit      string // the unit's remembered reason; "": not remembered
+		wantCounted   string // the errors counter's "resource.reason"
 	}{
 		{name: "success", want: true},
 		{name: "202 Accepted (go-github's AcceptedError) is success", err: &github.AcceptedError{}, want: true},
-		{name: "primary limit: rate limited until its reset", err: primary,
-			wantResult: ResultRateLimited, wantNotBefore: reset, wantGHErr: true},
+		{name: "primary limit: the pass is rate limited until its reset", err: primary,
+			wantResult: ResultRateLimited, wantNotBefore: reset, wantGHErr: true, wantCounted: "reviews.rate_limited"},
 		{name: "primary limit, wrapped", err: fmt.Errorf("listing: %w", primary),
-			wantResult: ResultRateLimited, wantNotBefore: reset, wantGHErr: true},
+			wantResult: ResultRateLimited, wantNotBefore: reset, wantGHErr: true, wantCounted: "reviews.rate_limited"},
 		{name: "secondary limit: rate limited for its Retry-After",
 			err:        &github.AbuseRateLimitError{Response: forbidden(), RetryAfter: &retryAfter},
-			wantResult: ResultRateLimited, wantNotBefore: now.Add(retryAfter), wantGHErr: true},
+			wantResult: ResultRateLimited, wantNotBefore: now.Add(retryAfter), wantGHErr: true, wantCounted: "reviews.rate_limited"},
 		{name: "secondary limit without Retry-After: a minute",
 			err:        &github.AbuseRateLimitError{Response: forbidden()},
-			wantResult: ResultRateLimited, wantNotBefore: now.Add(time.Minute), wantGHErr: true},
-		{name: "any other error: the pass failed", err: errors.New("502 Bad Gateway"),
-			wantResult: ResultError, wantGHErr: true},
-		{name: "an error response: the pass failed",
-			err:        &github.ErrorResponse{Response: &http.Response{StatusCode: 404, Request: forbidden().Request}},
-			wantResult: ResultError, wantGHErr: true},
+			wantResult: ResultRateLimited, wantNotBefore: now.Add(time.Minute), wantGHErr: true, wantCounted: "reviews.rate_limited"},
+		{name: "a bare 429: rate limited for a minute", err: status(http.StatusTooManyRequests),
+			wantResult: ResultRateLimited, wantNotBefore: now.Add(time.Minute), wantGHErr: true, wantCounted: "reviews.rate_limited"},
+		{name: "404: the unit only", err: status(http.StatusNotFound), wantUnit: ReasonNotFound, wantCounted: "reviews.not_found"},
+		{name: "403 without a rate limit: the unit only", err: status(http.StatusForbidden), wantUnit: ReasonForbidden, wantCounted: "reviews.forbidden"},
+		{name: "502: the unit only", err: status(http.StatusBadGateway), wantUnit: ReasonServerError, wantCounted: "reviews.server_error"},
+		{name: "no answer: the unit only", err: errors.New("connection reset"), wantUnit: ReasonOther, wantCounted: "reviews.other"},
+		{name: "401: the credentials, the pass failed", err: status(http.StatusUnauthorized),
+			wantResult: ResultError, wantGHErr: true, wantCounted: "reviews.unauthorized"},
+		{name: "the pass's own deadline mid-request: partial, not GitHub's failure", err: fmt.Errorf("get: %w", context.DeadlineExceeded),
+			wantResult: ResultPartial},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			p := passAt(now, 10, github.Rate{})
-			if got := p.done(nil, tt.err); got != tt.want {
+			u := pullUnit("acme/api", 7)
+			if got := p.done(u, ResourceReviews, nil, tt.err); got != tt.want {
 				t.Errorf("done() = %v, want %v", got, tt.want)
 			}
 			if p.result != tt.wantResult || !p.notBefore.Equal(tt.wantNotBefore) {
@@ -176,7 +191,49 @@ func TestPass_DoneClassifiesGitHubsAnswer(t *testing.T) {
 			if (p.ghErr != nil) != tt.wantGHErr || (tt.wantGHErr && p.ghErr != tt.err) {
 				t.Errorf("GitHub error kept: %v, want %v (the error itself)", p.ghErr != nil, tt.wantGHErr)
 			}
+			o, remembered := p.outcomes[u]
+			if got := o.f.Reason; remembered != (tt.wantUnit != "") || got != tt.wantUnit || o.failed != remembered {
+				t.Errorf("unit remembered %v with reason %q, want %q", remembered, got, tt.wantUnit)
+			}
+			if tt.wantCounted != "" && (len(p.errors) != 1 || p.errors[tt.wantCounted] != 1) {
+				t.Errorf("errors counted %v, want %s once", p.errors, tt.wantCounted)
+			} else if tt.wantCounted == "" && len(p.errors) != 0 {
+				t.Errorf("errors counted %v, want none", p.errors)
+			}
 		})
+	}
+}
+
+func TestPass_GitHubFailingRequestAfterRequestEndsThePass(t *testing.T) {
+	now := time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
+	bad := &github.ErrorResponse{Response: &http.Response{StatusCode: http.StatusServiceUnavailable, Request: forbidden().Request}}
+	gone := &github.ErrorResponse{Response: &http.Response{StatusCode: http.StatusNotFound, Request: forbidden().Request}}
+	p := passAt(now, 10, github.Rate{})
+	// 404s are the units' own: any number of them leaves the pass going.
+	for i := range 5 {
+		p.done(pullUnit("acme/api", i), ResourceReviews, nil, gone)
+	}
+	p.done(listUnit(ResourceBranches, "acme/api"), ResourceBranches, nil, bad)
+	p.done(listUnit(ResourcePulls, "acme/api"), ResourcePulls, nil, nil) // a success in between
+	for i := range maxConsecutive - 1 {
+		p.done(pullUnit("acme/api", 10+i), ResourceReviews, nil, bad)
+	}
+	if p.result != "" {
+		t.Fatalf("result %q before %d failures of GitHub in a row", p.result, maxConsecutive)
+	}
+	p.done(listUnit(ResourceDeployments, "acme/api"), ResourceDeployments, nil, bad)
+	if p.result != ResultError || p.ghErr != bad {
+		t.Errorf("after %d 503s in a row: result %q (%v), want error", maxConsecutive, p.result, p.ghErr)
+	}
+
+	// An error of the client's own (a GitHub App whose installation token
+	// cannot be had) fails every request alike: it ends the pass too.
+	p = passAt(now, 10, github.Rate{})
+	for i := range maxConsecutive {
+		p.done(pullUnit("acme/api", i), ResourceReviews, nil, errors.New("could not refresh installation id 7's token"))
+	}
+	if p.result != ResultError {
+		t.Errorf("after %d client errors in a row: result %q, want error", maxConsecutive, p.result)
 	}
 }
 
@@ -184,19 +241,19 @@ func TestPass_DoneKeepsTheNewestRateHeaders(t *testing.T) {
 	now := time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
 	first := github.Rate{Limit: 5000, Remaining: 4200, Reset: github.Timestamp{Time: now.Add(time.Hour)}}
 	p := passAt(now, 10, github.Rate{})
-	p.done(&github.Response{Rate: first}, nil)
+	p.done("u", ResourcePulls, &github.Response{Rate: first}, nil)
 	if p.rate != first {
 		t.Fatalf("rate %+v, want %+v", p.rate, first)
 	}
 	// A response without rate headers (a 202, a proxy's answer) keeps
 	// what is known.
-	p.done(&github.Response{}, nil)
-	p.done(nil, errors.New("connection reset"))
+	p.done("u", ResourcePulls, &github.Response{}, nil)
+	p.done("u", ResourcePulls, nil, errors.New("connection reset"))
 	if p.rate != first {
 		t.Errorf("rate %+v after answers without headers, want %+v", p.rate, first)
 	}
 	next := github.Rate{Limit: 5000, Remaining: 4199, Reset: first.Reset}
-	p.done(&github.Response{Rate: next}, &github.AcceptedError{})
+	p.done("u", ResourcePulls, &github.Response{Rate: next}, &github.AcceptedError{})
 	if p.rate != next {
 		t.Errorf("rate %+v, want the newest %+v", p.rate, next)
 	}
@@ -211,7 +268,7 @@ func TestPass_StopsAfterTheAnswerThatTookGitHubsBudgetBelowTheFloor(t *testing.T
 		if !p.take(ctx) {
 			t.Fatalf("request %d refused with %d remaining before it", i, p.rate.Remaining)
 		}
-		if !p.done(&github.Response{Rate: github.Rate{Limit: 5000, Remaining: remaining, Reset: github.Timestamp{Time: reset}}}, nil) {
+		if !p.done("u", ResourcePulls, &github.Response{Rate: github.Rate{Limit: 5000, Remaining: remaining, Reset: github.Timestamp{Time: reset}}}, nil) {
 			t.Fatalf("request %d failed", i)
 		}
 	}

@@ -84,10 +84,16 @@ func (p *pass) redeliver(ctx context.Context) error {
 	}
 	complete := false
 	opts := &github.ListCursorOptions{PerPage: 100}
+	// The hook's delivery list is one unit of work: when GitHub refuses it
+	// (the token may not read the hook) backfill still runs.
+	list := listUnit(ResourceDeliveries, p.src.Scope())
+	if !p.due(list) {
+		return nil
+	}
 scan:
 	for p.take(ctx) {
 		page, resp, err := p.listDeliveries(ctx, opts)
-		if !p.done(resp, err) {
+		if !p.done(list, ResourceDeliveries, resp, err) {
 			break
 		}
 		for _, d := range page {
@@ -113,6 +119,9 @@ scan:
 		}
 		opts.Cursor = resp.Cursor
 	}
+	if complete {
+		p.succeededUnit(list)
+	}
 
 	var unrecovered []*guid
 	for _, g := range seen {
@@ -130,6 +139,14 @@ scan:
 		}
 		unrecovered = append(unrecovered, g)
 	}
+	// A redelivery GitHub refused (other than by a rate limit) backs off
+	// as a unit of its own; it still counts as unrecovered.
+	var askable []*guid
+	for _, g := range unrecovered {
+		if p.due(redeliveryUnit(g.id)) {
+			askable = append(askable, g)
+		}
+	}
 
 	var claimed []*guid
 	cur, err := p.r.store.update(ctx, p.src, func(c cursor) bool {
@@ -145,6 +162,8 @@ scan:
 			if oldest.IsZero() || g.original.Before(oldest) {
 				oldest = g.original
 			}
+		}
+		for _, g := range askable {
 			if t, ok := req[g.id]; ok && now.Sub(t) < p.r.opts.RedeliverAfter {
 				continue // asked for recently, by this replica or another
 			}
@@ -172,21 +191,28 @@ scan:
 		return err
 	}
 	p.cur = cur
-	asked := 0
-	for _, g := range claimed {
+	// Each redelivery is a unit: one GitHub refuses is given back (and
+	// backs off), the others are still asked for.
+	var refused []*guid
+	for i, g := range claimed {
 		if !p.take(ctx) {
+			refused = append(refused, claimed[i:]...)
 			break
 		}
 		resp, err := p.redeliverOne(ctx, g.newest)
-		if !p.done(resp, err) {
-			break
+		if !p.done(redeliveryUnit(g.id), ResourceDeliveries, resp, err) {
+			refused = append(refused, g)
+			if p.result != "" {
+				refused = append(refused, claimed[i+1:]...)
+				break
+			}
+			continue
 		}
-		asked++
 		p.redelivered++
 		p.log.Info("redelivery requested", "delivery", g.id, "event", g.event, "attempt", g.newest,
 			"firstAttemptAt", g.original)
 	}
-	p.release(ctx, claimed[asked:], now)
+	p.release(ctx, refused, now)
 	return nil
 }
 

@@ -174,6 +174,8 @@ func TestDashboard_GraphsEveryGitpulseMetric(t *testing.T) {
 		"gitpulse_deployments_total", "gitpulse_change_lead_time_seconds_bucket",
 		"gitpulse_failed_deployment_recovery_seconds_bucket", "gitpulse_pull_request_time_to_first_review_seconds_bucket",
 		"gitpulse_pull_request_time_to_approval_seconds_bucket", "gitpulse_pull_request_review_events_total",
+		// Reconcile: passes by result and GitHub's refusals and failures.
+		"gitpulse_reconcile_passes_total", "gitpulse_reconcile_errors_total",
 	} {
 		if !strings.Contains(all, metric) {
 			t.Errorf("no dashboard panel graphs %s", metric)

@@ -2,6 +2,7 @@ package reconcile_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -135,4 +136,77 @@ next:
 		}
 	}
 	return 0, false
+}
+
+// The metrics function exports the errors passes met, by resource and
+// reason, and the degraded pass result, read from the cursor ConfigMaps
+// (the exposition parsed with Prometheus's own parser).
+func TestMetrics_ReconcileErrorsByResourceAndReason(t *testing.T) {
+	w := newWorld(t)
+	w.source("widgets", repo, w.hook)
+	w.history()
+	w.gh.FailOn(http.MethodGet, "/pulls/3/reviews", http.StatusNotFound, -1)
+	w.gh.FailOn(http.MethodGet, "/branches", http.StatusBadGateway, 1)
+	w.gh.FailOn(http.MethodGet, "/deliveries", http.StatusForbidden, 1)
+	now := time.Now()
+	r := w.reconciler(func(o *reconcile.Options) { o.Now = func() time.Time { return now } })
+	w.pass(r)
+	now = now.Add(2 * time.Minute) // past the backoff: the reviews fail again, the rest passes
+	w.pass(r)
+	kube, gitpulse, err := function.NewClients(w.env.Config())
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := metrics.New(metrics.Options{Config: metrics.Config{Namespace: w.ns, CheckpointInterval: time.Second, MaxRepositories: 10},
+		Kube: kube, Gitpulse: gitpulse, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := svc.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = svc.Stop(context.Background()) })
+	if err := svc.WaitReady(ctx); err != nil {
+		t.Fatal(err)
+	}
+	handler := function.MetricsHandler(svc.Gatherer(), svc.Ready, svc.Alive, slog.New(slog.DiscardHandler))
+	want := []struct {
+		name   string
+		labels []string
+		value  float64
+	}{
+		{"gitpulse_reconcile_errors_total", []string{"scope", repo, "resource", "reviews", "reason", "not_found"}, 2},
+		{"gitpulse_reconcile_errors_total", []string{"scope", repo, "resource", "branches", "reason", "server_error"}, 1},
+		{"gitpulse_reconcile_errors_total", []string{"scope", repo, "resource", "deliveries", "reason", "forbidden"}, 1},
+		{"gitpulse_reconcile_passes_total", []string{"scope", repo, "result", "degraded"}, 2},
+		{"gitpulse_reconcile_passes_total", []string{"scope", repo, "result", "ok"}, 0},
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		rec := httptest.NewRecorder()
+		handler.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, function.MetricsPath, nil))
+		parser := expfmt.NewTextParser(model.UTF8Validation)
+		fams, err := parser.TextToMetricFamilies(strings.NewReader(rec.Body.String()))
+		if err != nil {
+			t.Fatalf("exposition does not parse: %v", err)
+		}
+		var wrong []string
+		for _, s := range want {
+			if v, ok := find(fams[s.name], s.labels...); !ok || v != s.value {
+				wrong = append(wrong, fmt.Sprintf("%s%v = %v (present %v), want %v", s.name, s.labels, v, ok, s.value))
+			}
+		}
+		if n := len(fams["gitpulse_reconcile_errors_total"].GetMetric()); n != 3 && len(wrong) == 0 {
+			wrong = append(wrong, fmt.Sprintf("%d error series, want 3", n))
+		}
+		if len(wrong) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal(strings.Join(wrong, "\n"))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }

@@ -103,6 +103,35 @@ func (v *view) reconcilePasses() []sample {
 	return out
 }
 
+// reconcileErrors is one sample per cursor key "errors.<resource>.<reason>"
+// whose resource and reason are known values (the label sets stay bounded
+// whatever a ConfigMap holds). A series appears with its first error.
+func (v *view) reconcileErrors() []sample {
+	var out []sample
+	for _, cm := range v.cursors {
+		keys := make([]string, 0, len(cm.Data))
+		for k := range cm.Data {
+			if strings.HasPrefix(k, stablev1.CursorErrorsPrefix) {
+				keys = append(keys, k)
+			}
+		}
+		slices.Sort(keys)
+		for _, k := range keys {
+			resource, reason, ok := strings.Cut(strings.TrimPrefix(k, stablev1.CursorErrorsPrefix), ".")
+			if !ok || !slices.Contains(stablev1.ReconcileErrorResources, resource) ||
+				!slices.Contains(stablev1.ReconcileErrorReasons, reason) {
+				continue
+			}
+			n, ok := cursorNumber(cm, k)
+			if !ok {
+				continue
+			}
+			out = append(out, sample{labels: []string{cm.Namespace, cm.Data[stablev1.CursorScope], resource, reason}, value: n})
+		}
+	}
+	return out
+}
+
 // oldestUnrecoveredAge is how long the oldest failed delivery not yet
 // recovered has waited (0 when none): what the alert watches.
 func (v *view) oldestUnrecoveredAge() []sample {
@@ -133,10 +162,17 @@ func reconcileFamilies() []family {
 	return []family{
 		{
 			name:     "gitpulse_reconcile_passes_total",
-			help:     "Reconcile passes over a GitHubSource's repository or organisation (scope), by result (ok, partial, rate_limited, error).",
+			help:     "Reconcile passes over a GitHubSource's repository or organisation (scope), by result (ok, partial, rate_limited, error, degraded).",
 			kind:     kindCounter,
 			labels:   []string{"namespace", "scope", "result"},
 			generate: func(v *view) []sample { return v.reconcilePasses() },
+		},
+		{
+			name:     "gitpulse_reconcile_errors_total",
+			help:     "GitHub requests of reconcile passes that failed, by what they read (resource) and why (reason: not_found and forbidden are GitHub refusing the token or the item gone; server_error and network are GitHub's or the network's failures). Each cost one unit of work, retried with backoff.",
+			kind:     kindCounter,
+			labels:   []string{"namespace", "scope", "resource", "reason"},
+			generate: func(v *view) []sample { return v.reconcileErrors() },
 		},
 		{
 			name:     "gitpulse_reconcile_redeliveries_requested_total",

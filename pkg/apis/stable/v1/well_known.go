@@ -159,13 +159,31 @@ const (
 	CursorOldestUnrecovered = "deliveries.oldestUnrecovered"
 	// CursorLastPassAt is when the last pass started.
 	CursorLastPassAt = "lastPassAt"
+	// CursorErrorsPrefix + "<resource>.<reason>" (ReconcileErrorResources,
+	// ReconcileErrorReasons) counts GitHub's failed answers to passes.
+	CursorErrorsPrefix = "errors."
 )
 
 // ReconcileResults are how a pass over one scope ends: ok; partial (its
 // time or request budget ran out; the next pass continues); rate_limited
-// (GitHub's budget is low or a secondary limit holds); error (GitHub's API
-// failed).
-var ReconcileResults = []string{"ok", "partial", "rate_limited", "error"}
+// (GitHub's budget is low or a secondary limit holds); error (nothing
+// GitHub was asked succeeded, the credentials were refused, or GitHub
+// failed request after request); degraded (every unit of work that could
+// be done was, but some failed or still back off from a failure: they are
+// retried by later passes).
+var ReconcileResults = []string{"ok", "partial", "rate_limited", "error", "degraded"}
+
+// ReconcileErrorResources are what a failed GitHub request of a pass read
+// (the resource label of gitpulse_reconcile_errors_total), and
+// ReconcileErrorReasons why it failed (its reason label): 404 and 403 are
+// GitHub refusing the token (its permissions) or the item gone, apart from
+// GitHub's own failures (server_error) and no answer (network).
+var (
+	ReconcileErrorResources = []string{"repositories", "deliveries", "pulls", "reviews", "branches", "deployments",
+		"deployment_statuses"}
+	ReconcileErrorReasons = []string{"not_found", "forbidden", "unauthorized", "rate_limited", "server_error",
+		"network", "client_error", "other"}
+)
 
 // Reviews and deployments, for review time and the DORA keys. A review is
 // recorded on its PullRequest with its own Event actions; a deployment and
