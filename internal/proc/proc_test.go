@@ -33,7 +33,14 @@ func TestStartLogged_WaitReadyCountsOnlyALiveProcess(t *testing.T) {
 			if tt.script == "exit 0" {
 				<-p.Done() // the check below runs after it died
 			}
-			err = p.WaitReady(context.Background(), 500*time.Millisecond, 20*time.Millisecond, func() bool { return tt.ok })
+			// A process that is ready has started: it has logged (a real
+			// health check answers only once the server runs; without this,
+			// a loaded machine may kill the shell before its echo).
+			ready := func() bool {
+				b, _ := os.ReadFile(log)
+				return tt.ok && (len(b) > 0 || tt.wantErr != "")
+			}
+			err = p.WaitReady(context.Background(), 5*time.Second, 20*time.Millisecond, ready)
 			if (err == nil) != (tt.wantErr == "") || (err != nil && !strings.Contains(err.Error(), tt.wantErr)) {
 				t.Fatalf("WaitReady = %v, want %q", err, tt.wantErr)
 			}
