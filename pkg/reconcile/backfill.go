@@ -83,7 +83,7 @@ func (p *pass) backfillRepo(ctx context.Context, repo string, now time.Time, ful
 		pullScan = loadScan(p.cur, KeyPullsScan+suffix)
 		depScan = loadScan(p.cur, KeyDeploymentsScan+suffix)
 	}
-	newest, err := p.pulls(ctx, repo, since, pullScan)
+	newest, err := p.pullRequests(ctx, repo, since, pullScan, KeyPullsETag+suffix) // graphql.go
 	if err != nil {
 		return err
 	}
