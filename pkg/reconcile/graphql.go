@@ -60,6 +60,12 @@ const PullRequestsQuery = `query GitpulsePullRequests($owner: String!, $name: St
 // the pull request list as the last complete read of it saw it.
 const KeyPullsETag = "pullRequests.etag"
 
+// keyPullsResume (+ "." + repository for an organisation) is where a full
+// pass that was cut resumes its GraphQL list: "<updated_at>|<cursor>". It
+// starts with KeyPullsScan, so the completed full pass drops it with the
+// bands.
+const keyPullsResume = KeyPullsScan + "Resume"
+
 // PullRequestsOperation is PullRequestsQuery's operation name.
 const PullRequestsOperation = "GitpulsePullRequests"
 
@@ -259,7 +265,7 @@ func (p *pass) pullRequests(ctx context.Context, repo string, since time.Time, s
 	if !ok || !changed {
 		return time.Time{}, nil
 	}
-	newest, err := p.pullsGraphQL(ctx, repo, since, sc)
+	newest, err := p.pullsGraphQL(ctx, repo, since, sc, keyPullsResume+strings.TrimPrefix(etagKey, KeyPullsETag))
 	if err == nil && p.gqlMissing && p.result == "" {
 		// No GraphQL endpoint (a proxy, an old server): the REST lists.
 		newest, err = p.pulls(ctx, repo, since, sc)
@@ -311,10 +317,46 @@ func (p *pass) pullsProbe(ctx context.Context, repo, etag string) (string, bool,
 	return resp.Header.Get("ETag"), true, true
 }
 
-// pullsGraphQL is pulls (backfill.go) over GraphQL.
-func (p *pass) pullsGraphQL(ctx context.Context, repo string, since time.Time, sc *scan) (time.Time, error) {
+// pullsGraphQL is pulls (backfill.go) over GraphQL. On a full pass that
+// an earlier pass cut (sc's band), it reads from the newest down into the
+// band and then continues from the query cursor an earlier pass kept under
+// resumeKey (the end of the last page it read through), instead of reading
+// the band's pages again; and when it is cut itself, it keeps the end of
+// its own last page read through. A kept cursor is used only while its
+// place is inside the band; otherwise the band is read through, as the
+// REST list is.
+func (p *pass) pullsGraphQL(ctx context.Context, repo string, since time.Time, sc *scan, resumeKey string) (time.Time, error) {
 	full := p.src.Owner + "/" + repo
 	var newest time.Time
+	// A kept cursor is good while its place is inside the band: every
+	// pull request above it was read by this full pass.
+	resume, resumeAt := "", time.Time{}
+	if sc != nil && !sc.from.IsZero() {
+		at, c, _ := strings.Cut(p.cur.get(resumeKey), "|")
+		if t, err := time.Parse(time.RFC3339Nano, at); err == nil && c != "" && !t.Before(sc.downTo) && !t.After(sc.from) {
+			resume, resumeAt = c, t
+		}
+	}
+	// The last page read to its end: its last pull request's time and
+	// the cursor after it.
+	var lastAt time.Time
+	lastEnd := ""
+	defer func() {
+		if sc == nil || p.result == "" || lastEnd == "" {
+			return
+		}
+		from, downTo := sc.next(true, since)
+		deeper := resume == "" || !lastAt.After(resumeAt) // never back up
+		if deeper && !downTo.IsZero() && !lastAt.Before(downTo) && !lastAt.After(from) {
+			// Cut: the next pass of this full pass resumes here.
+			if cur, err := p.r.store.update(ctx, p.src, func(c cursor) bool {
+				c.set(resumeKey, lastAt.UTC().Format(time.RFC3339Nano)+"|"+lastEnd)
+				return true
+			}); err == nil {
+				p.cur = cur
+			}
+		}
+	}()
 	after := ""
 	for !p.gqlMissing && p.takeGraphQL(ctx) {
 		var page gqlPullRequests
@@ -326,6 +368,7 @@ func (p *pass) pullsGraphQL(ctx context.Context, repo string, since time.Time, s
 			return newest, nil
 		}
 		prs := page.Repository.PullRequests
+		lastSkipped := false
 		for i := range prs.Nodes {
 			n := &prs.Nodes[i]
 			at := n.UpdatedAt
@@ -335,7 +378,7 @@ func (p *pass) pullsGraphQL(ctx context.Context, repo string, since time.Time, s
 			if at.After(newest) {
 				newest = at
 			}
-			if sc.skip(at) {
+			if lastSkipped = sc.skip(at); lastSkipped {
 				continue // read by an earlier pass of this full pass
 			}
 			pr, reviews := n.restShape()
@@ -360,6 +403,18 @@ func (p *pass) pullsGraphQL(ctx context.Context, repo string, since time.Time, s
 			return newest, nil
 		}
 		after = prs.PageInfo.EndCursor
+		if len(prs.Nodes) > 0 {
+			lastAt, lastEnd = prs.Nodes[len(prs.Nodes)-1].UpdatedAt, after
+		}
+		if lastSkipped && !sc.downTo.After(since) {
+			// The band reaches the window's end: an earlier pass of this
+			// full pass read the rest.
+			return newest, nil
+		}
+		if lastSkipped && resume != "" {
+			// Inside the band: everything down to its lower edge was read.
+			after, resume = resume, ""
+		}
 	}
 	return newest, nil
 }

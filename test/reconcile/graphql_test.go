@@ -16,15 +16,15 @@ import (
 )
 
 // graphQLStory is a repository of n pull requests with reviews: pull
-// request k has k%3+1 reviews, the first an approval; pull request 5 has
-// 130, more than one GraphQL query reads of a pull request.
-func graphQLStory(w *world, n int, base time.Time) {
+// request k has k%3+1 reviews, the first an approval; pull request big
+// (0: none) has 130, more than one GraphQL query reads of a pull request.
+func graphQLStory(w *world, n, big int, base time.Time) {
 	w.t.Helper()
 	for k := 1; k <= n; k++ {
 		updated := base.Add(time.Duration(k) * time.Minute)
 		w.gh.SetPullRequest(repo, apiPR(k, "open", false, updated))
 		reviews := k%3 + 1
-		if k == 5 {
+		if k == big {
 			reviews = 130
 		}
 		for i := 0; i < reviews; i++ {
@@ -64,7 +64,7 @@ func TestBackfill_GraphQLReadsPullRequestsWithTheirReviewsInAFewRequests(t *test
 	w := newWorld(t)
 	const prs = 250
 	base := time.Now().Add(-72 * time.Hour).Truncate(time.Second)
-	graphQLStory(w, prs, base)
+	graphQLStory(w, prs, 5, base)
 	w.source("widgets", repo, 0)
 	r := w.reconciler(func(o *reconcile.Options) { o.Budget = 3 * time.Minute })
 
@@ -117,7 +117,7 @@ func TestBackfill_GraphQLReadsPullRequestsWithTheirReviewsInAFewRequests(t *test
 // sends its GraphQL queries to /api/graphql, not under /api/v3.
 func TestBackfill_EnterpriseGraphQLEndpoint(t *testing.T) {
 	w := newWorld(t)
-	graphQLStory(w, 3, time.Now().Add(-time.Hour).Truncate(time.Second))
+	graphQLStory(w, 3, 0, time.Now().Add(-time.Hour).Truncate(time.Second))
 	w.source("widgets", repo, 0)
 	// The fake serves Enterprise's paths as well.
 	res := w.dyn.Resource(reconcile.GitHubSources).Namespace(w.ns)
@@ -159,7 +159,7 @@ func TestBackfill_GraphQLErrorsClassified(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			w := newWorld(t)
-			graphQLStory(w, 150, time.Now().Add(-time.Hour).Truncate(time.Second))
+			graphQLStory(w, 150, 0, time.Now().Add(-time.Hour).Truncate(time.Second))
 			w.source("widgets", repo, 0)
 			tc.fault(w.gh)
 			rep := w.pass(w.reconciler())
@@ -181,5 +181,45 @@ func TestBackfill_GraphQLErrorsClassified(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A first backfill larger than one pass goes on where the last pass was
+// cut: the next pass reads the newest page (all read before), then jumps
+// past the pages read to the GraphQL cursor the cut pass kept, so no page
+// is asked for twice beyond the newest one of each pass.
+func TestBackfill_GraphQLFullPassResumesAfterTheCut(t *testing.T) {
+	w := newWorld(t)
+	const prs = 450 // five pages
+	graphQLStory(w, prs, 0, time.Now().Add(-72*time.Hour).Truncate(time.Second))
+	w.source("widgets", repo, 0)
+	r := w.reconciler(func(o *reconcile.Options) { o.MaxRequests = 4 })
+	// 1: probe, pages 1-3 (cut). 2: probe, page 1 (read: jump), pages 4
+	// and 5 (the end). 3: probe, page 1 (the band reaches the window's
+	// end: done), branches, deployments.
+	passes := 0
+	for ; passes < 10; passes++ {
+		rep := w.pass(r)
+		if rep.Results[reconcile.ResultOK] == 1 {
+			passes++
+			break
+		}
+		if rep.Results[reconcile.ResultPartial] != 1 {
+			t.Fatalf("pass %d: %+v", passes+1, rep)
+		}
+	}
+	if passes != 3 || w.gh.Requests() != 12 {
+		t.Errorf("the first backfill took %d passes and %d requests, want 3 and 12", passes, w.gh.Requests())
+	}
+	v := w.doraView()
+	for k := int64(1); k <= prs; k++ {
+		if !strings.Contains(v.PullRequests[k], "approvals=1") {
+			t.Errorf("pull request #%d: %s", k, v.PullRequests[k])
+		}
+	}
+	for k := range w.cursor().Data {
+		if strings.Contains(k, ".scan") || strings.Contains(k, "scanResume") {
+			t.Errorf("the completed full pass left %s in the cursor", k)
+		}
 	}
 }
