@@ -349,12 +349,16 @@ func (p *pass) pullsGraphQL(ctx context.Context, repo string, since time.Time, s
 		deeper := resume == "" || !lastAt.After(resumeAt) // never back up
 		if deeper && !downTo.IsZero() && !lastAt.Before(downTo) && !lastAt.After(from) {
 			// Cut: the next pass of this full pass resumes here.
-			if cur, err := p.r.store.update(ctx, p.src, func(c cursor) bool {
+			cur, err := p.r.store.update(ctx, p.src, func(c cursor) bool {
 				c.set(resumeKey, lastAt.UTC().Format(time.RFC3339Nano)+"|"+lastEnd)
 				return true
-			}); err == nil {
-				p.cur = cur
+			})
+			if err != nil {
+				// Not fatal: the next pass reads the band through.
+				p.log.Warn("keeping where the pull request list was cut", "err", err)
+				return
 			}
+			p.cur = cur
 		}
 	}()
 	after := ""
