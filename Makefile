@@ -19,6 +19,7 @@ EVGH_BIN  := $(BIN)/eventing-github
 K8S_VERSION  := v1.35.4
 ETCD_VERSION := v3.6.16
 WEBHOOK_EXAMPLES_VERSION := 7.6.1
+GRAPHQL_SCHEMA_VERSION := 15.26.1
 
 export GITPULSE_CONTROLPLANE_BIN := $(CP_BIN)
 export GITPULSE_EVENTING_BIN := $(EV_BIN)
@@ -30,8 +31,9 @@ K8S_LDFLAGS := -s -w -X k8s.io/component-base/version.gitVersion=$(K8S_VERSION) 
   -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=35
 
 # The metrics function is its own module (kn func needs a go.mod at each
-# function's root); see docs/architecture.md.
-GO_MODULES := . functions/metrics
+# function's root); see docs/architecture.md. test/graphqlschema is one too,
+# so that its GraphQL validator never enters a function's go.mod.
+GO_MODULES := . functions/metrics test/graphqlschema
 export GOWORK := off
 
 .PHONY: help
@@ -126,8 +128,21 @@ $(EXAMPLES_DIR)/node_modules/@octokit/webhooks-examples/package.json:
 	  @octokit/webhooks-examples@$(WEBHOOK_EXAMPLES_VERSION) @octokit/webhooks-methods@5
 export GITPULSE_WEBHOOK_EXAMPLES := $(EXAMPLES_DIR)/node_modules/@octokit/webhooks-examples
 
+# GitHub's GraphQL schema, which test/graphqlschema validates gitpulse's
+# GraphQL and the fake GitHub's answers against.
+GRAPHQL_SCHEMA := $(EXAMPLES_DIR)/node_modules/@octokit/graphql-schema/schema.graphql
+.PHONY: graphql-schema
+graphql-schema: $(GRAPHQL_SCHEMA) ## Install @octokit/graphql-schema, GitHub's GraphQL schema (cached).
+$(GRAPHQL_SCHEMA):
+	@mkdir -p $(EXAMPLES_DIR)
+	@echo ">> installing @octokit/graphql-schema@$(GRAPHQL_SCHEMA_VERSION)"
+	npm install --silent --no-audit --no-fund --prefix $(EXAMPLES_DIR) \
+	  @octokit/graphql-schema@$(GRAPHQL_SCHEMA_VERSION)
+	@test -f $@
+export GITPULSE_GRAPHQL_SCHEMA := $(GRAPHQL_SCHEMA)
+
 .PHONY: test-deps
-test-deps: controlplane eventing eventing-github prometheus webhook-examples ## Everything the tests need.
+test-deps: controlplane eventing eventing-github prometheus webhook-examples graphql-schema ## Everything the tests need.
 
 ## ---- code generation
 

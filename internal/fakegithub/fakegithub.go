@@ -55,9 +55,11 @@
 // pulls.go (pull requests and reviews), branches.go, deployments.go
 // (deployments and statuses), orgs.go (an organisation's repositories),
 // apps.go (GitHub App installation tokens), repos.go (repository ids,
-// renames and transfers), ratelimit.go (the front every API request
-// passes: credentials, outage, rate limits) and faults.go (a status, or no
-// answer, injected on one path: FailOn). This file
+// renames and transfers), graphql.go (the one GraphQL operation gitpulse
+// sends, with GraphQL's point budget), ratelimit.go (the front every API
+// request passes: credentials, outage, rate limits, ETags and 304 Not
+// Modified) and faults.go (a status, or no answer, injected on one path:
+// FailOn). This file
 // holds the Server, its routes and the shared answers and pagination.
 package fakegithub
 
@@ -79,7 +81,8 @@ type Options struct {
 	// Token, when set, is the only credential accepted (Authorization:
 	// Bearer or token); others get 401.
 	Token string
-	// RateLimit is the primary limit per reset window; default 5000.
+	// RateLimit is the primary limit per reset window, of the REST API in
+	// requests and of the GraphQL API in points; default 5000.
 	RateLimit int
 	// Retention drops deliveries older than this from the API, as GitHub
 	// does; default 72h (github.com keeps 3 days).
@@ -120,8 +123,16 @@ type Server struct {
 	// cleared are those FailOn counted down, kept for Faulted.
 	faults, cleared []*fault
 
-	requests atomic.Int64
-	inflight sync.WaitGroup
+	// GraphQL's own point budget, the next in-band error to answer
+	// (graphql.go) and the queries answered by path.
+	gqlRemaining int
+	gqlReset     time.Time
+	gqlError     string
+	gqlPaths     map[string]int
+
+	requests    atomic.Int64
+	notModified atomic.Int64
+	inflight    sync.WaitGroup
 
 	apps   map[int64]app   // installation id -> its App
 	issued map[string]bool // installation tokens handed out
@@ -144,6 +155,7 @@ func New(opts Options) *Server {
 	s := &Server{opts: opts, nextID: 1000, hooks: map[int64]*hook{}, branches: map[string][]*github.Branch{},
 		reviews: map[string][]*github.PullRequestReview{}, remaining: opts.RateLimit, redelivers: map[string]int{}, apps: map[int64]app{}, issued: map[string]bool{}}
 	s.reset = opts.Now().Add(time.Hour)
+	s.gqlRemaining, s.gqlReset, s.gqlPaths = opts.RateLimit, s.reset, map[string]int{}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /repos/{owner}/{repo}/hooks/{hook}/deliveries", s.listDeliveries)
 	mux.HandleFunc("GET /repos/{owner}/{repo}/hooks/{hook}/deliveries/{id}", s.getDelivery)
@@ -178,7 +190,8 @@ func (s *Server) Close() {
 // Wait blocks until every redelivery requested so far has been sent.
 func (s *Server) Wait() { s.inflight.Wait() }
 
-// Requests is how many API requests were answered (deliveries aside).
+// Requests is how many API requests were answered (deliveries aside),
+// REST and GraphQL, 304s included.
 func (s *Server) Requests() int64 { return s.requests.Load() }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

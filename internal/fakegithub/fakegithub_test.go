@@ -369,3 +369,36 @@ func TestGetOne_PullRequestAndDeployment(t *testing.T) {
 		t.Errorf("unknown deployment: %v", err)
 	}
 }
+
+// A GET answers with an ETag; asked again with it, 304 Not Modified, which
+// costs no rate limit, until the answer changes.
+func TestConditionalRequests_304IsFreeUntilTheAnswerChanges(t *testing.T) {
+	gh := fakegithub.New(fakegithub.Options{Token: "t"})
+	defer gh.Close()
+	gh.SetBranch("acme/api", "main", "a")
+	get := func(etag string) (int, string) {
+		req, _ := http.NewRequest(http.MethodGet, gh.URL()+"repos/acme/api/branches", nil)
+		req.Header.Set("Authorization", "Bearer t")
+		if etag != "" {
+			req.Header.Set("If-None-Match", etag)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode, resp.Header.Get("ETag")
+	}
+	code, etag := get("")
+	if code != http.StatusOK || etag == "" {
+		t.Fatalf("first GET: %d, ETag %q", code, etag)
+	}
+	left := gh.Remaining()
+	if code, _ := get(etag); code != http.StatusNotModified || gh.Remaining() != left || gh.NotModified() != 1 {
+		t.Errorf("conditional GET: %d, remaining %d (was %d), %d not modified", code, gh.Remaining(), left, gh.NotModified())
+	}
+	gh.SetBranch("acme/api", "main", "b")
+	if code, next := get(etag); code != http.StatusOK || next == etag || gh.Remaining() != left-1 {
+		t.Errorf("after a change: %d, ETag %q (was %q), remaining %d", code, next, etag, gh.Remaining())
+	}
+}

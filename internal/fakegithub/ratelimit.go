@@ -1,7 +1,10 @@
 package fakegithub
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"time"
@@ -51,10 +54,33 @@ func (s *Server) Remaining() int {
 	return s.remaining
 }
 
-// limit is the API's front: authentication, outage, rate limits.
+// limit is the API's front: authentication, outage, rate limits, and
+// conditional requests. GitHub Enterprise Server's paths (REST under
+// /api/v3, GraphQL at /api/graphql) are served too, so a source whose API
+// URL ends in /api/v3/ talks to the fake as to an Enterprise server.
 func (s *Server) limit(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.requests.Add(1)
+		if p, ok := strings.CutPrefix(r.URL.Path, "/api/v3/"); ok {
+			r.URL.Path, r.URL.RawPath = "/"+p, ""
+		}
+		if r.URL.Path == "/graphql" || r.URL.Path == "/api/graphql" {
+			// GraphQL has its own point budget (graphql.go).
+			s.mu.Lock()
+			down := s.down
+			s.mu.Unlock()
+			if down {
+				http.Error(w, "service unavailable", http.StatusServiceUnavailable)
+				return
+			}
+			if !s.authorized(r) {
+				writeJSON(w, http.StatusUnauthorized, map[string]string{"message": "Bad credentials",
+					"documentation_url": "https://docs.github.com/graphql"})
+				return
+			}
+			s.graphql(w, r)
+			return
+		}
 		s.mu.Lock()
 		down, secondary := s.down, s.secondary
 		if on := s.secondaryOn; on.method != "" && (r.Method != on.method || !strings.HasSuffix(r.URL.Path, on.suffix)) {
@@ -79,17 +105,10 @@ func (s *Server) limit(next http.Handler) http.Handler {
 			http.Error(w, "service unavailable", http.StatusServiceUnavailable)
 			return
 		}
-		if s.opts.Token != "" && !strings.HasPrefix(r.URL.Path, "/app/") {
-			auth := r.Header.Get("Authorization")
-			_, tok, _ := strings.Cut(auth, " ")
-			s.mu.Lock()
-			issued := s.issued[tok]
-			s.mu.Unlock()
-			if auth != "Bearer "+s.opts.Token && auth != "token "+s.opts.Token && !issued {
-				writeJSON(w, http.StatusUnauthorized, map[string]string{"message": "Bad credentials",
-					"documentation_url": "https://docs.github.com/rest"})
-				return
-			}
+		if !strings.HasPrefix(r.URL.Path, "/app/") && !s.authorized(r) {
+			writeJSON(w, http.StatusUnauthorized, map[string]string{"message": "Bad credentials",
+				"documentation_url": "https://docs.github.com/rest"})
+			return
 		}
 		w.Header().Set("X-RateLimit-Limit", strconv.Itoa(s.opts.RateLimit))
 		w.Header().Set("X-RateLimit-Remaining", strconv.Itoa(remaining))
@@ -105,8 +124,62 @@ func (s *Server) limit(next http.Handler) http.Handler {
 				"documentation_url": "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api"})
 		case faulted:
 			answerFault(w, faultStatus)
+		case r.Method == http.MethodGet:
+			s.conditional(w, r, next)
 		default:
 			next.ServeHTTP(w, r)
 		}
 	})
 }
+
+// authorized tells whether r carries the one accepted credential (or an
+// installation token the fake issued); every credential when Options.Token
+// is empty.
+func (s *Server) authorized(r *http.Request) bool {
+	if s.opts.Token == "" {
+		return true
+	}
+	auth := r.Header.Get("Authorization")
+	_, tok, _ := strings.Cut(auth, " ")
+	s.mu.Lock()
+	issued := s.issued[tok]
+	s.mu.Unlock()
+	return auth == "Bearer "+s.opts.Token || auth == "token "+s.opts.Token || issued
+}
+
+// conditional answers a GET with an ETag over its body, and 304 Not
+// Modified, empty, to an If-None-Match that names the current one; a 304
+// does not count against the primary rate limit (GitHub's docs "Best
+// practices for using the REST API": "Making a conditional request does
+// not count against your primary rate limit if a 304 response is
+// returned"). GitHub's list ETags are weak (W/"...").
+func (s *Server) conditional(w http.ResponseWriter, r *http.Request, next http.Handler) {
+	rec := httptest.NewRecorder()
+	next.ServeHTTP(rec, r)
+	body := rec.Body.Bytes()
+	for k, v := range rec.Header() {
+		w.Header()[k] = v
+	}
+	if rec.Code == http.StatusOK {
+		sum := sha256.Sum256(body)
+		etag := `W/"` + hex.EncodeToString(sum[:]) + `"`
+		w.Header().Set("ETag", etag)
+		if inm := r.Header.Get("If-None-Match"); inm != "" && (inm == etag || inm == strings.TrimPrefix(etag, "W/")) {
+			s.mu.Lock()
+			s.remaining++ // given back: a 304 is free
+			remaining := s.remaining
+			s.mu.Unlock()
+			s.notModified.Add(1)
+			w.Header().Set("X-RateLimit-Remaining", strconv.Itoa(remaining))
+			w.Header().Del("Content-Type")
+			w.Header().Del("Link")
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
+	}
+	w.WriteHeader(rec.Code)
+	_, _ = w.Write(body)
+}
+
+// NotModified is how many conditional requests were answered 304.
+func (s *Server) NotModified() int64 { return s.notModified.Load() }

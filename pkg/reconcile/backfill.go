@@ -101,7 +101,7 @@ func (p *pass) backfillRepo(ctx context.Context, repo string, now time.Time, ful
 			listed bool
 			err    error
 		)
-		newest, listed, err = p.pulls(ctx, pullsU, repo, since, pullScan)
+		newest, listed, err = p.pullRequests(ctx, pullsU, repo, since, pullScan, KeyPullsETag+suffix) // graphql.go
 		if err != nil {
 			return err
 		}

@@ -40,12 +40,20 @@ func classify(err error) (reason string, retriable bool) {
 		resp    *github.ErrorResponse
 		netErr  net.Error
 		urlErr  *url.Error
+		gql     *GraphQLError
 	)
 	switch {
 	case err == nil:
 		return "", false
 	case errors.As(err, &primary), errors.As(err, &abuse):
 		return ReasonRateLimited, true
+	case errors.As(err, &gql):
+		// GraphQL's in-band errors (HTTP 200) by their type, as the REST
+		// answer of the same meaning (graphql.go).
+		if gql.RateLimited() || gql.SecondaryLimited() {
+			return ReasonRateLimited, true
+		}
+		return classifyStatus(gql.StatusCode())
 	case errors.As(err, &resp) && resp.Response != nil:
 		return classifyStatus(resp.Response.StatusCode)
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):

@@ -105,6 +105,8 @@ type Reconciler struct {
 
 	mu   sync.Mutex
 	apps map[string]*ghinstallation.Transport
+	// etags remembers GitHub's answers for conditional requests (etag.go).
+	etags *etagCache
 }
 
 // New checks opts and fills in defaults.
@@ -141,7 +143,8 @@ func New(opts Options) (*Reconciler, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Reconciler{opts: opts, store: store{kube: opts.Kube, namespace: opts.Namespace}, log: opts.Logger}, nil
+	return &Reconciler{opts: opts, store: store{kube: opts.Kube, namespace: opts.Namespace}, log: opts.Logger,
+		etags: newETagCache(etagCacheBytes)}, nil
 }
 
 // Report is what one pass did, summed over its sources.
@@ -200,14 +203,23 @@ func (r *Reconciler) client(src Source) (*github.Client, error) {
 		return nil, fmt.Errorf("spec.githubAPIURL %q: %w", src.APIURL, err)
 	}
 	var c *github.Client
+	// Every GET conditional (etag.go), per source.
+	conditional := func(base http.RoundTripper) http.RoundTripper {
+		if base == nil {
+			base = http.DefaultTransport
+		}
+		return &etagTransport{base: base, cache: r.etags, scope: string(src.UID) + " " + src.APIURL + " " + src.Scope()}
+	}
 	if src.AppID != 0 {
 		tr, err := r.appTransport(src)
 		if err != nil {
 			return nil, err
 		}
-		c = github.NewClient(&http.Client{Transport: tr, Timeout: r.opts.HTTPClient.Timeout})
+		c = github.NewClient(&http.Client{Transport: conditional(tr), Timeout: r.opts.HTTPClient.Timeout})
 	} else {
-		c = github.NewClient(r.opts.HTTPClient).WithAuthToken(src.Token)
+		hc := *r.opts.HTTPClient
+		hc.Transport = conditional(hc.Transport)
+		c = github.NewClient(&hc).WithAuthToken(src.Token)
 	}
 	c.BaseURL = u
 	return c, nil
@@ -325,6 +337,10 @@ type pass struct {
 	// budget is the requests left.
 	budget int
 	rate   github.Rate
+	// gqlRate is GraphQL's own budget (graphql.go); gqlMissing that the
+	// source's GraphQL endpoint answered 404 (REST reads instead).
+	gqlRate    github.Rate
+	gqlMissing bool
 	// result, once set, ends the pass.
 	result      string
 	ghErr       error

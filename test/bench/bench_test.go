@@ -159,7 +159,8 @@ func BenchmarkGitpulse(b *testing.B) {
 	}
 	b.Run("recorder-data", benchRecorderData) // data_test.go
 	b.Run("recorder-cold-start", benchColdStart)
-	benchMetricsGroup(b) // metrics_test.go
+	b.Run("backfill", benchBackfill) // backfill_test.go
+	benchMetricsGroup(b)             // metrics_test.go
 }
 
 // benchRecorderAgainstCeiling measures, in alternating rounds at
