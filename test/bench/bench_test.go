@@ -160,6 +160,8 @@ func BenchmarkGitpulse(b *testing.B) {
 	b.Run("recorder-data", benchRecorderData) // data_test.go
 	b.Run("recorder-cold-start", benchColdStart)
 	benchMetricsGroup(b) // metrics_test.go
+	// Last, on a stack of its own with the real Broker (endtoend_test.go).
+	b.Run("end-to-end", benchEndToEnd)
 }
 
 // benchRecorderAgainstCeiling measures, in alternating rounds at
