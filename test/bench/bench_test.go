@@ -1,6 +1,8 @@
 // Package bench measures gitpulse on the local control plane (`make bench`):
 // the API server's own write ceiling, the recorder's end-to-end rate through
-// HTTP, the recorder's cold start, and the metrics function with many Events.
+// HTTP, the recorder's cold start, the metrics function with many Events,
+// and the latency of a webhook through the real adapter and Broker to its
+// object and to its count (endtoend_test.go).
 // It measures and prints; it asserts nothing about speed. The figures go to
 // docs/benchmarks.md.
 package bench
