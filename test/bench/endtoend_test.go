@@ -403,6 +403,7 @@ func runEndToEnd(ctx context.Context, b *testing.B, s *localrun.Stack, o *e2eObs
 	}
 	wg.Wait()
 	sendWall := time.Since(start)
+	client.CloseIdleConnections() // a new client per rate: hold no descriptors past it
 
 	// Until every accepted delivery is an object whose Event is counted,
 	// or dead-lettered, or the Broker's retries (~15 s) are long over.
