@@ -6,8 +6,10 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"sort"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestProxy_MapsServiceHostsToLoopbackAndKeepsTheHostHeader(t *testing.T) {
@@ -78,6 +80,65 @@ func TestProxy_RefusesEveryOtherHostWithoutForwarding(t *testing.T) {
 			if resp.StatusCode != http.StatusBadGateway {
 				t.Errorf("%s: %d, want 502", u, resp.StatusCode)
 			}
+		}
+	}
+}
+
+func TestProxy_ObserverSeesEachForwardedRequestWithItsCloudEventIDAndAnswer(t *testing.T) {
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Ce-Id") == "refused" {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	}))
+	defer backend.Close()
+	p, err := newProxy()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	p.Route(ServiceHost("broker-filter", SystemNamespace), backend.Listener.Addr().(*net.TCPAddr).Port)
+	// Told after the answer went back: the client may see it first.
+	observed := make(chan Hop, 10)
+	p.Observe(func(h Hop) { observed <- h })
+	proxyURL, _ := url.Parse(p.URL())
+	client := &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(proxyURL)}}
+	send := func(id string) {
+		req, _ := http.NewRequest(http.MethodPost, "http://broker-filter.knative-eventing.svc.cluster.local/", strings.NewReader("{}"))
+		req.Header.Set("Ce-Id", id)
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	send("accepted")
+	send("refused")
+	var hops []Hop
+	for range 2 {
+		select {
+		case h := <-observed:
+			hops = append(hops, h)
+		case <-time.After(5 * time.Second):
+			t.Fatalf("observed %d hops, want 2", len(hops))
+		}
+	}
+	sort.Slice(hops, func(i, j int) bool { return hops[i].ID < hops[j].ID }) // either may be told first
+	p.Observe(nil)
+	send("unobserved")
+	select {
+	case h := <-observed:
+		t.Errorf("observed %+v after Observe(nil)", h)
+	case <-time.After(100 * time.Millisecond):
+	}
+
+	want := []struct {
+		id   string
+		code int
+	}{{"accepted", http.StatusOK}, {"refused", http.StatusServiceUnavailable}}
+	for i, w := range want {
+		h := hops[i]
+		if h.ID != w.id || h.Code != w.code || h.Host != "broker-filter.knative-eventing.svc.cluster.local" || h.Start.IsZero() || h.Took <= 0 {
+			t.Errorf("hop %d = %+v, want id %q code %d on the filter's host", i, h, w.id, w.code)
 		}
 	}
 }

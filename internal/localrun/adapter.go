@@ -102,3 +102,12 @@ func (s *Stack) stopAdapter() {
 		s.adapter.Stop()
 	}
 }
+
+// AdapterPid is the GitHubSource receive adapter's process id (0 without
+// eventing), for CPU measurements.
+func (s *Stack) AdapterPid() int {
+	if s.adapter == nil {
+		return 0
+	}
+	return s.adapter.Pid()
+}

@@ -283,12 +283,24 @@ func (c *Counter) Observe(ev Event) bool {
 // records that every Event up to listRV has been observed, in one step (no
 // flush sees part of a list). It returns how many it counted.
 func (c *Counter) ObserveList(evs iter.Seq[Event], listRV uint64) int {
+	return c.ObserveListFunc(evs, listRV, nil)
+}
+
+// ObserveListFunc is ObserveList that also calls counted, when not nil, for
+// each Event it counts, under the Counter's lock (so counted must be quick
+// and must not call the Counter), before evs resumes: an iterator can pair
+// the call with the item it just yielded (the metrics function observes
+// each counted Event's lag so).
+func (c *Counter) ObserveListFunc(evs iter.Seq[Event], listRV uint64, counted func(Event)) int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	n := 0
 	for ev := range evs {
 		if c.countLocked(ev) {
 			n++
+			if counted != nil {
+				counted(ev)
+			}
 		}
 		// Every item of a list is at or below the list's resourceVersion,
 		// so this is safe when listRV is unknown (0).

@@ -83,6 +83,8 @@ type view struct {
 	checkpointWrites map[string]uint64
 	lastEvent        float64
 	pending          int
+	// eventLag is gitpulse_metrics_event_lag_seconds (lag.go).
+	eventLag *histogram
 
 	// The reconcile cursors (reconcile.go).
 	cursors []*corev1.ConfigMap
@@ -183,6 +185,19 @@ func selfFamilies() []family {
 			labels: nil,
 			generate: func(v *view) []sample {
 				return []sample{{value: v.lastEvent}}
+			},
+		},
+		{
+			name: "gitpulse_metrics_event_lag_seconds",
+			help: "Time from a recorder Event's creation (its eventTime) to its being counted by this process: how far behind the counters are. " +
+				"One observation per Event counted; Events replayed by a re-list or counted by an earlier process are not observed again.",
+			kind:   kindHistogram,
+			labels: nil,
+			generate: func(v *view) []sample {
+				if v.eventLag == nil { // a view built without a Service (tests)
+					return []sample{{hist: newLagHistogram(time.Now).snapshot()}}
+				}
+				return []sample{{hist: v.eventLag}}
 			},
 		},
 		{

@@ -31,6 +31,7 @@ func recorderEvent(ns string, i int) *corev1.Event {
 		InvolvedObject:      corev1.ObjectReference{Kind: "PullRequest"},
 		Action:              "opened",
 		ReportingController: stablev1.ReportingController,
+		EventTime:           metav1.NowMicro(),
 	}
 }
 
@@ -45,7 +46,7 @@ func total(svc *Service) uint64 {
 // TestService_RelistAfterGoneCountsNothingTwice makes the first watches
 // answer 410 Gone, so the informer re-lists (replaying every Event) several
 // times: each Event is still counted once, and one created between re-lists
-// is counted too.
+// is counted too; the lag histogram observes each Event once too.
 func TestService_RelistAfterGoneCountsNothingTwice(t *testing.T) {
 	const ns = "gone"
 	var objs []runtime.Object
@@ -91,5 +92,8 @@ func TestService_RelistAfterGoneCountsNothingTwice(t *testing.T) {
 	time.Sleep(100 * time.Millisecond)
 	if got := total(svc); got != 6 {
 		t.Fatalf("counted %d after settling, want 6", got)
+	}
+	if lag := svc.view().eventLag; lag.count != 6 || lag.buckets[eventLagBuckets[len(eventLagBuckets)-1]] != 6 {
+		t.Errorf("event lag: %d observations (%v), want 6, each within the last bucket", lag.count, lag.buckets)
 	}
 }

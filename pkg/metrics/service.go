@@ -63,6 +63,7 @@ type Service struct {
 	counter  *eventcount.Counter
 	repos    *repoCap
 	events   *eventWatcher
+	lag      *lagHistogram
 	watches  *watchStats
 	registry *prometheus.Registry
 
@@ -132,7 +133,8 @@ func New(opts Options) (*Service, error) {
 		},
 		Logger: s.log,
 	})
-	s.events = newEventWatcher(s.counter, s.log)
+	s.lag = newLagHistogram(time.Now)
+	s.events = newEventWatcher(s.counter, s.lag, s.log)
 	s.watches = newWatchStats(s.log, "events", "pullrequests", "branches", "githubdeployments")
 	if opts.OwnsProcess {
 		// The process is the function alone: once a large list is counted,
@@ -428,6 +430,7 @@ func (s *Service) view() *view {
 	}
 	s.events.snapshot(v)
 	s.watches.snapshot(v)
+	v.eventLag = s.lag.snapshot()
 	v.cursors, v.now = s.cursors(), time.Now()
 	return v.admitObjects(s.repos, s.currentObjects())
 }

@@ -40,7 +40,13 @@ type cachedEvent struct {
 	ResourceVersion string
 	// Created is the Event's creationTimestamp in Unix seconds
 	// (gitpulse_metrics_last_event_timestamp_seconds).
-	Created   int64
+	Created int64
+	// EventTime is the Event's eventTime in Unix nanoseconds, 0 when it has
+	// none. The recorder writes it with microsecond precision just before
+	// it creates the Event; gitpulse_metrics_event_lag_seconds measures
+	// from it (creationTimestamp has whole seconds, too coarse for a lag of
+	// milliseconds).
+	EventTime int64
 	Namespace unique.Handle[string]
 	// Kind is the involved object's kind.
 	Kind unique.Handle[string]
@@ -90,7 +96,12 @@ func slimEvent(obj any) (any, error) {
 	if !ok {
 		return obj, nil
 	}
+	var eventTime int64
+	if !ev.EventTime.IsZero() {
+		eventTime = ev.EventTime.UnixNano()
+	}
 	return &cachedEvent{
+		EventTime:       eventTime,
 		Name:            ev.Name,
 		UID:             ev.UID,
 		ResourceVersion: ev.ResourceVersion,

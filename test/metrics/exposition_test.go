@@ -204,7 +204,7 @@ func TestExposition_MatchesGoldenText(t *testing.T) {
 			}
 			switch n {
 			case "gitpulse_metrics_last_event_timestamp_seconds", "gitpulse_metrics_checkpoint_writes_total",
-				"gitpulse_metrics_checkpoint_pending_events":
+				"gitpulse_metrics_checkpoint_pending_events", "gitpulse_metrics_event_lag_seconds":
 				continue
 			}
 			names = append(names, n)

@@ -118,6 +118,7 @@ func createEvent(ctx context.Context, kube kubernetes.Interface, ns string, e ev
 		Source:              corev1.EventSource{Component: stablev1.SourceComponent},
 		FirstTimestamp:      now,
 		LastTimestamp:       now,
+		EventTime:           metav1.NewMicroTime(now.Time),
 		Count:               1,
 	}
 	return kube.CoreV1().Events(ns).Create(ctx, ev, metav1.CreateOptions{})

@@ -21,7 +21,9 @@ import (
 type eventWatcher struct {
 	counter *eventcount.Counter
 	log     *slog.Logger
-	synced  atomic.Bool
+	// lag observes each Event when (and only when) the counter counts it.
+	lag    *lagHistogram
+	synced atomic.Bool
 	// afterList, when set, is called after each list is counted, with its
 	// size (the function returns the memory a large list needed).
 	afterList func(items int)
@@ -39,9 +41,10 @@ type eventWatcher struct {
 	liveEvents map[string]int
 }
 
-func newEventWatcher(counter *eventcount.Counter, log *slog.Logger) *eventWatcher {
+func newEventWatcher(counter *eventcount.Counter, lag *lagHistogram, log *slog.Logger) *eventWatcher {
 	w := &eventWatcher{
 		counter:       counter,
+		lag:           lag,
 		log:           log,
 		invalidRVSeen: map[string]struct{}{},
 		uncountable:   map[string]uint64{},
@@ -69,8 +72,8 @@ func (w *eventWatcher) Add(obj any) error {
 	w.reported = max(w.reported, rv)
 	w.mu.Unlock()
 	// Never with w.mu held: Replace takes w.mu inside the counter's lock.
-	if countable {
-		w.counter.Observe(eventcount.Event{ResourceVersion: rv, UID: ev.UID, Key: key})
+	if countable && w.counter.Observe(eventcount.Event{ResourceVersion: rv, UID: ev.UID, Key: key}) {
+		w.lag.observe(ev.EventTime)
 	}
 	return nil
 }
@@ -118,6 +121,9 @@ func (w *eventWatcher) Replace(items []any, listRV string) error {
 	w.mu.Lock()
 	clear(w.liveEvents) // the list is every live Event
 	w.mu.Unlock()
+	// The Event last yielded: the counter reports a counted one before the
+	// iteration resumes, so its lag is observed with the right time.
+	var yielded int64
 	countable := func(yield func(eventcount.Event) bool) {
 		for _, obj := range items {
 			ev, rv, key, reason, ok := w.prepare(obj)
@@ -130,12 +136,13 @@ func (w *eventWatcher) Replace(items []any, listRV string) error {
 			w.seenLocked(ev, key, reason)
 			report := w.reportLocked(ev, rv, reason)
 			w.mu.Unlock()
+			yielded = ev.EventTime
 			if report && !yield(eventcount.Event{ResourceVersion: rv, UID: ev.UID, Key: key}) {
 				return
 			}
 		}
 	}
-	n := w.counter.ObserveList(countable, lrv)
+	n := w.counter.ObserveListFunc(countable, lrv, func(eventcount.Event) { w.lag.observe(yielded) })
 	w.mu.Lock()
 	w.reported = max(w.reported, maxRV)
 	w.mu.Unlock()
