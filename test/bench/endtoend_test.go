@@ -354,7 +354,7 @@ func runEndToEnd(ctx context.Context, b *testing.B, s *localrun.Stack, o *e2eObs
 		id := fmt.Sprintf("e2e-%d-%d", run, i)
 		bodies[i] = ghwebhook.Delivery{Event: "pull_request", ID: id, Body: ghwebhook.PullRequest{Repo: repo, Number: i + 1,
 			Action: "opened", User: "u", Title: "t", Head: "h", HeadSHA: "abc", CreatedAt: now, UpdatedAt: now}.Payload()}
-		ds[i] = &e2eDelivery{id: id, object: naming.PullRequestName(string(repo), int64(i+1)), answer: -1}
+		ds[i] = &e2eDelivery{id: id, object: naming.PullRequestName(string(repo), repo.ID(), int64(i+1)), answer: -1}
 	}
 	// Wait for the previous rate's last counts, then take the baseline.
 	o.every.Store(int64(pollInterval(rate)))
