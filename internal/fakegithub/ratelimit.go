@@ -78,6 +78,15 @@ func (s *Server) limit(next http.Handler) http.Handler {
 					"documentation_url": "https://docs.github.com/graphql"})
 				return
 			}
+			// A fault injected on the GraphQL path (FailOn) answers
+			// instead, as on every other path.
+			s.mu.Lock()
+			faultStatus, faulted := s.takeFault(r)
+			s.mu.Unlock()
+			if faulted {
+				answerFault(w, faultStatus)
+				return
+			}
 			s.graphql(w, r)
 			return
 		}

@@ -95,6 +95,13 @@ func (p *pass) backfillRepo(ctx context.Context, repo string, now time.Time, ful
 		pullScan = loadScan(p.cur, KeyPullsScan+suffix)
 		depScan = loadScan(p.cur, KeyDeploymentsScan+suffix)
 	}
+	// The repository's id and current name, first: the pull requests
+	// read over GraphQL do not say them, and GraphQL asks by the current
+	// name (an organisation's list told them already; else one request,
+	// which follows GitHub's 301 for a former name; identity.go).
+	if !p.identify(ctx, full) {
+		return nil
+	}
 	var newest, newestDep time.Time
 	if p.due(pullsU) {
 		var (
@@ -114,11 +121,6 @@ func (p *pass) backfillRepo(ctx context.Context, repo string, now time.Time, ful
 	}
 	if err := p.retryItems(ctx, "pull", full); err != nil || p.result != "" {
 		return err
-	}
-	// The pull requests told the repository's id and name; without any,
-	// one request does (identity.go).
-	if !p.identify(ctx, full) {
-		return nil
 	}
 	if p.due(branchesU) {
 		if err := p.branches(ctx, branchesU, repo, fullPass || p.failures[branchesU].Full); err != nil || p.result != "" {
@@ -396,7 +398,7 @@ func (p *pass) branches(ctx context.Context, u unit, repo string, fullPass bool)
 // absentBranches marks deleted the recorded branches of repository that
 // GitHub's complete list, read at listedAt, lacks.
 func (p *pass) absentBranches(ctx context.Context, repository string, listed map[string]bool, listedAt time.Time) error {
-	recorded, err := p.r.opts.Recorder.RecordedBranches(ctx, repository)
+	recorded, err := p.r.opts.Recorder.RecordedBranches(ctx, repository, p.repos[strings.ToLower(repository)].id)
 	if err != nil {
 		return err
 	}

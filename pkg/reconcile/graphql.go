@@ -300,7 +300,7 @@ func (p *pass) pullsProbe(ctx context.Context, u unit, repo, etag string) (strin
 	if !p.take(ctx) {
 		return "", false, false
 	}
-	path := fmt.Sprintf("repos/%v/%v/pulls?state=all&sort=updated&direction=desc&per_page=1", p.src.Owner, repo)
+	path := fmt.Sprintf("repos/%v/pulls?state=all&sort=updated&direction=desc&per_page=1", p.currentName(p.src.Owner+"/"+repo))
 	req, err := p.gh.NewRequest(http.MethodGet, path, nil)
 	if err != nil {
 		p.fail(err)
@@ -333,6 +333,9 @@ func (p *pass) pullsProbe(ctx context.Context, u unit, repo, etag string) (strin
 // REST list is.
 func (p *pass) pullsGraphQL(ctx context.Context, u unit, repo string, since time.Time, sc *scan, resumeKey string) (newest time.Time, listed bool, err error) {
 	full := p.src.Owner + "/" + repo
+	// Asked by the repository's current name: GraphQL's repository(owner,
+	// name) has no 301 for a former one.
+	owner, name, _ := strings.Cut(p.currentName(full), "/")
 	// A kept cursor is good while its place is inside the band: every
 	// pull request above it was read by this full pass.
 	resume, resumeAt := "", time.Time{}
@@ -369,7 +372,7 @@ func (p *pass) pullsGraphQL(ctx context.Context, u unit, repo string, since time
 	after := ""
 	for !p.gqlMissing && p.takeGraphQL(ctx) {
 		var page gqlPullRequests
-		if !p.graphql(ctx, u, PullRequestsQuery, PullRequestsVariables(p.src.Owner, repo, after), &page) {
+		if !p.graphql(ctx, u, PullRequestsQuery, PullRequestsVariables(owner, name, after), &page) {
 			return newest, false, nil
 		}
 		if page.Repository == nil {

@@ -43,8 +43,10 @@ type Recorder interface {
 	// deployments were backfilled.
 	Ship(ctx context.Context, repository string) error
 	// RecordedBranches names repository's Branch objects in state
-	// created, to find those GitHub no longer lists.
-	RecordedBranches(ctx context.Context, repository string) ([]string, error)
+	// created, to find those GitHub no longer lists: by its GitHub id when
+	// known (repositoryID > 0: objects not yet following a rename too),
+	// else by its name.
+	RecordedBranches(ctx context.Context, repository string, repositoryID int64) ([]string, error)
 }
 
 // Options configure a Reconciler. Zero values take the defaults named.

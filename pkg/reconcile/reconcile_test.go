@@ -26,7 +26,7 @@ func (noRecorder) RecordReconciled(context.Context, githubevent.Change) (recorde
 	return recorder.Outcome(""), nil
 }
 func (noRecorder) Ship(context.Context, string) error                         { return nil }
-func (noRecorder) RecordedBranches(context.Context, string) ([]string, error) { return nil, nil }
+func (noRecorder) RecordedBranches(context.Context, string, int64) ([]string, error) { return nil, nil }
 
 func TestNew_RequiresTheClientsAndFillsInTheDefaults(t *testing.T) {
 	kube, dyn := kubefake.NewSimpleClientset(), dynamicfake.NewSimpleDynamicClient(runtime.NewScheme())

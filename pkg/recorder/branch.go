@@ -6,9 +6,11 @@ package recorder
 
 import (
 	"context"
+	"strconv"
 
 	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
 
 	stablev1 "github.com/liatrio/gitpulse/pkg/apis/stable/v1"
 	"github.com/liatrio/gitpulse/pkg/githubevent"
@@ -180,16 +182,23 @@ func (r *Recorder) reconcileBranch(ctx context.Context, ch githubevent.Change, n
 
 // RecordedBranches lists the names of repository's Branch objects in state
 // created, for a reconcile pass to compare with GitHub's branch list.
-func (r *Recorder) RecordedBranches(ctx context.Context, repository string) ([]string, error) {
+func (r *Recorder) RecordedBranches(ctx context.Context, repository string, repositoryID int64) ([]string, error) {
 	var out []string
 	opts := metav1.ListOptions{FieldSelector: repositorySelector(repository), Limit: 500}
+	ours := func(b *stablev1.Branch) bool { return b.Spec.Repository == repository }
+	if repositoryID > 0 {
+		// Also the objects still under a former name (they follow the
+		// rename when the pass writes them).
+		opts.FieldSelector = fields.OneTermEqualSelector("spec.repositoryID", strconv.FormatInt(repositoryID, 10)).String()
+		ours = func(b *stablev1.Branch) bool { return b.Spec.RepositoryID == repositoryID }
+	}
 	for {
 		list, err := r.opts.Gitpulse.StableV1().Branches(r.opts.Namespace).List(ctx, opts)
 		if err != nil {
 			return nil, err
 		}
 		for _, b := range list.Items {
-			if b.Spec.Repository == repository && b.Spec.State == string(stablev1.BranchCreated) {
+			if ours(&b) && b.Spec.State == string(stablev1.BranchCreated) {
 				out = append(out, b.Spec.Name)
 			}
 		}

@@ -73,8 +73,10 @@ func TestBackfill_GraphQLReadsPullRequestsWithTheirReviewsInAFewRequests(t *test
 	if rep.Results[reconcile.ResultOK] != 1 || rep.Reconciled != prs+2 {
 		t.Fatalf("first pass %+v, want ok with %d objects", rep, prs+2)
 	}
-	if first.requests != 8 || first.pointsSpent != 3 {
-		t.Errorf("first backfill: %+v, want 8 requests of which 3 GraphQL points", first)
+	// The repository's id and name, the probe, 3 queries, branches,
+	// deployments, the hook's deliveries.
+	if first.requests != 9 || first.pointsSpent != 3 {
+		t.Errorf("first backfill: %+v, want 9 requests of which 3 GraphQL points", first)
 	}
 	v := w.doraView()
 	for k := int64(1); k <= prs; k++ {
@@ -107,9 +109,10 @@ func TestBackfill_GraphQLReadsPullRequestsWithTheirReviewsInAFewRequests(t *test
 	if !strings.Contains(w.doraView().PullRequests[7], "reviews=3 approvals=1") {
 		t.Errorf("pull request #7 after its new review: %s", w.doraView().PullRequests[7])
 	}
-	// The probe (200) and one query; branches and deployments 304.
-	if third.requests != 4 || third.restSpent != 1 || third.pointsSpent != 1 {
-		t.Errorf("a pass after one change spent %+v, want 4 requests: 1 REST, 1 point", third)
+	// The probe (200) and one query; the repository, branches and
+	// deployments 304.
+	if third.requests != 5 || third.restSpent != 1 || third.pointsSpent != 1 {
+		t.Errorf("a pass after one change spent %+v, want 5 requests: 1 REST, 1 point", third)
 	}
 }
 
@@ -139,8 +142,9 @@ func TestBackfill_EnterpriseGraphQLEndpoint(t *testing.T) {
 	}
 }
 
-// GraphQL's in-band errors (HTTP 200) end the pass as the REST API's
-// answers do: NOT_FOUND and FORBIDDEN as failures, the point budget
+// GraphQL's in-band errors (HTTP 200) are taken as the REST API's answers
+// are: NOT_FOUND and FORBIDDEN cost the pull request list only (the pass
+// is degraded, the list a failed unit, the rest read), the point budget
 // (RATE_LIMITED, or fewer points left than MinRemaining) as a rate limit
 // honoured until GraphQL's reset.
 func TestBackfill_GraphQLErrorsClassified(t *testing.T) {
@@ -152,8 +156,8 @@ func TestBackfill_GraphQLErrorsClassified(t *testing.T) {
 		errText   string
 		notBefore bool
 	}{
-		{"not found", func(gh *fakegithub.Server) { gh.GraphQLErrorOnce("NOT_FOUND") }, reconcile.ResultError, "NOT_FOUND", false},
-		{"forbidden", func(gh *fakegithub.Server) { gh.GraphQLErrorOnce("FORBIDDEN") }, reconcile.ResultError, "FORBIDDEN", false},
+		{"not found", func(gh *fakegithub.Server) { gh.GraphQLErrorOnce("NOT_FOUND") }, reconcile.ResultDegraded, "", false},
+		{"forbidden", func(gh *fakegithub.Server) { gh.GraphQLErrorOnce("FORBIDDEN") }, reconcile.ResultDegraded, "", false},
 		{"rate limited", func(gh *fakegithub.Server) { gh.SetGraphQLRateLimit(0, reset) }, reconcile.ResultRateLimited, "RATE_LIMITED", true},
 		{"under MinRemaining after the first query", func(gh *fakegithub.Server) { gh.SetGraphQLRateLimit(60, reset) }, reconcile.ResultRateLimited, "", true},
 	} {
@@ -165,6 +169,9 @@ func TestBackfill_GraphQLErrorsClassified(t *testing.T) {
 			rep := w.pass(w.reconciler())
 			if rep.Results[tc.result] != 1 {
 				t.Fatalf("report %+v, want %s", rep, tc.result)
+			}
+			if tc.result == reconcile.ResultDegraded && rep.FailedUnits != 1 {
+				t.Errorf("report %+v, want the pull request list as its one failed unit", rep)
 			}
 			if tc.errText != "" && (len(rep.Errors) != 1 || !strings.Contains(rep.Errors[0].Error(), tc.errText)) {
 				t.Errorf("errors %v, want one naming %s", rep.Errors, tc.errText)
@@ -193,10 +200,13 @@ func TestBackfill_GraphQLFullPassResumesAfterTheCut(t *testing.T) {
 	const prs = 450 // five pages
 	graphQLStory(w, prs, 0, time.Now().Add(-72*time.Hour).Truncate(time.Second))
 	w.source("widgets", repo, 0)
-	r := w.reconciler(func(o *reconcile.Options) { o.MaxRequests = 4 })
-	// 1: probe, pages 1-3 (cut). 2: probe, page 1 (read: jump), pages 4
-	// and 5 (the end). 3: probe, page 1 (the band reaches the window's
-	// end: done), branches, deployments.
+	// A pass is cut by its requests here, not by its time (Budget: a loaded
+	// machine writes 300 new objects slowly).
+	r := w.reconciler(func(o *reconcile.Options) { o.MaxRequests, o.Budget = 5, 3*time.Minute })
+	// Each pass first reads the repository's id and name. 1: probe, pages
+	// 1-3 (cut). 2: probe, page 1 (read: jump), pages 4 and 5 (the end).
+	// 3: probe, page 1 (the band reaches the window's end: done),
+	// branches, deployments.
 	passes := 0
 	for ; passes < 10; passes++ {
 		rep := w.pass(r)
@@ -208,8 +218,8 @@ func TestBackfill_GraphQLFullPassResumesAfterTheCut(t *testing.T) {
 			t.Fatalf("pass %d: %+v", passes+1, rep)
 		}
 	}
-	if passes != 3 || w.gh.Requests() != 12 {
-		t.Errorf("the first backfill took %d passes and %d requests, want 3 and 12", passes, w.gh.Requests())
+	if passes != 3 || w.gh.Requests() != 15 {
+		t.Errorf("the first backfill took %d passes and %d requests, want 3 and 15", passes, w.gh.Requests())
 	}
 	v := w.doraView()
 	for k := int64(1); k <= prs; k++ {

@@ -143,6 +143,7 @@ next:
 // (the exposition parsed with Prometheus's own parser).
 func TestMetrics_ReconcileErrorsByResourceAndReason(t *testing.T) {
 	w := newWorld(t)
+	reviewsOverREST(w)
 	w.source("widgets", repo, w.hook)
 	w.history()
 	w.gh.FailOn(http.MethodGet, "/pulls/3/reviews", http.StatusNotFound, -1)

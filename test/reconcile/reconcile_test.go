@@ -579,3 +579,35 @@ func TestBackfill_AfterARenameMakesNoSecondObject(t *testing.T) {
 		t.Errorf("Renamed Events %v, want one for %s and one for %s", renames, pr.Name, br.Name)
 	}
 }
+
+// A branch deleted on GitHub while its repository was renamed: its object,
+// still under the former name, is found by the repository's id when a full
+// pass compares the branch list, marked deleted and follows the new name.
+func TestBackfill_ABranchDeletedWhileItsRepositoryWasRenamedIsMarkedDeleted(t *testing.T) {
+	w := newWorld(t)
+	w.source("widgets", repo, 0)
+	w.gh.SetBranch(repo, "main", "abc")
+	w.gh.SetBranch(repo, "feature", "def")
+	r := w.reconciler(func(o *reconcile.Options) { o.FullResync = time.Nanosecond })
+	if rep := w.pass(r); rep.Reconciled != 2 {
+		t.Fatalf("first pass reconciled %d objects, want 2", rep.Reconciled)
+	}
+	const renamed = "acme/gadgets"
+	w.gh.Rename(repo, renamed)
+	w.gh.DeleteBranch(renamed, "feature")
+	w.pass(r)
+	w.pass(r) // and again: nothing more
+
+	brs, err := w.env.Gitpulse.StableV1().Branches(w.ns).List(context.Background(), metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	states := map[string]string{}
+	for _, b := range brs.Items {
+		states[b.Spec.Name] = b.Spec.Repository + " " + b.Spec.State
+	}
+	want := map[string]string{"main": renamed + " created", "feature": renamed + " deleted"}
+	if len(brs.Items) != 2 || states["main"] != want["main"] || states["feature"] != want["feature"] {
+		t.Errorf("branches %v, want %v (one object each)", states, want)
+	}
+}
