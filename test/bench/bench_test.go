@@ -1,6 +1,7 @@
 // Package bench measures gitpulse on the local control plane (`make bench`):
 // the API server's own write ceiling, the recorder's end-to-end rate through
-// HTTP, the recorder's cold start, and the metrics function with many Events.
+// HTTP, the recorder's cold start, the metrics function with many Events, and
+// the metrics function with 100k objects.
 // It measures and prints; it asserts nothing about speed. The figures go to
 // docs/benchmarks.md.
 package bench
@@ -160,6 +161,9 @@ func BenchmarkGitpulse(b *testing.B) {
 	b.Run("recorder-data", benchRecorderData) // data_test.go
 	b.Run("recorder-cold-start", benchColdStart)
 	benchMetricsGroup(b) // metrics_test.go
+	// Last: it stops the first stack's metrics function and runs on a
+	// stack of its own (objects_test.go).
+	b.Run("objects-100k", benchMetricsObjects)
 }
 
 // benchRecorderAgainstCeiling measures, in alternating rounds at
