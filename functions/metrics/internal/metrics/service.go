@@ -251,10 +251,11 @@ func (s *Service) startInformers(ctx context.Context) ([]cache.InformerSynced, e
 	// the eventWatcher, which counts what it is given and keeps nothing, so
 	// memory does not grow with the Events alive (see eventcount).
 	evLW := s.watches.instrument("events",
-		func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+		// Each page of the first list is slimmed as it arrives (slimPage).
+		slimPage(func(ctx context.Context, o metav1.ListOptions) (*corev1.EventList, error) {
 			o.FieldSelector = selector
 			return events.List(ctx, o)
-		},
+		}, slimEvent),
 		func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
 			o.FieldSelector = selector
 			return events.Watch(ctx, o)
@@ -263,8 +264,9 @@ func (s *Service) startInformers(ctx context.Context) ([]cache.InformerSynced, e
 		cache.ReflectorOptions{Name: "gitpulse-metrics-events", TypeDescription: "recorder Events"})
 	// client-go v0.33 lists rather than streams the first Events, 500 a
 	// page by default: larger pages make a start-up at 100k Events a few
-	// dozen requests instead of hundreds. The pages are held until the
-	// list is counted either way.
+	// dozen requests instead of hundreds. The pager keeps every page until
+	// the list is counted, but slimmed (slimPage): one page of full Events
+	// at a time.
 	evRef.WatchListPageSize = eventListPageSize
 	// Reflector.RunWithContext with our error handler (a bare reflector has
 	// no setter for it): the same backoff as client-go's.
@@ -276,14 +278,17 @@ func (s *Service) startInformers(ctx context.Context) ([]cache.InformerSynced, e
 			}
 		}, backoff, true, ctx.Done())
 	}
+	// The objects' first lists come in pages of 500, each slimmed to the
+	// records the caches keep as it arrives (slimPage): the informers'
+	// transform alone would run only after the whole list was gathered.
 	prInf := s.informer("pullrequests", &stablev1.PullRequest{}, objectTransform, objectIndexers(),
-		func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) { return prs.List(ctx, o) },
+		slimPage(prs.List, objectTransform),
 		func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) { return prs.Watch(ctx, o) })
 	brInf := s.informer("branches", &stablev1.Branch{}, objectTransform, objectIndexers(),
-		func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) { return brs.List(ctx, o) },
+		slimPage(brs.List, objectTransform),
 		func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) { return brs.Watch(ctx, o) })
 	deInf := s.informer("githubdeployments", &stablev1.GitHubDeployment{}, objectTransform, objectIndexers(),
-		func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) { return des.List(ctx, o) },
+		slimPage(des.List, objectTransform),
 		func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) { return des.Watch(ctx, o) })
 
 	// Any change of an object makes the aggregate stale (objects.go).
