@@ -84,7 +84,7 @@ func TestService_RelistAfterGoneCountsNothingTwice(t *testing.T) {
 	if err != nil {
 		t.Fatalf("after %d watches: counted %d, want 6", watches.Load(), total(svc))
 	}
-	v := svc.view()
+	v := svc.scrapeView()
 	if v.watchErrors["events"] < 2 {
 		t.Errorf("watch errors = %d, want >= 2", v.watchErrors["events"])
 	}
