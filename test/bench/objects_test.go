@@ -159,13 +159,35 @@ func benchMetricsObjects(b *testing.B) {
 	}
 	sort.Slice(scrapes, func(i, j int) bool { return scrapes[i] < scrapes[j] })
 	scrapeMedian := scrapes[5]
+	// A scrape after a change: one more Event, counted, then the first
+	// scrape that shows it (it renders the per-repository families again).
+	id := deliveryID(run, total)
+	ev := copyFor(t.openEvent, benchRepo(0, repos), "")
+	ev.Name = naming.EventName(id)
+	ev.Annotations[stablev1.AnnotationDeliveryID] = id
+	if _, err := kube.CoreV1().Events(ns).Create(ctx, ev, metav1.CreateOptions{}); err != nil {
+		b.Fatal(err)
+	}
+	want := sumCounter(body, "gitpulse_pull_request_events_total") + 1
+	var afterChange time.Duration
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(500 * time.Millisecond) {
+		t0 := time.Now()
+		body = scrapeURL(b, own.MetricsURL())
+		afterChange = time.Since(t0)
+		if sumCounter(body, "gitpulse_pull_request_events_total") >= want {
+			break
+		}
+		if time.Now().After(deadline) {
+			b.Fatal("the new Event is not counted after a minute")
+		}
+	}
 	record("metrics 100k objects", "first complete /metrics %.2fs\tRSS %.1f MiB\tscrape %.1fms",
 		first.Seconds(), rss, float64(scrapeMedian.Microseconds())/1000)
-	record("  same, in detail", "%d PullRequests, %d Branches, %d GitHubDeployments, %d Events in %d repositories (written in %s, %.0f objects + Events/s)\tpeak RSS %.1f MiB, live heap %.1f MiB, limit %.0f MiB\tCPU to first complete %.2f s (kube-apiserver %.2f s)\tscrapes %s-%s, %d series of gitpulse_pull_requests, %d bytes",
+	record("  same, in detail", "%d PullRequests, %d Branches, %d GitHubDeployments, %d Events in %d repositories (written in %s, %.0f objects + Events/s)\tpeak RSS %.1f MiB, live heap %.1f MiB, limit %.0f MiB\tCPU to first complete %.2f s (kube-apiserver %.2f s)\tscrapes %s-%s, after a change %s; %d series of gitpulse_pull_requests, %d bytes; RSS after %.1f MiB",
 		nPR, nBranch, nDeploy, total, repos, created.Round(time.Second), l.rate(), peak,
 		gauge(body, "go_gc_heap_live_bytes")/(1<<20), gauge(body, "go_gc_gomemlimit_bytes")/(1<<20), cpu, apiCPU,
-		scrapes[0].Round(100*time.Microsecond), scrapes[9].Round(100*time.Microsecond),
-		strings.Count(body, "\ngitpulse_pull_requests{"), len(body))
+		scrapes[0].Round(100*time.Microsecond), scrapes[9].Round(100*time.Microsecond), afterChange.Round(100*time.Microsecond),
+		strings.Count(body, "\ngitpulse_pull_requests{"), len(body), rssMiB(pid))
 	b.ReportMetric(first.Seconds(), "s-to-complete")
 	b.ReportMetric(rss, "RSS-MiB")
 	b.ReportMetric(float64(scrapeMedian.Microseconds())/1000, "scrape-ms")
