@@ -66,7 +66,7 @@ func benchMetricsObjects(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	own, err := localrun.Start(ctx, localrun.Options{Root: root, BinDir: bin, Dir: dir,
+	own, err := localrun.Start(ctx, localrun.Options{Root: root, BinDir: bin, Dir: dir, WithoutMetrics: true,
 		Env: []string{"GITPULSE_LOG_LEVEL=warn", "GITPULSE_MAX_REPOSITORIES=5000"}})
 	if err != nil {
 		b.Fatal(err)
@@ -75,9 +75,9 @@ func benchMetricsObjects(b *testing.B) {
 	t := recorderTemplates(b, own)
 	written, _ := os.ReadFile(marker)
 	reuse := dir != "" && string(written) == strconv.Itoa(total)
-	// The metrics function is started cold once everything is written; a
-	// running one would watch every write and take CPU from them.
-	own.KillMetrics()
+	// The metrics function is started cold once everything is written
+	// (WithoutMetrics): a running one would watch every write and take CPU
+	// from them.
 
 	cfg := own.ControlPlane.Config()
 	gp := versioned.NewForConfigOrDie(cfg).StableV1()
@@ -169,7 +169,8 @@ func benchMetricsObjects(b *testing.B) {
 		logw = f
 	}
 	begin := time.Now()
-	proc, err := localrun.StartProcess(filepath.Join(bin, "gitpulse-metrics"), own.FunctionEnv(port), logw)
+	// Its log at info level: when its caches synced.
+	proc, err := localrun.StartProcess(filepath.Join(bin, "gitpulse-metrics"), append(own.FunctionEnv(port), "GITPULSE_LOG_LEVEL=info"), logw)
 	if err != nil {
 		b.Fatal(err)
 	}
