@@ -361,7 +361,12 @@ func recorderTemplates(b *testing.B, s *localrun.Stack) *templates {
 	now := time.Now().UTC().Truncate(time.Second)
 	opened := now.Add(-48 * time.Hour)
 	deliver := func(eventType, id string, payload []byte) {
+		// Retried on 5xx, as the Broker would.
 		code, err := postCloudEvent(client, s.RecorderURL(), eventType, id, payload)
+		for try := 0; try < 5 && err == nil && code/100 == 5; try++ {
+			time.Sleep(time.Second)
+			code, err = postCloudEvent(client, s.RecorderURL(), eventType, id, payload)
+		}
 		if err != nil || code/100 != 2 {
 			b.Fatalf("template delivery %s %s: %d %v", eventType, id, code, err)
 		}
