@@ -212,7 +212,7 @@ func benchMetricsObjects(b *testing.B) {
 	scrapeMedian := scrapes[5]
 	// A scrape after a change: one more Event, counted, then the first
 	// scrape that shows it (it renders the per-repository families again).
-	id := deliveryID(run, total)
+	id := deliveryID(time.Now().Unix(), total) // unique across runs over kept data
 	ev := copyFor(t.openEvent, benchRepo(0, repos), "")
 	ev.Name = naming.EventName(id)
 	ev.Annotations[stablev1.AnnotationDeliveryID] = id
