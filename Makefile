@@ -176,7 +176,7 @@ fuzz: ## Run each fuzz target briefly (FUZZTIME, default 10s).
 
 .PHONY: bench
 bench: test-deps ## Benchmarks on the local control plane; prints a table.
-	go test -run '^$$' -bench . -benchtime 1x -timeout 30m ./test/bench/...
+	go test -run '^$$' -bench . -benchtime 1x -timeout 60m ./test/bench/...
 
 ## ---- running it
 

@@ -124,7 +124,7 @@ func (f *Function) Start(ctx context.Context, cfg map[string]string) error {
 		return errors.New("metrics function already started")
 	}
 	f.svc, f.rt = svc, rt
-	f.handler = function.MetricsHandler(svc.Gatherer(), svc.Ready, svc.Alive, rt.Logger)
+	f.handler = function.MetricsHandler(svc.Handler(), svc.Ready, svc.Alive)
 	return nil
 }
 

@@ -110,7 +110,10 @@ func waitServed(ctx context.Context, cfg *rest.Config, crds []*apiextensionsv1.C
 				return err
 			}
 			err = wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
-				req, _ := httpGet(ctx, c.Host+path)
+				// One item is enough to know it is served (a namespace with
+				// 100k objects, reused by test/bench, took longer to list whole
+				// than this wait).
+				req, _ := httpGet(ctx, c.Host+path+"?limit=1")
 				resp, err := hc.Do(req)
 				if err != nil {
 					return false, nil

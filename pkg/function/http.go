@@ -2,11 +2,7 @@ package function
 
 import (
 	"context"
-	"log/slog"
 	"net/http"
-
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // Paths an HTTP function serves. func-go answers the health paths itself in
@@ -21,14 +17,11 @@ const (
 // Probe is a function's Ready or Alive.
 type Probe func(context.Context) (bool, error)
 
-// MetricsHandler serves g on MetricsPath (Prometheus text, or OpenMetrics
-// when the scraper asks for it) and the two probes on the health paths.
-func MetricsHandler(g prometheus.Gatherer, ready, alive Probe, log *slog.Logger) http.Handler {
+// MetricsHandler serves metrics on MetricsPath and the two probes on the
+// health paths.
+func MetricsHandler(metrics http.Handler, ready, alive Probe) http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle(MetricsPath, promhttp.HandlerFor(g, promhttp.HandlerOpts{
-		EnableOpenMetrics: true,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelError),
-	}))
+	mux.Handle(MetricsPath, metrics)
 	mux.HandleFunc(ReadinessPath, probeHandler(ready))
 	mux.HandleFunc(LivenessPath, probeHandler(alive))
 	return mux

@@ -85,6 +85,8 @@ type view struct {
 	pending          int
 	// eventLag is gitpulse_metrics_event_lag_seconds (lag.go).
 	eventLag *histogram
+	// renders is how often the per-repository families were rendered.
+	renders uint64
 
 	// The reconcile cursors (reconcile.go).
 	cursors []*corev1.ConfigMap
@@ -216,6 +218,15 @@ func selfFamilies() []family {
 			labels: nil,
 			generate: func(v *view) []sample {
 				return []sample{{value: float64(v.pending)}}
+			},
+		},
+		{
+			name:   "gitpulse_metrics_exposition_renders_total",
+			help:   "Renders of the per-repository families' text for /metrics: one per change of the counts, the objects or the repository cap that a scrape saw, per format; a scrape after no change serves the kept text.",
+			kind:   kindCounter,
+			labels: nil,
+			generate: func(v *view) []sample {
+				return []sample{{value: float64(v.renders)}}
 			},
 		},
 		{

@@ -85,7 +85,7 @@ func TestService_RelistAfterGoneCountsNothingTwice(t *testing.T) {
 	if err != nil {
 		t.Fatalf("after %d watches: counted %d, want 6", watches.Load(), total(svc))
 	}
-	v := svc.view()
+	v := svc.scrapeView()
 	if v.watchErrors["events"] < 2 {
 		t.Errorf("watch errors = %d, want >= 2", v.watchErrors["events"])
 	}
@@ -93,7 +93,7 @@ func TestService_RelistAfterGoneCountsNothingTwice(t *testing.T) {
 	if got := total(svc); got != 6 {
 		t.Fatalf("counted %d after settling, want 6", got)
 	}
-	if lag := svc.view().eventLag; lag.count != 6 || lag.buckets[eventLagBuckets[len(eventLagBuckets)-1]] != 6 {
+	if lag := svc.scrapeView().eventLag; lag.count != 6 || lag.buckets[eventLagBuckets[len(eventLagBuckets)-1]] != 6 {
 		t.Errorf("event lag: %d observations (%v), want 6, each within the last bucket", lag.count, lag.buckets)
 	}
 }

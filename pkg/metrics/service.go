@@ -60,12 +60,23 @@ type Service struct {
 	kube     kubernetes.Interface
 	gitpulse versioned.Interface
 
-	counter  *eventcount.Counter
-	repos    *repoCap
-	events   *eventWatcher
-	lag      *lagHistogram
-	watches  *watchStats
-	registry *prometheus.Registry
+	counter *eventcount.Counter
+	repos   *repoCap
+	events  *eventWatcher
+	lag     *lagHistogram
+	watches *watchStats
+
+	// repositoryRegistry holds the per-repository families, rendered once
+	// per change into exp; scrapeRegistry the families gathered on every
+	// scrape (exposition.go).
+	repositoryRegistry *prometheus.Registry
+	scrapeRegistry     *prometheus.Registry
+	exp                exposition
+	// capGen moves when the repository cap gives slots back: the
+	// per-repository families must be rendered again.
+	capGen atomic.Uint64
+	// renders counts renders of the per-repository families.
+	renders atomic.Uint64
 
 	mu sync.Mutex
 	// objectCaches are the object informers' stores (objects.go), nil
@@ -146,26 +157,26 @@ func New(opts Options) (*Service, error) {
 			}
 		}
 	}
-	s.registry = prometheus.NewRegistry()
+	s.repositoryRegistry = prometheus.NewRegistry()
+	if err := s.repositoryRegistry.Register(newCollectorOf(repositoryFamilies(), s.repositoryView)); err != nil {
+		return nil, fmt.Errorf("registering collector: %w", err)
+	}
+	s.scrapeRegistry = prometheus.NewRegistry()
 	// The process and Go runtime collectors (go_gc_gomemlimit_bytes and
 	// go_gc_heap_live_bytes among them) let operators see the function's
 	// memory against its limit.
 	for _, c := range []prometheus.Collector{
-		newCollector(s.view),
+		newCollectorOf(scrapeFamilies(), s.scrapeView),
 		collectors.NewGoCollector(collectors.WithGoCollectorRuntimeMetrics(
 			collectors.GoRuntimeMetricsRule{Matcher: regexp.MustCompile(`^/gc/heap/live:bytes$`)})),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	} {
-		if err := s.registry.Register(c); err != nil {
+		if err := s.scrapeRegistry.Register(c); err != nil {
 			return nil, fmt.Errorf("registering collector: %w", err)
 		}
 	}
 	return s, nil
 }
-
-// Gatherer is what a scrape of /metrics reads: the families of
-// README.md, the Go runtime's and the process's.
-func (s *Service) Gatherer() prometheus.Gatherer { return s.registry }
 
 // Start loads the checkpoint and starts the informers in the background; it
 // returns at once (Ready turns true when the caches are synced). ctx only
@@ -251,10 +262,11 @@ func (s *Service) startInformers(ctx context.Context) ([]cache.InformerSynced, e
 	// the eventWatcher, which counts what it is given and keeps nothing, so
 	// memory does not grow with the Events alive (see eventcount).
 	evLW := s.watches.instrument("events",
-		func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+		// Each page of the first list is slimmed as it arrives (slimPage).
+		slimPage(func(ctx context.Context, o metav1.ListOptions) (*corev1.EventList, error) {
 			o.FieldSelector = selector
 			return events.List(ctx, o)
-		},
+		}, slimEvent),
 		func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
 			o.FieldSelector = selector
 			return events.Watch(ctx, o)
@@ -263,8 +275,9 @@ func (s *Service) startInformers(ctx context.Context) ([]cache.InformerSynced, e
 		cache.ReflectorOptions{Name: "gitpulse-metrics-events", TypeDescription: "recorder Events"})
 	// client-go v0.33 lists rather than streams the first Events, 500 a
 	// page by default: larger pages make a start-up at 100k Events a few
-	// dozen requests instead of hundreds. The pages are held until the
-	// list is counted either way.
+	// dozen requests instead of hundreds. The pager keeps every page until
+	// the list is counted, but slimmed (slimPage): one page of full Events
+	// at a time.
 	evRef.WatchListPageSize = eventListPageSize
 	// Reflector.RunWithContext with our error handler (a bare reflector has
 	// no setter for it): the same backoff as client-go's.
@@ -276,14 +289,17 @@ func (s *Service) startInformers(ctx context.Context) ([]cache.InformerSynced, e
 			}
 		}, backoff, true, ctx.Done())
 	}
+	// The objects' first lists come in pages of 500, each slimmed to the
+	// records the caches keep as it arrives (slimPage): the informers'
+	// transform alone would run only after the whole list was gathered.
 	prInf := s.informer("pullrequests", &stablev1.PullRequest{}, objectTransform, objectIndexers(),
-		func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) { return prs.List(ctx, o) },
+		slimPage(prs.List, objectTransform),
 		func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) { return prs.Watch(ctx, o) })
 	brInf := s.informer("branches", &stablev1.Branch{}, objectTransform, objectIndexers(),
-		func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) { return brs.List(ctx, o) },
+		slimPage(brs.List, objectTransform),
 		func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) { return brs.Watch(ctx, o) })
 	deInf := s.informer("githubdeployments", &stablev1.GitHubDeployment{}, objectTransform, objectIndexers(),
-		func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) { return des.List(ctx, o) },
+		slimPage(des.List, objectTransform),
 		func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) { return des.Watch(ctx, o) })
 
 	// Any change of an object makes the aggregate stale (objects.go).
@@ -372,6 +388,7 @@ func (s *Service) releaseIdleRepositories(ctx context.Context) {
 		alive[d.Repository.Value()] = true
 	}
 	for _, repo := range s.repos.sweep(alive, time.Now(), s.cfg.RepositoryIdleTimeout) {
+		s.capGen.Add(1)
 		s.counter.DropRepository(repo)
 		s.log.InfoContext(ctx, "repository idle: label slot given back, its series end", "repository", repo,
 			"idle", s.cfg.RepositoryIdleTimeout.String())
@@ -419,18 +436,18 @@ func (s *Service) WaitReady(ctx context.Context) error {
 // tests and diagnostics.
 func (s *Service) Counts() map[eventcount.Key]uint64 { return s.counter.Counts() }
 
-// view gathers what one scrape reports. The repositories of the
-// object-derived series are admitted under the cap here, last, so that the
-// families only read what it gathered.
-func (s *Service) view() *view {
+// scrapeView is what the families gathered on every scrape read (the
+// per-repository ones read repositoryView, exposition.go).
+func (s *Service) scrapeView() *view {
 	v := &view{
-		counts:           s.counter.Counts(),
 		pending:          s.counter.Pending(),
 		checkpointWrites: map[string]uint64{"success": s.writesOK.Load(), "error": s.writesError.Load()},
+		dropped:          s.repos.droppedTotal(),
+		renders:          s.renders.Load(),
 	}
 	s.events.snapshot(v)
 	s.watches.snapshot(v)
 	v.eventLag = s.lag.snapshot()
 	v.cursors, v.now = s.cursors(), time.Now()
-	return v.admitObjects(s.repos, s.currentObjects())
+	return v
 }

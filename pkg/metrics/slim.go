@@ -4,6 +4,8 @@ package metrics
 // instead of full objects.
 
 import (
+	"context"
+	"fmt"
 	"math"
 	"slices"
 	"time"
@@ -11,10 +13,12 @@ import (
 
 	stablev1 "github.com/liatrio/gitpulse/pkg/apis/stable/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/cache"
 )
 
 // cachedEvent is what the Events informer caches per recorder Event: only
@@ -288,4 +292,70 @@ func compactObject(obj any) (any, error) {
 		return d, nil
 	}
 	return obj, nil
+}
+
+// slimList is one page of a list whose items were made compact records as
+// the page arrived (slimPage). client-go v0.33's reflector gathers every
+// page of a first list before it hands the items to the store (its pager
+// appends them to one list), and the store's transform runs only then: with
+// the full objects, a first list of 70,000 pull requests would hold 70,000
+// decoded objects at once. With slimPage as the list function it holds one
+// page of them, and the records.
+//
+// It is a list to apimachinery (meta.ListAccessor through ListMeta,
+// meta.EachListItem and meta.ExtractList through Items).
+type slimList struct {
+	metav1.TypeMeta
+	metav1.ListMeta
+	Items []runtime.Object
+}
+
+var _ metav1.ListInterface = (*slimList)(nil)
+
+// DeepCopyObject copies the page (the records themselves are shared: nothing
+// modifies a record).
+func (l *slimList) DeepCopyObject() runtime.Object {
+	c := *l
+	l.ListMeta.DeepCopyInto(&c.ListMeta)
+	c.Items = slices.Clone(l.Items)
+	return &c
+}
+
+// slimPage wraps a list function so that each page it returns holds what
+// transform makes of its items instead of the items.
+func slimPage[L runtime.Object](list func(context.Context, metav1.ListOptions) (L, error), transform cache.TransformFunc) cache.ListWithContextFunc {
+	return func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+		page, err := list(ctx, o)
+		if err != nil {
+			return nil, err
+		}
+		return slimmed(page, transform)
+	}
+}
+
+// slimmed is page with its items transformed.
+func slimmed(page runtime.Object, transform cache.TransformFunc) (*slimList, error) {
+	m, err := meta.ListAccessor(page)
+	if err != nil {
+		return nil, err
+	}
+	out := &slimList{ListMeta: metav1.ListMeta{
+		ResourceVersion: m.GetResourceVersion(), Continue: m.GetContinue(), RemainingItemCount: m.GetRemainingItemCount(),
+	}}
+	err = meta.EachListItem(page, func(item runtime.Object) error {
+		slim, err := transform(item)
+		if err != nil {
+			return err
+		}
+		obj, ok := slim.(runtime.Object)
+		if !ok {
+			return fmt.Errorf("transform of %T returned %T, not an object", item, slim)
+		}
+		out.Items = append(out.Items, obj)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }

@@ -25,7 +25,7 @@ type noRecorder struct{}
 func (noRecorder) RecordReconciled(context.Context, githubevent.Change) (recorder.Outcome, error) {
 	return recorder.Outcome(""), nil
 }
-func (noRecorder) Ship(context.Context, string) error                         { return nil }
+func (noRecorder) Ship(context.Context, string) error                                { return nil }
 func (noRecorder) RecordedBranches(context.Context, string, int64) ([]string, error) { return nil, nil }
 
 func TestNew_RequiresTheClientsAndFillsInTheDefaults(t *testing.T) {

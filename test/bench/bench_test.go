@@ -1,8 +1,8 @@
 // Package bench measures gitpulse on the local control plane (`make bench`):
 // the API server's own write ceiling, the recorder's end-to-end rate through
-// HTTP, the recorder's cold start, the metrics function with many Events,
-// and the latency of a webhook through the real adapter and Broker to its
-// object and to its count (endtoend_test.go).
+// HTTP, the recorder's cold start, the metrics function with many Events
+// and with 100k objects, and the latency of a webhook through the real
+// adapter and Broker to its object and to its count (endtoend_test.go).
 // It measures and prints; it asserts nothing about speed. The figures go to
 // docs/benchmarks.md.
 package bench
@@ -163,7 +163,10 @@ func BenchmarkGitpulse(b *testing.B) {
 	b.Run("recorder-cold-start", benchColdStart)
 	b.Run("backfill", benchBackfill) // backfill_test.go
 	benchMetricsGroup(b)             // metrics_test.go
-	// Last, on a stack of its own with the real Broker (endtoend_test.go).
+	// Then each on a stack of its own: the metrics function with 100k
+	// objects (it stops the first stack's metrics function;
+	// objects_test.go), and the real Broker (endtoend_test.go).
+	b.Run("objects-100k", benchMetricsObjects)
 	b.Run("end-to-end", benchEndToEnd)
 }
 

@@ -8,6 +8,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -283,5 +285,93 @@ func TestExposition_PassesPromtoolCheckMetrics(t *testing.T) {
 	out, err := cmd.CombinedOutput()
 	if err != nil || len(strings.TrimSpace(string(out))) > 0 {
 		t.Fatalf("promtool check metrics: %v\n%s\n--- input\n%s", err, out, body)
+	}
+}
+
+// The per-repository families are rendered once per change and kept: a
+// scrape after a change (a new Event, a new object, a format not asked for
+// before) renders and shows it; the next scrape, with nothing changed,
+// serves the same text without rendering again.
+func TestExposition_RenderedOncePerChange(t *testing.T) {
+	env := testenv.Get(t)
+	ns := env.Namespace(t)
+	mustCreateEvents(t, env.Kube, ns, eventSpec{delivery: "r01", kind: "PullRequest", repository: "acme/api", action: "opened"})
+	svc := startService(t, env.Config(), metrics.Config{Namespace: ns})
+	const openMetrics = "application/openmetrics-text; version=1.0.0"
+	steps := []struct {
+		name   string
+		change func(t *testing.T)
+		accept string
+		want   string // a sample the scrape after the change shows
+	}{
+		{"the first scrape renders", nil, "",
+			`gitpulse_pull_request_events_total{action="opened",namespace="NS",repository="acme/api"} 1`},
+		{"a new Event is counted in the next scrape", func(t *testing.T) {
+			mustCreateEvents(t, env.Kube, ns, eventSpec{delivery: "r02", kind: "PullRequest", repository: "acme/api", action: "opened"})
+		}, "", `gitpulse_pull_request_events_total{action="opened",namespace="NS",repository="acme/api"} 2`},
+		{"a new object is in the next scrape", func(t *testing.T) {
+			pr := &stablev1.PullRequest{
+				ObjectMeta: metav1.ObjectMeta{Name: naming.PullRequestName("acme/api", 0, 9)},
+				Spec:       stablev1.PullRequestSpec{User: "u", Branch: "b", Status: "open", ID: "9", Repository: "acme/api", Number: 9},
+			}
+			if _, err := env.Gitpulse.StableV1().PullRequests(ns).Create(context.Background(), pr, metav1.CreateOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		}, "", `gitpulse_pull_requests{namespace="NS",repository="acme/api",state="open"} 1`},
+		{"OpenMetrics is rendered once too", nil, openMetrics,
+			`gitpulse_pull_request_events_total{action="opened",namespace="NS",repository="acme/api"} 2`},
+	}
+	get := func(accept string) string {
+		req := httptest.NewRequest(http.MethodGet, function.MetricsPath, nil)
+		if accept != "" {
+			req.Header.Set("Accept", accept)
+		}
+		rec := httptest.NewRecorder()
+		handlerOf(svc).ServeHTTP(rec, req)
+		if rec.Code != http.StatusOK {
+			t.Fatalf("GET /metrics = %d: %s", rec.Code, rec.Body.String())
+		}
+		return rec.Body.String()
+	}
+	renders := func(body string) float64 {
+		m := regexp.MustCompile(`(?m)^gitpulse_metrics_exposition_renders_total (\S+)$`).FindStringSubmatch(body)
+		if m == nil {
+			t.Fatalf("no gitpulse_metrics_exposition_renders_total in\n%s", body)
+		}
+		v, err := strconv.ParseFloat(m[1], 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	perRepository := []string{"gitpulse_pull_request_events_total", "gitpulse_pull_requests", "gitpulse_branches"}
+	before := 0.0
+	for _, step := range steps {
+		t.Run(step.name, func(t *testing.T) {
+			if step.change != nil {
+				step.change(t)
+			}
+			want := strings.ReplaceAll(step.want, "NS", ns)
+			var first string
+			eventually(t, 30*time.Second, "the change in a scrape", func() (bool, string) {
+				first = get(step.accept)
+				return strings.Contains(first, want), first
+			})
+			rendered := renders(first)
+			if rendered <= before {
+				t.Errorf("renders = %v after the change, want more than %v", rendered, before)
+			}
+			again := get(step.accept)
+			if got := renders(again); got != rendered {
+				t.Errorf("a scrape after no change rendered again: renders %v, then %v", rendered, got)
+			}
+			if a, b := familyText(first, perRepository), familyText(again, perRepository); a != b {
+				t.Errorf("the kept text differs from the first:\n--- first\n%s\n--- again\n%s", a, b)
+			}
+			if step.accept == openMetrics && (!strings.HasSuffix(again, "# EOF\n") || strings.Count(again, "# EOF") != 1) {
+				t.Errorf("OpenMetrics must end in exactly one # EOF:\n%s", again)
+			}
+			before = rendered
+		})
 	}
 }

@@ -63,7 +63,7 @@ func startService(t *testing.T, cfg *rest.Config, c metrics.Config) *metrics.Ser
 
 // handlerOf is what the metrics function serves for svc.
 func handlerOf(svc *metrics.Service) http.Handler {
-	return function.MetricsHandler(svc.Gatherer(), svc.Ready, svc.Alive, slog.New(slog.DiscardHandler))
+	return function.MetricsHandler(svc.Handler(), svc.Ready, svc.Alive)
 }
 
 func testLogger(t *testing.T) *slog.Logger {

@@ -52,7 +52,7 @@ func TestMetrics_ReconcileFiguresFromTheCursors(t *testing.T) {
 	if err := svc.WaitReady(ctx); err != nil {
 		t.Fatal(err)
 	}
-	handler := function.MetricsHandler(svc.Gatherer(), svc.Ready, svc.Alive, slog.New(slog.DiscardHandler))
+	handler := function.MetricsHandler(svc.Handler(), svc.Ready, svc.Alive)
 	w.pass(r) // a second pass sees the failed redeliveries: unrecovered
 	value := func(name string, labels ...string) (float64, bool) {
 		rec := httptest.NewRecorder()
@@ -172,7 +172,7 @@ func TestMetrics_ReconcileErrorsByResourceAndReason(t *testing.T) {
 	if err := svc.WaitReady(ctx); err != nil {
 		t.Fatal(err)
 	}
-	handler := function.MetricsHandler(svc.Gatherer(), svc.Ready, svc.Alive, slog.New(slog.DiscardHandler))
+	handler := function.MetricsHandler(svc.Handler(), svc.Ready, svc.Alive)
 	want := []struct {
 		name   string
 		labels []string
