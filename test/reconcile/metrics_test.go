@@ -34,25 +34,7 @@ func TestMetrics_ReconcileFiguresFromTheCursors(t *testing.T) {
 	}
 	r := w.reconciler()
 	w.pass(r) // redelivers into the outage: still unrecovered
-	kube, gitpulse, err := function.NewClients(w.env.Config())
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc, err := metrics.New(metrics.Options{Config: metrics.Config{Namespace: w.ns, CheckpointInterval: time.Second, MaxRepositories: 10},
-		Kube: kube, Gitpulse: gitpulse, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := svc.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = svc.Stop(context.Background()) })
-	if err := svc.WaitReady(ctx); err != nil {
-		t.Fatal(err)
-	}
-	handler := function.MetricsHandler(svc.Handler(), svc.Ready, svc.Alive)
+	handler := w.metricsHandler(t)
 	w.pass(r) // a second pass sees the failed redeliveries: unrecovered
 	value := func(name string, labels ...string) (float64, bool) {
 		rec := httptest.NewRecorder()
@@ -154,25 +136,7 @@ func TestMetrics_ReconcileErrorsByResourceAndReason(t *testing.T) {
 	w.pass(r)
 	now = now.Add(2 * time.Minute) // past the backoff: the reviews fail again, the rest passes
 	w.pass(r)
-	kube, gitpulse, err := function.NewClients(w.env.Config())
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc, err := metrics.New(metrics.Options{Config: metrics.Config{Namespace: w.ns, CheckpointInterval: time.Second, MaxRepositories: 10},
-		Kube: kube, Gitpulse: gitpulse, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := svc.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = svc.Stop(context.Background()) })
-	if err := svc.WaitReady(ctx); err != nil {
-		t.Fatal(err)
-	}
-	handler := function.MetricsHandler(svc.Handler(), svc.Ready, svc.Alive)
+	handler := w.metricsHandler(t)
 	want := []struct {
 		name   string
 		labels []string
@@ -210,4 +174,30 @@ func TestMetrics_ReconcileErrorsByResourceAndReason(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// metricsHandler starts the real metrics function on the world's namespace
+// and answers /metrics as it does.
+func (w *world) metricsHandler(t *testing.T) http.Handler {
+	t.Helper()
+	kube, gitpulse, err := function.NewClients(w.env.Config())
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := metrics.New(metrics.Options{Config: metrics.Config{Namespace: w.ns, CheckpointInterval: time.Second, MaxRepositories: 10},
+		Kube: kube, Gitpulse: gitpulse, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// As the test's own context was: until the test ends.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	if err := svc.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = svc.Stop(context.Background()) })
+	if err := svc.WaitReady(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return function.MetricsHandler(svc.Handler(), svc.Ready, svc.Alive)
 }
