@@ -219,7 +219,13 @@ func (k objectKind[T]) find(ctx context.Context, r *Recorder, id identity) (T, e
 		fields.OneTermEqualSelector("spec.repository", id.repository),
 		fields.OneTermEqualSelector(k.keyField, id.key)))
 	for _, sel := range selectors {
-		items, err := k.list(ctx, r, metav1.ListOptions{FieldSelector: sel.String()})
+		// From the API server's watch cache as it is (resourceVersion 0):
+		// a consistent list waits for the cache to catch up with etcd,
+		// tens of milliseconds a lookup, which a first backfill pays for
+		// every new object. What this finds was named before a rename or
+		// recorded without the id, not a moment ago; the name's own GET
+		// (locate) was a consistent read.
+		items, err := k.list(ctx, r, metav1.ListOptions{FieldSelector: sel.String(), ResourceVersion: "0"})
 		if err != nil {
 			return none, fmt.Errorf("looking up %s %s: %w", k.name, id, err)
 		}
