@@ -184,8 +184,15 @@ func setAnnotation(meta *metav1.ObjectMeta, key, value string) {
 
 // repositorySelector selects repository's objects by their selectable
 // field spec.repository (the CRDs' selectableFields).
-func repositorySelector(repository string) string {
-	return fields.OneTermEqualSelector("spec.repository", repository).String()
+func repositorySelector(repository string) fields.Selector {
+	return fields.OneTermEqualSelector("spec.repository", repository)
+}
+
+// repositoryIDSelector selects the objects of the repository with GitHub
+// id id by their selectable field spec.repositoryID: also those still
+// under a former name of the repository.
+func repositoryIDSelector(id int64) fields.Selector {
+	return fields.OneTermEqualSelector("spec.repositoryID", strconv.FormatInt(id, 10))
 }
 
 // markApplied says in the status which delivery moved the object last and

@@ -6,11 +6,9 @@ package recorder
 
 import (
 	"context"
-	"strconv"
 
 	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/fields"
 
 	stablev1 "github.com/liatrio/gitpulse/pkg/apis/stable/v1"
 	"github.com/liatrio/gitpulse/pkg/githubevent"
@@ -184,12 +182,12 @@ func (r *Recorder) reconcileBranch(ctx context.Context, ch githubevent.Change, n
 // created, for a reconcile pass to compare with GitHub's branch list.
 func (r *Recorder) RecordedBranches(ctx context.Context, repository string, repositoryID int64) ([]string, error) {
 	var out []string
-	opts := metav1.ListOptions{FieldSelector: repositorySelector(repository), Limit: 500}
+	opts := metav1.ListOptions{FieldSelector: repositorySelector(repository).String(), Limit: 500}
 	ours := func(b *stablev1.Branch) bool { return b.Spec.Repository == repository }
 	if repositoryID > 0 {
 		// Also the objects still under a former name (they follow the
 		// rename when the pass writes them).
-		opts.FieldSelector = fields.OneTermEqualSelector("spec.repositoryID", strconv.FormatInt(repositoryID, 10)).String()
+		opts.FieldSelector = repositoryIDSelector(repositoryID).String()
 		ours = func(b *stablev1.Branch) bool { return b.Spec.RepositoryID == repositoryID }
 	}
 	for {

@@ -8,11 +8,9 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/client-go/util/retry"
 
 	stablev1 "github.com/liatrio/gitpulse/pkg/apis/stable/v1"
@@ -37,10 +35,10 @@ type shipped struct {
 // by its name (selectable field spec.repository). A list without
 // resourceVersion is a consistent read, which ship's argument needs.
 func (r *Recorder) listShipped(ctx context.Context, repository string, repositoryID int64) (*shipped, error) {
-	opts := metav1.ListOptions{FieldSelector: repositorySelector(repository)}
+	opts := metav1.ListOptions{FieldSelector: repositorySelector(repository).String()}
 	ours := func(name string, id int64) bool { return name == repository }
 	if repositoryID > 0 {
-		opts = metav1.ListOptions{FieldSelector: fields.OneTermEqualSelector("spec.repositoryID", strconv.FormatInt(repositoryID, 10)).String()}
+		opts = metav1.ListOptions{FieldSelector: repositoryIDSelector(repositoryID).String()}
 		ours = func(_ string, id int64) bool { return id == repositoryID }
 	}
 	client := r.opts.Gitpulse.StableV1()

@@ -10,7 +10,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -212,12 +211,10 @@ func (k objectKind[T]) find(ctx context.Context, r *Recorder, id identity) (T, e
 	var selectors []fields.Selector
 	if id.repositoryID > 0 {
 		selectors = append(selectors, fields.AndSelectors(
-			fields.OneTermEqualSelector("spec.repositoryID", strconv.FormatInt(id.repositoryID, 10)),
-			fields.OneTermEqualSelector(k.keyField, id.key)))
+			repositoryIDSelector(id.repositoryID), fields.OneTermEqualSelector(k.keyField, id.key)))
 	}
 	selectors = append(selectors, fields.AndSelectors(
-		fields.OneTermEqualSelector("spec.repository", id.repository),
-		fields.OneTermEqualSelector(k.keyField, id.key)))
+		repositorySelector(id.repository), fields.OneTermEqualSelector(k.keyField, id.key)))
 	for _, sel := range selectors {
 		// From the API server's watch cache as it is (resourceVersion 0):
 		// a consistent list waits for the cache to catch up with etcd,

@@ -57,7 +57,7 @@ func TestRepositorySelector_SelectsTheRawName(t *testing.T) {
 		{"o/a,b=c", `spec.repository=o/a\,b\=c`},
 	}
 	for _, tt := range tests {
-		sel := repositorySelector(tt.repository)
+		sel := repositorySelector(tt.repository).String()
 		if sel != tt.want {
 			t.Errorf("repositorySelector(%q) = %q, want %q", tt.repository, sel, tt.want)
 		}

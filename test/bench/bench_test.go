@@ -449,15 +449,20 @@ func sumCounter(body, name string) float64 {
 	return total
 }
 
-func rssMiB(pid int) float64 {
+// rssMiB is a process's resident set (VmRSS).
+func rssMiB(pid int) float64 { return procStatusMiB(pid, "VmRSS:") }
+
+// procStatusMiB is a kB field of /proc/<pid>/status (VmRSS, VmHWM, ...) in
+// MiB; -1 when it cannot be read.
+func procStatusMiB(pid int, field string) float64 {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return -1
 	}
 	for _, l := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(l, "VmRSS:") {
+		if strings.HasPrefix(l, field) {
 			var kb float64
-			fmt.Sscanf(strings.TrimSpace(strings.TrimPrefix(l, "VmRSS:")), "%g", &kb)
+			fmt.Sscanf(strings.TrimSpace(strings.TrimPrefix(l, field)), "%g", &kb)
 			return kb / 1024
 		}
 	}

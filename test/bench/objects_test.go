@@ -590,17 +590,4 @@ func scrapeURL(b *testing.B, url string) string {
 }
 
 // peakRSSMiB is a process's peak resident set (VmHWM).
-func peakRSSMiB(pid int) float64 {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return -1
-	}
-	for _, l := range strings.Split(string(data), "\n") {
-		if strings.HasPrefix(l, "VmHWM:") {
-			var kb float64
-			fmt.Sscanf(strings.TrimSpace(strings.TrimPrefix(l, "VmHWM:")), "%g", &kb)
-			return kb / 1024
-		}
-	}
-	return -1
-}
+func peakRSSMiB(pid int) float64 { return procStatusMiB(pid, "VmHWM:") }
