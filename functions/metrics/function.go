@@ -96,6 +96,9 @@ func (f *Function) Start(ctx context.Context, cfg map[string]string) error {
 		// covers a start-up's pages; afterwards the function makes a
 		// checkpoint write every few seconds and the watches.
 		QPS: 200, Burst: 400,
+		// Those first lists are tens of megabytes; gzip would cost the API
+		// server more CPU than the list itself (docs/benchmarks.md).
+		DisableCompression: true,
 	})
 	if err != nil {
 		return err

@@ -52,15 +52,15 @@ current-context: c
 	}
 	var env Env
 	rt, err := Start(context.Background(), map[string]string{EnvKubeconfig: kubeconfig, EnvNamespace: "ns", EnvInstance: "i-1"},
-		&env, Options{Name: "gitpulse-test", DefaultMemoryLimit: 64 << 20, Timeout: 15 * time.Second, QPS: 1000, Burst: 2000})
+		&env, Options{Name: "gitpulse-test", DefaultMemoryLimit: 64 << 20, Timeout: 15 * time.Second, QPS: 1000, Burst: 2000, DisableCompression: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer rt.Stop()
 	rc := rt.RESTConfig
-	if rc.Host != "https://127.0.0.1:6443" || rc.QPS != 1000 || rc.Burst != 2000 || rc.Timeout != 15*time.Second || rc.UserAgent != "gitpulse-test" {
-		t.Errorf("rest config host %s QPS %v burst %d timeout %s agent %q: want the kubeconfig's host and the options",
-			rc.Host, rc.QPS, rc.Burst, rc.Timeout, rc.UserAgent)
+	if rc.Host != "https://127.0.0.1:6443" || rc.QPS != 1000 || rc.Burst != 2000 || rc.Timeout != 15*time.Second || rc.UserAgent != "gitpulse-test" || !rc.DisableCompression {
+		t.Errorf("rest config host %s QPS %v burst %d timeout %s agent %q compression off %v: want the kubeconfig's host and the options",
+			rc.Host, rc.QPS, rc.Burst, rc.Timeout, rc.UserAgent, rc.DisableCompression)
 	}
 	if rt.Namespace != "ns" || rt.Instance != "i-1" || rt.Kube == nil || rt.Gitpulse == nil || rt.MemoryLimit == nil {
 		t.Errorf("runtime %+v: want namespace, instance, clients and a memory limit", rt)

@@ -32,6 +32,14 @@ type Options struct {
 	// 10).
 	QPS   float32
 	Burst int
+	// DisableCompression asks the API server for uncompressed responses.
+	// It compresses a response over 128 KiB when the client accepts gzip
+	// (Go's transport asks for it by default): a function that lists
+	// tens of thousands of objects from inside the cluster would pay
+	// gzip on both ends, the API server's CPU most, to save bandwidth on
+	// the cluster's own network (client-go's rest.Config.DisableCompression
+	// exists for such clients).
+	DisableCompression bool
 }
 
 // Runtime is what a started function works with.
@@ -80,6 +88,7 @@ func Start(ctx context.Context, cfg map[string]string, env EnvAccessor, opts Opt
 	if opts.QPS > 0 {
 		restCfg.QPS, restCfg.Burst = opts.QPS, opts.Burst
 	}
+	restCfg.DisableCompression = opts.DisableCompression
 	kube, gitpulse, err := NewClients(restCfg)
 	if err != nil {
 		return nil, err

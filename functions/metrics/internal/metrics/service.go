@@ -255,6 +255,7 @@ func (s *Service) startInformers(ctx context.Context) ([]cache.InformerSynced, e
 	prs := s.gitpulse.StableV1().PullRequests(ns)
 	brs := s.gitpulse.StableV1().Branches(ns)
 	des := s.gitpulse.StableV1().GitHubDeployments(ns)
+	list := objectLists(s.gitpulse.StableV1(), ns)
 
 	// Informers and a reflector over ListWatches of our own (rather than
 	// the generated factories) so that every watch (re)start is counted:
@@ -265,10 +266,10 @@ func (s *Service) startInformers(ctx context.Context) ([]cache.InformerSynced, e
 	// memory does not grow with the Events alive (see eventcount).
 	evLW := s.watches.instrument("events",
 		// Each page of the first list is slimmed as it arrives (slimPage).
-		slimPage(func(ctx context.Context, o metav1.ListOptions) (*corev1.EventList, error) {
+		slimPage(paged(func(ctx context.Context, o metav1.ListOptions) (*corev1.EventList, error) {
 			o.FieldSelector = selector
 			return events.List(ctx, o)
-		}, slimEvent),
+		}, eventListPageSize), slimEvent),
 		func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
 			o.FieldSelector = selector
 			return events.Watch(ctx, o)
@@ -291,17 +292,18 @@ func (s *Service) startInformers(ctx context.Context) ([]cache.InformerSynced, e
 			}
 		}, backoff, true, ctx.Done())
 	}
-	// The objects' first lists come in pages of 500, each slimmed to the
-	// records the caches keep as it arrives (slimPage): the informers'
-	// transform alone would run only after the whole list was gathered.
+	// The objects' first lists come in pages of 500 (paged), each decoded
+	// into the records the caches keep as it streams in (streamedList): the
+	// informers' transform alone would run only after the whole list was
+	// gathered, on fully decoded objects.
 	prInf := s.informer("pullrequests", &stablev1.PullRequest{}, objectTransform, objectIndexers(),
-		slimPage(prs.List, objectTransform),
+		list.prs,
 		func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) { return prs.Watch(ctx, o) })
 	brInf := s.informer("branches", &stablev1.Branch{}, objectTransform, objectIndexers(),
-		slimPage(brs.List, objectTransform),
+		list.brs,
 		func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) { return brs.Watch(ctx, o) })
 	deInf := s.informer("githubdeployments", &stablev1.GitHubDeployment{}, objectTransform, objectIndexers(),
-		slimPage(des.List, objectTransform),
+		list.des,
 		func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) { return des.Watch(ctx, o) })
 
 	// Any change of an object makes the aggregate stale (objects.go).
@@ -324,8 +326,37 @@ func (s *Service) startInformers(ctx context.Context) ([]cache.InformerSynced, e
 	return []cache.InformerSynced{s.events.HasSynced, prInf.HasSynced, brInf.HasSynced, deInf.HasSynced}, nil
 }
 
-// eventListPageSize is the Events' first list's page size.
-const eventListPageSize = 5000
+// The first lists' page sizes: the Events' (protobuf, ~1 KB each) and the
+// objects' (JSON, a few KB each).
+const (
+	eventListPageSize  = 5000
+	objectListPageSize = 500
+)
+
+// paged makes a reflector's list a paginated one. A reflector lists first
+// at resourceVersion "0" (whatever the watch cache holds), and the API
+// server serves such a list whole, whatever its limit
+// (k8s.io/apiserver/pkg/storage/cacher, computeListLimit: "the limit is
+// ignored for requests that set RV == 0"): 70,000 pull requests came as one
+// response of ~200 MB, decoded at once (a peak RSS of ~800 MiB) before
+// slimPage could slim a page of them. A list at resourceVersion "" with a
+// limit is a consistent list, paginated, and since Kubernetes 1.31
+// (ConsistentListFromCache) and 1.33 (ListFromCacheSnapshot) served from the
+// watch cache, continue tokens included; older API servers serve it from
+// etcd, page by page. A re-list at a resourceVersion the reflector saw keeps
+// it and gets the limit too (an exact-version list, from the cache's
+// snapshots where it has them).
+func paged[L runtime.Object](list func(context.Context, metav1.ListOptions) (L, error), pageSize int64) func(context.Context, metav1.ListOptions) (L, error) {
+	return func(ctx context.Context, o metav1.ListOptions) (L, error) {
+		if o.Continue == "" && o.ResourceVersion == "0" {
+			o.ResourceVersion, o.ResourceVersionMatch = "", ""
+		}
+		if o.Limit == 0 {
+			o.Limit = pageSize
+		}
+		return list(ctx, o)
+	}
+}
 
 // objectTransform is what the PullRequest, Branch and GitHubDeployment
 // caches keep of each object: a compact record (slim.go).
