@@ -10,6 +10,7 @@ import (
 const (
 	EnvMaxBytes    = "GITPULSE_MAX_INFLIGHT_BYTES"
 	EnvMaxRequests = "GITPULSE_MAX_INFLIGHT_REQUESTS"
+	EnvMaxQueued   = "GITPULSE_MAX_QUEUED_REQUESTS"
 )
 
 // Defaults of FromEnv: four maximum-size webhook bodies at once (each costs
@@ -19,11 +20,16 @@ const (
 const (
 	DefaultMaxBytes    = 4 * DefaultMaxBodyBytes
 	DefaultMaxRequests = 64
+	// QueuedPerRequest is how many requests may wait per place when
+	// $GITPULSE_MAX_QUEUED_REQUESTS is not set: queue-proxy's ten per unit of
+	// containerConcurrency.
+	QueuedPerRequest = 10
 )
 
-// FromEnv builds a Limiter from $GITPULSE_MAX_INFLIGHT_BYTES and
-// $GITPULSE_MAX_INFLIGHT_REQUESTS (0 turns a bound off), defaulting to
-// DefaultMaxBytes and DefaultMaxRequests.
+// FromEnv builds a Limiter from $GITPULSE_MAX_INFLIGHT_BYTES,
+// $GITPULSE_MAX_INFLIGHT_REQUESTS (0 turns a bound off) and
+// $GITPULSE_MAX_QUEUED_REQUESTS (0: none wait), defaulting to DefaultMaxBytes,
+// DefaultMaxRequests and QueuedPerRequest times the request bound.
 func FromEnv(getenv func(string) string) (*Limiter, error) {
 	opts := Options{MaxBytes: DefaultMaxBytes, MaxRequests: DefaultMaxRequests}
 	var errs []error
@@ -40,6 +46,14 @@ func FromEnv(getenv func(string) string) (*Limiter, error) {
 			errs = append(errs, fmt.Errorf("%s=%q: want a number of requests, 0 for no bound", EnvMaxRequests, v))
 		}
 		opts.MaxRequests = n
+	}
+	opts.MaxQueued = QueuedPerRequest * opts.MaxRequests
+	if v := getenv(EnvMaxQueued); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			errs = append(errs, fmt.Errorf("%s=%q: want a number of requests, 0 for none waiting", EnvMaxQueued, v))
+		}
+		opts.MaxQueued = n
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err

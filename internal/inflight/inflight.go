@@ -7,9 +7,11 @@
 package inflight
 
 import (
+	"context"
 	"io"
 	"math"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -31,6 +33,16 @@ type Options struct {
 	MaxBodyBytes int64
 	// RetryAfter is the Retry-After of a 503; default one second.
 	RetryAfter time.Duration
+	// MaxQueued bounds the requests that wait, in arrival order, for one
+	// of the MaxRequests places instead of being answered 503 at once, as
+	// Knative Serving's queue-proxy queues up to ten times the
+	// revision's containerConcurrency before it refuses (its buildBreaker,
+	// knative.dev/serving cmd/queue): a 503 is a retry through every hop
+	// of the Broker, which costs more than the wait it saves. A request
+	// waits until a place is free or its client goes away. Only the request
+	// bound queues: a body that does not fit the byte bound is refused at
+	// once, so that memory stays bounded by MaxBytes. 0: nothing waits.
+	MaxQueued int
 }
 
 // DefaultMaxBodyBytes is GitHub's cap on webhook payloads.
@@ -42,7 +54,11 @@ type Limiter struct {
 	mu       sync.Mutex
 	requests int
 	bytes    int64
-	refused  atomic.Uint64
+	// waiting are the queued requests, oldest first: each is handed a
+	// place (its request counted) and its channel closed when one is free.
+	waiting []chan struct{}
+	refused atomic.Uint64
+	queued  atomic.Uint64
 }
 
 // New returns a Limiter with opts' defaults filled in.
@@ -60,6 +76,16 @@ func New(opts Options) *Limiter {
 // nothing, when that does not fit; otherwise release must be called once
 // the request is done.
 func (l *Limiter) Acquire(n int64) (release func(), ok bool) {
+	return l.acquire(nil, n)
+}
+
+// AcquireWait is Acquire that, when only the request bound is full, waits
+// in line for a place (at most MaxQueued wait) until ctx is done.
+func (l *Limiter) AcquireWait(ctx context.Context, n int64) (release func(), ok bool) {
+	return l.acquire(ctx, n)
+}
+
+func (l *Limiter) acquire(ctx context.Context, n int64) (release func(), ok bool) {
 	if n < 0 {
 		n = 0
 	}
@@ -67,14 +93,41 @@ func (l *Limiter) Acquire(n int64) (release func(), ok bool) {
 		n = l.opts.MaxBytes
 	}
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	if (l.opts.MaxRequests > 0 && l.requests >= l.opts.MaxRequests) ||
-		(l.opts.MaxBytes > 0 && l.bytes+n > l.opts.MaxBytes) {
+	requestsFull := l.opts.MaxRequests > 0 && (l.requests >= l.opts.MaxRequests || len(l.waiting) > 0)
+	if requestsFull && ctx != nil && len(l.waiting) < l.opts.MaxQueued {
+		// In line; a place freed is handed over with its request counted.
+		ready := make(chan struct{})
+		l.waiting = append(l.waiting, ready)
+		l.queued.Add(1)
+		l.mu.Unlock()
+		select {
+		case <-ready:
+			l.mu.Lock()
+		case <-ctx.Done():
+			l.mu.Lock()
+			select {
+			case <-ready: // handed a place as the client went: give it on
+				l.requests--
+				l.handOn()
+			default:
+				l.waiting = slices.DeleteFunc(l.waiting, func(c chan struct{}) bool { return c == ready })
+			}
+			l.mu.Unlock()
+			l.refused.Add(1)
+			return nil, false
+		}
+		l.requests-- // counted when handed over; counted again below
+		requestsFull = false
+	}
+	if requestsFull || (l.opts.MaxBytes > 0 && l.bytes+n > l.opts.MaxBytes) {
+		l.handOn()
+		l.mu.Unlock()
 		l.refused.Add(1)
 		return nil, false
 	}
 	l.requests++
 	l.bytes += n
+	l.mu.Unlock()
 	var once sync.Once
 	return func() {
 		once.Do(func() {
@@ -82,8 +135,18 @@ func (l *Limiter) Acquire(n int64) (release func(), ok bool) {
 			defer l.mu.Unlock()
 			l.requests--
 			l.bytes -= n
+			l.handOn()
 		})
 	}, true
+}
+
+// handOn hands the places free to the oldest waiting requests. l.mu is held.
+func (l *Limiter) handOn() {
+	for len(l.waiting) > 0 && l.requests < l.opts.MaxRequests {
+		l.requests++
+		close(l.waiting[0])
+		l.waiting = l.waiting[1:]
+	}
 }
 
 // InFlight is what is reserved now.
@@ -95,6 +158,9 @@ func (l *Limiter) InFlight() (requests int, bytes int64) {
 
 // Refused is the number of requests refused so far.
 func (l *Limiter) Refused() uint64 { return l.refused.Load() }
+
+// Queued is the number of requests that have waited in line so far.
+func (l *Limiter) Queued() uint64 { return l.queued.Load() }
 
 // Handler admits requests to next while they fit and answers the others
 // 503 with Retry-After. A refused body is discarded as it arrives (up to
@@ -109,7 +175,7 @@ func (l *Limiter) Handler(next http.Handler) http.Handler {
 			n = l.opts.MaxBodyBytes
 			r.Body = http.MaxBytesReader(w, r.Body, n)
 		}
-		release, ok := l.Acquire(n)
+		release, ok := l.AcquireWait(r.Context(), n)
 		if !ok {
 			if m, _ := io.Copy(io.Discard, io.LimitReader(r.Body, l.opts.MaxBodyBytes)); m >= l.opts.MaxBodyBytes {
 				w.Header().Set("Connection", "close")

@@ -1,6 +1,7 @@
 package inflight
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net/http"
@@ -133,13 +134,16 @@ func TestFromEnv_DefaultsAndOverrides(t *testing.T) {
 		env          map[string]string
 		wantBytes    int64
 		wantRequests int
+		wantQueued   int
 		wantErr      bool
 	}{
-		{"defaults", nil, DefaultMaxBytes, DefaultMaxRequests, false},
-		{"set", map[string]string{EnvMaxBytes: "1000", EnvMaxRequests: "3"}, 1000, 3, false},
-		{"off", map[string]string{EnvMaxBytes: "0", EnvMaxRequests: "0"}, 0, 0, false},
-		{"not a number", map[string]string{EnvMaxBytes: "lots"}, 0, 0, true},
-		{"negative", map[string]string{EnvMaxRequests: "-1"}, 0, 0, true},
+		{"defaults", nil, DefaultMaxBytes, DefaultMaxRequests, QueuedPerRequest * DefaultMaxRequests, false},
+		{"set", map[string]string{EnvMaxBytes: "1000", EnvMaxRequests: "3", EnvMaxQueued: "7"}, 1000, 3, 7, false},
+		{"the queue follows the request bound", map[string]string{EnvMaxRequests: "3"}, DefaultMaxBytes, 3, 30, false},
+		{"off", map[string]string{EnvMaxBytes: "0", EnvMaxRequests: "0", EnvMaxQueued: "0"}, 0, 0, 0, false},
+		{"not a number", map[string]string{EnvMaxBytes: "lots"}, 0, 0, 0, true},
+		{"negative", map[string]string{EnvMaxRequests: "-1"}, 0, 0, 0, true},
+		{"a negative queue", map[string]string{EnvMaxQueued: "-1"}, 0, 0, 0, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -147,10 +151,78 @@ func TestFromEnv_DefaultsAndOverrides(t *testing.T) {
 			if (err != nil) != tt.wantErr {
 				t.Fatalf("err = %v, want error %v", err, tt.wantErr)
 			}
-			if err == nil && (l.opts.MaxBytes != tt.wantBytes || l.opts.MaxRequests != tt.wantRequests) {
-				t.Fatalf("bounds %d bytes %d requests, want %d %d", l.opts.MaxBytes, l.opts.MaxRequests, tt.wantBytes, tt.wantRequests)
+			if err == nil && (l.opts.MaxBytes != tt.wantBytes || l.opts.MaxRequests != tt.wantRequests || l.opts.MaxQueued != tt.wantQueued) {
+				t.Fatalf("bounds %d bytes %d requests %d queued, want %d %d %d", l.opts.MaxBytes, l.opts.MaxRequests, l.opts.MaxQueued,
+					tt.wantBytes, tt.wantRequests, tt.wantQueued)
 			}
 		})
+	}
+}
+
+// Over the request bound, requests wait in line (at most MaxQueued) and are
+// served in arrival order as places free; one more is refused at once, and
+// one whose client goes away leaves the line without a place.
+func TestAcquireWait_QueuesOverTheRequestBoundInArrivalOrder(t *testing.T) {
+	l := New(Options{MaxRequests: 1, MaxQueued: 2})
+	first, ok := l.AcquireWait(context.Background(), 0)
+	if !ok {
+		t.Fatal("the first request was refused")
+	}
+	served := make(chan int, 3)
+	goneCtx, goAway := context.WithCancel(context.Background())
+	wait := func(i int, ctx context.Context) {
+		release, ok := l.AcquireWait(ctx, 0)
+		if !ok {
+			served <- -i
+			return
+		}
+		served <- i
+		release()
+	}
+	go wait(1, goneCtx)
+	waitFor(t, func() bool { return l.Queued() == 1 })
+	go wait(2, context.Background())
+	waitFor(t, func() bool { return l.Queued() == 2 })
+	if _, ok := l.AcquireWait(context.Background(), 0); ok {
+		t.Fatal("a third waiter was admitted past MaxQueued 2")
+	}
+	goAway() // the first in line goes away: the second takes its turn
+	if got := <-served; got != -1 {
+		t.Fatalf("got %d, want the first waiter refused as its client went", got)
+	}
+	first()
+	if got := <-served; got != 2 {
+		t.Fatalf("got %d, want the second waiter served", got)
+	}
+	if r, _ := l.InFlight(); r != 0 {
+		t.Fatalf("%d requests in flight after all left, want 0", r)
+	}
+	if l.Refused() != 2 {
+		t.Fatalf("Refused() = %d, want 2 (the one over the queue, the one gone)", l.Refused())
+	}
+}
+
+// A body over the byte bound is refused at once even when the queue has
+// room: waiting bodies would not be bounded by MaxBytes.
+func TestAcquireWait_TheByteBoundDoesNotQueue(t *testing.T) {
+	l := New(Options{MaxRequests: 4, MaxBytes: 100, MaxQueued: 10})
+	if _, ok := l.AcquireWait(context.Background(), 100); !ok {
+		t.Fatal("the first body was refused")
+	}
+	if _, ok := l.AcquireWait(context.Background(), 1); ok {
+		t.Fatal("a body over the byte bound was admitted")
+	}
+	if l.Queued() != 0 {
+		t.Fatalf("Queued() = %d, want 0", l.Queued())
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); !cond(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 5 s")
+		}
 	}
 }
 

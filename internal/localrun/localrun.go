@@ -110,6 +110,7 @@ type Stack struct {
 	// queueSrv bounds what reaches the recorder process, which listens on
 	// recorderProcessPort (startQueue).
 	queueSrv            *http.Server
+	queue               *inflight.Limiter
 	recorderProcessPort int
 	intakeURL           string
 	adapter             *ghadapter.Adapter
@@ -240,10 +241,15 @@ func (s *Stack) startQueue() error {
 		return fmt.Errorf("recorder queue: %w", err)
 	}
 	target, _ := url.Parse("http://127.0.0.1:" + strconv.Itoa(s.recorderProcessPort))
+	s.queue = limit
 	s.queueSrv = &http.Server{Handler: limit.Proxy(target), ReadHeaderTimeout: 2 * time.Second}
 	go s.queueSrv.Serve(lis)
 	return nil
 }
+
+// RecorderQueue is the bound in front of the recorder process (nil before
+// it starts): how many requests it has queued and refused.
+func (s *Stack) RecorderQueue() *inflight.Limiter { return s.queue }
 
 // getenv is the functions' environment: Options.Env over the process's.
 func (s *Stack) getenv(key string) string {

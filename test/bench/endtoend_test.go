@@ -362,6 +362,7 @@ func runEndToEnd(ctx context.Context, b *testing.B, s *localrun.Stack, o *e2eObs
 	counted0 := o.counted()
 	lag0 := scrapeLag(b, s)
 	deadLetters0 := len(s.DeadLetter().Events())
+	queued0, bounded0 := s.RecorderQueue().Queued(), s.RecorderQueue().Refused()
 	cpu0 := e2eCPU(b, s)
 	logFrom := fileSize(o.recorderLog)
 	api0 := apiserverLatency(b, s)
@@ -476,9 +477,10 @@ func runEndToEnd(ctx context.Context, b *testing.B, s *localrun.Stack, o *e2eObs
 		rate, ms(object, 0.5), ms(object, 0.99), ms(metrics, 0.5), ms(metrics, 0.99))
 	fmt.Println(line)
 	record(fmt.Sprintf("end-to-end %d/s", rate), "%s", strings.TrimPrefix(line, fmt.Sprintf("end-to-end %d/s   ", rate)))
-	outcome := fmt.Sprintf("sent %d in %s (%.0f/s, sender at most %s late)   adapter answers %s   recorder attempts %d (%d deliveries retried, %d retries) answers %s (its own refusals %s)   dead-lettered %d   no object %d   object not counted %d",
+	queued, bounded := s.RecorderQueue().Queued()-queued0, s.RecorderQueue().Refused()-bounded0
+	outcome := fmt.Sprintf("sent %d in %s (%.0f/s, sender at most %s late)   adapter answers %s   recorder attempts %d (%d deliveries retried, %d retries) answers %s (its own refusals %s; the bound in front of it queued %d, refused %d)   dead-lettered %d   no object %d   object not counted %d",
 		n, sendWall.Round(time.Millisecond), float64(n)/sendWall.Seconds(), late.Round(time.Millisecond), codes(answers),
-		attempts, retried, extraAttempts, codes(recorderCodes), refusals, deadLettered, noObject, notCounted)
+		attempts, retried, extraAttempts, codes(recorderCodes), refusals, queued, bounded, deadLettered, noObject, notCounted)
 	fmt.Printf("end-to-end %d/s   %s\n", rate, outcome)
 	record(fmt.Sprintf("  end-to-end %d/s outcome", rate), "%s", outcome)
 	pp := func(ds []time.Duration) string { return ms(ds, 0.5) + "/" + ms(ds, 0.99) }
