@@ -64,6 +64,11 @@ type exposition struct {
 	mu     sync.Mutex
 	inputs renderInputs
 	texts  map[expfmt.Format][]familyText
+	// sizes are the last render's length per format: the next render's
+	// buffer starts that large, so that it is not grown by doubling (a
+	// 14 MB text went through 1, 2, 4, 8 and 16 MB buffers and was kept in
+	// a 20 MB one).
+	sizes map[expfmt.Format]int
 	// rendering is the view the repository collector reads while a render
 	// runs.
 	rendering atomic.Pointer[view]
@@ -118,6 +123,9 @@ func (s *Service) repositoryText(format expfmt.Format) ([]familyText, error) {
 		return nil, fmt.Errorf("gathering: %w", err)
 	}
 	var buf bytes.Buffer
+	if n := e.sizes[format]; n > 0 {
+		buf.Grow(n + n/32)
+	}
 	enc := expfmt.NewEncoder(&buf, format)
 	ends := make([]int, len(mfs))
 	for i, mf := range mfs {
@@ -128,6 +136,13 @@ func (s *Service) repositoryText(format expfmt.Format) ([]familyText, error) {
 	}
 	// Not closed: OpenMetrics' EOF comes after the scrape's own families.
 	all, start := buf.Bytes(), 0
+	if cap(all) > len(all)+len(all)/16 { // the first render, or a shrunk one
+		all = bytes.Clone(all)
+	}
+	if e.sizes == nil {
+		e.sizes = map[expfmt.Format]int{}
+	}
+	e.sizes[format] = len(all)
 	texts := make([]familyText, len(mfs))
 	for i, mf := range mfs {
 		texts[i] = familyText{name: mf.GetName(), text: all[start:ends[i]:ends[i]]}
