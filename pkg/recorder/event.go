@@ -8,6 +8,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
 
 	stablev1 "github.com/liatrio/gitpulse/pkg/apis/stable/v1"
 	"github.com/liatrio/gitpulse/pkg/githubevent"
@@ -92,7 +93,14 @@ func (r *Recorder) event(ch githubevent.Change, ref corev1.ObjectReference, name
 
 // createEvent writes ev; it reports false when the Event already existed.
 func (r *Recorder) createEvent(ctx context.Context, ev *corev1.Event) (bool, error) {
-	_, err := r.opts.Kube.CoreV1().Events(r.opts.Namespace).Create(ctx, ev, metav1.CreateOptions{})
+	var err error
+	if rc, ok := r.opts.Kube.CoreV1().RESTClient().(*rest.RESTClient); ok && rc != nil {
+		// The typed client's Create, without decoding the Event the API
+		// server answers: nothing reads it.
+		err = rc.Post().Namespace(r.opts.Namespace).Resource("events").Body(ev).Do(ctx).Error()
+	} else { // a fake clientset (unit tests) has no REST client
+		_, err = r.opts.Kube.CoreV1().Events(r.opts.Namespace).Create(ctx, ev, metav1.CreateOptions{})
+	}
 	switch {
 	case apierrors.IsAlreadyExists(err):
 		return false, nil
