@@ -384,7 +384,7 @@ func (m *mismatch) lean(obj *metav1.ObjectMeta) {
 	}
 	bookkeeping := map[string]bool{
 		stablev1.AnnotationRecentDeliveries: true,
-		stablev1.AnnotationReconciledAt: true, recorder.AnnotationCountedStatuses: true,
+		stablev1.AnnotationReconciledAt:     true, recorder.AnnotationCountedStatuses: true,
 		recorder.AnnotationCountedReviews: true, stablev1.AnnotationRepositoryNamedAt: true,
 	}
 	for k := range obj.Annotations {
