@@ -3,8 +3,6 @@ package recorder
 import (
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/hex"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -21,19 +19,15 @@ import (
 // the repository's labels, and the small time rules the kinds share. It is
 // written in the same update as the spec.
 
-// AnnotationRecentPayloads holds short SHA-256 digests of the payloads of
-// the object's recent deliveries, newest first (as many as
-// DefaultRecentPayloads): a payload byte-for-byte identical to one of
-// them under another delivery id, that would change nothing but counts, is
-// a replay (the signature does not cover X-GitHub-Delivery; see
-// docs/deploy.md, "Replay and forgery").
-const AnnotationRecentPayloads = stablev1.GroupName + "/recent-payloads"
-
-// PayloadDigest is what AnnotationRecentPayloads keeps of a payload: 16 hex
-// digits of its SHA-256.
+// PayloadDigest is what an object's recent-deliveries entry keeps of its
+// delivery's payload, for the replay check: 72 bits of its SHA-256 in
+// URL-safe base64 (12 characters). A payload byte-for-byte identical to
+// one of the object's recent ones under another delivery id, that would
+// change nothing but counts, is a replay (the signature does not cover
+// X-GitHub-Delivery; see docs/deploy.md, "Replay and forgery").
 func PayloadDigest(data []byte) string {
 	sum := sha256.Sum256(data)
-	return hex.EncodeToString(sum[:8])
+	return base64.RawURLEncoding.EncodeToString(sum[:9])
 }
 
 // replayed reports whether digest is among the object's recent payloads.
@@ -41,23 +35,12 @@ func replayed(meta *metav1.ObjectMeta, digest string) bool {
 	if digest == "" {
 		return false
 	}
-	v := meta.Annotations[AnnotationRecentPayloads]
-	return v != "" && slices.Contains(strings.Split(v, ","), digest)
-}
-
-// rememberPayload records digest, newest first, keeping at most max.
-func rememberPayload(meta *metav1.ObjectMeta, digest string, max int) {
-	if digest == "" {
-		return
+	for _, e := range recentDeliveries(meta) {
+		if e.digest == digest {
+			return true
+		}
 	}
-	ids := []string{digest}
-	if v := meta.Annotations[AnnotationRecentPayloads]; v != "" {
-		ids = append(ids, strings.Split(v, ",")...)
-	}
-	if len(ids) > max {
-		ids = ids[:max]
-	}
-	setAnnotation(meta, AnnotationRecentPayloads, strings.Join(ids, ","))
+	return false
 }
 
 // The recorder remembers, on each object, which deliveries it applied and
@@ -68,9 +51,15 @@ func rememberPayload(meta *metav1.ObjectMeta, digest string, max int) {
 //
 // Each entry is "<key>@<unix seconds, base 36>", newest first, where key is
 // deliveryKey(id): 12 characters instead of a 36-character GUID, so that a
-// busy branch's three days fit in one annotation. Entries written by older
-// versions are bare delivery ids without a time; they are matched as such
-// and kept among the newest DefaultRecentPayloads entries only, as before.
+// busy branch's three days fit in one annotation. The newest
+// DefaultRecentPayloads entries of deliveries (not reconcile passes) also
+// carry their payload's digest, "<key>@<time>@<digest>", for the replay
+// check: one annotation, one field for the API server's bookkeeping, where
+// there were two. An entry with a digest outlives the window while it is
+// among those, so that a payload is remembered as long as it used to be
+// (its own count, not the window). Bare delivery ids without a time are
+// matched as such and kept among the newest DefaultRecentPayloads entries
+// only.
 const (
 	// DefaultDeliveryWindow is how long an applied delivery is remembered:
 	// GitHub.com lets deliveries be redelivered for 3 days
@@ -84,8 +73,9 @@ const (
 	// to one object, sustained for three days. Beyond
 	// that the oldest are forgotten early (see README, "Exactly once").
 	DefaultRecentDeliveries = 6000
-	// DefaultRecentPayloads bounds AnnotationRecentPayloads (the replay
-	// check looks at recent payloads only) and the legacy entries.
+	// DefaultRecentPayloads bounds the entries that carry a payload digest
+	// (the replay check looks at recent payloads only) and the bare-id
+	// entries.
 	DefaultRecentPayloads = 20
 	// DefaultEventTTL is the API server's default --event-ttl.
 	DefaultEventTTL = time.Hour
@@ -99,17 +89,23 @@ func deliveryKey(id string) string {
 	return base64.RawURLEncoding.EncodeToString(sum[:9])
 }
 
-// remembered is one entry: at is zero for a legacy (bare id) entry.
+// remembered is one entry: at is zero for a bare-id entry; digest is its
+// payload's, or "".
 type remembered struct {
-	key string // deliveryKey(id), or the bare id of a legacy entry
-	at  time.Time
+	key    string // deliveryKey(id), or the bare id
+	at     time.Time
+	digest string
 }
 
 func (e remembered) String() string {
 	if e.at.IsZero() {
 		return e.key
 	}
-	return e.key + "@" + strconv.FormatInt(e.at.Unix(), 36)
+	s := e.key + "@" + strconv.FormatInt(e.at.Unix(), 36)
+	if e.digest != "" {
+		s += "@" + e.digest
+	}
+	return s
 }
 
 func recentDeliveries(meta *metav1.ObjectMeta) []remembered {
@@ -120,11 +116,12 @@ func recentDeliveries(meta *metav1.ObjectMeta) []remembered {
 	parts := strings.Split(v, ",")
 	out := make([]remembered, 0, len(parts))
 	for _, p := range parts {
-		key, at, ok := strings.Cut(p, "@")
+		key, rest, ok := strings.Cut(p, "@")
 		e := remembered{key: key}
 		if ok {
+			at, digest, _ := strings.Cut(rest, "@")
 			if sec, err := strconv.ParseInt(at, 36, 64); err == nil {
-				e.at = time.Unix(sec, 0)
+				e.at, e.digest = time.Unix(sec, 0), digest
 			}
 		}
 		out = append(out, e)
@@ -156,18 +153,33 @@ func seen(meta *metav1.ObjectMeta, deliveryID string) bool {
 	return ok
 }
 
-// remember records deliveryID as applied at now, newest first, forgetting
-// entries older than window and keeping at most max.
-func remember(meta *metav1.ObjectMeta, deliveryID string, now time.Time, window time.Duration, max int) {
-	kept := []string{remembered{key: deliveryKey(deliveryID), at: now}.String()}
+// remember records deliveryID as applied at now, with its payload's digest
+// (PayloadDigest; "" for none), newest first: it forgets entries older
+// than window, unless they are among the newest DefaultRecentPayloads
+// with a digest, keeps the digests of those only, and keeps at most max
+// entries.
+func remember(meta *metav1.ObjectMeta, deliveryID, digest string, now time.Time, window time.Duration, max int) {
+	entry := remembered{key: deliveryKey(deliveryID), at: now, digest: digest}
+	kept := []string{entry.String()}
+	digests := 0
+	if digest != "" {
+		digests++
+	}
 	for i, e := range recentDeliveries(meta) {
 		if len(kept) >= max {
 			break
 		}
+		if e.digest != "" {
+			if digests < DefaultRecentPayloads {
+				digests++
+			} else {
+				e.digest = ""
+			}
+		}
 		switch {
 		case e.at.IsZero() && i+1 >= DefaultRecentPayloads:
-			continue // legacy: kept as long as the old count bound would have
-		case !e.at.IsZero() && now.Sub(e.at) > window:
+			continue // a bare id: kept as long as the count bound keeps it
+		case !e.at.IsZero() && e.digest == "" && now.Sub(e.at) > window:
 			continue
 		}
 		kept = append(kept, e.String())

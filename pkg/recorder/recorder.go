@@ -210,7 +210,9 @@ func (tooLargeError) TooLarge() bool { return true }
 // says Invalid, data over MaxBodyBytes says TooLarge; the API server's own
 // errors are returned as they are.
 func (r *Recorder) Receive(ctx context.Context, e event.Event) (Outcome, error) {
-	log := r.log.With("delivery", e.ID(), "type", e.Type())
+	// The delivery's attributes are added where a line is logged: a logger
+	// With them formats them at once, logged or not.
+	log := r.log
 	if n := int64(len(e.Data())); n > r.opts.MaxBodyBytes {
 		return "", tooLargeError{size: n, limit: r.opts.MaxBodyBytes}
 	}
@@ -224,11 +226,11 @@ func (r *Recorder) Receive(ctx context.Context, e event.Event) (Outcome, error) 
 	}
 	if ch.Ignored == "" && !r.ownerAllowed(ch.Repository) {
 		ch.Ignored = "owner is not among the allowed owners"
-		log.Info("delivery ignored", "why", ch.Ignored, "repository", ch.Repository)
+		log.Info("delivery ignored", "delivery", e.ID(), "type", e.Type(), "why", ch.Ignored, "repository", ch.Repository)
 		return Ignored, nil
 	}
 	if ch.Ignored != "" {
-		log.Debug("delivery ignored", "why", ch.Ignored, "repository", ch.Repository)
+		log.Debug("delivery ignored", "delivery", e.ID(), "type", e.Type(), "why", ch.Ignored, "repository", ch.Repository)
 		return Ignored, nil
 	}
 	outcome, err := r.record(ctx, ch, PayloadDigest(e.Data()))
@@ -237,11 +239,13 @@ func (r *Recorder) Receive(ctx context.Context, e event.Event) (Outcome, error) 
 	}
 	if outcome == Replayed {
 		log.Warn("delivery replayed: its payload was recorded recently under another delivery id; nothing written",
-			"repository", ch.Repository, "kind", ch.Kind(), "action", ch.Action())
+			"delivery", e.ID(), "type", e.Type(), "repository", ch.Repository, "kind", ch.Kind(), "action", ch.Action())
 		return outcome, nil
 	}
-	log.Info("delivery "+string(outcome), "outcome", outcome, "repository", ch.Repository,
-		"kind", ch.Kind(), "action", ch.Action(), "reason", ch.Reason(),
-		"occurredAt", ch.OccurredAt, "timeSource", ch.TimeSource)
+	if log.Enabled(ctx, slog.LevelInfo) {
+		log.Info("delivery "+string(outcome), "delivery", e.ID(), "type", e.Type(), "outcome", outcome, "repository", ch.Repository,
+			"kind", ch.Kind(), "action", ch.Action(), "reason", ch.Reason(),
+			"occurredAt", ch.OccurredAt, "timeSource", ch.TimeSource)
+	}
 	return outcome, nil
 }

@@ -328,8 +328,7 @@ func upsert[E any, T recordedObject[E]](ctx context.Context, r *Recorder, k obje
 				k.rename(obj, k.identity(obj).repository, id)
 			}
 			k.nameAt(obj, w.namedAt)
-			remember(m, w.delivery, now, r.opts.DeliveryWindow, r.opts.RecentDeliveries)
-			rememberPayload(m, w.digest, DefaultRecentPayloads)
+			remember(m, w.delivery, w.digest, now, r.opts.DeliveryWindow, r.opts.RecentDeliveries)
 			out, werr = c.Create(ctx, obj, metav1.CreateOptions{})
 		case !k.identity(cur).same(names.identity) && !fromCache:
 			r.log.Error("BUG: the object named after this delivery's identity is about another one; nothing written",
@@ -362,8 +361,7 @@ func upsert[E any, T recordedObject[E]](ctx context.Context, r *Recorder, k obje
 				res.object = k.reference(out)
 				return out, res, nil
 			}
-			remember(metaOf(obj), w.delivery, now, r.opts.DeliveryWindow, r.opts.RecentDeliveries)
-			rememberPayload(metaOf(obj), w.digest, DefaultRecentPayloads)
+			remember(metaOf(obj), w.delivery, w.digest, now, r.opts.DeliveryWindow, r.opts.RecentDeliveries)
 			// The status rides in the same write: the CRDs have no status
 			// subresource.
 			out, werr = c.Update(ctx, obj, metav1.UpdateOptions{})

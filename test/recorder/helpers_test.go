@@ -383,8 +383,8 @@ func (m *mismatch) lean(obj *metav1.ObjectMeta) {
 		m.lines = append(m.lines, fmt.Sprintf("labels %v, want none", obj.Labels))
 	}
 	bookkeeping := map[string]bool{
-		stablev1.AnnotationRecentDeliveries: true, recorder.AnnotationRecentPayloads: true,
-		stablev1.AnnotationReconciledAt: true, recorder.AnnotationCountedStatuses: true,
+		stablev1.AnnotationRecentDeliveries: true,
+		stablev1.AnnotationReconciledAt:     true, recorder.AnnotationCountedStatuses: true,
 		recorder.AnnotationCountedReviews: true, stablev1.AnnotationRepositoryNamedAt: true,
 	}
 	for k := range obj.Annotations {

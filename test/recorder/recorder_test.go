@@ -204,10 +204,9 @@ func expectEvent(t *testing.T, h *harness, id, kind string, obj *metav1.ObjectMe
 	m.eq("reportingController", ev.ReportingController, stablev1.ReportingController)
 	m.eq("reportingInstance", ev.ReportingInstance, "recorder-test-0")
 	m.eq("source.component", ev.Source.Component, stablev1.SourceComponent)
-	m.eq("count", ev.Count, 1)
 	m.eq("annotation delivery id", ev.Annotations[stablev1.AnnotationDeliveryID], id)
 	m.eq("annotation repository", ev.Annotations[stablev1.AnnotationRepository], h.specRepository(t, kind, obj.Name))
-	m.eq("firstTimestamp set", ev.FirstTimestamp.IsZero(), false)
+	m.eq("eventTime set", ev.EventTime.IsZero(), false)
 	for _, want := range messageHas {
 		if !strings.Contains(ev.Message, want) {
 			m.lines = append(m.lines, fmt.Sprintf("message %q does not mention %q", ev.Message, want))

@@ -1,0 +1,59 @@
+package githubevent
+
+import (
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/google/go-github/v60/github"
+
+	"github.com/liatrio/gitpulse/internal/ghsource"
+)
+
+// TestSlimPullRequest_ReadsAsGoGithub: the slim decode of a pull_request
+// payload makes the same Change as go-github's whole PullRequestEvent, for
+// every @octokit/webhooks-examples payload and the fuzz seeds, in GitHub's
+// own shape and in the GitHubSource adapter's; and refuses what it refuses.
+func TestSlimPullRequest_ReadsAsGoGithub(t *testing.T) {
+	payloads := [][]byte{
+		[]byte(`{"action":"opened","pull_request":{"number":1,"state":"open","updated_at":"2026-01-01T10:00:00Z"},"repository":{"full_name":"o/r"}}`),
+		[]byte(`{"action":"converted_to_draft","pull_request":{"number":2,"state":"open","draft":true,"updated_at":"2026-01-01T10:00:00Z"},"repository":{"full_name":"o/r"}}`),
+		[]byte(`{"action":"closed","number":3,"pull_request":{"state":"closed","merged":true,"merged_at":1767261600,"updated_at":1767261600},"repository":{"id":7,"full_name":"o/r"},"sender":{"login":"s"}}`),
+		[]byte(`{"action":"opened","number":"seven"}`),
+		[]byte(`{"action":"opened","pull_request":{"number":1,"head":{"ref":7}},"repository":{"full_name":"o/r"}}`),
+		[]byte(`{"action":"opened","pull_request":null,"repository":null,"sender":null}`),
+	}
+	for _, p := range octokitExamples(t, "pull_request") {
+		payloads = append(payloads, p)
+	}
+	full := func(data []byte) (any, error) { return github.ParseWebHook("pull_request", data) }
+	compared := 0
+	for i, p := range payloads {
+		shapes := [][]byte{p}
+		if e, err := ghsource.FromWebhook("", "pull_request", "d", p); err == nil {
+			shapes = append(shapes, e.Data())
+		}
+		for j, data := range shapes {
+			a, errA := readPullRequest(full, data)
+			b, errB := readPullRequest(parsePullRequestEvent, data)
+			if (errA == nil) != (errB == nil) {
+				t.Fatalf("payload %d shape %d: go-github err %v, slim err %v", i, j, errA, errB)
+			}
+			if !reflect.DeepEqual(a, b) {
+				t.Fatalf("payload %d shape %d:\ngo-github %+v %+v\nslim      %+v %+v", i, j, a, a.PullRequest, b, b.PullRequest)
+			}
+			compared++
+		}
+	}
+	t.Logf("%d payloads read alike", compared)
+}
+
+func readPullRequest(parse func([]byte) (any, error), data []byte) (Change, error) {
+	p, err := parse(data)
+	if err != nil {
+		return Change{}, err
+	}
+	ch := Change{DeliveryID: "d", Event: "pull_request", OccurredAt: time.Unix(0, 0)}
+	err = ch.fromPullRequest(p.(*github.PullRequestEvent))
+	return ch, err
+}
