@@ -26,24 +26,6 @@ type slimPullRequestEvent struct {
 	Sender      *slimUser        `json:"sender,omitempty"`
 }
 
-// pullRequestEventMembers are slimPullRequestEvent's fields, for reduce.
-var pullRequestEventMembers = []member{
-	{"action", nil}, {"number", nil},
-	{"pull_request", []member{
-		{"id", nil}, {"number", nil}, {"state", nil}, {"title", nil}, {"draft", nil}, {"merged", nil},
-		{"merge_commit_sha", nil}, {"html_url", nil},
-		{"created_at", nil}, {"updated_at", nil}, {"closed_at", nil}, {"merged_at", nil},
-		{"user", userMembers}, {"head", branchMembers}, {"base", branchMembers},
-	}},
-	{"repository", []member{{"id", nil}, {"full_name", nil}}},
-	{"sender", userMembers},
-}
-
-var (
-	userMembers   = []member{{"login", nil}}
-	branchMembers = []member{{"ref", nil}, {"sha", nil}}
-)
-
 // slimPullRequest is what pullRequestFields, pullRequestState, draftOf and
 // fromPullRequest read of a pull request.
 type slimPullRequest struct {
@@ -96,9 +78,6 @@ func (b *slimBranch) github() *github.PullRequestBranch {
 // recorder reads into a github.PullRequestEvent (the others left nil).
 func parsePullRequestEvent(data []byte) (any, error) {
 	var s slimPullRequestEvent
-	if json.Valid(data) {
-		data = reduce(data, pullRequestEventMembers)
-	}
 	if err := json.Unmarshal(data, &s); err != nil {
 		return nil, err
 	}
