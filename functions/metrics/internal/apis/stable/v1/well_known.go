@@ -14,8 +14,10 @@ const (
 	AnnotationDeliveryID = GroupName + "/delivery-id"
 	// AnnotationRecentDeliveries holds, on PullRequest and Branch objects, the
 	// deliveries already applied within the redelivery window, newest first,
-	// comma separated: "<digest of the delivery id>@<unix seconds, base 36>"
-	// (pkg/recorder.Remembers reads it; older versions wrote bare ids). It is
+	// comma separated: "<digest of the delivery id>@<unix seconds, base
+	// 36>", with "@<digest of the payload>" on the newest ones that had a
+	// payload (replays of the same bytes under another id are recognised by
+	// it) (pkg/recorder.Remembers reads it; older versions wrote bare ids). It is
 	// written in the same update as the spec, so a retried or redelivered
 	// delivery can tell that its change is already in place.
 	AnnotationRecentDeliveries = GroupName + "/recent-deliveries"
