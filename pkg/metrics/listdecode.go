@@ -91,32 +91,41 @@ func recordOf(obj any) (runtime.Object, error) {
 	return r.(runtime.Object), nil
 }
 
-func decodePullRequest(dec *json.Decoder) (runtime.Object, error) {
-	var it listedPullRequest
-	if err := dec.Decode(&it); err != nil {
-		return nil, err
-	}
+// object sets the typed object's metadata from the listed one and returns
+// it, for compactObject.
+func (it *listedPullRequest) object() any {
 	it.PullRequest.ObjectMeta = it.Metadata.objectMeta()
-	return recordOf(&it.PullRequest)
+	return &it.PullRequest
 }
 
-func decodeBranch(dec *json.Decoder) (runtime.Object, error) {
-	var it listedBranch
-	if err := dec.Decode(&it); err != nil {
-		return nil, err
-	}
+func (it *listedBranch) object() any {
 	it.Branch.ObjectMeta = it.Metadata.objectMeta()
-	return recordOf(&it.Branch)
+	return &it.Branch
 }
 
-func decodeDeployment(dec *json.Decoder) (runtime.Object, error) {
-	var it listedDeployment
+func (it *listedDeployment) object() any {
+	it.GitHubDeployment.ObjectMeta = it.Metadata.objectMeta()
+	return &it.GitHubDeployment
+}
+
+// decodeAs decodes one item as T and returns its record.
+func decodeAs[T any, PT interface {
+	*T
+	object() any
+}](dec *json.Decoder) (runtime.Object, error) {
+	var it T
 	if err := dec.Decode(&it); err != nil {
 		return nil, err
 	}
-	it.GitHubDeployment.ObjectMeta = it.Metadata.objectMeta()
-	return recordOf(&it.GitHubDeployment)
+	return recordOf(PT(&it).object())
 }
+
+// The kinds' item decoders.
+var (
+	decodePullRequest decodeItem = decodeAs[listedPullRequest]
+	decodeBranch      decodeItem = decodeAs[listedBranch]
+	decodeDeployment  decodeItem = decodeAs[listedDeployment]
+)
 
 // objectListFuncs are the three kinds' list functions.
 type objectListFuncs struct{ prs, brs, des cache.ListWithContextFunc }
