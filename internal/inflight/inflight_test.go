@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -273,5 +274,52 @@ func TestProxy_ForwardsWhatFitsAndPassesProbesUnbounded(t *testing.T) {
 	close(release)
 	if code := <-slow; code != http.StatusOK {
 		t.Errorf("the admitted request answered %d", code)
+	}
+}
+
+// Under concurrent load the proxy keeps its connections to the function
+// open for the next requests, as queue-proxy does, instead of opening one
+// per request beyond Go's default two idle ones.
+func TestProxy_ReusesConnectionsToTheFunction(t *testing.T) {
+	var mu sync.Mutex
+	opened := 0
+	backend := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(time.Millisecond)
+	}))
+	backend.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			mu.Lock()
+			opened++
+			mu.Unlock()
+		}
+	}
+	backend.Start()
+	defer backend.Close()
+	target, _ := url.Parse(backend.URL)
+	const concurrency, rounds = 16, 20
+	proxy := httptest.NewServer(New(Options{MaxRequests: concurrency}).Proxy(target))
+	defer proxy.Close()
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: concurrency}}
+	for range rounds {
+		var wg sync.WaitGroup
+		for range concurrency {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				resp, err := client.Post(proxy.URL+"/", "application/json", strings.NewReader("{}"))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}()
+		}
+		wg.Wait()
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if opened > 2*concurrency {
+		t.Fatalf("%d connections opened to the function for %d requests at concurrency %d, want at most %d", opened, concurrency*rounds, concurrency, 2*concurrency)
 	}
 }
