@@ -30,8 +30,12 @@ func (l *Limiter) Proxy(target *url.URL) http.Handler {
 		Proxy:               nil, // the function is local; never through $HTTP_PROXY
 		MaxIdleConns:        idle,
 		MaxIdleConnsPerHost: idle,
-		IdleConnTimeout:     90 * time.Second,
-		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		// Below func-go's server's IdleTimeout (30 s, knative.dev/func-go
+		// http/service.go and cloudevents/service.go): a connection the
+		// function is closing must not be picked for the next request (a
+		// POST on it fails, and the proxy answers 502).
+		IdleConnTimeout: 15 * time.Second,
+		DialContext:     (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 	}
 	bounded := l.Handler(forward)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
