@@ -3,6 +3,7 @@ package metrics_test
 import (
 	"context"
 	"fmt"
+	"maps"
 	"testing"
 	"time"
 
@@ -79,17 +80,6 @@ func TestObjects_FirstScrapeIsCompleteAndChangesShowAfterTheRefresh(t *testing.T
 		}
 		return out
 	}
-	same := func(a, b map[state]float64) bool {
-		if len(a) != len(b) {
-			return false
-		}
-		for k, v := range a {
-			if b[k] != v {
-				return false
-			}
-		}
-		return true
-	}
 
 	// Ready means the caches are synced and the aggregate is of them: no
 	// waiting for the first scrape.
@@ -100,7 +90,7 @@ func TestObjects_FirstScrapeIsCompleteAndChangesShowAfterTheRefresh(t *testing.T
 		{"acme/api", "merged_observed"}:               1,
 		{"acme/api", "gitpulse_branches/created"}:     1,
 	}
-	if got := observe(f); !same(got, want) {
+	if got := observe(f); !maps.Equal(got, want) {
 		t.Fatalf("first scrape after ready: %v, want %v\n%s", got, want, body)
 	}
 
@@ -163,7 +153,7 @@ func TestObjects_FirstScrapeIsCompleteAndChangesShowAfterTheRefresh(t *testing.T
 		eventually(t, 15*time.Second, step.name, func() (bool, string) {
 			body, f := scrape(t, handlerOf(svc))
 			got := observe(f)
-			return same(got, step.want), fmt.Sprintf("%v, want %v\n%s", got, step.want, body)
+			return maps.Equal(got, step.want), fmt.Sprintf("%v, want %v\n%s", got, step.want, body)
 		})
 	}
 }

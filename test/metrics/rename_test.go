@@ -3,6 +3,7 @@ package metrics_test
 import (
 	"context"
 	"fmt"
+	"maps"
 	"testing"
 	"time"
 
@@ -89,21 +90,10 @@ func TestObjects_ARenameMovesEverySeriesOfTheRepositoryAtOnce(t *testing.T) {
 			{"pull_request_events", eventsRepo, "opened"}:                     1,
 		}
 	}
-	same := func(a, b map[series]float64) bool {
-		if len(a) != len(b) {
-			return false
-		}
-		for k, v := range a {
-			if b[k] != v {
-				return false
-			}
-		}
-		return true
-	}
 	eventually(t, 15*time.Second, "before the rename", func() (bool, string) {
 		body, f := scrape(t, handlerOf(svc))
 		got, want := observe(f), under(from, from)
-		return same(got, want), fmt.Sprintf("%v, want %v\n%s", got, want, body)
+		return maps.Equal(got, want), fmt.Sprintf("%v, want %v\n%s", got, want, body)
 	})
 
 	// One pull request follows the rename (as the recorder writes it).
@@ -119,6 +109,6 @@ func TestObjects_ARenameMovesEverySeriesOfTheRepositoryAtOnce(t *testing.T) {
 	eventually(t, 15*time.Second, "after one object followed the rename", func() (bool, string) {
 		body, f := scrape(t, handlerOf(svc))
 		got, want := observe(f), under(to, from)
-		return same(got, want), fmt.Sprintf("%v, want %v\n%s", got, want, body)
+		return maps.Equal(got, want), fmt.Sprintf("%v, want %v\n%s", got, want, body)
 	})
 }

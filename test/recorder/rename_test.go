@@ -2,6 +2,7 @@ package recorder_test
 
 import (
 	"context"
+	"maps"
 	"net/http"
 	"strconv"
 	"strings"
@@ -165,7 +166,7 @@ func TestRecorder_ARenamedRepositorysObjectsFollowIt(t *testing.T) {
 					}
 				}
 			}
-			if want := map[string]int{"PullRequest": 1, "Branch": 1, "GitHubDeployment": 1}; !equalCounts(renamedEvents, want) {
+			if want := map[string]int{"PullRequest": 1, "Branch": 1, "GitHubDeployment": 1}; !maps.Equal(renamedEvents, want) {
 				t.Errorf("Renamed Events %v, want %v:%s", renamedEvents, want, describeEvents(h.events(t)))
 			}
 			if want := len(before) + len(after) + 2; deliveries != want {
@@ -173,18 +174,6 @@ func TestRecorder_ARenamedRepositorysObjectsFollowIt(t *testing.T) {
 			}
 		})
 	}
-}
-
-func equalCounts(a, b map[string]int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if b[k] != v {
-			return false
-		}
-	}
-	return true
 }
 
 // countingTransport counts the API requests a recorder makes.
