@@ -25,10 +25,7 @@ import (
 // one of the object's recent ones under another delivery id, that would
 // change nothing but counts, is a replay (the signature does not cover
 // X-GitHub-Delivery; see docs/deploy.md, "Replay and forgery").
-func PayloadDigest(data []byte) string {
-	sum := sha256.Sum256(data)
-	return base64.RawURLEncoding.EncodeToString(sum[:9])
-}
+func PayloadDigest(data []byte) string { return digest72(data) }
 
 // replayed reports whether digest is among the object's recent payloads.
 func replayed(meta *metav1.ObjectMeta, digest string) bool {
@@ -84,8 +81,13 @@ const (
 // deliveryKey is what the object keeps of a delivery id: 72 bits of its
 // SHA-256 in URL-safe base64. Two ids of one object collide with
 // probability about n/2^72 for n entries, nothing in practice.
-func deliveryKey(id string) string {
-	sum := sha256.Sum256([]byte(id))
+func deliveryKey(id string) string { return digest72([]byte(id)) }
+
+// digest72 is 72 bits of data's SHA-256 in URL-safe base64 (12
+// characters): what the recent-deliveries entries keep of delivery ids and
+// payloads alike.
+func digest72(data []byte) string {
+	sum := sha256.Sum256(data)
 	return base64.RawURLEncoding.EncodeToString(sum[:9])
 }
 
