@@ -89,7 +89,7 @@ func (f *Function) Start(ctx context.Context, cfg map[string]string) error {
 	var env Env
 	// No request timeout: it would end the informers' watches.
 	rt, err := function.Start(ctx, cfg, &env, function.Options{
-		Name: Name, DefaultMemoryLimit: metrics.DefaultMemoryLimit,
+		Name: Name, DefaultMemoryLimit: metrics.DefaultMemoryLimit, DefaultGCPercent: metrics.DefaultGCPercent,
 		// The first list of the Events and objects comes in pages of 500
 		// (client-go v0.33 does not stream it): at client-go's default 5
 		// requests a second, 100k Events took 45 s to list. The burst

@@ -23,6 +23,9 @@ type Options struct {
 	// DefaultMemoryLimit is the soft memory limit when neither GOMEMLIMIT
 	// nor the container's limit says otherwise (pkg/memlimit).
 	DefaultMemoryLimit int64
+	// DefaultGCPercent is the collector's GOGC when the environment does
+	// not set it (0: Go's 100; pkg/memlimit SetGCPercent).
+	DefaultGCPercent int
 	// Timeout bounds every API request (0: none — a function that watches
 	// must leave it unset, or its watches end after it).
 	Timeout time.Duration
@@ -99,6 +102,9 @@ func Start(ctx context.Context, cfg map[string]string, env EnvAccessor, opts Opt
 	// the container's keeps its RSS close to its live heap, and follows the
 	// live heap up rather than make the collector run without pause.
 	limit := memlimit.New(opts.DefaultMemoryLimit)
+	if gc, fromEnv := memlimit.SetGCPercent(opts.DefaultGCPercent); gc != 100 {
+		log.Info("garbage collector target", "gogc", gc, "fromEnv", fromEnv)
+	}
 	rt.MemoryLimit = &limit
 	memCtx, stop := context.WithCancel(context.Background())
 	rt.stopMemoryLimit = stop

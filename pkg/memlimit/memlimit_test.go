@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"testing"
 	"time"
 )
@@ -94,5 +95,39 @@ func TestMemoryLimit_FollowsTheLiveHeapAfterEachCollection(t *testing.T) {
 		case <-time.After(5 * time.Second):
 			t.Fatalf("no notification after collection %d", i+1)
 		}
+	}
+}
+
+func TestSetGCPercent_TheFunctionsDefaultUnlessGOGCIsSet(t *testing.T) {
+	before := debug.SetGCPercent(100)
+	t.Cleanup(func() { debug.SetGCPercent(before) })
+	for _, tc := range []struct {
+		name        string
+		gogc        string // "" unset
+		running     int    // what the runtime has when SetGCPercent is called
+		def         int
+		want        int
+		wantFromEnv bool
+	}{
+		{name: "default applied", def: 50, running: 100, want: 50},
+		{name: "no default keeps Go's", def: 0, running: 100, want: 100},
+		{name: "GOGC set is left alone", gogc: "200", def: 50, running: 200, want: 200, wantFromEnv: true},
+		{name: "GOGC=off is left alone", gogc: "off", def: 50, running: -1, want: -1, wantFromEnv: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.gogc != "" {
+				t.Setenv("GOGC", tc.gogc)
+			} else {
+				t.Setenv("GOGC", "")
+			}
+			debug.SetGCPercent(tc.running)
+			got, fromEnv := SetGCPercent(tc.def)
+			if got != tc.want || fromEnv != tc.wantFromEnv {
+				t.Errorf("SetGCPercent(%d) = %d, %v; want %d, %v", tc.def, got, fromEnv, tc.want, tc.wantFromEnv)
+			}
+			if now := debug.SetGCPercent(before); now != tc.want {
+				t.Errorf("the runtime's GOGC is %d, want %d", now, tc.want)
+			}
+		})
 	}
 }

@@ -13,7 +13,13 @@ const (
 	// DefaultMemoryLimit is the soft memory limit without GOMEMLIMIT or a
 	// container limit (pkg/memlimit): the process's working set is a few
 	// tens of MiB whatever the number of Events (see README, Memory).
-	DefaultMemoryLimit        = 48 << 20
+	DefaultMemoryLimit = 48 << 20
+	// DefaultGCPercent is the collector's GOGC unless the environment sets
+	// one: the function's heap is mostly what it keeps (the records of
+	// every object, the counts, the kept text), which the default 100 lets
+	// the heap double; once started it allocates little, so collecting
+	// sooner costs it little CPU (docs/benchmarks.md, issue 23).
+	DefaultGCPercent          = 50
 	DefaultMaxRepositories    = 500
 	DefaultCheckpointInterval = 5 * time.Second
 	// DefaultRepositoryIdleTimeout: a repository with no live Event and no
