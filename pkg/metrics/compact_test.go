@@ -1,33 +1,25 @@
 package metrics
 
 import (
-	"context"
 	"reflect"
-	"sync"
 	"testing"
-	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/apimachinery/pkg/watch"
-	kubefake "k8s.io/client-go/kubernetes/fake"
 	"k8s.io/client-go/tools/cache"
 
 	stablev1 "github.com/liatrio/gitpulse/pkg/apis/stable/v1"
-	gpfake "github.com/liatrio/gitpulse/pkg/client/clientset/versioned/fake"
 )
 
 // The records keep every field the object families and the idle-repository
 // sweep read, as they read it (the repository already resolved from the spec
 // or the annotation, the environment already a label value), and the
-// metadata the informer needs; nothing else of the object.
+// metadata their store keys them by; nothing else of the object.
 func TestCompactObject_KeepsWhatTheFamiliesRead(t *testing.T) {
 	at := func(s int64) *metav1.Time { t := metav1.Unix(s, 0); return &t }
-	base := func(name, rv, ns, repo string) cachedObject {
-		return cachedObject{Name: name, UID: "6f1c2a3b-0007-4d5e-8f90-000000000007", ResourceVersion: rv,
-			Namespace: intern(ns), Repository: intern(repo)}
+	base := func(name, _, ns, repo string) cachedObject { // the second: the object's resourceVersion, not kept
+		return cachedObject{Name: name, Namespace: intern(ns), Repository: intern(repo)}
 	}
 	recorded := int64(1_790_000_000 + 7*60)
 	tests := []struct {
@@ -102,16 +94,15 @@ func TestCompactObject_KeepsWhatTheFamiliesRead(t *testing.T) {
 			if !reflect.DeepEqual(got, tt.want) {
 				t.Fatalf("compactObject =\n%+v\nwant\n%+v", got, tt.want)
 			}
-			// The informer's store and update handling see it through
-			// meta.Accessor, under the object's own key.
+			// Through meta.Accessor it is the object of the same name and
+			// namespace, under the same key.
 			m, err := meta.Accessor(got)
 			if err != nil {
 				t.Fatal(err)
 			}
 			in, _ := meta.Accessor(tt.in)
-			if m.GetName() != in.GetName() || m.GetNamespace() != in.GetNamespace() ||
-				m.GetResourceVersion() != in.GetResourceVersion() || m.GetUID() != in.GetUID() {
-				t.Fatalf("meta.Accessor = %+v, want the object's name, namespace, resourceVersion and UID", m)
+			if m.GetName() != in.GetName() || m.GetNamespace() != in.GetNamespace() {
+				t.Fatalf("meta.Accessor = %+v, want the object's name and namespace", m)
 			}
 			key, _ := cache.MetaNamespaceKeyFunc(got)
 			if want, _ := cache.MetaNamespaceKeyFunc(tt.in); key != want {
@@ -143,67 +134,5 @@ func TestCompactObject_IsIdempotent(t *testing.T) {
 		if p, ok := in.(*cachedPullRequest); ok && got.(*cachedPullRequest) != p {
 			t.Fatal("compactObject(record) made a new record")
 		}
-	}
-}
-
-// An update of an object reaches the handlers with the new record, through
-// the informer the Service builds: the records keep the resourceVersion, so
-// the informer does not take the update for a resync.
-func TestObjectInformer_UpdateWithNewResourceVersionReachesHandlers(t *testing.T) {
-	pr := &stablev1.PullRequest{
-		ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "gitpulse", ResourceVersion: "1"},
-		Spec:       stablev1.PullRequestSpec{Repository: "acme/api", Status: "open"},
-	}
-	gp := gpfake.NewSimpleClientset(pr)
-	svc, err := New(Options{Config: Config{Namespace: "gitpulse"}, Kube: kubefake.NewSimpleClientset(), Gitpulse: gp})
-	if err != nil {
-		t.Fatal(err)
-	}
-	prs := gp.StableV1().PullRequests("gitpulse")
-	inf := svc.informer("pullrequests", &stablev1.PullRequest{}, objectTransform, objectIndexers(),
-		func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) { return prs.List(ctx, o) },
-		func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) { return prs.Watch(ctx, o) })
-	var (
-		mu      sync.Mutex
-		updates [][2]*cachedPullRequest
-	)
-	if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{UpdateFunc: func(old, new any) {
-		mu.Lock()
-		defer mu.Unlock()
-		updates = append(updates, [2]*cachedPullRequest{old.(*cachedPullRequest), new.(*cachedPullRequest)})
-	}}); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	go inf.RunWithContext(ctx)
-	if !cache.WaitForCacheSync(ctx.Done(), inf.HasSynced) {
-		t.Fatal("cache never synced")
-	}
-
-	merged := pr.DeepCopy()
-	merged.ResourceVersion = "2"
-	merged.Spec.Status, merged.Spec.Merged, merged.Spec.MergedAt = "closed", true, &metav1.Time{Time: time.Unix(1_800_000_000, 0)}
-	if _, err := prs.Update(ctx, merged, metav1.UpdateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	err = wait.PollUntilContextTimeout(ctx, 10*time.Millisecond, 10*time.Second, true, func(context.Context) (bool, error) {
-		mu.Lock()
-		defer mu.Unlock()
-		return len(updates) > 0, nil
-	})
-	if err != nil {
-		t.Fatal("the update never reached the handler")
-	}
-	mu.Lock()
-	old, got := updates[0][0], updates[0][1]
-	mu.Unlock()
-	if old.ResourceVersion != "1" || old.Merged || got.ResourceVersion != "2" || !got.Merged ||
-		got.State != intern("closed") || got.MergedAt != 1_800_000_000 {
-		t.Fatalf("update = %+v -> %+v, want resourceVersion 1 -> 2, open -> merged", old, got)
-	}
-	stored := records[*cachedPullRequest](inf.GetStore())
-	if len(stored) != 1 || stored[0].ResourceVersion != "2" || !stored[0].Merged {
-		t.Fatalf("the cache holds %+v, want the merged record", stored)
 	}
 }

@@ -62,11 +62,6 @@ type exposition struct {
 	mu     sync.Mutex
 	inputs renderInputs
 	texts  map[expfmt.Format][]familyText
-	// sizes are the last render's length per format: the next render's
-	// buffer starts that large, so that it is not grown by doubling (a
-	// 14 MB text went through 1, 2, 4, 8 and 16 MB buffers and was kept in
-	// a 20 MB one).
-	sizes map[expfmt.Format]int
 	// rendering is the view the repository collector reads while a render
 	// runs.
 	rendering atomic.Pointer[view]
@@ -115,36 +110,29 @@ func (s *Service) repositoryText(format expfmt.Format) ([]familyText, error) {
 		return text, nil
 	}
 	e.rendering.Store(s.viewOf(in))
-	mfs, err := s.repositoryRegistry.Gather()
-	e.rendering.Store(nil)
-	if err != nil {
-		return nil, fmt.Errorf("gathering: %w", err)
-	}
-	var buf bytes.Buffer
-	if n := e.sizes[format]; n > 0 {
-		buf.Grow(n + n/32)
-	}
-	enc := expfmt.NewEncoder(&buf, format)
-	ends := make([]int, len(mfs))
-	for i, mf := range mfs {
-		if err := enc.Encode(mf); err != nil {
-			return nil, fmt.Errorf("encoding %s: %w", mf.GetName(), err)
+	defer e.rendering.Store(nil)
+	// Family by family, each gathered, encoded into a scratch buffer and
+	// kept in a slice of its own length: gathering every family at once
+	// held all their metric structs beside the text, and one buffer for the
+	// whole text grew by doubling (1, 2, 4, 8, 16 MB for 14 MB) and was
+	// then copied, which together set the process's peak (issue 23).
+	var scratch bytes.Buffer
+	enc := expfmt.NewEncoder(&scratch, format)
+	var texts []familyText
+	for _, r := range s.repositoryRegistries {
+		mfs, err := r.Gather()
+		if err != nil {
+			return nil, fmt.Errorf("gathering: %w", err)
 		}
-		ends[i] = buf.Len()
-	}
-	// Not closed: OpenMetrics' EOF comes after the scrape's own families.
-	all, start := buf.Bytes(), 0
-	if cap(all) > len(all)+len(all)/16 { // the first render, or a shrunk one
-		all = bytes.Clone(all)
-	}
-	if e.sizes == nil {
-		e.sizes = map[expfmt.Format]int{}
-	}
-	e.sizes[format] = len(all)
-	texts := make([]familyText, len(mfs))
-	for i, mf := range mfs {
-		texts[i] = familyText{name: mf.GetName(), text: all[start:ends[i]:ends[i]]}
-		start = ends[i]
+		for _, mf := range mfs {
+			scratch.Reset()
+			if err := enc.Encode(mf); err != nil {
+				return nil, fmt.Errorf("encoding %s: %w", mf.GetName(), err)
+			}
+			// Not closed: OpenMetrics' EOF comes after the scrape's own
+			// families.
+			texts = append(texts, familyText{name: mf.GetName(), text: bytes.Clone(scratch.Bytes())})
+		}
 	}
 	e.texts[format] = texts
 	s.renders.Add(1)
@@ -213,5 +201,9 @@ func (s *Service) Handler() http.Handler {
 // Gatherer gathers every family the Handler serves, without keeping
 // anything.
 func (s *Service) Gatherer() prometheus.Gatherer {
-	return prometheus.Gatherers{s.repositoryRegistry, s.scrapeRegistry}
+	gs := prometheus.Gatherers{s.scrapeRegistry}
+	for _, r := range s.repositoryRegistries {
+		gs = append(gs, r)
+	}
+	return gs
 }

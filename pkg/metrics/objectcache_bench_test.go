@@ -9,7 +9,6 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/tools/cache"
 
 	stablev1 "github.com/liatrio/gitpulse/pkg/apis/stable/v1"
 )
@@ -112,13 +111,9 @@ func cacheBytesPerObject(b *testing.B, object func(int) any) float64 {
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
-	store := cache.NewIndexer(cache.MetaNamespaceKeyFunc, objectIndexers())
+	store := newRecordStore(func() {})
 	for i := range benchObjects {
-		obj, err := objectTransform(object(i))
-		if err != nil {
-			b.Fatal(err)
-		}
-		if err := store.Add(obj); err != nil {
+		if err := store.Add(object(i)); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -17,6 +17,8 @@ import (
 	"log/slog"
 	"regexp"
 	"runtime/debug"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -55,10 +57,12 @@ type Options struct {
 
 // Service watches one namespace and serves its metrics.
 type Service struct {
-	cfg      Config
-	log      *slog.Logger
-	kube     kubernetes.Interface
-	gitpulse versioned.Interface
+	cfg Config
+	log *slog.Logger
+	// ownsProcess: Options.OwnsProcess.
+	ownsProcess bool
+	kube        kubernetes.Interface
+	gitpulse    versioned.Interface
 
 	counter *eventcount.Counter
 	repos   *repoCap
@@ -66,12 +70,12 @@ type Service struct {
 	lag     *lagHistogram
 	watches *watchStats
 
-	// repositoryRegistry holds the per-repository families, rendered once
-	// per change into exp; scrapeRegistry the families gathered on every
-	// scrape (exposition.go).
-	repositoryRegistry *prometheus.Registry
-	scrapeRegistry     *prometheus.Registry
-	exp                exposition
+	// repositoryRegistries hold the per-repository families, one each in
+	// name order, rendered once per change into exp; scrapeRegistry the
+	// families gathered on every scrape (exposition.go).
+	repositoryRegistries []*prometheus.Registry
+	scrapeRegistry       *prometheus.Registry
+	exp                  exposition
 	// capGen moves when the repository cap gives slots back: the
 	// per-repository families must be rendered again.
 	capGen atomic.Uint64
@@ -125,11 +129,12 @@ func New(opts Options) (*Service, error) {
 		return nil, errors.New("metrics: Kube and Gitpulse clients are required")
 	}
 	s := &Service{
-		cfg:      opts.Config,
-		log:      log.With("component", "metrics", "namespace", opts.Config.Namespace),
-		kube:     kube,
-		gitpulse: gp,
-		repos:    newRepoCap(opts.Config.MaxRepositories),
+		ownsProcess: opts.OwnsProcess,
+		cfg:         opts.Config,
+		log:         log.With("component", "metrics", "namespace", opts.Config.Namespace),
+		kube:        kube,
+		gitpulse:    gp,
+		repos:       newRepoCap(opts.Config.MaxRepositories),
 		// One pending wake-up is enough: the refresh reads every cache.
 		objectsWake: make(chan struct{}, 1),
 	}
@@ -157,9 +162,16 @@ func New(opts Options) (*Service, error) {
 			}
 		}
 	}
-	s.repositoryRegistry = prometheus.NewRegistry()
-	if err := s.repositoryRegistry.Register(newCollectorOf(repositoryFamilies(), s.repositoryView)); err != nil {
-		return nil, fmt.Errorf("registering collector: %w", err)
+	// One registry per family, in name order, so that a render holds one
+	// family's gathered metrics at a time (exposition.go).
+	repo := repositoryFamilies()
+	slices.SortFunc(repo, func(a, b family) int { return strings.Compare(a.name, b.name) })
+	for _, f := range repo {
+		r := prometheus.NewRegistry()
+		if err := r.Register(newCollectorOf([]family{f}, s.repositoryView)); err != nil {
+			return nil, fmt.Errorf("registering collector: %w", err)
+		}
+		s.repositoryRegistries = append(s.repositoryRegistries, r)
 	}
 	s.scrapeRegistry = prometheus.NewRegistry()
 	// The process and Go runtime collectors (go_gc_gomemlimit_bytes and
@@ -230,6 +242,14 @@ func (s *Service) run(ctx context.Context) {
 	}()
 	s.ready.Store(true)
 	s.log.InfoContext(ctx, "caches synced, serving", "counted_pending", s.counter.Pending())
+	if s.ownsProcess {
+		// The first lists' pages, their decoding and the informers' queues
+		// are garbage now, and the heap will not grow that large again:
+		// return it to the system now, as after a large Events list,
+		// rather than as the background scavenger gets to it (it had
+		// returned little of ~90 MiB a minute later at 100k objects).
+		debug.FreeOSMemory()
+	}
 
 	tick := time.NewTicker(s.cfg.CheckpointInterval)
 	defer tick.Stop()
@@ -250,14 +270,14 @@ func (s *Service) startInformers(ctx context.Context) ([]cache.InformerSynced, e
 	// components' Events never reach (or cost memory in) this process.
 	selector := fields.OneTermEqualSelector("reportingComponent", stablev1.ReportingController).String()
 	events := s.kube.CoreV1().Events(ns)
-	prs := s.gitpulse.StableV1().PullRequests(ns)
-	brs := s.gitpulse.StableV1().Branches(ns)
-	des := s.gitpulse.StableV1().GitHubDeployments(ns)
-	list := objectLists(s.gitpulse.StableV1(), ns)
+	prClient := s.gitpulse.StableV1().PullRequests(ns)
+	brClient := s.gitpulse.StableV1().Branches(ns)
+	deClient := s.gitpulse.StableV1().GitHubDeployments(ns)
+	lists := objectLists(s.gitpulse.StableV1(), ns)
 
-	// Informers and a reflector over ListWatches of our own (rather than
-	// the generated factories) so that every watch (re)start is counted:
-	// the reflector retries a broken watch internally and calls the error
+	// Reflectors over ListWatches of our own (rather than the generated
+	// informer factories) so that every watch (re)start is counted: the
+	// reflector retries a broken watch internally and calls the error
 	// handler only when it has to re-list.
 	// The Events have no informer and no cache: their reflector's store is
 	// the eventWatcher, which counts what it is given and keeps nothing, so
@@ -280,48 +300,55 @@ func (s *Service) startInformers(ctx context.Context) ([]cache.InformerSynced, e
 	// the list is counted, but slimmed (slimPage): one page of full Events
 	// at a time.
 	evRef.WatchListPageSize = eventListPageSize
-	// Reflector.RunWithContext with our error handler (a bare reflector has
-	// no setter for it): the same backoff as client-go's.
-	runEvents := func(ctx context.Context) {
-		backoff := wait.NewExponentialBackoffManager(800*time.Millisecond, 30*time.Second, 2*time.Minute, 2.0, 1.0, clock.RealClock{})
-		wait.BackoffUntil(func() {
-			if err := evRef.ListAndWatchWithContext(ctx); err != nil {
-				s.watches.failed(ctx, "events", evRef, err)
-			}
-		}, backoff, true, ctx.Done())
-	}
-	// The objects' first lists come in pages of 500 (paged), each decoded
-	// into the records the caches keep as it streams in (streamedList): the
-	// informers' transform alone would run only after the whole list was
-	// gathered, on fully decoded objects.
-	prInf := s.informer("pullrequests", &stablev1.PullRequest{}, objectTransform, objectIndexers(),
-		list.prs,
-		func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) { return prs.Watch(ctx, o) })
-	brInf := s.informer("branches", &stablev1.Branch{}, objectTransform, objectIndexers(),
-		list.brs,
-		func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) { return brs.Watch(ctx, o) })
-	deInf := s.informer("githubdeployments", &stablev1.GitHubDeployment{}, objectTransform, objectIndexers(),
-		list.des,
-		func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) { return des.Watch(ctx, o) })
 
-	// Any change of an object makes the aggregate stale (objects.go).
-	for _, inf := range []cache.SharedIndexInformer{prInf, brInf, deInf} {
-		if _, err := inf.AddEventHandler(s.objectHandler()); err != nil {
-			return nil, fmt.Errorf("adding an object event handler: %w", err)
-		}
+	// The objects' caches are bare reflectors too, each storing records
+	// (recordstore.go) and reporting every change (the aggregate is then
+	// stale, objects.go). Their first lists come in pages of 500 (paged),
+	// each decoded into records as it streams in (streamedList): an
+	// informer's transform alone would run only after the whole list was
+	// gathered, on fully decoded objects.
+	prs, brs, des := newRecordStore(s.objectsChanged), newRecordStore(s.objectsChanged), newRecordStore(s.objectsChanged)
+	objectReflector := func(resource string, example runtime.Object, store cache.Store, list cache.ListWithContextFunc, watchFn cache.WatchFuncWithContext) *cache.Reflector {
+		return cache.NewReflectorWithOptions(s.watches.instrument(resource, list, watchFn), example, store,
+			cache.ReflectorOptions{Name: "gitpulse-metrics-" + resource, TypeDescription: resource})
 	}
+	prRef := objectReflector("pullrequests", &stablev1.PullRequest{}, prs, lists.prs,
+		func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			return prClient.Watch(ctx, o)
+		})
+	brRef := objectReflector("branches", &stablev1.Branch{}, brs, lists.brs,
+		func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			return brClient.Watch(ctx, o)
+		})
+	deRef := objectReflector("githubdeployments", &stablev1.GitHubDeployment{}, des, lists.des,
+		func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			return deClient.Watch(ctx, o)
+		})
+
 	s.mu.Lock()
-	s.objectCaches = &objectCaches{prs: prInf.GetStore(), brs: brInf.GetStore(), deps: deInf.GetStore()}
+	s.objectCaches = &objectCaches{prs: prs, brs: brs, deps: des}
 	s.mu.Unlock()
-	for _, run := range []func(context.Context){runEvents, prInf.RunWithContext, brInf.RunWithContext, deInf.RunWithContext} {
+	for resource, ref := range map[string]*cache.Reflector{"events": evRef, "pullrequests": prRef, "branches": brRef, "githubdeployments": deRef} {
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			run(ctx)
+			s.runReflector(ctx, resource, ref)
 		}()
 	}
 	s.startReconcileInformer(ctx) // not part of readiness: see reconcile.go
-	return []cache.InformerSynced{s.events.HasSynced, prInf.HasSynced, brInf.HasSynced, deInf.HasSynced}, nil
+	return []cache.InformerSynced{s.events.HasSynced, prs.HasSynced, brs.HasSynced, des.HasSynced}, nil
+}
+
+// runReflector runs ref until ctx is done: Reflector.RunWithContext with
+// our error handler (a bare reflector has no setter for it), so that every
+// re-list is counted under resource, and the same backoff as client-go's.
+func (s *Service) runReflector(ctx context.Context, resource string, ref *cache.Reflector) {
+	backoff := wait.NewExponentialBackoffManager(800*time.Millisecond, 30*time.Second, 2*time.Minute, 2.0, 1.0, clock.RealClock{})
+	wait.BackoffUntil(func() {
+		if err := ref.ListAndWatchWithContext(ctx); err != nil {
+			s.watches.failed(ctx, resource, ref, err)
+		}
+	}, backoff, true, ctx.Done())
 }
 
 // The first lists' page sizes: the Events' (protobuf, ~1 KB each) and the
@@ -355,15 +382,6 @@ func paged[L runtime.Object](list func(context.Context, metav1.ListOptions) (L, 
 		return list(ctx, o)
 	}
 }
-
-// objectTransform is what the PullRequest, Branch and GitHubDeployment
-// caches keep of each object: a compact record (slim.go).
-var objectTransform cache.TransformFunc = compactObject
-
-// objectIndexers are the indexes of those caches: none. They are read
-// whole (one namespace is watched), and a namespace index would cost a
-// set entry per object.
-func objectIndexers() cache.Indexers { return cache.Indexers{} }
 
 // informer builds one namespaced informer (no resync) whose watches and
 // watch errors are counted under resource.

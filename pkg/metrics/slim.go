@@ -151,19 +151,17 @@ func since(from, to unixTime) (float64, bool) {
 	return float64(to - from), true
 }
 
-// cachedObject is what every record keeps for the informer, and the
-// repository the families and the idle-repository sweep read.
+// cachedObject is what every record keeps: its identity in its store
+// (recordstore.go), and the repository the families and the
+// idle-repository sweep read. Nothing reads an object's UID or
+// resourceVersion here (the reflector takes the list's and the watch
+// events' own), so they are not kept.
 //
-// It is a runtime.Object and, through GetObjectMeta, a meta.Accessor: all
-// the informer's store, key function and update handling need.
+// It is a runtime.Object (a list page's items are) and, through
+// GetObjectMeta, a meta.Accessor.
 type cachedObject struct {
-	Name string
-	UID  types.UID
-	// ResourceVersion is kept for the informer: an update whose
-	// resourceVersion did not change is delivered as a resync, which
-	// handlers without a resync period never see (see cachedEvent).
-	ResourceVersion string
-	Namespace       unique.Handle[string]
+	Name      string
+	Namespace unique.Handle[string]
 	// Repository is repositoryOf(spec.repository, the repository
 	// annotation): "" when the object has no valid one (it is left out).
 	Repository unique.Handle[string]
@@ -181,16 +179,19 @@ func newCachedObject(m *metav1.ObjectMeta, specRepository string, repositoryID i
 		named = unixTime(t.Unix())
 	}
 	return cachedObject{
-		Name: m.Name, UID: m.UID, ResourceVersion: m.ResourceVersion, Namespace: intern(m.Namespace),
+		Name: m.Name, Namespace: intern(m.Namespace),
 		Repository:   intern(repositoryOf(specRepository, m.Annotations)),
 		RepositoryID: max(repositoryID, 0), NamedAt: named,
 	}
 }
 
+// object is the record's common part (recordstore.go keys records by it).
+func (o *cachedObject) object() *cachedObject { return o }
+
 // GetObjectMeta returns a fresh ObjectMeta with the fields kept, for
 // meta.Accessor.
 func (o *cachedObject) GetObjectMeta() metav1.Object {
-	return &metav1.ObjectMeta{Name: o.Name, Namespace: o.Namespace.Value(), UID: o.UID, ResourceVersion: o.ResourceVersion}
+	return &metav1.ObjectMeta{Name: o.Name, Namespace: o.Namespace.Value()}
 }
 
 // GetObjectKind has no kind to report: the record never leaves this process.

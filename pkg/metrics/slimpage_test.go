@@ -51,12 +51,12 @@ func TestSlimPage_FirstListInPagesArrivesAsRecords(t *testing.T) {
 				return l, nil
 			}
 			lw := &cache.ListWatch{
-				ListWithContextFunc: slimPage(list, objectTransform),
+				ListWithContextFunc: slimPage(list, compactObject),
 				WatchFuncWithContext: func(context.Context, metav1.ListOptions) (watch.Interface, error) {
 					return watch.NewFake(), nil
 				},
 			}
-			store := cache.NewStore(cache.MetaNamespaceKeyFunc)
+			store := newRecordStore(func() {})
 			r := cache.NewReflectorWithOptions(lw, &stablev1.PullRequest{}, store, cache.ReflectorOptions{})
 			r.WatchListPageSize = tc.pageSize
 			ctx, cancel := context.WithCancel(context.Background())
@@ -98,7 +98,7 @@ func TestSlimmed_KeepsTheListMetadata(t *testing.T) {
 		ListMeta: metav1.ListMeta{ResourceVersion: "77", Continue: "next", RemainingItemCount: &remaining},
 		Items:    []stablev1.Branch{*recordedBranch(1), *recordedBranch(2)},
 	}
-	got, err := slimmed(page, objectTransform)
+	got, err := slimmed(page, compactObject)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +108,7 @@ func TestSlimmed_KeepsTheListMetadata(t *testing.T) {
 	if len(got.Items) != 2 {
 		t.Fatalf("%d items, want 2", len(got.Items))
 	}
-	again, err := slimmed(got, objectTransform)
+	again, err := slimmed(got, compactObject)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -146,9 +146,9 @@ func objectLists(c stablev1client.StableV1Interface, ns string) objectListFuncs 
 		}
 	}
 	return objectListFuncs{
-		prs: slimPage(paged(c.PullRequests(ns).List, objectListPageSize), objectTransform),
-		brs: slimPage(paged(c.Branches(ns).List, objectListPageSize), objectTransform),
-		des: slimPage(paged(c.GitHubDeployments(ns).List, objectListPageSize), objectTransform),
+		prs: slimPage(paged(c.PullRequests(ns).List, objectListPageSize), compactObject),
+		brs: slimPage(paged(c.Branches(ns).List, objectListPageSize), compactObject),
+		des: slimPage(paged(c.GitHubDeployments(ns).List, objectListPageSize), compactObject),
 	}
 }
 
