@@ -19,7 +19,7 @@ import (
 func TestCompactObject_KeepsWhatTheFamiliesRead(t *testing.T) {
 	at := func(s int64) *metav1.Time { t := metav1.Unix(s, 0); return &t }
 	base := func(name, _, ns, repo string) cachedObject { // the second: the object's resourceVersion, not kept
-		return cachedObject{Name: name, Namespace: intern(ns), Repository: intern(repo)}
+		return cachedObject{Name: hashName(name), Namespace: intern(ns), Repository: intern(repo)}
 	}
 	recorded := int64(1_790_000_000 + 7*60)
 	tests := []struct {
@@ -94,19 +94,15 @@ func TestCompactObject_KeepsWhatTheFamiliesRead(t *testing.T) {
 			if !reflect.DeepEqual(got, tt.want) {
 				t.Fatalf("compactObject =\n%+v\nwant\n%+v", got, tt.want)
 			}
-			// Through meta.Accessor it is the object of the same name and
-			// namespace, under the same key.
+			// Through meta.Accessor it is the object's namespace and its
+			// name's hash.
 			m, err := meta.Accessor(got)
 			if err != nil {
 				t.Fatal(err)
 			}
 			in, _ := meta.Accessor(tt.in)
-			if m.GetName() != in.GetName() || m.GetNamespace() != in.GetNamespace() {
-				t.Fatalf("meta.Accessor = %+v, want the object's name and namespace", m)
-			}
-			key, _ := cache.MetaNamespaceKeyFunc(got)
-			if want, _ := cache.MetaNamespaceKeyFunc(tt.in); key != want {
-				t.Fatalf("key = %q, want %q", key, want)
+			if m.GetName() != hashName(in.GetName()).String() || m.GetNamespace() != in.GetNamespace() {
+				t.Fatalf("meta.Accessor = %+v, want the object's namespace and its name's hash", m)
 			}
 			if c := got.(runtime.Object).DeepCopyObject(); !reflect.DeepEqual(c, got) {
 				t.Fatalf("DeepCopyObject = %+v, want %+v", c, got)

@@ -19,8 +19,9 @@ import (
 // queue (whose slice keeps the first list's length after it drains), its
 // indexer's map, and a "namespace/name" key string per object beside the
 // record's name. At 100k objects those were 20 MB of a 65 MB live heap
-// (docs/benchmarks.md, issue 23). Here the map's key is the record's own
-// name and interned namespace, and a change is reported as it is stored.
+// (docs/benchmarks.md, issue 23). Here the map's key is the interned
+// namespace and a hash of the name (the record keeps no name), and a change
+// is reported as it is stored.
 //
 // Whatever the reflector hands it — the records of a first list
 // (streamedList, slimPage) or the full objects of a watch — is made a record
@@ -33,10 +34,11 @@ type recordStore struct {
 	changed func()
 }
 
-// recordKey is an object's identity in a recordStore.
+// recordKey is an object's identity in a recordStore: its interned
+// namespace and its name's hash (slim.go).
 type recordKey struct {
 	namespace unique.Handle[string]
-	name      string
+	name      nameHash
 }
 
 func newRecordStore(changed func()) *recordStore {
@@ -117,13 +119,13 @@ func (s *recordStore) List() []any {
 	return out
 }
 
-// ListKeys are "namespace/name", as cache.MetaNamespaceKeyFunc makes them.
+// ListKeys are "namespace/<the name's hash>": the names are not kept.
 func (s *recordStore) ListKeys() []string {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	out := make([]string, 0, len(s.records))
 	for k := range s.records {
-		out = append(out, k.namespace.Value()+"/"+k.name)
+		out = append(out, k.namespace.Value()+"/"+k.name.String())
 	}
 	return out
 }
@@ -142,7 +144,7 @@ func (s *recordStore) GetByKey(key string) (any, bool, error) {
 	if !ok {
 		ns, name = "", key
 	}
-	return s.get(recordKey{namespace: intern(ns), name: name})
+	return s.get(recordKey{namespace: intern(ns), name: hashName(name)})
 }
 
 func (s *recordStore) get(k recordKey) (any, bool, error) {
