@@ -87,7 +87,7 @@ func New() *Function {
 // environment; see func.yaml for the keys) and starts watching.
 func (f *Function) Start(ctx context.Context, cfg map[string]string) error {
 	var env Env
-	// No request timeout: it would end the informers' watches.
+	// No request timeout: it would end the reflectors' watches.
 	rt, err := function.Start(ctx, cfg, &env, function.Options{
 		Name: Name, DefaultMemoryLimit: metrics.DefaultMemoryLimit, DefaultGCPercent: metrics.DefaultGCPercent,
 		// The first list of the Events and objects comes in pages of 500
