@@ -303,22 +303,13 @@ func sortedObsKeys[V any](m map[obsKey]V) []obsKey {
 	})
 }
 
-// objectsChanged is the object informers' event handler: the aggregate is
-// stale. refreshObjects recomputes it.
+// objectsChanged is what the object stores call on every change
+// (recordstore.go): the aggregate is stale. refreshObjects recomputes it.
 func (s *Service) objectsChanged() {
 	s.objectsDirty.Store(true)
 	select {
 	case s.objectsWake <- struct{}{}:
 	default: // a wake-up is already pending
-	}
-}
-
-// objectHandler marks the aggregate stale on every change of an object.
-func (s *Service) objectHandler() cache.ResourceEventHandler {
-	return cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(any) { s.objectsChanged() },
-		UpdateFunc: func(any, any) { s.objectsChanged() },
-		DeleteFunc: func(any) { s.objectsChanged() },
 	}
 }
 

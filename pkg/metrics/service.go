@@ -243,8 +243,7 @@ func (s *Service) run(ctx context.Context) {
 	s.ready.Store(true)
 	s.log.InfoContext(ctx, "caches synced, serving", "counted_pending", s.counter.Pending())
 	if s.ownsProcess {
-		// The first lists' pages, their decoding and the informers' queues
-		// are garbage now, and the heap will not grow that large again:
+		// The first lists' pages and their decoding are garbage now, and the heap will not grow that large again:
 		// return it to the system now, as after a large Events list,
 		// rather than as the background scavenger gets to it (it had
 		// returned little of ~90 MiB a minute later at 100k objects).
@@ -383,16 +382,11 @@ func paged[L runtime.Object](list func(context.Context, metav1.ListOptions) (L, 
 	}
 }
 
-// informer builds one namespaced informer (no resync) whose watches and
-// watch errors are counted under resource.
-func (s *Service) informer(resource string, example runtime.Object, transform cache.TransformFunc,
-	indexers cache.Indexers, list cache.ListWithContextFunc, watchFn cache.WatchFuncWithContext) cache.SharedIndexInformer {
-	lw := s.watches.instrument(resource, list, watchFn)
-	inf := cache.NewSharedIndexInformerWithOptions(lw, example, cache.SharedIndexInformerOptions{
-		Indexers: indexers,
-	})
-	// Neither can fail before the informer runs.
-	_ = inf.SetTransform(transform)
+// informer builds one namespaced informer (no resync, no index) whose
+// watches and watch errors are counted under resource.
+func (s *Service) informer(resource string, example runtime.Object, list cache.ListWithContextFunc, watchFn cache.WatchFuncWithContext) cache.SharedIndexInformer {
+	inf := cache.NewSharedIndexInformerWithOptions(s.watches.instrument(resource, list, watchFn), example, cache.SharedIndexInformerOptions{})
+	// It cannot fail before the informer runs.
 	_ = inf.SetWatchErrorHandlerWithContext(func(ctx context.Context, r *cache.Reflector, err error) {
 		s.watches.failed(ctx, resource, r, err)
 	})

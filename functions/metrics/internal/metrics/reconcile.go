@@ -13,7 +13,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
-	"k8s.io/client-go/tools/cache"
 
 	stablev1 "github.com/liatrio/gitpulse/functions/metrics/internal/apis/stable/v1"
 )
@@ -29,7 +28,7 @@ import (
 func (s *Service) startReconcileInformer(ctx context.Context) {
 	cms := s.kube.CoreV1().ConfigMaps(s.cfg.Namespace)
 	selector := stablev1.LabelReconcileCursor + "=true"
-	inf := s.informer("reconcilecursors", &corev1.ConfigMap{}, nil, cache.Indexers{},
+	inf := s.informer("reconcilecursors", &corev1.ConfigMap{},
 		func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
 			o.LabelSelector = selector
 			return cms.List(ctx, o)
