@@ -181,20 +181,20 @@ func TestChaos_OutageRecoveredByReconcile(t *testing.T) {
 	// its Event (the redeliveries travel through the Broker). A trigger
 	// that fails is sent again, as the Broker retries the PingSource's.
 	redelivered := func(id string) bool { return failed[id] }
+	queue := func() string {
+		q := s.RecorderQueue()
+		inFlight, _ := q.InFlight()
+		return fmt.Sprintf("recorder: %d in flight, %d queued and %d refused so far", inFlight, q.Queued(), q.Refused())
+	}
 	passes := 0
 	for deadline := time.Now().Add(3 * time.Minute); recorded(redelivered) < len(failed); passes++ {
 		if time.Now().After(deadline) {
-			q := s.RecorderQueue()
-			inFlight, _ := q.InFlight()
-			t.Fatalf("after %d passes %d of %d failed deliveries recorded (recorder: %d in flight, %d queued and %d refused so far)",
-				passes, recorded(redelivered), len(failed), inFlight, q.Queued(), q.Refused())
+			t.Fatalf("after %d passes %d of %d failed deliveries recorded (%s)", passes, recorded(redelivered), len(failed), queue())
 		}
 		start := time.Now()
 		if code, err := s.TriggerReconcile(ctx); err != nil || code/100 != 2 {
-			q := s.RecorderQueue()
-			inFlight, _ := q.InFlight()
-			t.Logf("reconcile trigger answered %d after %v (%v); recorder: %d in flight, %d queued and %d refused so far; sending it again",
-				code, time.Since(start).Round(time.Millisecond), err, inFlight, q.Queued(), q.Refused())
+			t.Logf("reconcile trigger answered %d after %v (%v); %s; sending it again",
+				code, time.Since(start).Round(time.Millisecond), err, queue())
 		}
 		gh.Wait()
 		time.Sleep(2 * time.Second)
