@@ -105,13 +105,17 @@ func (f *Function) Start(ctx context.Context, cfg map[string]string) error {
 	}
 	rt.Logger.Debug("configuration", "namespace", rt.Namespace, "maxRepositories", env.MaxRepositories,
 		"checkpointInterval", env.CheckpointInterval.String(), "kubeconfig", env.Kubeconfig != "")
-	svc, err := metrics.New(metrics.Options{
-		Config: metrics.Config{
-			Namespace: rt.Namespace, MaxRepositories: env.MaxRepositories,
-			CheckpointInterval: env.CheckpointInterval, RepositoryIdleTimeout: env.RepositoryIdleTimeout,
-		},
-		Kube: rt.Kube, Gitpulse: rt.Gitpulse, Logger: rt.Logger, OwnsProcess: true,
-	})
+	clients, err := metrics.NewClients(rt.RESTConfig, rt.Namespace)
+	var svc *metrics.Service
+	if err == nil {
+		svc, err = metrics.New(metrics.Options{
+			Config: metrics.Config{
+				Namespace: rt.Namespace, MaxRepositories: env.MaxRepositories,
+				CheckpointInterval: env.CheckpointInterval, RepositoryIdleTimeout: env.RepositoryIdleTimeout,
+			},
+			Clients: clients, Logger: rt.Logger, OwnsProcess: true,
+		})
+	}
 	if err == nil {
 		err = svc.Start(ctx)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"os/exec"
 	"strings"
 	"testing"
 
@@ -61,5 +62,25 @@ func TestEnv_DefaultsMatchTheService(t *testing.T) {
 	var keep Env
 	if err := function.Process(context.Background(), map[string]string{EnvRepositoryIdleTimeout: "0"}, &keep); err != nil || keep.RepositoryIdleTimeout != 0 {
 		t.Errorf("%s=0: %s, %v; want 0 (keep slots for ever)", EnvRepositoryIdleTimeout, keep.RepositoryIdleTimeout, err)
+	}
+}
+
+// TestFunction_LinksNoAPIGroupItDoesNotRead: the function reads core/v1
+// ConfigMaps and Events and its own kinds. client-go's generated clientset
+// (k8s.io/client-go/kubernetes, also reached through a generated
+// clientset's discovery client) registers every built-in group's types at
+// init, ~11 MiB of resident memory for nothing (docs/benchmarks.md); this
+// keeps it out of the binary.
+func TestFunction_LinksNoAPIGroupItDoesNotRead(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list -deps: %v\n%s", err, out)
+	}
+	for _, pkg := range strings.Fields(string(out)) {
+		switch {
+		case pkg == "k8s.io/client-go/kubernetes/scheme", pkg == "k8s.io/client-go/discovery",
+			strings.HasPrefix(pkg, "k8s.io/api/") && pkg != "k8s.io/api/core/v1":
+			t.Errorf("the function links %s", pkg)
+		}
 	}
 }

@@ -155,13 +155,17 @@ func (f *Function) Start(ctx context.Context, cfg map[string]string) error {
 	if err != nil {
 		return err
 	}
-	rec, err := recorder.New(recorder.Options{
-		Kube: rt.Kube, Gitpulse: rt.Gitpulse, Namespace: rt.Namespace, Instance: rt.Instance,
-		Logger: rt.Logger, MaxBodyBytes: env.MaxBodyBytes, MaxClockSkew: env.MaxClockSkew,
-		AllowedOwners: env.AllowedOwners, DeliveryWindow: env.DeliveryWindow, EventTTL: env.EventTTL,
-	})
+	kube, gitpulse, err := recorder.NewClients(rt.RESTConfig)
+	var rec *recorder.Recorder
 	if err == nil {
-		err = f.startReconcile(&env, rt, rec)
+		rec, err = recorder.New(recorder.Options{
+			Kube: kube, Gitpulse: gitpulse, Namespace: rt.Namespace, Instance: rt.Instance,
+			Logger: rt.Logger, MaxBodyBytes: env.MaxBodyBytes, MaxClockSkew: env.MaxClockSkew,
+			AllowedOwners: env.AllowedOwners, DeliveryWindow: env.DeliveryWindow, EventTTL: env.EventTTL,
+		})
+	}
+	if err == nil {
+		err = f.startReconcile(&env, rt, kube, rec)
 	}
 	if err != nil {
 		rt.Stop()

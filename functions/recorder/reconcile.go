@@ -8,6 +8,7 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/liatrio/gitpulse/pkg/function"
 	"github.com/liatrio/gitpulse/pkg/reconcile"
@@ -21,16 +22,17 @@ import (
 // event here.
 
 // startReconcile builds the function's Reconciler (unless
-// GITPULSE_RECONCILE=off), on the clients pkg/function built, with the
+// GITPULSE_RECONCILE=off), on the recorder's core client kube and a
+// dynamic client from the runtime's configuration, with the
 // GITPULSE_RECONCILE_* settings of env.
-func (f *Function) startReconcile(env *Env, rt *function.Runtime, rec *recorder.Recorder) error {
+func (f *Function) startReconcile(env *Env, rt *function.Runtime, kube kubernetes.Interface, rec *recorder.Recorder) error {
 	log := rt.Logger
 	if env.Reconcile == "off" {
 		log.Info("reconcile passes disabled", "env", EnvReconcile)
 		return nil
 	}
 	opts := reconcile.Options{
-		Kube: rt.Kube, Recorder: rec, Namespace: rt.Namespace, Logger: log.With("component", "reconcile"),
+		Kube: kube, Recorder: rec, Namespace: rt.Namespace, Logger: log.With("component", "reconcile"),
 		Budget: env.ReconcileBudget, MaxRequests: env.ReconcileMaxRequests, MinRemaining: env.ReconcileMinRemaining,
 		Window: env.ReconcileWindow, Retention: env.ReconcileRetention, RedeliverAfter: env.ReconcileRedeliverAfter,
 		FullResync: env.ReconcileFullResync,

@@ -62,7 +62,7 @@ current-context: c
 		t.Errorf("rest config host %s QPS %v burst %d timeout %s agent %q compression off %v: want the kubeconfig's host and the options",
 			rc.Host, rc.QPS, rc.Burst, rc.Timeout, rc.UserAgent, rc.DisableCompression)
 	}
-	if rt.Namespace != "ns" || rt.Instance != "i-1" || rt.Kube == nil || rt.Gitpulse == nil || rt.MemoryLimit == nil {
-		t.Errorf("runtime %+v: want namespace, instance, clients and a memory limit", rt)
+	if rt.Namespace != "ns" || rt.Instance != "i-1" || rt.MemoryLimit == nil {
+		t.Errorf("runtime %+v: want namespace, instance and a memory limit", rt)
 	}
 }

@@ -3,8 +3,10 @@ package metrics
 import (
 	"testing"
 
+	"k8s.io/client-go/kubernetes"
 	kubefake "k8s.io/client-go/kubernetes/fake"
 
+	"github.com/liatrio/gitpulse/pkg/client/clientset/versioned"
 	gpfake "github.com/liatrio/gitpulse/pkg/client/clientset/versioned/fake"
 )
 
@@ -12,7 +14,7 @@ import (
 // limit in effect, the live heap and the process's RSS and CPU next to the
 // function's own metrics.
 func TestService_ExportsGoRuntimeAndProcessMetrics(t *testing.T) {
-	svc, err := New(Options{Config: Config{Namespace: "ns"}, Kube: kubefake.NewSimpleClientset(), Gitpulse: gpfake.NewSimpleClientset()})
+	svc, err := New(Options{Config: Config{Namespace: "ns"}, Clients: typedClients(kubefake.NewSimpleClientset(), gpfake.NewSimpleClientset(), "ns")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,4 +32,10 @@ func TestService_ExportsGoRuntimeAndProcessMetrics(t *testing.T) {
 			t.Errorf("/metrics has no %s", family)
 		}
 	}
+}
+
+// typedClients are client-go's typed clients (or their fakes) for ns, as a
+// Service takes them.
+func typedClients(kube kubernetes.Interface, gitpulse versioned.Interface, ns string) Clients {
+	return Clients{ConfigMaps: kube.CoreV1().ConfigMaps(ns), Events: kube.CoreV1().Events(ns), Gitpulse: gitpulse.StableV1()}
 }

@@ -24,7 +24,7 @@ import (
 
 // startReconcileInformer watches the cursor ConfigMaps of the namespace.
 func (s *Service) startReconcileInformer(ctx context.Context) {
-	cms := s.kube.CoreV1().ConfigMaps(s.cfg.Namespace)
+	cms := s.clients.ConfigMaps
 	selector := stablev1.LabelReconcileCursor + "=true"
 	inf := s.informer("reconcilecursors", &corev1.ConfigMap{},
 		func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {

@@ -67,8 +67,8 @@ func TestService_RelistAfterGoneCountsNothingTwice(t *testing.T) {
 		return false, nil, nil
 	})
 	svc, err := New(Options{
-		Config: Config{Namespace: ns, CheckpointInterval: 10 * time.Millisecond},
-		Kube:   kube, Gitpulse: gpfake.NewSimpleClientset(),
+		Config:  Config{Namespace: ns, CheckpointInterval: 10 * time.Millisecond},
+		Clients: typedClients(kube, gpfake.NewSimpleClientset(), ns),
 	})
 	if err != nil {
 		t.Fatal(err)

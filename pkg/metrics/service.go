@@ -31,23 +31,20 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/apimachinery/pkg/watch"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/utils/clock"
 
 	stablev1 "github.com/liatrio/gitpulse/pkg/apis/stable/v1"
-	"github.com/liatrio/gitpulse/pkg/client/clientset/versioned"
 	"github.com/liatrio/gitpulse/pkg/eventcount"
 )
 
 // Options configures a Service.
 type Options struct {
 	Config Config
-	// Kube (protobuf is best: it lists Events) and Gitpulse reach the API
-	// server; both are required.
-	Kube     kubernetes.Interface
-	Gitpulse versioned.Interface
-	Logger   *slog.Logger
+	// Clients reach the API server (NewClients builds the function's);
+	// every one is required.
+	Clients Clients
+	Logger  *slog.Logger
 	// OwnsProcess says the process is this Service alone (the metrics
 	// function): after a large Events list it hands the memory the list
 	// needed back to the system at once. Tests share their process and
@@ -61,8 +58,7 @@ type Service struct {
 	log *slog.Logger
 	// ownsProcess: Options.OwnsProcess.
 	ownsProcess bool
-	kube        kubernetes.Interface
-	gitpulse    versioned.Interface
+	clients     Clients
 
 	counter *eventcount.Counter
 	repos   *repoCap
@@ -124,22 +120,20 @@ func New(opts Options) (*Service, error) {
 	if opts.Config.CheckpointInterval <= 0 {
 		opts.Config.CheckpointInterval = DefaultCheckpointInterval
 	}
-	kube, gp := opts.Kube, opts.Gitpulse
-	if kube == nil || gp == nil {
-		return nil, errors.New("metrics: Kube and Gitpulse clients are required")
+	if c := opts.Clients; c.ConfigMaps == nil || c.Events == nil || c.Gitpulse == nil {
+		return nil, errors.New("metrics: the ConfigMaps, Events and Gitpulse clients are required")
 	}
 	s := &Service{
 		ownsProcess: opts.OwnsProcess,
 		cfg:         opts.Config,
 		log:         log.With("component", "metrics", "namespace", opts.Config.Namespace),
-		kube:        kube,
-		gitpulse:    gp,
+		clients:     opts.Clients,
 		repos:       newRepoCap(opts.Config.MaxRepositories),
 		// One pending wake-up is enough: the refresh reads every cache.
 		objectsWake: make(chan struct{}, 1),
 	}
 	s.counter = eventcount.New(eventcount.Options{
-		ConfigMaps: kube.CoreV1().ConfigMaps(opts.Config.Namespace),
+		ConfigMaps: opts.Clients.ConfigMaps,
 		Name:       CheckpointName,
 		// Only an Event about to be counted may take one of the capped
 		// repository slots; replays of counted ones must not use them up.
@@ -268,11 +262,11 @@ func (s *Service) startInformers(ctx context.Context) ([]cache.InformerSynced, e
 	// Only the recorder's Events: the API server filters, so other
 	// components' Events never reach (or cost memory in) this process.
 	selector := fields.OneTermEqualSelector("reportingComponent", stablev1.ReportingController).String()
-	events := s.kube.CoreV1().Events(ns)
-	prClient := s.gitpulse.StableV1().PullRequests(ns)
-	brClient := s.gitpulse.StableV1().Branches(ns)
-	deClient := s.gitpulse.StableV1().GitHubDeployments(ns)
-	lists := objectLists(s.gitpulse.StableV1(), ns)
+	events := s.clients.Events
+	prClient := s.clients.Gitpulse.PullRequests(ns)
+	brClient := s.clients.Gitpulse.Branches(ns)
+	deClient := s.clients.Gitpulse.GitHubDeployments(ns)
+	lists := objectLists(s.clients.Gitpulse, ns)
 
 	// Reflectors over ListWatches of our own (rather than the generated
 	// informer factories) so that every watch (re)start is counted: the

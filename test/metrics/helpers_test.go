@@ -37,11 +37,11 @@ func startService(t *testing.T, cfg *rest.Config, c metrics.Config) *metrics.Ser
 	if c.CheckpointInterval == 0 {
 		c.CheckpointInterval = 200 * time.Millisecond
 	}
-	kube, gitpulse, err := function.NewClients(cfg)
+	clients, err := metrics.NewClients(cfg, c.Namespace)
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc, err := metrics.New(metrics.Options{Config: c, Kube: kube, Gitpulse: gitpulse, Logger: testLogger(t)})
+	svc, err := metrics.New(metrics.Options{Config: c, Clients: clients, Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -180,12 +180,12 @@ func TestMetrics_ReconcileErrorsByResourceAndReason(t *testing.T) {
 // and answers /metrics as it does.
 func (w *world) metricsHandler(t *testing.T) http.Handler {
 	t.Helper()
-	kube, gitpulse, err := function.NewClients(w.env.Config())
+	clients, err := metrics.NewClients(w.env.Config(), w.ns)
 	if err != nil {
 		t.Fatal(err)
 	}
 	svc, err := metrics.New(metrics.Options{Config: metrics.Config{Namespace: w.ns, CheckpointInterval: time.Second, MaxRepositories: 10},
-		Kube: kube, Gitpulse: gitpulse, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		Clients: clients, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -92,8 +92,17 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 )
+
+// ConfigMapClient is what a Counter needs of the checkpoint's namespace's
+// ConfigMaps: client-go's typed client (k8s.io/client-go/kubernetes/typed/core/v1)
+// has these methods, as has the metrics function's own (pkg/metrics
+// NewClients), which spares its process every built-in API group's types.
+type ConfigMapClient interface {
+	Get(ctx context.Context, name string, opts metav1.GetOptions) (*corev1.ConfigMap, error)
+	Create(ctx context.Context, cm *corev1.ConfigMap, opts metav1.CreateOptions) (*corev1.ConfigMap, error)
+	Update(ctx context.Context, cm *corev1.ConfigMap, opts metav1.UpdateOptions) (*corev1.ConfigMap, error)
+}
 
 // DefaultLegacyRetention is how long UIDs carried over from a version 1-2
 // checkpoint are kept after they were persisted: twice the API server's
@@ -148,7 +157,7 @@ func ParseResourceVersion(rv string) (uint64, bool) {
 // Options configures a Counter.
 type Options struct {
 	// ConfigMaps is the client for the namespace the checkpoint lives in.
-	ConfigMaps corev1client.ConfigMapInterface
+	ConfigMaps ConfigMapClient
 	// Name is the checkpoint ConfigMap's name.
 	Name string
 	// Admit, when set, maps the key of an Event about to be counted (and

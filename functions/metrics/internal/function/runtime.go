@@ -9,11 +9,9 @@ import (
 	"os"
 	"time"
 
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/klog/v2"
 
-	"github.com/liatrio/gitpulse/functions/metrics/internal/client/clientset/versioned"
 	"github.com/liatrio/gitpulse/functions/metrics/internal/memlimit"
 )
 
@@ -50,13 +48,11 @@ type Runtime struct {
 	Namespace string
 	Instance  string
 	Logger    *slog.Logger
-	// RESTConfig is the configuration the clients were built from.
+	// RESTConfig is the configuration to build the function's API clients
+	// from. Each function builds its own (recorder.NewClients,
+	// metrics.NewClients): this package links no client of its own, so
+	// that a function's process registers no API types it does not read.
 	RESTConfig *rest.Config
-	// Kube speaks protobuf (smaller and far cheaper to decode than JSON for
-	// Events and ConfigMaps); Gitpulse speaks JSON, custom resources having
-	// no protobuf encoding.
-	Kube     kubernetes.Interface
-	Gitpulse versioned.Interface
 	// MemoryLimit is the soft memory limit, kept up while the function runs.
 	MemoryLimit *memlimit.Limit
 
@@ -66,8 +62,8 @@ type Runtime struct {
 // Start reads env from cfg (Process), then sets the function's process up
 // from it: a JSON slog logger on stderr at the configured level with
 // client-go's klog routed into it, the soft memory limit, and the API
-// clients. It fails, and the function must not serve, when the
-// configuration is invalid or no client can be built.
+// clients' configuration. It fails, and the function must not serve, when
+// the configuration is invalid.
 func Start(ctx context.Context, cfg map[string]string, env EnvAccessor, opts Options) (*Runtime, error) {
 	if err := Process(ctx, cfg, env); err != nil {
 		return nil, fmt.Errorf("%s configuration: %w", opts.Name, err)
@@ -92,13 +88,9 @@ func Start(ctx context.Context, cfg map[string]string, env EnvAccessor, opts Opt
 		restCfg.QPS, restCfg.Burst = opts.QPS, opts.Burst
 	}
 	restCfg.DisableCompression = opts.DisableCompression
-	kube, gitpulse, err := NewClients(restCfg)
-	if err != nil {
-		return nil, err
-	}
 	rt := &Runtime{
 		Namespace: ns, Instance: e.ResolvedInstance(opts.Name), Logger: log,
-		RESTConfig: restCfg, Kube: kube, Gitpulse: gitpulse,
+		RESTConfig: restCfg,
 	}
 	// The process is this function alone: a soft memory limit derived from
 	// the container's keeps its RSS close to its live heap, and follows the
@@ -119,23 +111,6 @@ func (rt *Runtime) Stop() {
 	if rt != nil && rt.stopMemoryLimit != nil {
 		rt.stopMemoryLimit()
 	}
-}
-
-// NewClients builds the function's API clients from cfg: the core client in
-// protobuf, the gitpulse client in JSON.
-func NewClients(cfg *rest.Config) (kubernetes.Interface, versioned.Interface, error) {
-	core := rest.CopyConfig(cfg)
-	core.ContentType = "application/vnd.kubernetes.protobuf"
-	core.AcceptContentTypes = "application/vnd.kubernetes.protobuf,application/json"
-	kube, err := kubernetes.NewForConfig(core)
-	if err != nil {
-		return nil, nil, fmt.Errorf("building the Kubernetes client: %w", err)
-	}
-	gitpulse, err := versioned.NewForConfig(cfg)
-	if err != nil {
-		return nil, nil, fmt.Errorf("building the gitpulse client: %w", err)
-	}
-	return kube, gitpulse, nil
 }
 
 // NewLogger is a function's JSON logger on stderr at level, every line

@@ -1,0 +1,100 @@
+package metrics
+
+import (
+	"context"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/runtime/serializer"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/gentype"
+	"k8s.io/client-go/rest"
+
+	stablev1client "github.com/liatrio/gitpulse/pkg/client/clientset/versioned/typed/stable/v1"
+	"github.com/liatrio/gitpulse/pkg/eventcount"
+)
+
+// Clients are the API clients a Service reads and writes through, each for
+// its namespace. NewClients builds the function's; client-go's typed
+// clients have the same methods (kube.CoreV1().ConfigMaps(ns), ...), so a
+// test may pass those or their fakes.
+type Clients struct {
+	// ConfigMaps: the checkpoint (get, create, update) and the reconcile
+	// cursors (list, watch).
+	ConfigMaps ConfigMapClient
+	// Events: the recorder's Events (list, watch).
+	Events EventClient
+	// Gitpulse: the objects (list, watch).
+	Gitpulse stablev1client.StableV1Interface
+}
+
+// ConfigMapClient is what the Service needs of its namespace's ConfigMaps.
+type ConfigMapClient interface {
+	eventcount.ConfigMapClient
+	List(ctx context.Context, opts metav1.ListOptions) (*corev1.ConfigMapList, error)
+	Watch(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error)
+}
+
+// EventClient is what the Service needs of its namespace's Events.
+type EventClient interface {
+	List(ctx context.Context, opts metav1.ListOptions) (*corev1.EventList, error)
+	Watch(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error)
+}
+
+// NewClients builds the metrics function's clients for namespace from cfg:
+// ConfigMaps and Events in protobuf (smaller, and far cheaper to decode
+// than JSON, for 100k Events), the objects in JSON (custom resources have
+// no protobuf).
+//
+// The core client is client-go's generic typed client (gentype, as the
+// generated CoreV1 client is) over a scheme of core/v1 alone: the generated
+// clientset's package registers every built-in API group's types at init
+// (k8s.io/client-go/kubernetes/scheme), which cost the function ~11 MiB of
+// resident memory for kinds it never reads (docs/benchmarks.md).
+func NewClients(cfg *rest.Config, namespace string) (Clients, error) {
+	core := rest.CopyConfig(cfg)
+	core.GroupVersion = &corev1.SchemeGroupVersion
+	core.APIPath = "/api"
+	core.NegotiatedSerializer = rest.CodecFactoryForGeneratedClient(coreScheme, coreCodecs).WithoutConversion()
+	if core.UserAgent == "" {
+		core.UserAgent = rest.DefaultKubernetesUserAgent()
+	}
+	rc, err := rest.RESTClientFor(core)
+	if err != nil {
+		return Clients{}, fmt.Errorf("building the core API client: %w", err)
+	}
+	gitpulse, err := stablev1client.NewForConfig(cfg)
+	if err != nil {
+		return Clients{}, fmt.Errorf("building the gitpulse API client: %w", err)
+	}
+	return Clients{
+		ConfigMaps: gentype.NewClientWithList("configmaps", rc, coreParameterCodec, namespace,
+			func() *corev1.ConfigMap { return &corev1.ConfigMap{} },
+			func() *corev1.ConfigMapList { return &corev1.ConfigMapList{} },
+			gentype.PrefersProtobuf[*corev1.ConfigMap]()),
+		Events: gentype.NewClientWithList("events", rc, coreParameterCodec, namespace,
+			func() *corev1.Event { return &corev1.Event{} },
+			func() *corev1.EventList { return &corev1.EventList{} },
+			gentype.PrefersProtobuf[*corev1.Event]()),
+		Gitpulse: gitpulse,
+	}, nil
+}
+
+// The scheme of the core client: core/v1 and the options and Status of
+// meta/v1 (as k8s.io/client-go/kubernetes/scheme registers them, for one
+// group).
+var (
+	coreScheme         = runtime.NewScheme()
+	coreCodecs         = serializer.NewCodecFactory(coreScheme)
+	coreParameterCodec = runtime.NewParameterCodec(coreScheme)
+)
+
+func init() {
+	metav1.AddToGroupVersion(coreScheme, schema.GroupVersion{Version: "v1"})
+	if err := corev1.AddToScheme(coreScheme); err != nil {
+		panic(err)
+	}
+}
