@@ -201,6 +201,7 @@ func benchMetricsObjects(b *testing.B) {
 	first := time.Since(begin)
 	pid := proc.Pid()
 	rss, peak, cpu := rssMiB(pid), peakRSSMiB(pid), cpuSeconds(pid)
+	memoryAtFirst := memoryParts(pid, body)
 	apiCPU := apiServerCPUOf(b, own.Kube) - cpuAPI0
 	var scrapes []time.Duration
 	for range 10 {
@@ -264,10 +265,25 @@ func benchMetricsObjects(b *testing.B) {
 	lcfg.DisableCompression = true
 	pcfg.DisableCompression = true
 	parts := firstLists(b, versioned.NewForConfigOrDie(&lcfg).StableV1(), kubernetes.NewForConfigOrDie(&pcfg), ns)
+	record("  same, its memory", "at the first complete /metrics %s\tsettled: %s", memoryAtFirst, memoryParts(pid, scrapeURL(b, metricsURL)))
 	record("  same, the first lists alone", "%s\t(the function's four lists, one after another, from the bench's process with nothing else of the stack running: what its start-up waits for, part by part)", parts)
 	b.ReportMetric(first.Seconds(), "s-to-complete")
 	b.ReportMetric(rss, "RSS-MiB")
 	b.ReportMetric(float64(scrapeMedian.Microseconds())/1000, "scrape-ms")
+}
+
+// memoryParts says what a Go process's resident set is made of: the pages of
+// its binary (file-backed) and its anonymous memory, of it the heap in use
+// (the live heap and garbage not yet collected), the heap's free pages not
+// yet returned to the system, and the rest (stacks, the collector's
+// metadata, the runtime's own), from /proc and the go_memstats_* gauges of
+// its /metrics body.
+func memoryParts(pid int, body string) string {
+	heapInUse := gauge(body, "go_memstats_heap_inuse_bytes") / (1 << 20)
+	free := (gauge(body, "go_memstats_heap_idle_bytes") - gauge(body, "go_memstats_heap_released_bytes")) / (1 << 20)
+	anon := procStatusMiB(pid, "RssAnon:")
+	return fmt.Sprintf("RSS %.1f MiB = binary %.1f + anonymous %.1f (heap in use %.1f, of it live %.1f; heap free, not returned %.1f; the rest %.1f)",
+		rssMiB(pid), procStatusMiB(pid, "RssFile:"), anon, heapInUse, gauge(body, "go_gc_heap_live_bytes")/(1<<20), free, anon-heapInUse-free)
 }
 
 // firstLists times the metrics function's first lists one at a time, as
