@@ -259,13 +259,13 @@ func benchMetricsObjects(b *testing.B) {
 		firstScrapes.Round(100*time.Microsecond), settled.Round(100*time.Millisecond),
 		scrapes[0].Round(100*time.Microsecond), scrapes[9].Round(100*time.Microsecond), afterChange.Round(100*time.Microsecond),
 		strings.Count(body, "\ngitpulse_pull_requests{"), len(body), rssMiB(pid))
+	record("  same, its memory", "at the first complete /metrics %s\tsettled: %s", memoryAtFirst, memoryParts(pid, scrapeURL(b, metricsURL)))
 	proc.Terminate(10 * time.Second)
 	// Uncompressed, as the function asks for them (functions/metrics).
 	lcfg := *cfg
 	lcfg.DisableCompression = true
 	pcfg.DisableCompression = true
 	parts := firstLists(b, versioned.NewForConfigOrDie(&lcfg).StableV1(), kubernetes.NewForConfigOrDie(&pcfg), ns)
-	record("  same, its memory", "at the first complete /metrics %s\tsettled: %s", memoryAtFirst, memoryParts(pid, scrapeURL(b, metricsURL)))
 	record("  same, the first lists alone", "%s\t(the function's four lists, one after another, from the bench's process with nothing else of the stack running: what its start-up waits for, part by part)", parts)
 	b.ReportMetric(first.Seconds(), "s-to-complete")
 	b.ReportMetric(rss, "RSS-MiB")
