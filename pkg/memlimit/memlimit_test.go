@@ -60,21 +60,26 @@ func TestMemoryLimit_NeverBelowTheLiveHeap(t *testing.T) {
 	const mib = 1 << 20
 	m := Limit{Base: 48 * mib}
 	for _, tc := range []struct {
-		live uint64
-		want int64
+		live    uint64
+		outside int64
+		want    int64
 	}{
-		{0, 48 * mib},
-		{20 * mib, 48 * mib},
-		{24 * mib, 48 * mib},    // 2 × 24 = 48
-		{60 * mib, 120 * mib},   // the live heap is above half of Base: raised
-		{60*mib + 1, 121 * mib}, // rounded up to whole MiB
-		{400 * mib, 800 * mib},  // follows it up
-		{10 * mib, 48 * mib},    // and back down to Base
+		{0, 0, 48 * mib},
+		{20 * mib, 0, 48 * mib},
+		{24 * mib, 0, 48 * mib},    // 2 × 24 = 48
+		{60 * mib, 0, 120 * mib},   // the live heap is above half of Base: raised
+		{60*mib + 1, 0, 121 * mib}, // rounded up to whole MiB
+		{400 * mib, 0, 800 * mib},  // follows it up
+		{10 * mib, 0, 48 * mib},    // and back down to Base
+		// Memory kept outside the heap (pkg/offheap) is left room for,
+		// down to twice the live heap.
+		{10 * mib, 8 * mib, 40 * mib},
+		{20 * mib, 30 * mib, 40 * mib},
 	} {
-		if got := m.target(tc.live); got != tc.want {
-			t.Errorf("live heap %d MiB: limit %d, want %d", tc.live/mib, got, tc.want)
+		if got := m.target(tc.live, tc.outside); got != tc.want {
+			t.Errorf("live heap %d MiB, %d MiB outside it: limit %d MiB, want %d", tc.live/mib, tc.outside/mib, got/mib, tc.want/mib)
 		}
-		if got := m.target(tc.live); uint64(got) <= tc.live {
+		if got := m.target(tc.live, tc.outside); uint64(got) <= tc.live {
 			t.Errorf("live heap %d: limit %d is not above it", tc.live, got)
 		}
 	}

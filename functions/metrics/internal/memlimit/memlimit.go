@@ -18,6 +18,7 @@ import (
 	"runtime/metrics"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -127,13 +128,25 @@ func New(defaultLimit int64) Limit {
 	return Limit{Base: defaultLimit}
 }
 
-// target is the limit for a live heap of live bytes: Base, raised so that it
-// is never below the live heap plus headroom.
-// The raised limit is rounded up to whole MiB.
-func (m Limit) target(live uint64) int64 {
+// outsideHeap is the memory the process keeps outside the Go runtime's
+// accounting (pkg/offheap), which the soft limit leaves room for.
+var outsideHeap atomic.Int64
+
+// AddOutsideHeap records n more bytes (fewer, when negative) the process
+// keeps outside the Go runtime's accounting: the limit Run keeps is lowered
+// by as much, within a second.
+func AddOutsideHeap(n int64) { outsideHeap.Add(n) }
+
+// OutsideHeap is what AddOutsideHeap recorded, in bytes.
+func OutsideHeap() int64 { return outsideHeap.Load() }
+
+// target is the limit for a live heap of live bytes and outside bytes kept
+// outside the heap: Base less outside, raised so that it is never below the
+// live heap plus headroom. The raised limit is rounded up to whole MiB.
+func (m Limit) target(live uint64, outside int64) int64 {
 	const mib = 1 << 20
 	floor := (int64(float64(live)*liveHeapHeadroom) + mib - 1) / mib * mib
-	return max(m.Base, floor)
+	return max(m.Base-outside, floor)
 }
 
 // Run applies the limit and, until ctx is done, raises (or lowers back
@@ -159,7 +172,7 @@ func (m Limit) Run(ctx context.Context, log *slog.Logger) {
 		if sample[0].Value.Kind() == metrics.KindUint64 {
 			live = sample[0].Value.Uint64()
 		}
-		if t := m.target(live); t != current {
+		if t := m.target(live, outsideHeap.Load()); t != current {
 			if current >= 0 {
 				log.DebugContext(ctx, "memory limit follows the live heap", "bytes", t, "liveHeap", live)
 			}
