@@ -79,6 +79,8 @@ type Service struct {
 	capGen atomic.Uint64
 	// renders counts renders of the per-repository families.
 	renders atomic.Uint64
+	// freeing says a render's garbage is being returned (exposition.go).
+	freeing atomic.Bool
 
 	mu sync.Mutex
 	// objectCaches are the object informers' stores (objects.go), nil
@@ -434,10 +436,11 @@ func (s *Service) releaseIdleRepositories(ctx context.Context) {
 	}
 }
 
-// Stop stops the informers and persists what was counted. A Stop whose ctx
-// is already done skips the final write, like a crash: those Events are
-// counted again by the next process, from the list.
+// Stop stops the informers, persists what was counted and frees the kept
+// text. A Stop whose ctx is already done skips the final write, like a
+// crash: those Events are counted again by the next process, from the list.
 func (s *Service) Stop(ctx context.Context) error {
+	defer s.exp.release()
 	s.mu.Lock()
 	cancel, done := s.cancel, s.done
 	s.mu.Unlock()
