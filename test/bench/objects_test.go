@@ -290,7 +290,7 @@ func memoryParts(pid int, body string) string {
 
 // firstLists times the metrics function's first lists one at a time, as
 // its reflectors make them (consistent lists from the watch cache; the
-// objects in pages of 500 and JSON, the Events in pages of 5,000 and
+// objects in pages of 500 and JSON, the Events in pages of 1,000 and
 // protobuf), with the API server's CPU for each.
 func firstLists(b *testing.B, gp stablev1client.StableV1Interface, kube kubernetes.Interface, ns string) string {
 	ctx := context.Background()
@@ -321,7 +321,7 @@ func firstLists(b *testing.B, gp stablev1client.StableV1Interface, kube kubernet
 			}
 			return l, len(l.Items), nil
 		}},
-		{"events", 5000, func(o metav1.ListOptions) (metav1.ListInterface, int, error) {
+		{"events", 1000, func(o metav1.ListOptions) (metav1.ListInterface, int, error) {
 			o.FieldSelector = "reportingComponent=" + stablev1.ReportingController
 			l, err := kube.CoreV1().Events(ns).List(ctx, o)
 			if err != nil {

@@ -292,10 +292,12 @@ func (s *Service) startInformers(ctx context.Context) ([]cache.InformerSynced, e
 	evRef := cache.NewReflectorWithOptions(evLW, &corev1.Event{}, s.events,
 		cache.ReflectorOptions{Name: "gitpulse-metrics-events", TypeDescription: "recorder Events"})
 	// client-go v0.33 lists rather than streams the first Events, 500 a
-	// page by default: larger pages make a start-up at 100k Events a few
-	// dozen requests instead of hundreds. The pager keeps every page until
-	// the list is counted, but slimmed (slimPage): one page of full Events
-	// at a time.
+	// page by default: 1,000 make a start-up at 100k Events a hundred
+	// requests, each page's full Events ~2 MB while they are slimmed. The
+	// pager keeps every page until the list is counted, but slimmed
+	// (slimPage): one page of full Events at a time. (Pages of 5,000 held
+	// 5 times as much at once, beside the objects' lists, and made the
+	// start-up slower: docs/benchmarks.md.)
 	evRef.WatchListPageSize = eventListPageSize
 
 	// The objects' caches are bare reflectors too, each storing records
@@ -348,10 +350,10 @@ func (s *Service) runReflector(ctx context.Context, resource string, ref *cache.
 	}, backoff, true, ctx.Done())
 }
 
-// The first lists' page sizes: the Events' (protobuf, ~1 KB each) and the
-// objects' (JSON, a few KB each).
+// The first lists' page sizes: the Events' (protobuf, ~1 KB each on the
+// wire, ~2 KB decoded) and the objects' (JSON, a few KB each).
 const (
-	eventListPageSize  = 5000
+	eventListPageSize  = 1000
 	objectListPageSize = 500
 )
 
