@@ -4,11 +4,15 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"net/http"
+	"path"
+	"sync"
 	"testing"
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
 
 	"github.com/liatrio/gitpulse/internal/testenv"
 	stablev1 "github.com/liatrio/gitpulse/pkg/apis/stable/v1"
@@ -165,3 +169,36 @@ func labelMap(m *dto.Metric) map[string]string {
 	}
 	return out
 }
+
+// The objects' first lists ask for pages of 5,000, not client-go's 500: the
+// API server serves them from its watch cache, where each page costs it every
+// object left in the namespace (docs/benchmarks.md, "Issue 23, sixth round").
+func TestObjects_FirstListsAskForPagesOf5000(t *testing.T) {
+	env := testenv.Get(t)
+	ns := env.Namespace(t)
+	cfg := rest.CopyConfig(env.Config())
+	var mu sync.Mutex
+	limits := map[string][]string{}
+	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper {
+		return roundTripper(func(r *http.Request) (*http.Response, error) {
+			if q := r.URL.Query(); r.Method == http.MethodGet && q.Get("watch") == "" {
+				mu.Lock()
+				limits[path.Base(r.URL.Path)] = append(limits[path.Base(r.URL.Path)], q.Get("limit"))
+				mu.Unlock()
+			}
+			return rt.RoundTrip(r)
+		})
+	})
+	startService(t, cfg, metrics.Config{Namespace: ns})
+	mu.Lock()
+	defer mu.Unlock()
+	for _, resource := range []string{"pullrequests", "branches", "githubdeployments"} {
+		if got := limits[resource]; len(got) == 0 || got[0] != "5000" {
+			t.Errorf("%s listed with limits %q, want the first 5000", resource, got)
+		}
+	}
+}
+
+type roundTripper func(*http.Request) (*http.Response, error)
+
+func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }

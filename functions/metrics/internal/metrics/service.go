@@ -302,14 +302,18 @@ func (s *Service) startInformers(ctx context.Context) ([]cache.InformerSynced, e
 
 	// The objects' caches are bare reflectors too, each storing records
 	// (recordstore.go) and reporting every change (the aggregate is then
-	// stale, objects.go). Their first lists come in pages of 500 (paged),
+	// stale, objects.go). Their first lists come in pages of 5,000 (paged),
 	// each decoded into records as it streams in (streamedList): an
 	// informer's transform alone would run only after the whole list was
 	// gathered, on fully decoded objects.
 	prs, brs, des := newRecordStore(s.objectsChanged), newRecordStore(s.objectsChanged), newRecordStore(s.objectsChanged)
 	objectReflector := func(resource string, example runtime.Object, store cache.Store, list cache.ListWithContextFunc, watchFn cache.WatchFuncWithContext) *cache.Reflector {
-		return cache.NewReflectorWithOptions(s.watches.instrument(resource, list, watchFn), example, store,
+		ref := cache.NewReflectorWithOptions(s.watches.instrument(resource, list, watchFn), example, store,
 			cache.ReflectorOptions{Name: "gitpulse-metrics-" + resource, TypeDescription: resource})
+		// Without it the reflector's pager asks for client-go's 500 a page,
+		// and paged keeps a limit it is given.
+		ref.WatchListPageSize = objectListPageSize
+		return ref
 	}
 	prRef := objectReflector("pullrequests", &stablev1.PullRequest{}, prs, lists.prs,
 		func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
@@ -350,11 +354,22 @@ func (s *Service) runReflector(ctx context.Context, resource string, ref *cache.
 	}, backoff, true, ctx.Done())
 }
 
-// The first lists' page sizes: the Events' (protobuf, ~1 KB each on the
-// wire, ~2 KB decoded) and the objects' (JSON, a few KB each).
+// The first lists' page sizes. The Events' (protobuf, ~1 KB each on the
+// wire, ~2 KB decoded) are decoded a page at a time, so the page bounds the
+// function's memory; they come from etcd (the API server keeps no watch
+// cache for Events). The objects' are decoded one item at a time as they
+// stream in (streamedList), so their page costs the function nothing, but
+// the API server serves them from its watch cache, where every page costs
+// it the objects left to list, not the page: each page collects every key
+// from the continue token to the end of the namespace before the limit
+// cuts it (k8s.io/apiserver/pkg/storage/cacher, btreeStore.ListPrefix, in
+// 1.35). At 70,000 pull requests, pages of 500 cost the API server 10.8 and
+// 11.8 CPU-s, pages of 5,000 6.6 and 8.4, one unpaged list 6.4 and 7.1
+// (docs/benchmarks.md); 5,000 keeps the API server's own page (a deep copy
+// of every item in it) to a few tens of MB.
 const (
 	eventListPageSize  = 1000
-	objectListPageSize = 500
+	objectListPageSize = 5000
 )
 
 // paged makes a reflector's list a paginated one. A reflector lists first
