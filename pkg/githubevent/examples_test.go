@@ -17,7 +17,7 @@ import (
 
 // octokitExamples reads @octokit/webhooks-examples' payloads of eventType
 // (GITPULSE_WEBHOOK_EXAMPLES, else the repository's .cache).
-func octokitExamples(t *testing.T, eventType string) []json.RawMessage {
+func octokitExamples(t testing.TB, eventType string) []json.RawMessage {
 	t.Helper()
 	dir := os.Getenv("GITPULSE_WEBHOOK_EXAMPLES")
 	if dir == "" {
