@@ -534,8 +534,11 @@ var recorded = func() map[string]bool {
 // "0001-01-01T00:00:00Z", which parses to the zero time: also "absent".)
 func parseTolerant(name string, data []byte) (any, error) {
 	parse := github.ParseWebHook
-	if name == "pull_request" {
+	switch name {
+	case "pull_request":
 		parse = func(_ string, data []byte) (any, error) { return parsePullRequestEvent(data) }
+	case "pull_request_review":
+		parse = func(_ string, data []byte) (any, error) { return parsePullRequestReviewEvent(data) }
 	}
 	payload, err := parse(name, data)
 	if err == nil {

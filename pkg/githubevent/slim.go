@@ -74,6 +74,25 @@ func (b *slimBranch) github() *github.PullRequestBranch {
 	return &github.PullRequestBranch{Ref: b.Ref, SHA: b.SHA}
 }
 
+func (r *slimRepository) github() *github.Repository {
+	if r == nil {
+		return nil
+	}
+	return &github.Repository{ID: r.ID, FullName: r.FullName}
+}
+
+func (p *slimPullRequest) github() *github.PullRequest {
+	if p == nil {
+		return nil
+	}
+	return &github.PullRequest{
+		ID: p.ID, Number: p.Number, State: p.State, Title: p.Title, Draft: p.Draft, Merged: p.Merged,
+		MergeCommitSHA: p.MergeCommitSHA, HTMLURL: p.HTMLURL,
+		CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt, ClosedAt: p.ClosedAt, MergedAt: p.MergedAt,
+		User: p.User.github(), Head: p.Head.github(), Base: p.Base.github(),
+	}
+}
+
 // parsePullRequestEvent decodes a pull_request payload's members the
 // recorder reads into a github.PullRequestEvent (the others left nil).
 func parsePullRequestEvent(data []byte) (any, error) {
@@ -81,17 +100,45 @@ func parsePullRequestEvent(data []byte) (any, error) {
 	if err := json.Unmarshal(data, &s); err != nil {
 		return nil, err
 	}
-	e := &github.PullRequestEvent{Action: s.Action, Number: s.Number, Sender: s.Sender.github()}
-	if s.Repo != nil {
-		e.Repo = &github.Repository{ID: s.Repo.ID, FullName: s.Repo.FullName}
+	return &github.PullRequestEvent{Action: s.Action, Number: s.Number, Sender: s.Sender.github(),
+		Repo: s.Repo.github(), PullRequest: s.PullRequest.github()}, nil
+}
+
+// A pull_request_review delivery carries the same pull request as a
+// pull_request one, and the review: go-github's whole
+// PullRequestReviewEvent made 739 allocations of octokit's first example as
+// the adapter sends it (BenchmarkParse_AdapterShapedPayloads), for the
+// members below.
+
+// slimPullRequestReviewEvent is what fromReview reads of a
+// pull_request_review payload.
+type slimPullRequestReviewEvent struct {
+	Action      *string          `json:"action,omitempty"`
+	Review      *slimReview      `json:"review,omitempty"`
+	PullRequest *slimPullRequest `json:"pull_request,omitempty"`
+	Repo        *slimRepository  `json:"repository,omitempty"`
+	Sender      *slimUser        `json:"sender,omitempty"`
+}
+
+type slimReview struct {
+	ID          *int64            `json:"id,omitempty"`
+	State       *string           `json:"state,omitempty"`
+	SubmittedAt *github.Timestamp `json:"submitted_at,omitempty"`
+	User        *slimUser         `json:"user,omitempty"`
+}
+
+// parsePullRequestReviewEvent decodes a pull_request_review payload's
+// members the recorder reads into a github.PullRequestReviewEvent (the
+// others left nil).
+func parsePullRequestReviewEvent(data []byte) (any, error) {
+	var s slimPullRequestReviewEvent
+	if err := json.Unmarshal(data, &s); err != nil {
+		return nil, err
 	}
-	if p := s.PullRequest; p != nil {
-		e.PullRequest = &github.PullRequest{
-			ID: p.ID, Number: p.Number, State: p.State, Title: p.Title, Draft: p.Draft, Merged: p.Merged,
-			MergeCommitSHA: p.MergeCommitSHA, HTMLURL: p.HTMLURL,
-			CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt, ClosedAt: p.ClosedAt, MergedAt: p.MergedAt,
-			User: p.User.github(), Head: p.Head.github(), Base: p.Base.github(),
-		}
+	e := &github.PullRequestReviewEvent{Action: s.Action, Sender: s.Sender.github(),
+		Repo: s.Repo.github(), PullRequest: s.PullRequest.github()}
+	if r := s.Review; r != nil {
+		e.Review = &github.PullRequestReview{ID: r.ID, State: r.State, SubmittedAt: r.SubmittedAt, User: r.User.github()}
 	}
 	return e, nil
 }

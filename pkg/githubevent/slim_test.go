@@ -57,3 +57,50 @@ func readPullRequest(parse func([]byte) (any, error), data []byte) (Change, erro
 	err = ch.fromPullRequest(p.(*github.PullRequestEvent))
 	return ch, err
 }
+
+// TestSlimPullRequestReview_ReadsAsGoGithub: the same for a
+// pull_request_review payload and go-github's whole PullRequestReviewEvent.
+func TestSlimPullRequestReview_ReadsAsGoGithub(t *testing.T) {
+	payloads := [][]byte{
+		[]byte(`{"action":"submitted","review":{"id":1,"state":"APPROVED","submitted_at":"2026-01-01T10:00:00Z","user":{"login":"r"}},"pull_request":{"number":1,"state":"open","updated_at":"2026-01-01T09:00:00Z"},"repository":{"id":7,"full_name":"o/r"},"sender":{"login":"s"}}`),
+		[]byte(`{"action":"dismissed","review":{"id":2,"state":"dismissed","submitted_at":1767261600},"pull_request":{"number":2,"state":"closed","merged":true,"merged_at":1767261600},"repository":{"full_name":"o/r"}}`),
+		[]byte(`{"action":"edited","review":{"id":3,"state":"commented"},"pull_request":{"number":3,"updated_at":"2026-01-01T09:00:00Z"},"repository":{"full_name":"o/r"}}`),
+		[]byte(`{"action":"submitted","review":{"id":"four"},"pull_request":{"number":4},"repository":{"full_name":"o/r"}}`),
+		[]byte(`{"action":"submitted","review":{"id":5,"user":{"login":7}},"pull_request":{"number":5},"repository":{"full_name":"o/r"}}`),
+		[]byte(`{"action":"submitted","review":null,"pull_request":null,"repository":null,"sender":null}`),
+		[]byte(`{"action":"requested","review":{"id":6},"pull_request":{"number":6},"repository":{"full_name":"o/r"}}`),
+	}
+	for _, p := range octokitExamples(t, "pull_request_review") {
+		payloads = append(payloads, p)
+	}
+	full := func(data []byte) (any, error) { return github.ParseWebHook("pull_request_review", data) }
+	compared := 0
+	for i, p := range payloads {
+		shapes := [][]byte{p}
+		if e, err := ghsource.FromWebhook("", "pull_request_review", "d", p); err == nil {
+			shapes = append(shapes, e.Data())
+		}
+		for j, data := range shapes {
+			a, errA := readReview(full, data)
+			b, errB := readReview(parsePullRequestReviewEvent, data)
+			if (errA == nil) != (errB == nil) {
+				t.Fatalf("payload %d shape %d: go-github err %v, slim err %v", i, j, errA, errB)
+			}
+			if !reflect.DeepEqual(a, b) {
+				t.Fatalf("payload %d shape %d:\ngo-github %+v %+v\nslim      %+v %+v", i, j, a, a.Review, b, b.Review)
+			}
+			compared++
+		}
+	}
+	t.Logf("%d payloads read alike", compared)
+}
+
+func readReview(parse func([]byte) (any, error), data []byte) (Change, error) {
+	p, err := parse(data)
+	if err != nil {
+		return Change{}, err
+	}
+	ch := Change{DeliveryID: "d", Event: "pull_request_review", OccurredAt: time.Unix(0, 0)}
+	err = ch.fromReview(p.(*github.PullRequestReviewEvent))
+	return ch, err
+}
