@@ -1,6 +1,7 @@
 package githubevent
 
 import (
+	"encoding/json"
 	"reflect"
 	"testing"
 	"time"
@@ -23,29 +24,7 @@ func TestSlimPullRequest_ReadsAsGoGithub(t *testing.T) {
 		[]byte(`{"action":"opened","pull_request":{"number":1,"head":{"ref":7}},"repository":{"full_name":"o/r"}}`),
 		[]byte(`{"action":"opened","pull_request":null,"repository":null,"sender":null}`),
 	}
-	for _, p := range octokitExamples(t, "pull_request") {
-		payloads = append(payloads, p)
-	}
-	full := func(data []byte) (any, error) { return github.ParseWebHook("pull_request", data) }
-	compared := 0
-	for i, p := range payloads {
-		shapes := [][]byte{p}
-		if e, err := ghsource.FromWebhook("", "pull_request", "d", p); err == nil {
-			shapes = append(shapes, e.Data())
-		}
-		for j, data := range shapes {
-			a, errA := readPullRequest(full, data)
-			b, errB := readPullRequest(parsePullRequestEvent, data)
-			if (errA == nil) != (errB == nil) {
-				t.Fatalf("payload %d shape %d: go-github err %v, slim err %v", i, j, errA, errB)
-			}
-			if !reflect.DeepEqual(a, b) {
-				t.Fatalf("payload %d shape %d:\ngo-github %+v %+v\nslim      %+v %+v", i, j, a, a.PullRequest, b, b.PullRequest)
-			}
-			compared++
-		}
-	}
-	t.Logf("%d payloads read alike", compared)
+	readsAsGoGithub(t, "pull_request", payloads, parsePullRequestEvent, readPullRequest)
 }
 
 func readPullRequest(parse func([]byte) (any, error), data []byte) (Change, error) {
@@ -70,29 +49,7 @@ func TestSlimPullRequestReview_ReadsAsGoGithub(t *testing.T) {
 		[]byte(`{"action":"submitted","review":null,"pull_request":null,"repository":null,"sender":null}`),
 		[]byte(`{"action":"requested","review":{"id":6},"pull_request":{"number":6},"repository":{"full_name":"o/r"}}`),
 	}
-	for _, p := range octokitExamples(t, "pull_request_review") {
-		payloads = append(payloads, p)
-	}
-	full := func(data []byte) (any, error) { return github.ParseWebHook("pull_request_review", data) }
-	compared := 0
-	for i, p := range payloads {
-		shapes := [][]byte{p}
-		if e, err := ghsource.FromWebhook("", "pull_request_review", "d", p); err == nil {
-			shapes = append(shapes, e.Data())
-		}
-		for j, data := range shapes {
-			a, errA := readReview(full, data)
-			b, errB := readReview(parsePullRequestReviewEvent, data)
-			if (errA == nil) != (errB == nil) {
-				t.Fatalf("payload %d shape %d: go-github err %v, slim err %v", i, j, errA, errB)
-			}
-			if !reflect.DeepEqual(a, b) {
-				t.Fatalf("payload %d shape %d:\ngo-github %+v %+v\nslim      %+v %+v", i, j, a, a.Review, b, b.Review)
-			}
-			compared++
-		}
-	}
-	t.Logf("%d payloads read alike", compared)
+	readsAsGoGithub(t, "pull_request_review", payloads, parsePullRequestReviewEvent, readReview)
 }
 
 func readReview(parse func([]byte) (any, error), data []byte) (Change, error) {
@@ -103,4 +60,38 @@ func readReview(parse func([]byte) (any, error), data []byte) (Change, error) {
 	ch := Change{DeliveryID: "d", Event: "pull_request_review", OccurredAt: time.Unix(0, 0)}
 	err = ch.fromReview(p.(*github.PullRequestReviewEvent))
 	return ch, err
+}
+
+// readsAsGoGithub checks that slim and go-github's whole struct, each read
+// into a Change by read, give the same Change of every payload and of every
+// octokit example of eventType, in GitHub's shape and in the adapter's, and
+// refuse the same ones.
+func readsAsGoGithub(t *testing.T, eventType string, payloads [][]byte, slim func([]byte) (any, error),
+	read func(parse func([]byte) (any, error), data []byte) (Change, error)) {
+	t.Helper()
+	for _, p := range octokitExamples(t, eventType) {
+		payloads = append(payloads, p)
+	}
+	full := func(data []byte) (any, error) { return github.ParseWebHook(eventType, data) }
+	compared := 0
+	for i, p := range payloads {
+		shapes := [][]byte{p}
+		if e, err := ghsource.FromWebhook("", eventType, "d", p); err == nil {
+			shapes = append(shapes, e.Data())
+		}
+		for j, data := range shapes {
+			a, errA := read(full, data)
+			b, errB := read(slim, data)
+			if (errA == nil) != (errB == nil) {
+				t.Fatalf("payload %d shape %d: go-github err %v, slim err %v", i, j, errA, errB)
+			}
+			if !reflect.DeepEqual(a, b) {
+				ja, _ := json.Marshal(a)
+				jb, _ := json.Marshal(b)
+				t.Fatalf("payload %d shape %d:\ngo-github %s\nslim      %s", i, j, ja, jb)
+			}
+			compared++
+		}
+	}
+	t.Logf("%d payloads read alike", compared)
 }
