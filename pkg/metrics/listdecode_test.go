@@ -8,8 +8,10 @@ import (
 	"testing"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/tools/pager"
 
 	stablev1 "github.com/liatrio/gitpulse/pkg/apis/stable/v1"
 )
@@ -165,4 +167,33 @@ func FuzzDecodeList(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestPaged_AnExpiredContinueTokenFailsTheListRatherThanShortensIt: when a
+// later page's continue token has expired, client-go's pager asks once more
+// for the whole list without a limit and returns that answer as the list. A
+// limit added there would make a first page pass for every object; paged
+// answers 410 instead, which the reflector answers by listing again from
+// the start.
+func TestPaged_AnExpiredContinueTokenFailsTheListRatherThanShortensIt(t *testing.T) {
+	var asked []metav1.ListOptions
+	list := paged(func(_ context.Context, o metav1.ListOptions) (*stablev1.PullRequestList, error) {
+		asked = append(asked, o)
+		switch {
+		case o.Continue == "":
+			return &stablev1.PullRequestList{ListMeta: metav1.ListMeta{ResourceVersion: "7", Continue: "page-2"},
+				Items: []stablev1.PullRequest{*recordedPullRequest(1)}}, nil
+		default:
+			return nil, apierrors.NewResourceExpired("The provided continue parameter is too old")
+		}
+	}, 1)
+	p := pager.New(func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) { return list(ctx, o) })
+	p.PageSize = 1
+	got, _, err := p.List(context.Background(), metav1.ListOptions{ResourceVersion: "0"})
+	if !apierrors.IsResourceExpired(err) {
+		t.Fatalf("listed %v, %v; want a 410 Expired error", got, err)
+	}
+	if len(asked) != 2 {
+		t.Errorf("the API server was asked %d times (%+v), want 2: the whole list is never asked for", len(asked), asked)
+	}
 }

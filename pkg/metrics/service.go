@@ -26,6 +26,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -383,15 +385,38 @@ const (
 // etcd, page by page. A re-list at a resourceVersion the reflector saw keeps
 // it and gets the limit too (an exact-version list, from the cache's
 // snapshots where it has them).
+//
+// When a later page's continue token has expired (the API server compacted
+// past the list's resourceVersion, every five minutes by default), client-go's
+// pager asks once more for the whole list, with no limit, and returns that
+// answer as the list (tools/pager ListPager.list, FullListIfExpired). With a
+// limit added here, that answer would be a first page only: the reflector
+// would take a part of the Events or objects for all of them (objects gone
+// from the gauges, Events never counted, until a restart). So that request
+// is answered 410 Expired instead: the reflector then lists again from the
+// start, in pages (Reflector.list retries an expired list at once).
 func paged[L runtime.Object](list func(context.Context, metav1.ListOptions) (L, error), pageSize int64) func(context.Context, metav1.ListOptions) (L, error) {
+	// inList: the last page had a continue token, so a request without one
+	// and without a limit is the pager's fallback, not a new list.
+	var inList atomic.Bool
 	return func(ctx context.Context, o metav1.ListOptions) (L, error) {
+		if o.Continue == "" && o.Limit == 0 && inList.Swap(false) {
+			var none L
+			return none, apierrors.NewResourceExpired("a page's continue token expired: the list starts again, in pages")
+		}
 		if o.Continue == "" && o.ResourceVersion == "0" {
 			o.ResourceVersion, o.ResourceVersionMatch = "", ""
 		}
 		if o.Limit == 0 {
 			o.Limit = pageSize
 		}
-		return list(ctx, o)
+		page, err := list(ctx, o)
+		if err == nil {
+			if m, merr := meta.ListAccessor(page); merr == nil {
+				inList.Store(m.GetContinue() != "")
+			}
+		}
+		return page, err
 	}
 }
 

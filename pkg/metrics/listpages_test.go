@@ -1,0 +1,150 @@
+package metrics
+
+import (
+	"context"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/wait"
+	kubefake "k8s.io/client-go/kubernetes/fake"
+	clienttesting "k8s.io/client-go/testing"
+
+	gpfake "github.com/liatrio/gitpulse/pkg/client/clientset/versioned/fake"
+)
+
+// pagedEventsAPI answers Event lists as the API server pages them: Limit
+// items a page, a continue token while more are left, every page at one
+// resourceVersion. fail, when it returns an error for a request, answers
+// that instead. It records every request's options.
+type pagedEventsAPI struct {
+	events []*corev1.Event
+	fail   func(n int, o metav1.ListOptions) error
+
+	mu       sync.Mutex
+	requests []metav1.ListOptions
+}
+
+func (p *pagedEventsAPI) react(a clienttesting.Action) (bool, runtime.Object, error) {
+	o := a.(clienttesting.ListActionImpl).ListOptions
+	p.mu.Lock()
+	p.requests = append(p.requests, o)
+	n := len(p.requests)
+	p.mu.Unlock()
+	if p.fail != nil {
+		if err := p.fail(n, o); err != nil {
+			return true, nil, err
+		}
+	}
+	start := 0
+	if o.Continue != "" {
+		start, _ = strconv.Atoi(o.Continue)
+	}
+	end := len(p.events)
+	if o.Limit > 0 {
+		end = min(start+int(o.Limit), end)
+	}
+	list := &corev1.EventList{ListMeta: metav1.ListMeta{ResourceVersion: strconv.Itoa(len(p.events) + 1)}}
+	for _, ev := range p.events[start:end] {
+		list.Items = append(list.Items, *ev)
+	}
+	if end < len(p.events) {
+		list.Continue = strconv.Itoa(end)
+	}
+	return true, list, nil
+}
+
+func (p *pagedEventsAPI) seen() []metav1.ListOptions {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]metav1.ListOptions(nil), p.requests...)
+}
+
+// TestService_EventListsInPagesCountEachEventOnce lists 2,500 Events in
+// pages of 1,000 (eventListPageSize), as the API server answers them, also
+// when a page fails or a page's continue token has expired (the API server
+// compacted past the list): each Event is counted exactly once, and the list
+// is never taken from a part of its pages — client-go's pager, after an
+// expired token, asks for the whole list without a limit, which paged
+// answers 410 so that the reflector lists again from the start, in pages.
+func TestService_EventListsInPagesCountEachEventOnce(t *testing.T) {
+	const ns, n = "pages", 2500
+	tests := []struct {
+		name string
+		fail func(n int, o metav1.ListOptions) error
+		// lists: how many lists from the first page on the API server saw.
+		lists int
+	}{
+		{"every page answered", nil, 1},
+		{"the second page fails once", func(n int, o metav1.ListOptions) error {
+			if n == 2 {
+				return apierrors.NewInternalError(context.DeadlineExceeded)
+			}
+			return nil
+		}, 2},
+		{"the second page's continue token has expired", func(n int, o metav1.ListOptions) error {
+			if n == 2 {
+				return apierrors.NewResourceExpired("The provided continue parameter is too old")
+			}
+			return nil
+		}, 2},
+		{"the last page's continue token has expired", func(n int, o metav1.ListOptions) error {
+			if n == 3 {
+				return apierrors.NewResourceExpired("The provided continue parameter is too old")
+			}
+			return nil
+		}, 2},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			api := &pagedEventsAPI{fail: tc.fail}
+			for i := range n {
+				api.events = append(api.events, recorderEvent(ns, i))
+			}
+			kube := kubefake.NewSimpleClientset()
+			kube.PrependReactor("list", "events", api.react)
+			svc, err := New(Options{
+				Config:  Config{Namespace: ns, CheckpointInterval: time.Hour},
+				Clients: typedClients(kube, gpfake.NewSimpleClientset(), ns),
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			if err := svc.Start(ctx); err != nil {
+				t.Fatal(err)
+			}
+			defer func() { _ = svc.Stop(ctx) }()
+			err = wait.PollUntilContextCancel(ctx, 20*time.Millisecond, true, func(context.Context) (bool, error) {
+				return svc.events.HasSynced(), nil
+			})
+			if err != nil {
+				t.Fatal("the Events never synced")
+			}
+			if got := total(svc); got != n {
+				t.Errorf("counted %d, want %d", got, n)
+			}
+			if lag := svc.scrapeView().eventLag; lag.count != n {
+				t.Errorf("event lag: %d observations, want %d", lag.count, n)
+			}
+			lists := 0
+			for _, o := range api.seen() {
+				if o.Limit != eventListPageSize {
+					t.Errorf("asked for a list with limit %d (continue %q), want pages of %d", o.Limit, o.Continue, eventListPageSize)
+				}
+				if o.Continue == "" {
+					lists++
+				}
+			}
+			if lists != tc.lists {
+				t.Errorf("%d lists started, want %d (requests: %+v)", lists, tc.lists, api.seen())
+			}
+		})
+	}
+}
