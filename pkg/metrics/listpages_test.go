@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"context"
+	"log/slog"
 	"strconv"
 	"sync"
 	"testing"
@@ -16,6 +17,7 @@ import (
 	clienttesting "k8s.io/client-go/testing"
 
 	gpfake "github.com/liatrio/gitpulse/pkg/client/clientset/versioned/fake"
+	"github.com/liatrio/gitpulse/pkg/eventcount"
 )
 
 // pagedEventsAPI answers Event lists as the API server pages them: Limit
@@ -146,5 +148,38 @@ func TestService_EventListsInPagesCountEachEventOnce(t *testing.T) {
 				t.Errorf("%d lists started, want %d (requests: %+v)", lists, tc.lists, api.seen())
 			}
 		})
+	}
+}
+
+// TestListInPages_HandsThePagerNoEvents: the Events of a page are staged
+// for counting, and the page the reflector's pager keeps until the list
+// ends holds none of them, only where the list goes on.
+func TestListInPages_HandsThePagerNoEvents(t *testing.T) {
+	api := &pagedEventsAPI{}
+	for i := range 3 {
+		api.events = append(api.events, recorderEvent("ns", i))
+	}
+	counter := eventcount.New(eventcount.Options{ConfigMaps: kubefake.NewSimpleClientset().CoreV1().ConfigMaps("ns"), Name: "counts"})
+	if err := counter.Load(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	w := newEventWatcher(counter, newLagHistogram(time.Now), slog.New(slog.DiscardHandler))
+	list := w.listInPages(func(_ context.Context, o metav1.ListOptions) (*corev1.EventList, error) {
+		_, obj, err := api.react(clienttesting.ListActionImpl{ListOptions: o})
+		if err != nil {
+			return nil, err
+		}
+		return obj.(*corev1.EventList), nil
+	})
+	page, err := list(context.Background(), metav1.ListOptions{Limit: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := page.(*slimList)
+	if len(got.Items) != 0 || got.Continue != "2" || got.ResourceVersion != "4" {
+		t.Errorf("page handed on: %d items, continue %q, resourceVersion %q; want none, %q, %q", len(got.Items), got.Continue, got.ResourceVersion, "2", "4")
+	}
+	if w.list.items != 2 || len(w.list.events) != 2 {
+		t.Errorf("staged %d Events (%d countable), want 2", w.list.items, len(w.list.events))
 	}
 }

@@ -3,10 +3,16 @@
 package metrics
 
 import (
+	"context"
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"unique"
 
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/liatrio/gitpulse/functions/metrics/internal/eventcount"
@@ -17,7 +23,9 @@ import (
 // events of a watch-list) arrives as one Replace, watch events as Add,
 // Update and Delete, in resourceVersion order; replays (re-lists,
 // reconnects) are harmless because the eventcount.Counter counts an Event
-// only above the resourceVersion frontier it has observed.
+// only above the resourceVersion frontier it has observed. A list read in
+// pages (listInPages) is staged page by page instead, a few dozen bytes per
+// Event, and its Replace carries no items.
 type eventWatcher struct {
 	counter *eventcount.Counter
 	log     *slog.Logger
@@ -39,6 +47,42 @@ type eventWatcher struct {
 	// (listed or added, not yet deleted): what the idle-slot sweep needs to
 	// know of them, in one entry per repository instead of a cache.
 	liveEvents map[string]int
+	// list is the list being read, staged until its Replace.
+	list stagedList
+}
+
+// stagedList is what a list's Events are to the counter, staged as its
+// pages arrive and counted at once by its Replace, as a list always was:
+// the counter moves its frontier over a whole list, never over part of one
+// (a list restarted after a failed page is staged afresh, so nothing in it
+// is counted twice).
+type stagedList struct {
+	events []stagedEvent
+	// uncountable are the Events that cannot be counted, reported at the
+	// Replace (rare: kept whole).
+	uncountable []uncountableEvent
+	live        map[string]int // liveEvents, as of this list
+	maxRV       uint64
+	items       int
+	// uids: the counter still retains legacy UIDs, so each Event's is kept.
+	uids bool
+}
+
+// stagedEvent is a countable Event of a list being read: 32 bytes, and 16
+// more when the counter needs its UID. (The Events themselves, slimmed,
+// were ~200 bytes each, all kept by the reflector's pager until the list
+// ended: ~20 MB at 100,000.)
+type stagedEvent struct {
+	rv        uint64
+	eventTime int64
+	key       unique.Handle[eventcount.Key]
+	uid       types.UID
+}
+
+type uncountableEvent struct {
+	ev     *cachedEvent
+	rv     uint64
+	reason string
 }
 
 func newEventWatcher(counter *eventcount.Counter, lag *lagHistogram, log *slog.Logger) *eventWatcher {
@@ -113,45 +157,112 @@ func (w *eventWatcher) advance(obj any) error {
 	return nil
 }
 
-// Replace is a complete list at resourceVersion listRV: counted in one step,
-// without building a second list.
+// Replace is a complete list at resourceVersion listRV: its items (none
+// when listInPages staged them page by page) and what was staged are
+// counted in one step, without building a second list.
 func (w *eventWatcher) Replace(items []any, listRV string) error {
-	lrv, _ := eventcount.ParseResourceVersion(listRV) // 0 when unknown: the items' own maximum is used
-	maxRV := lrv
+	if len(items) > 0 {
+		w.mu.Lock()
+		if w.list.live == nil { // not read in pages
+			w.beginListLocked(w.counter.HasLegacyUIDs())
+		}
+		w.mu.Unlock()
+		w.stage(items)
+	}
 	w.mu.Lock()
-	clear(w.liveEvents) // the list is every live Event
+	l := w.list
+	w.list = stagedList{}
+	if l.live == nil {
+		l.live = map[string]int{}
+	}
+	w.liveEvents = l.live // the list is every live Event
+	for _, u := range l.uncountable {
+		w.reportLocked(u.ev, u.rv, u.reason)
+	}
 	w.mu.Unlock()
+	lrv, _ := eventcount.ParseResourceVersion(listRV) // 0 when unknown: the items' own maximum is used
 	// The Event last yielded: the counter reports a counted one before the
 	// iteration resumes, so its lag is observed with the right time.
 	var yielded int64
 	countable := func(yield func(eventcount.Event) bool) {
-		for _, obj := range items {
-			ev, rv, key, reason, ok := w.prepare(obj)
-			if !ok {
-				continue
-			}
-			maxRV = max(maxRV, rv)
-			w.mu.Lock()
-			w.lastEvent = max(w.lastEvent, ev.Created)
-			w.seenLocked(ev, key, reason)
-			report := w.reportLocked(ev, rv, reason)
-			w.mu.Unlock()
-			yielded = ev.EventTime
-			if report && !yield(eventcount.Event{ResourceVersion: rv, UID: ev.UID, Key: key}) {
+		for _, e := range l.events {
+			yielded = e.eventTime
+			if !yield(eventcount.Event{ResourceVersion: e.rv, UID: e.uid, Key: e.key.Value()}) {
 				return
 			}
 		}
 	}
 	n := w.counter.ObserveListFunc(countable, lrv, func(eventcount.Event) { w.lag.observe(yielded) })
 	w.mu.Lock()
-	w.reported = max(w.reported, maxRV)
+	w.reported = max(w.reported, lrv, l.maxRV)
 	w.mu.Unlock()
-	w.log.Debug("list counted", "events", len(items), "counted", n, "resourceVersion", listRV)
+	w.log.Debug("list counted", "events", l.items, "counted", n, "resourceVersion", listRV)
 	if w.afterList != nil {
-		w.afterList(len(items))
+		w.afterList(l.items)
 	}
 	w.synced.Store(true)
 	return nil
+}
+
+// beginListLocked starts staging a new list, dropping what an unfinished
+// one staged.
+func (w *eventWatcher) beginListLocked(uids bool) {
+	w.list = stagedList{live: map[string]int{}, uids: uids}
+}
+
+// stage classifies a list's items into w.list.
+func (w *eventWatcher) stage(items []any) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	l := &w.list
+	for _, obj := range items {
+		ev, rv, key, reason, ok := w.prepare(obj)
+		if !ok {
+			continue
+		}
+		l.items++
+		l.maxRV = max(l.maxRV, rv)
+		w.lastEvent = max(w.lastEvent, ev.Created)
+		if reason != "" {
+			l.uncountable = append(l.uncountable, uncountableEvent{ev, rv, reason})
+			continue
+		}
+		if key.Repository != "" {
+			l.live[key.Repository]++
+		}
+		e := stagedEvent{rv: rv, eventTime: ev.EventTime, key: unique.Make(key)}
+		if l.uids {
+			e.uid = ev.UID
+		}
+		l.events = append(l.events, e)
+	}
+}
+
+// listInPages is the Events' list for their reflector: each page is staged
+// for counting as it arrives (stage), and the reflector's pager is handed
+// the page's metadata without its items, so that it keeps none of them
+// until the list ends; the first page of a list starts a new staging.
+func (w *eventWatcher) listInPages(list func(context.Context, metav1.ListOptions) (*corev1.EventList, error)) cache.ListWithContextFunc {
+	return func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+		page, err := list(ctx, o)
+		if err != nil {
+			return nil, err
+		}
+		if o.Continue == "" {
+			uids := w.counter.HasLegacyUIDs() // the counter's lock, never inside w.mu
+			w.mu.Lock()
+			w.beginListLocked(uids)
+			w.mu.Unlock()
+		}
+		items := make([]any, len(page.Items))
+		for i := range page.Items {
+			items[i] = &page.Items[i]
+		}
+		w.stage(items)
+		return &slimList{ListMeta: metav1.ListMeta{
+			ResourceVersion: page.ResourceVersion, Continue: page.Continue, RemainingItemCount: page.RemainingItemCount,
+		}}, nil
+	}
 }
 
 func (w *eventWatcher) seenLocked(ev *cachedEvent, key eventcount.Key, reason string) {

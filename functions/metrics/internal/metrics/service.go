@@ -282,11 +282,12 @@ func (s *Service) startInformers(ctx context.Context) ([]cache.InformerSynced, e
 	// the eventWatcher, which counts what it is given and keeps nothing, so
 	// memory does not grow with the Events alive (see eventcount).
 	evLW := s.watches.instrument("events",
-		// Each page of the first list is slimmed as it arrives (slimPage).
-		slimPage(paged(func(ctx context.Context, o metav1.ListOptions) (*corev1.EventList, error) {
+		// Each page of a list is staged for counting as it arrives
+		// (listInPages).
+		s.events.listInPages(paged(func(ctx context.Context, o metav1.ListOptions) (*corev1.EventList, error) {
 			o.FieldSelector = selector
 			return events.List(ctx, o)
-		}, eventListPageSize), slimEvent),
+		}, eventListPageSize)),
 		func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
 			o.FieldSelector = selector
 			return events.Watch(ctx, o)
@@ -295,9 +296,9 @@ func (s *Service) startInformers(ctx context.Context) ([]cache.InformerSynced, e
 		cache.ReflectorOptions{Name: "gitpulse-metrics-events", TypeDescription: "recorder Events"})
 	// client-go v0.33 lists rather than streams the first Events, 500 a
 	// page by default: 1,000 make a start-up at 100k Events a hundred
-	// requests, each page's full Events ~2 MB while they are slimmed. The
-	// pager keeps every page until the list is counted, but slimmed
-	// (slimPage): one page of full Events at a time. (Pages of 5,000 held
+	// requests, each page's full Events ~2 MB while they are staged. The
+	// pager keeps what it is handed of every page until the list ends:
+	// here nothing, the page's Events are staged instead (listInPages). (Pages of 5,000 held
 	// 5 times as much at once, beside the objects' lists, and made the
 	// start-up slower: docs/benchmarks.md.)
 	evRef.WatchListPageSize = eventListPageSize
