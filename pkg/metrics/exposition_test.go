@@ -96,3 +96,28 @@ func TestHandler_ScrapesRacingRendersGetWholeTexts(t *testing.T) {
 		t.Errorf("after Stop, %d bytes are still kept outside the heap", got)
 	}
 }
+
+// TestRenderIsLarge_FromTheLastRendersText: a render collects often and
+// returns its garbage at once only when the last render's text was large,
+// and the first render, which nothing predicts, is taken as large.
+func TestRenderIsLarge_FromTheLastRendersText(t *testing.T) {
+	tests := []struct {
+		name     string
+		rendered bool
+		lastSize int
+		want     bool
+	}{
+		{"the first render", false, 0, true},
+		{"after a small text", true, 700 << 10, false},
+		{"after a text just under the line", true, largeRenderText - 1, false},
+		{"after a text at the line", true, largeRenderText, true},
+		{"after 1,000 repositories' text", true, 14 << 20, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := renderIsLarge(tc.rendered, tc.lastSize); got != tc.want {
+				t.Errorf("renderIsLarge(%v, %d) = %v, want %v", tc.rendered, tc.lastSize, got, tc.want)
+			}
+		})
+	}
+}

@@ -76,6 +76,25 @@ type exposition struct {
 	// rendering is the view the repository collector reads while a render
 	// runs.
 	rendering atomic.Pointer[view]
+	// rendered: a render has been made; lastSize is its text's size, what
+	// the next one's is expected to be (renderIsLarge).
+	rendered bool
+	lastSize int
+}
+
+// largeRenderText is the size of text from which a render's garbage (about
+// twice the text) is worth collecting often and returning to the system at
+// once: ~150 repositories' families (14 MB at 1,000). Below it, both cost
+// more than they save: the bench's end-to-end group scrapes 20 times a second
+// at 50 repositories, where a forced collection after each render took the
+// function's CPU per delivery from ~1.7 ms to 1.9-2.6 (docs/benchmarks.md).
+const largeRenderText = 2 << 20
+
+// renderIsLarge says whether a render is to be treated as large, from the
+// last render's text: the first is, as nothing says otherwise (it is the one
+// that sets the process's peak after a start at 100k objects).
+func renderIsLarge(rendered bool, lastSize int) bool {
+	return !rendered || lastSize >= largeRenderText
 }
 
 // familyText is one family's text, kept apart so that a scrape can serve
@@ -174,7 +193,7 @@ func (s *Service) repositoryText(format expfmt.Format) (*keptTexts, error) {
 	}
 	e.rendering.Store(s.viewOf(in))
 	defer e.rendering.Store(nil)
-	if s.ownsProcess {
+	if s.ownsProcess && renderIsLarge(e.rendered, e.lastSize) {
 		defer collectOftenDuringRender()()
 	}
 	// Family by family, each gathered, encoded into a scratch buffer and
@@ -210,7 +229,12 @@ func (s *Service) repositoryText(format expfmt.Format) (*keptTexts, error) {
 	}
 	e.texts[format] = kept
 	s.renders.Add(1)
-	if s.ownsProcess {
+	size := 0
+	for _, f := range kept.families {
+		size += len(f.text)
+	}
+	e.rendered, e.lastSize = true, size
+	if s.ownsProcess && size >= largeRenderText {
 		s.returnRenderGarbage()
 	}
 	return kept.acquire(), nil
