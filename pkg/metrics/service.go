@@ -387,8 +387,9 @@ const (
 // it and gets the limit too (an exact-version list, from the cache's
 // snapshots where it has them).
 //
-// When a later page's continue token has expired (the API server compacted
-// past the list's resourceVersion, every five minutes by default), client-go's
+// When a later page's continue token has expired (etcd compacted past the
+// list's revision: a list that outlived the API server's compaction
+// interval, five minutes by default), client-go's
 // pager asks once more for the whole list, with no limit, and returns that
 // answer as the list (tools/pager ListPager.list, FullListIfExpired). With a
 // limit added here, that answer would be a first page only: the reflector
