@@ -16,7 +16,6 @@ import (
 	kubefake "k8s.io/client-go/kubernetes/fake"
 	clienttesting "k8s.io/client-go/testing"
 
-	gpfake "github.com/liatrio/gitpulse/pkg/client/clientset/versioned/fake"
 	"github.com/liatrio/gitpulse/pkg/eventcount"
 )
 
@@ -110,20 +109,8 @@ func TestService_EventListsInPagesCountEachEventOnce(t *testing.T) {
 			}
 			kube := kubefake.NewSimpleClientset()
 			kube.PrependReactor("list", "events", api.react)
-			svc, err := New(Options{
-				Config:  Config{Namespace: ns, CheckpointInterval: time.Hour},
-				Clients: typedClients(kube, gpfake.NewSimpleClientset(), ns),
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			if err := svc.Start(ctx); err != nil {
-				t.Fatal(err)
-			}
-			defer func() { _ = svc.Stop(ctx) }()
-			err = wait.PollUntilContextCancel(ctx, 20*time.Millisecond, true, func(context.Context) (bool, error) {
+			svc, ctx := startOnFakes(t, kube, ns, time.Hour)
+			err := wait.PollUntilContextCancel(ctx, 20*time.Millisecond, true, func(context.Context) (bool, error) {
 				return svc.events.HasSynced(), nil
 			})
 			if err != nil {

@@ -35,6 +35,29 @@ func recorderEvent(ns string, i int) *corev1.Event {
 	}
 }
 
+// startOnFakes starts a Service in namespace ns on kube and an empty
+// gitpulse clientset, stopped when the test ends; ctx bounds the test.
+func startOnFakes(t *testing.T, kube *kubefake.Clientset, ns string, checkpointInterval time.Duration) (*Service, context.Context) {
+	t.Helper()
+	svc, err := New(Options{
+		Config:  Config{Namespace: ns, CheckpointInterval: checkpointInterval},
+		Clients: typedClients(kube, gpfake.NewSimpleClientset(), ns),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	if err := svc.Start(ctx); err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = svc.Stop(ctx)
+		cancel()
+	})
+	return svc, ctx
+}
+
 func total(svc *Service) uint64 {
 	var n uint64
 	for _, v := range svc.Counts() {
@@ -66,20 +89,8 @@ func TestService_RelistAfterGoneCountsNothingTwice(t *testing.T) {
 		}
 		return false, nil, nil
 	})
-	svc, err := New(Options{
-		Config:  Config{Namespace: ns, CheckpointInterval: 10 * time.Millisecond},
-		Clients: typedClients(kube, gpfake.NewSimpleClientset(), ns),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := svc.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = svc.Stop(ctx) }()
-	err = wait.PollUntilContextCancel(ctx, 20*time.Millisecond, true, func(context.Context) (bool, error) {
+	svc, ctx := startOnFakes(t, kube, ns, 10*time.Millisecond)
+	err := wait.PollUntilContextCancel(ctx, 20*time.Millisecond, true, func(context.Context) (bool, error) {
 		return watches.Load() > 2 && total(svc) == 6, nil
 	})
 	if err != nil {
