@@ -115,7 +115,7 @@ func (w *eventWatcher) Add(obj any) error {
 	countable := w.reportLocked(ev, rv, reason)
 	w.reported = max(w.reported, rv)
 	w.mu.Unlock()
-	// Never with w.mu held: Replace takes w.mu inside the counter's lock.
+	// Never with w.mu held: the two locks are never nested.
 	if countable && w.counter.Observe(eventcount.Event{ResourceVersion: rv, UID: ev.UID, Key: key}) {
 		w.lag.observe(ev.EventTime)
 	}
@@ -162,9 +162,10 @@ func (w *eventWatcher) advance(obj any) error {
 // counted in one step, without building a second list.
 func (w *eventWatcher) Replace(items []any, listRV string) error {
 	if len(items) > 0 {
+		uids := w.counter.HasLegacyUIDs() // the counter's lock, never inside w.mu
 		w.mu.Lock()
 		if w.list.live == nil { // not read in pages
-			w.beginListLocked(w.counter.HasLegacyUIDs())
+			w.beginListLocked(uids)
 		}
 		w.mu.Unlock()
 		w.stage(items)
