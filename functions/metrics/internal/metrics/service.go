@@ -298,9 +298,9 @@ func (s *Service) startInformers(ctx context.Context) ([]cache.InformerSynced, e
 	// page by default: 1,000 make a start-up at 100k Events a hundred
 	// requests, each page's full Events ~2 MB while they are staged. The
 	// pager keeps what it is handed of every page until the list ends:
-	// here nothing, the page's Events are staged instead (listInPages). (Pages of 5,000 held
-	// 5 times as much at once, beside the objects' lists, and made the
-	// start-up slower: docs/benchmarks.md.)
+	// here nothing, the page's Events are staged instead (listInPages).
+	// (Pages of 5,000 held 5 times as much at once, beside the objects'
+	// lists, and made the start-up slower: docs/benchmarks.md.)
 	evRef.WatchListPageSize = eventListPageSize
 
 	// The objects' caches are bare reflectors too, each storing records
@@ -391,9 +391,9 @@ const (
 //
 // When a later page's continue token has expired (etcd compacted past the
 // list's revision: a list that outlived the API server's compaction
-// interval, five minutes by default), client-go's
-// pager asks once more for the whole list, with no limit, and returns that
-// answer as the list (tools/pager ListPager.list, FullListIfExpired). With a
+// interval, five minutes by default), client-go's pager asks once more for
+// the whole list, with no limit, and returns that answer as the list
+// (tools/pager ListPager.list, FullListIfExpired). With a
 // limit added here, that answer would be a first page only: the reflector
 // would take a part of the Events or objects for all of them (objects gone
 // from the gauges, Events never counted, until a restart). So that request
