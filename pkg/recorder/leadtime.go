@@ -108,6 +108,7 @@ func (r *Recorder) ship(ctx context.Context, repository string, repositoryID int
 			if !addChanges(&cur.Spec, found) {
 				return nil
 			}
+			dropManagedFields(&cur.ObjectMeta)
 			_, err := client.Update(ctx, cur, metav1.UpdateOptions{})
 			if err == nil {
 				return nil

@@ -171,6 +171,22 @@ type recordedObject[E any] interface {
 	metav1.ObjectMetaAccessor
 }
 
+// dropManagedFields asks the API server to keep no managed fields on the
+// object this update writes. The recorder is the objects' one writer and
+// never uses server-side apply, so the field ownership the API server
+// records on every write says only "the recorder owns everything" — yet it
+// was a third of a PullRequest's bytes and half its fields, paid again by
+// every list, watch and etcd read, and each update paid the API server's
+// structured-merge diff to keep it. One empty entry is the documented way
+// to clear them ("Clearing managedFields", Server-Side Apply); an object
+// left without them is not tracked again on later updates
+// (k8s.io/apimachinery managedfields/internal skipnonapplied.go), and a
+// server-side apply by someone else starts tracking afresh. A create
+// cannot clear them: the API server always tracks a create.
+func dropManagedFields(m *metav1.ObjectMeta) {
+	m.ManagedFields = []metav1.ManagedFieldsEntry{{}}
+}
+
 // metaOf is obj's ObjectMeta, to change in place.
 func metaOf(obj metav1.ObjectMetaAccessor) *metav1.ObjectMeta {
 	return obj.GetObjectMeta().(*metav1.ObjectMeta)
@@ -362,6 +378,7 @@ func upsert[E any, T recordedObject[E]](ctx context.Context, r *Recorder, k obje
 				return out, res, nil
 			}
 			remember(metaOf(obj), w.delivery, w.digest, now, r.opts.DeliveryWindow, r.opts.RecentDeliveries)
+			dropManagedFields(metaOf(obj))
 			// The status rides in the same write: the CRDs have no status
 			// subresource.
 			out, werr = c.Update(ctx, obj, metav1.UpdateOptions{})
