@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -129,4 +130,68 @@ func benchRecorderData(b *testing.B) {
 	ratio := (full.apiCPU / float64(len(full.l.all))) / (bare.apiCPU / float64(len(bare.l.all)))
 	record(fmt.Sprintf("  data c=%d: the recorder's objects over the bare ones", c), "%.2f× kube-apiserver CPU per delivery", ratio)
 	b.ReportMetric(ratio, "apiserver-ratio")
+	benchRecorderUpdates(b, prTemplate, run)
+}
+
+// benchRecorderUpdates measures what a PullRequest update costs the API
+// server when it keeps the object's managed fields (what a client's update
+// does unless it asks otherwise) and when it clears them, as the recorder's
+// updates do (pkg/recorder, dropManagedFields). Most of a real
+// repository's deliveries are updates (a pull request is opened once, then
+// synchronized, reviewed, closed; a branch is pushed to), while the other
+// groups time creates. Each side updates objects of its own, created from
+// the recorder's template beforehand (not measured), in passes of one
+// update per object, the sides alternating; each update moves what a
+// synchronize moves (the head, the update time, the last delivery).
+func benchRecorderUpdates(b *testing.B, prTemplate *stablev1.PullRequest, run int64) {
+	const c, n, passes = 32, 1000, 4
+	ctx := context.Background()
+	ns := stack.Namespace()
+	prs := versioned.NewForConfigOrDie(stack.ControlPlane.Config()).StableV1().PullRequests(ns)
+	sides := []struct {
+		name  string
+		clear bool
+	}{{"keeping managed fields", false}, {"clearing them (the recorder's)", true}}
+	objs := make([][]*stablev1.PullRequest, len(sides))
+	for k := range sides {
+		objs[k] = make([]*stablev1.PullRequest, n)
+		repo := fmt.Sprintf("updates-%d-%d/repo", run, k)
+		drive(b, n, c, func(i int) error {
+			pr := prTemplate.DeepCopy()
+			pr.Name = naming.PullRequestName(repo, 0, int64(i+1))
+			pr.Spec.Repository, pr.Spec.Number, pr.Spec.ID = repo, int64(i+1), fmt.Sprint(i+1)
+			out, err := prs.Create(ctx, pr, metav1.CreateOptions{})
+			objs[k][i] = out
+			return err
+		})
+	}
+	cpu := make([]float64, len(sides))
+	for p := range passes {
+		for j := range sides {
+			k := j
+			if p%2 == 1 {
+				k = len(sides) - 1 - j
+			}
+			_, api0 := apiRequests(b)
+			drive(b, n, c, func(i int) error {
+				pr := objs[k][i].DeepCopy()
+				at := metav1.NewTime(time.Now().UTC().Truncate(time.Second))
+				pr.Spec.HeadSHA, pr.Spec.UpdatedAt = fmt.Sprintf("%040x", p+1), &at
+				pr.Status.LastDeliveryID, pr.Status.LastAction = fmt.Sprintf("update-%d-%d", p, i), "synchronize"
+				if sides[k].clear {
+					pr.ManagedFields = []metav1.ManagedFieldsEntry{{}}
+				}
+				out, err := prs.Update(ctx, pr, metav1.UpdateOptions{})
+				objs[k][i] = out
+				return err
+			})
+			_, api1 := apiRequests(b)
+			cpu[k] += api1 - api0
+		}
+	}
+	per := func(k int) float64 { return cpu[k] / (n * passes) * 1000 }
+	record(fmt.Sprintf("  data c=%d: a PullRequest update", c), "kube-apiserver %.2f ms CPU %s, %.2f ms %s",
+		per(0), sides[0].name, per(1), sides[1].name)
+	b.ReportMetric(per(0), "apiserver-ms/update-tracked")
+	b.ReportMetric(per(1), "apiserver-ms/update-cleared")
 }

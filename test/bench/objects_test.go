@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"sort"
 	"strconv"
 	"strings"
@@ -17,6 +18,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/liatrio/gitpulse/internal/freeport"
@@ -44,7 +46,9 @@ import (
 // repository, the number or name and the times changed — labels,
 // annotations, status and Event fields as the recorder wrote them. The
 // copies are written through the API server (validation, admission, the
-// watch cache, as the recorder's writes), at concurrency 64.
+// watch cache, as the recorder's writes), at concurrency 64; a copy of an
+// object the recorder updated is then cleared of its managed fields, as
+// that update left the original (createAsRecorded).
 func benchMetricsObjects(b *testing.B) {
 	total := envInt("GITPULSE_BENCH_OBJECTS", 100_000)
 	nPR, nBranch := total*70/100, total*25/100
@@ -106,7 +110,7 @@ func benchMetricsObjects(b *testing.B) {
 		case i < nPR:
 			repo, n := benchRepo(i, repos), int64(i/repos+1)
 			pr, e := t.pullRequest(repo, n, base)
-			created, err := gp.PullRequests(ns).Create(ctx, pr, metav1.CreateOptions{})
+			created, err := createAsRecorded(ctx, gp.PullRequests(ns), pr)
 			if err != nil {
 				return fmt.Errorf("pull request %d: %w", i, err)
 			}
@@ -114,7 +118,7 @@ func benchMetricsObjects(b *testing.B) {
 		case i < nPR+nBranch:
 			k := i - nPR
 			br, e := t.branch(benchRepo(k, repos), k/repos+1, base)
-			created, err := gp.Branches(ns).Create(ctx, br, metav1.CreateOptions{})
+			created, err := createAsRecorded(ctx, gp.Branches(ns), br)
 			if err != nil {
 				return fmt.Errorf("branch %d: %w", k, err)
 			}
@@ -122,7 +126,7 @@ func benchMetricsObjects(b *testing.B) {
 		default:
 			k := i - nPR - nBranch
 			d, e := t.deployment(benchRepo(k, repos), int64(k/repos+1), base)
-			created, err := gp.GitHubDeployments(ns).Create(ctx, d, metav1.CreateOptions{})
+			created, err := createAsRecorded(ctx, gp.GitHubDeployments(ns), d)
 			if err != nil {
 				return fmt.Errorf("deployment %d: %w", k, err)
 			}
@@ -526,9 +530,38 @@ func recorderTemplates(b *testing.B, s *localrun.Stack) *templates {
 	return t
 }
 
-// templateMeta keeps of an object's metadata what its writer set.
+// templateMeta keeps of an object's metadata what its writer set. An
+// object without managed fields is one the recorder updated, clearing them
+// (pkg/recorder, dropManagedFields): its copies carry the one empty entry
+// that asks for that, for createAsRecorded.
 func templateMeta(m metav1.ObjectMeta) metav1.ObjectMeta {
-	return metav1.ObjectMeta{Labels: m.Labels, Annotations: m.Annotations}
+	out := metav1.ObjectMeta{Labels: m.Labels, Annotations: m.Annotations}
+	if len(m.ManagedFields) == 0 {
+		out.ManagedFields = []metav1.ManagedFieldsEntry{{}}
+	}
+	return out
+}
+
+// createPatcher is the part of a generated typed client createAsRecorded uses.
+type createPatcher[T metav1.Object] interface {
+	Create(ctx context.Context, obj T, opts metav1.CreateOptions) (T, error)
+	Patch(ctx context.Context, name string, pt types.PatchType, data []byte, opts metav1.PatchOptions, subresources ...string) (T, error)
+}
+
+// clearManagedFields is a merge patch that clears an object's managed fields.
+var clearManagedFields = []byte(`{"metadata":{"managedFields":[{}]}}`)
+
+// createAsRecorded writes obj as the recorder leaves it. The API server
+// tracks managed fields on every create, so a copy of an object the recorder
+// updated (templateMeta) is created, then cleared as that update did.
+func createAsRecorded[T metav1.Object](ctx context.Context, c createPatcher[T], obj T) (T, error) {
+	m := obj.GetManagedFields()
+	cleared := len(m) == 1 && reflect.DeepEqual(m[0], metav1.ManagedFieldsEntry{})
+	created, err := c.Create(ctx, obj, metav1.CreateOptions{})
+	if err != nil || !cleared {
+		return created, err
+	}
+	return c.Patch(ctx, created.GetName(), types.MergePatchType, clearManagedFields, metav1.PatchOptions{})
 }
 
 // copyFor is a deep copy of tmpl with the template repository (and
