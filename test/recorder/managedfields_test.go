@@ -38,21 +38,21 @@ func TestRecorder_AnUpdatedObjectKeepsNoManagedFields(t *testing.T) {
 		eventType string
 		body      []byte
 	}
-	pullRequest := func(t *testing.T) ([]metav1.ManagedFieldsEntry, error) {
+	pullRequest := func() ([]metav1.ManagedFieldsEntry, error) {
 		o, err := findPullRequest(h, string(repo), 7)
 		if err != nil {
 			return nil, err
 		}
 		return o.ManagedFields, nil
 	}
-	branch := func(t *testing.T) ([]metav1.ManagedFieldsEntry, error) {
+	branch := func() ([]metav1.ManagedFieldsEntry, error) {
 		o, err := findBranch(h, string(repo), "topic")
 		if err != nil {
 			return nil, err
 		}
 		return o.ManagedFields, nil
 	}
-	deployment := func(t *testing.T) ([]metav1.ManagedFieldsEntry, error) {
+	deployment := func() ([]metav1.ManagedFieldsEntry, error) {
 		o, err := findDeployment(h, string(repo), 9)
 		if err != nil {
 			return nil, err
@@ -65,7 +65,7 @@ func TestRecorder_AnUpdatedObjectKeepsNoManagedFields(t *testing.T) {
 	tests := []struct {
 		name    string
 		steps   []delivery // the first creates the object, each later one updates it
-		managed func(*testing.T) ([]metav1.ManagedFieldsEntry, error)
+		managed func() ([]metav1.ManagedFieldsEntry, error)
 	}{{
 		name: "a pull request opened, synchronized and merged",
 		steps: []delivery{{"pull_request", pr("opened", false, opened)},
@@ -92,7 +92,7 @@ func TestRecorder_AnUpdatedObjectKeepsNoManagedFields(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			for i, d := range tt.steps {
 				h.deliver(t, binary, d.eventType, newDeliveryID(t), d.body, http.StatusOK)
-				managed, err := tt.managed(t)
+				managed, err := tt.managed()
 				if err != nil {
 					t.Fatalf("after delivery %d (%s): %v", i+1, d.eventType, err)
 				}
