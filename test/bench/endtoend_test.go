@@ -3,6 +3,7 @@ package bench
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -469,7 +470,8 @@ func runEndToEnd(ctx context.Context, b *testing.B, s *localrun.Stack, o *e2eObs
 			parts[5] = append(parts[5], d.countedAt.Sub(d.event.written)) // Event create, metrics watch, count
 		}
 	}
-	deadLettered := len(s.DeadLetter().Events()) - deadLetters0
+	dead := s.DeadLetter().Events()[deadLetters0:]
+	deadLettered := len(dead)
 	refusals := refusalsSince(o.recorderLog, logFrom)
 
 	ms := func(ds []time.Duration, p float64) string { return fmtMs(pctOf(ds, p)) }
@@ -478,9 +480,9 @@ func runEndToEnd(ctx context.Context, b *testing.B, s *localrun.Stack, o *e2eObs
 	fmt.Println(line)
 	record(fmt.Sprintf("end-to-end %d/s", rate), "%s", strings.TrimPrefix(line, fmt.Sprintf("end-to-end %d/s   ", rate)))
 	queued, bounded := s.RecorderQueue().Queued()-queued0, s.RecorderQueue().Refused()-bounded0
-	outcome := fmt.Sprintf("sent %d in %s (%.0f/s, sender at most %s late)   adapter answers %s   recorder attempts %d (%d deliveries retried, %d retries) answers %s (its own refusals %s; the bound in front of it queued %d, refused %d)   dead-lettered %d   no object %d   object not counted %d",
+	outcome := fmt.Sprintf("sent %d in %s (%.0f/s, sender at most %s late)   adapter answers %s   recorder attempts %d (%d deliveries retried, %d retries) answers %s (its own refusals %s; the bound in front of it queued %d, refused %d)   dead-lettered %d%s   no object %d   object not counted %d",
 		n, sendWall.Round(time.Millisecond), float64(n)/sendWall.Seconds(), late.Round(time.Millisecond), codes(answers),
-		attempts, retried, extraAttempts, codes(recorderCodes), refusals, queued, bounded, deadLettered, noObject, notCounted)
+		attempts, retried, extraAttempts, codes(recorderCodes), refusals, queued, bounded, deadLettered, deadLetterCauses(dead), noObject, notCounted)
 	fmt.Printf("end-to-end %d/s   %s\n", rate, outcome)
 	record(fmt.Sprintf("  end-to-end %d/s outcome", rate), "%s", outcome)
 	pp := func(ds []time.Duration) string { return ms(ds, 0.5) + "/" + ms(ds, 0.99) }
@@ -613,6 +615,30 @@ func fmtMs(d time.Duration) string {
 		return strconv.FormatFloat(d.Seconds()*1000, 'f', 1, 64)
 	}
 	return strconv.FormatInt(d.Round(time.Millisecond).Milliseconds(), 10)
+}
+
+// deadLetterCauses says where the Broker gave up on the dead-lettered
+// deliveries and on what answer, from the extensions Knative adds to a
+// dead-lettered CloudEvent (knativeerrordest, knativeerrorcode): e.g.
+// " (http://broker-filter.knative-eventing.svc.cluster.local/... 502: 3)".
+func deadLetterCauses(evs []eventingstack.DeadLetterEvent) string {
+	if len(evs) == 0 {
+		return ""
+	}
+	n := map[string]int{}
+	for _, e := range evs {
+		n[e.ErrorDest+" "+cmp.Or(e.ErrorCode, "no code")]++
+	}
+	keys := make([]string, 0, len(n))
+	for k := range n {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s: %d", k, n[k])
+	}
+	return " (" + strings.Join(parts, ", ") + ")"
 }
 
 func codes(m map[int]int) string {
