@@ -74,15 +74,18 @@ func newProxy() (*Proxy, error) {
 		// bench process's biggest single cost at 100 deliveries/s), and
 		// copies bodies through pooled buffers (ReverseProxy allocates
 		// 32 KiB per request otherwise). It closes an idle connection
-		// before the servers do (func-go's close them after 30 s idle): a
-		// server closing one just as the proxy takes it for a request
-		// breaks that request's body ("write: broken pipe"), and the proxy
-		// cannot send a body it has read again, so it answered 502 — three
-		// or four deliveries in a run at 100/s, retried by the Broker.
+		// before any server behind it does: Knative's receivers close one
+		// after 10 s idle (knative.dev/eventing pkg/kncloudevents
+		// event_receiver.go, newServer: a ReadTimeout of 10 s, which
+		// net/http uses as the idle timeout when none is set), func-go's
+		// after 30 s. A server closing one just as the proxy takes it for a
+		// request breaks that request's body ("write: broken pipe"), and
+		// the proxy cannot send a body it has read again, so it answered
+		// 502 — three or four deliveries in a run at 100/s, retried.
 		Transport: &http.Transport{
 			Proxy:               nil, // never chain to another proxy
 			MaxIdleConnsPerHost: 2048,
-			IdleConnTimeout:     20 * time.Second,
+			IdleConnTimeout:     5 * time.Second,
 			DialContext:         (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
 		},
 		BufferPool: copyBuffers{},
