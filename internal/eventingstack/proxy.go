@@ -74,14 +74,14 @@ func newProxy() (*Proxy, error) {
 		// bench process's biggest single cost at 100 deliveries/s), and
 		// copies bodies through pooled buffers (ReverseProxy allocates
 		// 32 KiB per request otherwise). It closes an idle connection
-		// before any server behind it does: Knative's receivers close one
-		// after 10 s idle (knative.dev/eventing pkg/kncloudevents
+		// before the servers behind it do: Knative's receivers close one
+		// unused for 10 s (knative.dev/eventing pkg/kncloudevents
 		// event_receiver.go, newServer: a ReadTimeout of 10 s, which
-		// net/http uses as the idle timeout when none is set), func-go's
-		// after 30 s. A server closing one just as the proxy takes it for a
-		// request breaks that request's body ("write: broken pipe"), and
-		// the proxy cannot send a body it has read again, so it answered
-		// 502 — three or four deliveries in a run at 100/s, retried.
+		// net/http applies to a new connection's first request and, with
+		// no IdleTimeout set, to an idle one). A server closing one just as
+		// the proxy takes it for a request breaks that request's body
+		// ("write: broken pipe"); the proxy cannot send a body it has read
+		// again, so it would answer 502 and the Broker retry.
 		Transport: &http.Transport{
 			Proxy:               nil, // never chain to another proxy
 			MaxIdleConnsPerHost: 2048,

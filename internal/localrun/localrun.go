@@ -242,7 +242,14 @@ func (s *Stack) startQueue() error {
 	}
 	target, _ := url.Parse("http://127.0.0.1:" + strconv.Itoa(s.recorderProcessPort))
 	s.queue = limit
-	s.queueSrv = &http.Server{Handler: limit.Proxy(target), ReadHeaderTimeout: 2 * time.Second}
+	// queue-proxy's own server waits a minute for a request's headers
+	// (knative.dev/serving pkg/queue/sharedmain/servers.go, mainServer:
+	// knative.dev/pkg network.NewServer). net/http counts that from the
+	// accept for a connection's first request, so at 2 s this stand-in
+	// closed connections the Broker's side had dialed in a burst and not
+	// used yet, and one taken just as it closed failed its request
+	// ("write: broken pipe", answered 502 and retried).
+	s.queueSrv = &http.Server{Handler: limit.Proxy(target), ReadHeaderTimeout: time.Minute}
 	go s.queueSrv.Serve(lis)
 	return nil
 }
