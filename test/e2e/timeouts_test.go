@@ -19,8 +19,11 @@ func TestServers_DisconnectAClientThatNeverFinishesItsHeaders(t *testing.T) {
 	}{
 		// Bounds with room for this branch's 10 s and main's 2 s (every
 		// server runs with func-go's or the adapter's timeouts, as deployed).
+		// The recorder is asked directly: the stack's stand-in for
+		// queue-proxy in front of it waits a minute for headers, as
+		// queue-proxy does (localrun.startQueue).
 		{"receive adapter", s.WebhookURL(), 12 * time.Second},
-		{"recorder", s.RecorderURL(), 12 * time.Second},
+		{"recorder", s.RecorderProcessURL(), 12 * time.Second},
 		{"metrics", s.MetricsURL(), 12 * time.Second},
 	}
 	for _, tt := range tests {
