@@ -13,9 +13,10 @@
 //     imc-dispatcher get Endpoints in 192.0.2.0/24 (TEST-NET-1; the API
 //     server refuses loopback addresses there), and the imc-dispatcher
 //     Deployment gets an Available status. Nothing sends traffic to them.
-//   - Cluster DNS: every process gets HTTP_PROXY/HTTPS_PROXY pointing at an
-//     in-process Proxy that maps *.svc.cluster.local names to loopback
-//     ports and keeps the Host header; NO_PROXY=127.0.0.1,localhost.
+//   - Cluster DNS and Service addresses: every process gets
+//     HTTP_PROXY/HTTPS_PROXY pointing at an in-process SOCKS5 Proxy that
+//     maps *.svc.cluster.local names to loopback ports and tunnels each
+//     connection there unchanged; NO_PROXY=127.0.0.1,localhost.
 //   - Webhook Services: `type: ExternalName` Services eventing-webhook and
 //     inmemorychannel-webhook name localhost, so the API server calls
 //     https://localhost:<port> (TLS still names <service>.knative-eventing.svc,
@@ -367,8 +368,8 @@ func (s *Stack) waitWebhooks(ctx context.Context) error {
 	return nil
 }
 
-// Proxy is the processes' HTTP proxy; route your own Services' host names
-// through it (Proxy.Route).
+// Proxy is the processes' proxy (their HTTP_PROXY and HTTPS_PROXY); route
+// your own Services' host names through it (Proxy.Route).
 func (s *Stack) Proxy() *Proxy { return s.proxy }
 
 // IngressURL is the address of namespace/broker on the local broker

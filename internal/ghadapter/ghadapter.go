@@ -10,7 +10,7 @@
 // Knative Serving and the pod would give it: PORT, NAME, a kubeconfig (the
 // adapter's injection builds a client from it and never calls it) and, for
 // the cluster host names a sink has (broker-ingress.knative-eventing.svc.
-// cluster.local), the eventing processes' HTTP proxy (internal/eventingstack).
+// cluster.local), the eventing processes' proxy (internal/eventingstack).
 //
 // The adapter listens on ":"+PORT, every interface (pkg/adapter/adapter.go
 // Start); that cannot be configured, and is the one documented exception,

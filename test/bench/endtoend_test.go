@@ -51,9 +51,10 @@ import (
 //   - the send: just before the request to the adapter;
 //   - every hop between Knative's processes and to the recorder: they all
 //     reach each other through the stack's in-process proxy (no cluster
-//     DNS here), which reports each request with its CloudEvent id, arrival
-//     and answer (eventingstack.Proxy.Observe) — so retries, the recorder's
-//     answers and dead-lettering are seen per delivery;
+//     DNS here), a tunnel per connection that follows HTTP's turns on it
+//     and reports each request with its CloudEvent id, arrival and answer
+//     (eventingstack.Proxy.Observe) — so retries, the recorder's answers
+//     and dead-lettering are seen per delivery;
 //   - the object written: a watch on the PullRequests. An object's own
 //     timestamps cannot say it: creationTimestamp and managedFields times
 //     are whole seconds. The watch is also what every consumer (the
