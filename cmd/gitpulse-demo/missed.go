@@ -111,9 +111,11 @@ func missedDelivery(ctx context.Context, env map[string]string, kubectl string) 
 	if res := c.Send(cloudevents.ContextWithTarget(ctx, env["GITPULSE_EVENTS_URL"]), e); !cloudevents.IsACK(res) {
 		return fmt.Errorf("reconcile trigger: %v", res)
 	}
-	fmt.Printf("\n$ kubectl get pullrequests -n %s -l stable.liatr.io/repository-name=recovery\n", ns)
+	// The objects carry no labels; spec.repository is a selectable field
+	// (crds/stable.liatr.io_pullrequests.yaml).
+	fmt.Printf("\n$ kubectl get pullrequests -n %s --field-selector spec.repository=%s\n", ns, repo)
 	cmd := exec.CommandContext(ctx, kubectl, "--kubeconfig", env["KUBECONFIG"], "-n", ns, "get", "pullrequests",
-		"-l", "stable.liatr.io/repository-name=recovery")
+		"--field-selector", "spec.repository="+repo)
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 	if err := cmd.Run(); err != nil {
 		return err
