@@ -163,15 +163,23 @@ func (p *Proxy) untrack(c net.Conn) {
 	c.Close()
 }
 
+// serve accepts until the proxy is closed. Any other accept error (e.g.
+// EMFILE while hundreds of deliveries hold connections) is waited out with
+// net/http's Server.Serve backoff, 5 ms doubling to 1 s, as a cluster's
+// network would not stop carrying connections for it.
 func (p *Proxy) serve() {
+	var backoff time.Duration
 	for {
 		c, err := p.lis.Accept()
 		if err != nil {
-			if ne, ok := err.(net.Error); ok && ne.Timeout() {
-				continue
+			if errors.Is(err, net.ErrClosed) {
+				return
 			}
-			return
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			time.Sleep(backoff)
+			continue
 		}
+		backoff = 0
 		go p.serveConn(c)
 	}
 }
