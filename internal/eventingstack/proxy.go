@@ -347,16 +347,22 @@ type tunnel struct {
 // copyBufferPool holds the tunnels' 32 KiB copy buffers.
 var copyBufferPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
-func (t *tunnel) copyRequests(dst, src net.Conn) {
+// pump copies src to dst until either side fails. Each read is shown to
+// see before it is written on; the function see returns, if any, runs once
+// the write is done.
+func pump(dst, src net.Conn, see func([]byte) (after func())) {
 	bp := copyBufferPool.Get().(*[]byte)
 	defer copyBufferPool.Put(bp)
 	buf := *bp
 	for {
 		n, err := src.Read(buf)
 		if n > 0 {
-			t.requestBytes(buf[:n])
+			after := see(buf[:n])
 			if _, werr := dst.Write(buf[:n]); werr != nil {
 				return
+			}
+			if after != nil {
+				after()
 			}
 		}
 		if err != nil {
@@ -365,28 +371,26 @@ func (t *tunnel) copyRequests(dst, src net.Conn) {
 	}
 }
 
+func (t *tunnel) copyRequests(dst, src net.Conn) {
+	pump(dst, src, func(b []byte) func() {
+		t.requestBytes(b)
+		return nil
+	})
+}
+
 func (t *tunnel) copyAnswers(dst, src net.Conn) {
-	bp := copyBufferPool.Get().(*[]byte)
-	defer copyBufferPool.Put(bp)
-	buf := *bp
-	for {
-		n, err := src.Read(buf)
-		if n > 0 {
-			// The request's turn ends before its answer goes back: the
-			// client may send its next request the moment it has read it.
-			hop, obs := t.answerStarts(buf[:n])
-			if _, werr := dst.Write(buf[:n]); werr != nil {
-				return
-			}
-			if obs != nil {
-				hop.Took = time.Since(hop.Start)
-				(*obs)(hop)
-			}
+	pump(dst, src, func(b []byte) func() {
+		// The request's turn ends before its answer goes back: the
+		// client may send its next request the moment it has read it.
+		hop, obs := t.answerStarts(b)
+		if obs == nil {
+			return nil
 		}
-		if err != nil {
-			return
+		return func() {
+			hop.Took = time.Since(hop.Start)
+			(*obs)(hop)
 		}
-	}
+	})
 }
 
 // maxObservedHead bounds how much of a request's head the tunnel keeps to

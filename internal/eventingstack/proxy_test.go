@@ -18,6 +18,24 @@ import (
 	"time"
 )
 
+// startProxy starts a proxy that the test closes.
+func startProxy(t *testing.T) *Proxy {
+	t.Helper()
+	p, err := newProxy()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	return p
+}
+
+// client is an HTTP client whose every request goes through p, as the
+// eventing processes' do (HTTP_PROXY).
+func (p *Proxy) client() *http.Client {
+	proxyURL, _ := url.Parse(p.URL())
+	return &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(proxyURL)}}
+}
+
 func TestProxy_MapsServiceHostsToLoopbackAndKeepsTheHostHeader(t *testing.T) {
 	var gotHost, gotPath string
 	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -27,15 +45,10 @@ func TestProxy_MapsServiceHostsToLoopbackAndKeepsTheHostHeader(t *testing.T) {
 	defer backend.Close()
 	port := backend.Listener.Addr().(*net.TCPAddr).Port
 
-	p, err := newProxy()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	p := startProxy(t)
 	p.Route(ServiceHost("broker-filter", SystemNamespace), port)
 	p.RouteLabelSuffix("-kn-channel", port)
-	proxyURL, _ := url.Parse(p.URL())
-	client := &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(proxyURL)}}
+	client := p.client()
 
 	for _, tc := range []struct{ url, host string }{
 		{"http://broker-filter.knative-eventing.svc.cluster.local/triggers/ns/t/uid", "broker-filter.knative-eventing.svc.cluster.local"},
@@ -57,14 +70,9 @@ func TestProxy_MapsServiceHostsToLoopbackAndKeepsTheHostHeader(t *testing.T) {
 }
 
 func TestProxy_RefusesEveryOtherHostWithoutForwarding(t *testing.T) {
-	p, err := newProxy()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	p := startProxy(t)
 	p.RouteLabelSuffix("-kn-channel", 1)
-	proxyURL, _ := url.Parse(p.URL())
-	client := &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(proxyURL)}}
+	client := p.client()
 	for _, u := range []string{
 		"http://kubernetes.default.svc/.well-known/openid-configuration",
 		"https://kubernetes.default.svc/.well-known/openid-configuration",
@@ -91,11 +99,7 @@ func TestProxy_TunnelsTLSToARoutedHost(t *testing.T) {
 		io.WriteString(w, "over TLS")
 	}))
 	defer backend.Close()
-	p, err := newProxy()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	p := startProxy(t)
 	p.Route(ServiceHost("eventing-webhook", SystemNamespace), backend.Listener.Addr().(*net.TCPAddr).Port)
 	proxyURL, _ := url.Parse(p.URL())
 	tr := backend.Client().Transport.(*http.Transport).Clone()
@@ -119,17 +123,12 @@ func TestProxy_ObserverSeesEachForwardedRequestWithItsCloudEventIDAndAnswer(t *t
 		}
 	}))
 	defer backend.Close()
-	p, err := newProxy()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	p := startProxy(t)
 	p.Route(ServiceHost("broker-filter", SystemNamespace), backend.Listener.Addr().(*net.TCPAddr).Port)
 	// Told after the answer went back: the client may see it first.
 	observed := make(chan Hop, 10)
 	p.Observe(func(h Hop) { observed <- h })
-	proxyURL, _ := url.Parse(p.URL())
-	client := &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(proxyURL)}}
+	client := p.client()
 	send := func(id string) {
 		req, _ := http.NewRequest(http.MethodPost, "http://broker-filter.knative-eventing.svc.cluster.local/", strings.NewReader("{}"))
 		req.Header.Set("Ce-Id", id)
@@ -190,11 +189,7 @@ func TestProxy_ObserverFollowsTheRequestsOfAKeptConnection(t *testing.T) {
 		w.WriteHeader(http.StatusAccepted)
 	}))
 	defer backend.Close()
-	p, err := newProxy()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	p := startProxy(t)
 	p.Route(ServiceHost("broker-ingress", SystemNamespace), backend.Listener.Addr().(*net.TCPAddr).Port)
 	var hops []Hop
 	var hopsMu sync.Mutex
@@ -273,11 +268,7 @@ func TestProxy_ObserverSeesARequestSentTheMomentTheLastIsAnswered(t *testing.T) 
 		w.WriteHeader(http.StatusAccepted)
 	}))
 	defer backend.Close()
-	p, err := newProxy()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	p := startProxy(t)
 	p.Route(ServiceHost("broker-filter", SystemNamespace), backend.Listener.Addr().(*net.TCPAddr).Port)
 	var seen sync.Map
 	var hops atomic.Int64
@@ -287,8 +278,7 @@ func TestProxy_ObserverSeesARequestSentTheMomentTheLastIsAnswered(t *testing.T) 
 		}
 		hops.Add(1)
 	})
-	proxyURL, _ := url.Parse(p.URL())
-	client := &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(proxyURL)}}
+	client := p.client()
 	const n = 500
 	for i := range n {
 		req, _ := http.NewRequest(http.MethodPost, "http://broker-filter.knative-eventing.svc.cluster.local/", strings.NewReader("{}"))
