@@ -196,7 +196,6 @@ const (
 	socksDomain           = 3
 	socksIPv6             = 4
 	socksSucceeded        = 0
-	socksNotAllowed       = 2
 	socksHostUnreachable  = 4
 	socksConnRefused      = 5
 	socksCmdNotSupported  = 7
