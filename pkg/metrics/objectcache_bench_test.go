@@ -49,8 +49,7 @@ func recordedPullRequest(i int) *stablev1.PullRequest {
 			MergeCommitSHA: "e5bd3914e2e596debea16f433f57875b5b90bcd6", FirstReviewAt: at(time.Hour), FirstApprovalAt: at(2 * time.Hour),
 			ReviewCount: 2, ApprovalCount: 1,
 		},
-		Status: stablev1.PullRequestStatus{LastDeliveryID: fmt.Sprintf("a1b2c3d4-%04x-11ef-9a3b-0242ac120002", i%0xffff),
-			LastAction: "closed"},
+		Status: stablev1.PullRequestStatus{LastDeliveryID: fmt.Sprintf("a1b2c3d4-%04x-11ef-9a3b-0242ac120002", i%0xffff)},
 	}
 }
 
@@ -60,8 +59,7 @@ func recordedBranch(i int) *stablev1.Branch {
 	return &stablev1.Branch{ObjectMeta: m,
 		Spec: stablev1.BranchSpec{Name: fmt.Sprintf("feature/change-%d", i), State: "created", Repository: fmt.Sprintf("acme/service-%02d", i%50),
 			HeadSHA: "6dcb09b5b57875f334f61aebed695e2e4193db5e", PushCount: 4, LastPushAt: at(time.Hour), CreatedAt: at(0), UpdatedAt: at(time.Hour)},
-		Status: stablev1.BranchStatus{LastDeliveryID: fmt.Sprintf("a1b2c3d4-%04x-11ef-9a3b-0242ac120002", i%0xffff),
-			LastAction: "pushed"},
+		Status: stablev1.BranchStatus{LastDeliveryID: fmt.Sprintf("a1b2c3d4-%04x-11ef-9a3b-0242ac120002", i%0xffff)},
 	}
 }
 
@@ -77,8 +75,7 @@ func recordedDeployment(i int) *stablev1.GitHubDeployment {
 				{Number: int64(i), OpenedAt: at(-3 * time.Hour), MergedAt: at(-time.Hour), By: "sha"},
 				{Number: int64(i + 1), OpenedAt: at(-2 * time.Hour), MergedAt: at(-time.Hour), By: "window"},
 			}, ChangeCount: 2},
-		Status: stablev1.GitHubDeploymentStatus{LastDeliveryID: fmt.Sprintf("a1b2c3d4-%04x-11ef-9a3b-0242ac120002", i%0xffff),
-			LastAction: "success"},
+		Status: stablev1.GitHubDeploymentStatus{LastDeliveryID: fmt.Sprintf("a1b2c3d4-%04x-11ef-9a3b-0242ac120002", i%0xffff)},
 	}
 }
 

@@ -29,6 +29,8 @@ import (
 
 	"k8s.io/apimachinery/pkg/util/validation"
 	"knative.dev/pkg/kmeta"
+
+	stablev1 "github.com/liatrio/gitpulse/pkg/apis/stable/v1"
 )
 
 // MaxNameLength bounds object names. It is the DNS-1123 label limit rather
@@ -102,7 +104,7 @@ func objectName(display string, id []byte) string {
 // on the delivery id alone, so the API server itself refuses a second Event
 // for a redelivered id.
 func EventName(deliveryID string) string {
-	return singleName("delivery-" + deliveryID)
+	return singleName(stablev1.EventNamePrefix + deliveryID)
 }
 
 // sanitise lower-cases raw, replaces every run of characters outside

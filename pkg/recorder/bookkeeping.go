@@ -209,10 +209,9 @@ func repositoryIDSelector(id int64) fields.Selector {
 	return fields.OneTermEqualSelector("spec.repositoryID", strconv.FormatInt(id, 10))
 }
 
-// markApplied says in the status which delivery moved the object last and
-// what it did.
+// markApplied says in the status which delivery moved the object last.
 func markApplied(s recordedStatus, ch githubevent.Change) {
-	*s.lastDeliveryID, *s.lastAction = ch.DeliveryID, ch.Action()
+	*s.lastDeliveryID = ch.DeliveryID
 }
 
 // newer reports whether a delivery at t may move an object last moved at

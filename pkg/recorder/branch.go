@@ -41,7 +41,7 @@ var branches = objectKind[*stablev1.Branch]{
 	spec: func(o *stablev1.Branch) any { return o.Spec },
 	status: func(o *stablev1.Branch) recordedStatus {
 		s := &o.Status
-		return recordedStatus{s, &s.LastDeliveryID, &s.LastAction}
+		return recordedStatus{s, &s.LastDeliveryID}
 	},
 }
 

@@ -43,7 +43,7 @@ var deployments = objectKind[*stablev1.GitHubDeployment]{
 	spec: func(o *stablev1.GitHubDeployment) any { return o.Spec },
 	status: func(o *stablev1.GitHubDeployment) recordedStatus {
 		s := &o.Status
-		return recordedStatus{s, &s.LastDeliveryID, &s.LastAction}
+		return recordedStatus{s, &s.LastDeliveryID}
 	},
 }
 

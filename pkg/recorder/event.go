@@ -22,9 +22,14 @@ const maxMessageBytes = 1024
 // delivery id rather than generated (as tools/events and tools/record do),
 // because exactly one Event per delivery is the contract: the API server's
 // AlreadyExists is what makes a redelivered or concurrent copy a no-op.
+// The name records the id (stablev1.DeliveryID reads it); only an id the
+// name cannot carry as it stands is also written in an annotation.
 func (r *Recorder) deliveryEvent(ch githubevent.Change, ref corev1.ObjectReference) *corev1.Event {
-	ev := r.event(ch, ref, naming.EventName(ch.DeliveryID), ch.Message())
-	ev.Annotations[stablev1.AnnotationDeliveryID] = ch.DeliveryID
+	name := naming.EventName(ch.DeliveryID)
+	ev := r.event(ch, ref, name, ch.Message())
+	if name != stablev1.EventNamePrefix+ch.DeliveryID {
+		ev.Annotations[stablev1.AnnotationDeliveryID] = ch.DeliveryID
+	}
 	ev.Reason, ev.Action, ev.ReportingController = ch.Reason(), ch.Action(), stablev1.ReportingController
 	return ev
 }

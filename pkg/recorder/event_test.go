@@ -15,7 +15,7 @@ import (
 
 // A delivery's Event and a reconcile pass's are built alike and differ
 // only where the metrics function must tell them apart: name, reason,
-// action, controller, the delivery annotation and the message's suffix.
+// action, controller, the delivery id and the message's suffix.
 func TestEvents_DeliveryAndReconciledDifferOnlyWhereCountersLook(t *testing.T) {
 	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	r := &Recorder{opts: Options{Namespace: "ns", Instance: "replica-1", Now: func() time.Time { return now }}}
@@ -46,8 +46,8 @@ func TestEvents_DeliveryAndReconciledDifferOnlyWhereCountersLook(t *testing.T) {
 			if ev.Reason != tt.reason || ev.Action != tt.action || ev.ReportingController != tt.ctrl {
 				t.Errorf("reason %q action %q controller %q, want %q %q %q", ev.Reason, ev.Action, ev.ReportingController, tt.reason, tt.action, tt.ctrl)
 			}
-			if got := ev.Annotations[stablev1.AnnotationDeliveryID]; got != tt.wantDelivery {
-				t.Errorf("delivery annotation %q, want %q", got, tt.wantDelivery)
+			if got := stablev1.DeliveryID(ev); got != tt.wantDelivery {
+				t.Errorf("delivery id %q, want %q", got, tt.wantDelivery)
 			}
 			if !strings.HasSuffix(ev.Message, tt.wantMessageSuffix) {
 				t.Errorf("message %q, want it to end in %q", ev.Message, tt.wantMessageSuffix)
@@ -66,6 +66,39 @@ func TestEvents_DeliveryAndReconciledDifferOnlyWhereCountersLook(t *testing.T) {
 			// eventTime only: the deprecated fields would say it again.
 			if !ev.EventTime.Time.Equal(now) || !ev.FirstTimestamp.IsZero() || !ev.LastTimestamp.IsZero() || ev.Count != 0 {
 				t.Errorf("timestamps %v %v %v count %d, want eventTime %v alone", ev.FirstTimestamp, ev.LastTimestamp, ev.EventTime, ev.Count, now)
+			}
+		})
+	}
+}
+
+// A delivery's Event records its id once: in its name when the name can
+// carry it as it stands (GitHub's lower-case GUIDs), else in an
+// annotation as well, beside a name that had to change it.
+func TestDeliveryEvent_RecordsItsIdOnce(t *testing.T) {
+	r := &Recorder{opts: Options{Namespace: "ns", Instance: "replica-1", Now: time.Now}}
+	ref := corev1.ObjectReference{Kind: githubevent.KindPullRequest, Name: "p", Namespace: "ns", UID: "0123456789abcdef"}
+	tests := []struct {
+		name, id       string
+		wantAnnotation bool
+	}{
+		{"a GitHub delivery GUID", "72d3162e-cc78-11e3-81ab-4c9367dc0958", false},
+		{"an upper-case id", "72D3162E-CC78-11E3-81AB-4C9367DC0958", true},
+		{"an id with characters a name cannot hold", "redeliver/7:x", true},
+		{"an id too long for a name", strings.Repeat("a", 300), true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ch := githubevent.Change{DeliveryID: tt.id, Repository: "o/r",
+				PullRequest: &githubevent.PullRequestChange{Action: stablev1.ActionOpened, Number: 1}}
+			ev := r.deliveryEvent(ch, ref)
+			if ev.Name != naming.EventName(tt.id) {
+				t.Errorf("name %q, want %q", ev.Name, naming.EventName(tt.id))
+			}
+			if _, got := ev.Annotations[stablev1.AnnotationDeliveryID]; got != tt.wantAnnotation {
+				t.Errorf("delivery annotation written: %v, want %v (name %q)", got, tt.wantAnnotation, ev.Name)
+			}
+			if got := stablev1.DeliveryID(ev); got != tt.id {
+				t.Errorf("DeliveryID %q, want %q", got, tt.id)
 			}
 		})
 	}

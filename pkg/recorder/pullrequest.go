@@ -42,7 +42,7 @@ var pullRequests = objectKind[*stablev1.PullRequest]{
 	spec: func(o *stablev1.PullRequest) any { return o.Spec },
 	status: func(o *stablev1.PullRequest) recordedStatus {
 		s := &o.Status
-		return recordedStatus{s, &s.LastDeliveryID, &s.LastAction}
+		return recordedStatus{s, &s.LastDeliveryID}
 	},
 }
 

@@ -49,8 +49,8 @@ func (r *Recorder) deliverReview(ctx context.Context, ch githubevent.Change, dig
 // A pull request the recorder has not seen yet is filled from the review's
 // copy of it, without spec.updatedAt, so that the first pull_request
 // delivery, whatever its time, replaces those fields. The delivery is not
-// marked as the object's last applied one: status.lastAction stays the
-// pull_request action. It reports whether the spec moved.
+// marked as the object's last applied one: status.lastDeliveryID stays the
+// pull_request delivery's. It reports whether the spec moved.
 func applyReview(pr *stablev1.PullRequest, ch githubevent.Change) bool {
 	rv := ch.Review
 	c := rv.PullRequest

@@ -47,7 +47,7 @@ func TestApplyReview_LeavesPullRequestFieldsToPullRequestDeliveries(t *testing.T
 	pr := &stablev1.PullRequest{}
 	applyPullRequest(pr, prChange("p", "closed", stablev1.PullRequestMerged, "13:00:00"))
 	applyReview(pr, reviewChange("r", "submitted", "approved", "11:00:00"))
-	if pr.Spec.Status != "merged" || pr.Spec.Title != "closed" || pr.Status.LastAction != "merged" {
+	if pr.Spec.Status != "merged" || pr.Spec.Title != "closed" || pr.Status.LastDeliveryID != "p" {
 		t.Fatalf("a review moved the pull request's own fields: %+v", pr.Spec)
 	}
 	// And a pull_request delivery replaces what a review filled in, whatever its time.

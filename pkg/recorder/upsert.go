@@ -47,12 +47,11 @@ type objectKind[T any] struct {
 }
 
 // recordedStatus points at what every kind's status says: which delivery
-// moved the object last and what it did; whole is the status, to compare
-// two versions.
+// moved the object last (what it did is on that delivery's Event); whole
+// is the status, to compare two versions.
 type recordedStatus struct {
 	whole          any
 	lastDeliveryID *string
-	lastAction     *string
 }
 
 // meta is obj's ObjectMeta, to change in place.

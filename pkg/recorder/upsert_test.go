@@ -21,8 +21,8 @@ func TestSubjects_EverySubjectHasItsRules(t *testing.T) {
 	}
 }
 
-// markApplied says in every kind's status which delivery moved it last and
-// what it did: the whole status.
+// markApplied says in every kind's status which delivery moved it last:
+// the whole status (what the delivery did is on its Event).
 func TestMarkApplied_WritesEveryKindsStatus(t *testing.T) {
 	ch := githubevent.Change{DeliveryID: "guid", Event: "push", Branch: &githubevent.BranchChange{Action: stablev1.ActionPushed}}
 	pr, b, d := &stablev1.PullRequest{}, &stablev1.Branch{}, &stablev1.GitHubDeployment{}
@@ -33,11 +33,11 @@ func TestMarkApplied_WritesEveryKindsStatus(t *testing.T) {
 		want   any
 	}{
 		{"PullRequest", pullRequests.status(pr), func() any { return pr.Status },
-			stablev1.PullRequestStatus{LastDeliveryID: "guid", LastAction: stablev1.ActionPushed}},
+			stablev1.PullRequestStatus{LastDeliveryID: "guid"}},
 		{"Branch", branches.status(b), func() any { return b.Status },
-			stablev1.BranchStatus{LastDeliveryID: "guid", LastAction: stablev1.ActionPushed}},
+			stablev1.BranchStatus{LastDeliveryID: "guid"}},
 		{"GitHubDeployment", deployments.status(d), func() any { return d.Status },
-			stablev1.GitHubDeploymentStatus{LastDeliveryID: "guid", LastAction: stablev1.ActionPushed}},
+			stablev1.GitHubDeploymentStatus{LastDeliveryID: "guid"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -234,7 +234,6 @@ func benchRecorderAgainstCeiling(b *testing.B, c int) {
 		ev := evTemplate.DeepCopy()
 		id := fmt.Sprintf("shaped-%d-%d", run, i)
 		ev.Name = naming.EventName(id)
-		ev.Annotations[stablev1.AnnotationDeliveryID] = id
 		ev.Annotations[stablev1.AnnotationRepository] = repo
 		ev.InvolvedObject.Name, ev.InvolvedObject.UID = pr.Name, pr.UID
 		_, err = stack.Kube.CoreV1().Events(ns).Create(ctx, ev, metav1.CreateOptions{})

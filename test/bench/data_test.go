@@ -54,7 +54,7 @@ var dataShapes = []dataShape{
 // part. The recorder's spec and its Event differ from the ceiling loop's in
 // what users asked for (base branch, head SHA, URL, opened/updated times;
 // the Event's message); annotations (its exactly-once and replay
-// bookkeeping) and status (the last delivery and its action) are the rest
+// bookkeeping) and status (the last delivery) are the rest
 // of its data model (DESIGN.md, "The API"; it writes no labels). Printed
 // per shape: the rate, and kube-apiserver's and the metrics function's CPU
 // per delivery (the metrics function watches both kinds); then what the
@@ -106,7 +106,6 @@ func benchRecorderData(b *testing.B) {
 				id := fmt.Sprintf("data-%d-%d-%d", run, k, i)
 				ev := evTemplate.DeepCopy()
 				ev.Name = naming.EventName(id)
-				ev.Annotations[stablev1.AnnotationDeliveryID] = id
 				ev.Annotations[stablev1.AnnotationRepository] = repo
 				ev.InvolvedObject.Name, ev.InvolvedObject.UID = pr.Name, pr.UID
 				if shape.ev != nil {
@@ -187,7 +186,7 @@ func benchRecorderUpdates(b *testing.B, prTemplate *stablev1.PullRequest, run in
 				pr := objs[k][i].DeepCopy()
 				at := metav1.NewTime(time.Now().UTC().Truncate(time.Second))
 				pr.Spec.HeadSHA, pr.Spec.UpdatedAt = fmt.Sprintf("%040x", p+1), &at
-				pr.Status.LastDeliveryID, pr.Status.LastAction = fmt.Sprintf("update-%d-%d", p, i), "synchronize"
+				pr.Status.LastDeliveryID = fmt.Sprintf("update-%d-%d", p, i)
 				if sides[k].clear {
 					pr.ManagedFields = []metav1.ManagedFieldsEntry{{}}
 				}

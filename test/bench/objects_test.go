@@ -134,7 +134,6 @@ func benchMetricsObjects(b *testing.B) {
 		}
 		id := deliveryID(run, i)
 		ev.Name = naming.EventName(id)
-		ev.Annotations[stablev1.AnnotationDeliveryID] = id
 		ev.InvolvedObject.Name, ev.InvolvedObject.UID = obj.GetName(), obj.GetUID()
 		if ev.InvolvedObject.ResourceVersion != "" {
 			ev.InvolvedObject.ResourceVersion = obj.GetResourceVersion()
@@ -245,7 +244,6 @@ func benchMetricsObjects(b *testing.B) {
 	id := deliveryID(time.Now().Unix(), total) // unique across runs over kept data
 	ev := copyFor(t.openEvent, benchRepo(0, repos), "")
 	ev.Name = naming.EventName(id)
-	ev.Annotations[stablev1.AnnotationDeliveryID] = id
 	if _, err := kube.CoreV1().Events(ns).Create(ctx, ev, metav1.CreateOptions{}); err != nil {
 		b.Fatal(err)
 	}

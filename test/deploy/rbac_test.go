@@ -148,7 +148,7 @@ func TestRBAC_EachFunctionGetsExactlyWhatItNeeds(t *testing.T) {
 		return b
 	}
 	mergePatch := []byte(`{"metadata":{"annotations":{"stable.liatr.io/rbac-test":"patched"}}}`)
-	statusPatch := []byte(`{"status":{"lastAction":"opened"}}`)
+	statusPatch := []byte(`{"status":{"lastDeliveryID":"rbac-test"}}`)
 	watchOnce := func(w interface{ Stop() }, err error) error {
 		if err == nil {
 			w.Stop()

@@ -244,7 +244,7 @@ func verifyWorkload(t *testing.T, ctx context.Context, s *localrun.Stack, w *wor
 	ours := 0
 	for _, e := range events.Items {
 		if repos[e.Annotations[stablev1.AnnotationRepository]] {
-			perDelivery[e.Annotations[stablev1.AnnotationDeliveryID]]++
+			perDelivery[stablev1.DeliveryID(&e)]++
 			ours++
 		}
 	}

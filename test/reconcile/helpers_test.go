@@ -204,7 +204,7 @@ func (w *world) events() (byDelivery map[string]int, reconciled map[string]int) 
 			}
 			continue
 		}
-		byDelivery[e.Annotations[stablev1.AnnotationDeliveryID]]++
+		byDelivery[stablev1.DeliveryID(&e)]++
 	}
 	return byDelivery, reconciled
 }

@@ -148,7 +148,6 @@ func expectPullRequest(t *testing.T, h *harness, m mode, p payload, lastDelivery
 		mm.eq("status.lastDeliveryID", pr.Status.LastDeliveryID, lastDelivery)
 		mm.eq("recent deliveries has it", recorder.Remembers(&pr.ObjectMeta, lastDelivery), true)
 	}
-	mm.eq("status.lastAction", pr.Status.LastAction, prAction(p))
 	mm.lean(&pr.ObjectMeta)
 	mm.report(t, "PullRequest "+pr.Name)
 	return pr
@@ -173,7 +172,6 @@ func expectBranch(t *testing.T, h *harness, p payload, lastDelivery string, push
 	if lastDelivery != "" { // "": checked by the caller
 		m.eq("status.lastDeliveryID", b.Status.LastDeliveryID, lastDelivery)
 	}
-	m.eq("status.lastAction", b.Status.LastAction, stablev1.ActionPushed)
 	m.lean(&b.ObjectMeta)
 	m.report(t, "Branch "+b.Name)
 	return b
@@ -204,7 +202,11 @@ func expectEvent(t *testing.T, h *harness, id, kind string, obj *metav1.ObjectMe
 	m.eq("reportingController", ev.ReportingController, stablev1.ReportingController)
 	m.eq("reportingInstance", ev.ReportingInstance, "recorder-test-0")
 	m.eq("source.component", ev.Source.Component, stablev1.SourceComponent)
-	m.eq("annotation delivery id", ev.Annotations[stablev1.AnnotationDeliveryID], id)
+	m.eq("delivery id", stablev1.DeliveryID(ev), id)
+	if ev.Name == stablev1.EventNamePrefix+id {
+		_, said := ev.Annotations[stablev1.AnnotationDeliveryID]
+		m.eq("delivery id annotation beside a name that carries the id", said, false)
+	}
 	m.eq("annotation repository", ev.Annotations[stablev1.AnnotationRepository], h.specRepository(t, kind, obj.Name))
 	m.eq("eventTime set", ev.EventTime.IsZero(), false)
 	for _, want := range messageHas {
@@ -284,7 +286,7 @@ func handMadePayloads(t *testing.T, env *testenv.Env, modes []mode) {
 		m.eq("createdAt", fmtTime(b.Spec.CreatedAt), "2019-05-15T15:20:56Z")
 		m.eq("pushCount", b.Spec.PushCount, 0)
 		m.eq("headSHA", b.Spec.HeadSHA, "")
-		m.eq("status.lastAction", b.Status.LastAction, "created")
+		m.eq("status.lastDeliveryID", b.Status.LastDeliveryID, create)
 		m.report(t, "after create")
 		expectEvent(t, h, create, "Branch", &b.ObjectMeta, "created", stablev1.ReasonBranchCreated, "Codertocat", branch, repo)
 

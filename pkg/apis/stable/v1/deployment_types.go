@@ -166,10 +166,6 @@ type GitHubDeploymentStatus struct {
 	// LastDeliveryID is the X-GitHub-Delivery of the newest delivery applied.
 	// +optional
 	LastDeliveryID string `json:"lastDeliveryID,omitempty"`
-	// LastAction is the Event action of that delivery (created, or a
-	// status state).
-	// +optional
-	LastAction string `json:"lastAction,omitempty"`
 }
 
 // +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object

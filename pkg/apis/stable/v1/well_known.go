@@ -8,7 +8,8 @@ const (
 	// have it in spec.repository, a selectable field:
 	// `kubectl get pr --field-selector spec.repository=owner/name`).
 	AnnotationRepository = GroupName + "/repository"
-	// AnnotationDeliveryID holds the X-GitHub-Delivery GUID on Events.
+	// AnnotationDeliveryID holds the X-GitHub-Delivery GUID on an Event
+	// whose name cannot carry it as it stands (read both with DeliveryID).
 	AnnotationDeliveryID = GroupName + "/delivery-id"
 	// AnnotationRecentDeliveries holds, on PullRequest and Branch objects, the
 	// deliveries already applied within the redelivery window, newest first,

@@ -53,7 +53,6 @@ const (
 // +kubebuilder:printcolumn:name="Reviews",type=integer,JSONPath=`.spec.reviewCount`,priority=1
 // +kubebuilder:printcolumn:name="Approvals",type=integer,JSONPath=`.spec.approvalCount`,priority=1
 // +kubebuilder:printcolumn:name="Title",type=string,JSONPath=`.spec.title`,priority=1
-// +kubebuilder:printcolumn:name="Last-Action",type=string,JSONPath=`.status.lastAction`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 // +kubebuilder:selectablefield:JSONPath=`.spec.repositoryID`
 // +kubebuilder:selectablefield:JSONPath=`.spec.repository`
@@ -174,9 +173,6 @@ type PullRequestStatus struct {
 	// LastDeliveryID is the X-GitHub-Delivery of the newest delivery applied.
 	// +optional
 	LastDeliveryID string `json:"lastDeliveryID,omitempty"`
-	// LastAction is the pull_request action of that delivery (opened, closed, ...).
-	// +optional
-	LastAction string `json:"lastAction,omitempty"`
 }
 
 // +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
@@ -264,9 +260,6 @@ type BranchStatus struct {
 	// LastDeliveryID is the X-GitHub-Delivery of the newest delivery applied.
 	// +optional
 	LastDeliveryID string `json:"lastDeliveryID,omitempty"`
-	// LastAction is created, pushed or deleted.
-	// +optional
-	LastAction string `json:"lastAction,omitempty"`
 }
 
 // +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
