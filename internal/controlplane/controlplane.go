@@ -192,14 +192,7 @@ func (c *ControlPlane) startAPIServerLocked(ctx context.Context) error {
 	}
 	c.apiserver = p
 	err = p.WaitReady(ctx, 90*time.Second, 100*time.Millisecond, func() bool {
-		if c.caData == nil {
-			ca, err := os.ReadFile(filepath.Join(d, "certs", "apiserver.crt"))
-			if err != nil {
-				return false
-			}
-			c.caData = ca
-		}
-		return c.ready()
+		return c.readyTrusting(filepath.Join(d, "certs", "apiserver.crt"))
 	})
 	if err != nil {
 		return fmt.Errorf("kube-apiserver not ready: %w\n%s", err, proc.Tail(p.LogPath(), 3000))
@@ -207,9 +200,30 @@ func (c *ControlPlane) startAPIServerLocked(ctx context.Context) error {
 	return nil
 }
 
-func (c *ControlPlane) ready() bool {
+// readyTrusting reports whether the API server answers /readyz with 200
+// over TLS trusting the certificate in certFile, and keeps that
+// certificate for clients once it does. The file is read again on every
+// call until then: the API server writes its self-signed certificate
+// after it starts (k8s.io/client-go/util/cert.WriteCert is os.WriteFile:
+// create, then write), and a read in between finds it empty or cut.
+// Kept from that first read, it never verified, and an API server that
+// was up was "not ready" for the whole timeout.
+func (c *ControlPlane) readyTrusting(certFile string) bool {
+	ca, err := os.ReadFile(certFile)
+	if err != nil || !c.ready(ca) {
+		return false
+	}
+	c.caData = ca
+	return true
+}
+
+// ready reports whether the API server, trusted through ca, answers
+// /readyz with 200.
+func (c *ControlPlane) ready(ca []byte) bool {
 	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(c.caData)
+	if !pool.AppendCertsFromPEM(ca) {
+		return false
+	}
 	hc := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
 	defer hc.CloseIdleConnections()
 	req, _ := http.NewRequest(http.MethodGet, c.Host()+"/readyz", nil)
