@@ -122,6 +122,9 @@ type Stack struct {
 	metrics  *Process
 	stopped  chan struct{}
 	stopOnce sync.Once
+	// stopAll makes Stop safe to call again (a bench stops its first
+	// stack early, and again at the end).
+	stopAll  sync.Once
 	restarts map[string]int
 }
 
@@ -510,8 +513,10 @@ func (s *Stack) startFunction(ctx context.Context, name string, port int) (*Proc
 }
 
 // Stop ends every part: adapter or intake, functions (SIGTERM, graceful),
-// control plane.
-func (s *Stack) Stop() {
+// control plane. Calls after the first do nothing.
+func (s *Stack) Stop() { s.stopAll.Do(s.stop) }
+
+func (s *Stack) stop() {
 	if s.intakeSrv != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		s.intakeSrv.Shutdown(ctx)

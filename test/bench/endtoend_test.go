@@ -74,6 +74,7 @@ import (
 //     own gitpulse_metrics_event_lag_seconds over the same Events is printed
 //     beside it.
 func benchEndToEnd(b *testing.B) {
+	stopFirstStack()
 	rates := envInts("GITPULSE_BENCH_E2E_RATES", []int{10, 100, 300})
 	seconds := envInt("GITPULSE_BENCH_E2E_SECONDS", 30)
 	dir, err := os.MkdirTemp("", "gitpulse-bench-e2e-")

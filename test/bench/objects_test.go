@@ -57,9 +57,7 @@ func benchMetricsObjects(b *testing.B) {
 
 	ctx := context.Background()
 	root, bin := stack.Root(), stack.BinDir()
-	// The first stack is idle from here on; its metrics function would
-	// only take CPU from this group's.
-	stack.KillMetrics()
+	stopFirstStack()
 	// GITPULSE_BENCH_OBJECTS_DIR keeps the stack's data there, and a later
 	// run with the same folder (within the API server's event TTL, an hour)
 	// measures the function again without writing the objects again.
