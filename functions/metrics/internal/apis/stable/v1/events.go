@@ -26,6 +26,8 @@ func DeliveryID(ev *corev1.Event) string {
 	if id, ok := ev.Annotations[AnnotationDeliveryID]; ok {
 		return id
 	}
-	id, _ := strings.CutPrefix(ev.Name, EventNamePrefix)
-	return id
+	if id, ok := strings.CutPrefix(ev.Name, EventNamePrefix); ok {
+		return id
+	}
+	return ""
 }
