@@ -268,11 +268,11 @@ func (s *Service) startInformers(ctx context.Context) ([]cache.InformerSynced, e
 	// Only the recorder's Events: the API server filters, so other
 	// components' Events never reach (or cost memory in) this process.
 	selector := fields.OneTermEqualSelector("reportingComponent", stablev1.ReportingController).String()
-	events := s.clients.Events
+	events, listEvents := s.clients.Events, s.clients.listEvents()
 	prClient := s.clients.Gitpulse.PullRequests(ns)
 	brClient := s.clients.Gitpulse.Branches(ns)
 	deClient := s.clients.Gitpulse.GitHubDeployments(ns)
-	lists := objectLists(s.clients.Gitpulse, ns)
+	lists := objectLists(s.clients.listGitpulse(), ns)
 
 	// Reflectors over ListWatches of our own (rather than the generated
 	// informer factories) so that every watch (re)start is counted: the
@@ -286,7 +286,7 @@ func (s *Service) startInformers(ctx context.Context) ([]cache.InformerSynced, e
 		// (listInPages).
 		s.events.listInPages(paged(func(ctx context.Context, o metav1.ListOptions) (*corev1.EventList, error) {
 			o.FieldSelector = selector
-			return events.List(ctx, o)
+			return listEvents.List(ctx, o)
 		}, eventListPageSize)),
 		func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
 			o.FieldSelector = selector
