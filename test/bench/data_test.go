@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"testing"
 	"time"
 
@@ -79,8 +80,12 @@ func benchRecorderData(b *testing.B) {
 		apiCPU, metricsCPU float64
 	}
 	sums := make([]totals, len(dataShapes))
+	// perRound[r][k]: the API server's CPU per delivery of shape k in
+	// round r, for the spread of the ratio from round to round.
+	perRound := make([][]float64, rounds)
 	chunk := perShape / rounds
 	for r := range rounds {
+		perRound[r] = make([]float64, len(dataShapes))
 		// Every other round in reverse order, so that no shape always runs
 		// first (the API server's heap, and so its collector's cost, grows
 		// with the objects each round leaves).
@@ -122,6 +127,7 @@ func benchRecorderData(b *testing.B) {
 			}
 			sums[k].l.merge(l)
 			sums[k].apiCPU += api1 - api0
+			perRound[r][k] = (api1 - api0) / float64(chunk)
 			sums[k].metricsCPU += m1 - m0
 		}
 	}
@@ -136,6 +142,15 @@ func benchRecorderData(b *testing.B) {
 	bare, full := sums[0], sums[len(sums)-1]
 	ratio := (full.apiCPU / float64(len(full.l.all))) / (bare.apiCPU / float64(len(bare.l.all)))
 	record(fmt.Sprintf("  data c=%d: the recorder's objects over the bare ones", c), "%.2f× kube-apiserver CPU per delivery", ratio)
+	// The same ratio within each round: how far a single chunk of each
+	// moves it (the API server's collector runs in lumps).
+	var byRound []float64
+	for _, cpu := range perRound {
+		byRound = append(byRound, cpu[len(cpu)-1]/cpu[0])
+	}
+	slices.Sort(byRound)
+	record(fmt.Sprintf("  data c=%d: the same, round by round", c), "%.2f–%.2f× (median %.2f× of %d rounds of %d deliveries a shape)",
+		byRound[0], byRound[len(byRound)-1], (byRound[(len(byRound)-1)/2]+byRound[len(byRound)/2])/2, rounds, chunk)
 	b.ReportMetric(ratio, "apiserver-ratio")
 	benchRecorderUpdates(b, prTemplate, run)
 }
