@@ -2,11 +2,9 @@ package metrics
 
 import (
 	"context"
-	"encoding/pem"
 	"fmt"
 	"maps"
 	"net/http"
-	"net/http/httptest"
 	"path"
 	"strings"
 	"sync"
@@ -14,8 +12,17 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/rest"
+
+	"github.com/liatrio/gitpulse/internal/h2server"
 )
+
+// verbOf is "watch" for a watch request, else "list".
+func verbOf(r *http.Request) string {
+	if r.URL.Query().Get("watch") == "true" {
+		return "watch"
+	}
+	return "list"
+}
 
 // TestNewClients_ListOverHTTP1AndWatchOverHTTP2: over TLS to a server that
 // offers HTTP/2, the Events and the objects are listed over HTTP/1.1 and
@@ -24,23 +31,12 @@ import (
 func TestNewClients_ListOverHTTP1AndWatchOverHTTP2(t *testing.T) {
 	var mu sync.Mutex
 	protos := map[string]string{}
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		verb := "list"
-		if r.URL.Query().Get("watch") == "true" {
-			verb = "watch"
-		}
+	cfg := h2server.Start(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
-		protos[verb+" "+r.URL.Path] = r.Proto
+		protos[verbOf(r)+" "+r.URL.Path] = r.Proto
 		mu.Unlock()
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusNotFound)
-		w.Write([]byte(`{"kind":"Status","apiVersion":"v1","status":"Failure","reason":"NotFound","code":404}`))
+		h2server.NotFound(w)
 	}))
-	srv.EnableHTTP2 = true
-	srv.StartTLS()
-	defer srv.Close()
-	cfg := &rest.Config{Host: srv.URL, TLSClientConfig: rest.TLSClientConfig{
-		CAData: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})}}
 	c, err := NewClients(cfg, "ns")
 	if err != nil {
 		t.Fatal(err)
@@ -72,26 +68,22 @@ func TestService_ListsOverHTTP1AndWatchesOverHTTP2(t *testing.T) {
 		"branches": "BranchList", "githubdeployments": "GitHubDeploymentList"}
 	var mu sync.Mutex
 	protos := map[string]string{}
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		resource := path.Base(r.URL.Path)
-		verb := "list"
-		if r.URL.Query().Get("watch") == "true" {
-			verb = "watch"
-		}
+	cfg := h2server.Start(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		resource, verb := path.Base(r.URL.Path), verbOf(r)
 		mu.Lock()
 		protos[verb+" "+resource] = r.Proto
 		mu.Unlock()
-		w.Header().Set("Content-Type", "application/json")
 		kind, ok := kinds[resource]
 		switch {
 		case !ok: // the checkpoint's ConfigMap: none yet
-			w.WriteHeader(http.StatusNotFound)
-			w.Write([]byte(`{"kind":"Status","apiVersion":"v1","status":"Failure","reason":"NotFound","code":404}`))
+			h2server.NotFound(w)
 		case verb == "watch": // nothing happens until the client leaves
+			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(http.StatusOK)
 			w.(http.Flusher).Flush()
 			<-r.Context().Done()
 		default:
+			w.Header().Set("Content-Type", "application/json")
 			apiVersion := "v1"
 			if strings.HasPrefix(r.URL.Path, "/apis/") {
 				apiVersion = "stable.liatr.io/v1"
@@ -99,11 +91,6 @@ func TestService_ListsOverHTTP1AndWatchesOverHTTP2(t *testing.T) {
 			fmt.Fprintf(w, `{"kind":%q,"apiVersion":%q,"metadata":{"resourceVersion":"1"},"items":[]}`, kind, apiVersion)
 		}
 	}))
-	srv.EnableHTTP2 = true
-	srv.StartTLS()
-	defer srv.Close()
-	cfg := &rest.Config{Host: srv.URL, TLSClientConfig: rest.TLSClientConfig{
-		CAData: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})}}
 	c, err := NewClients(cfg, "ns")
 	if err != nil {
 		t.Fatal(err)

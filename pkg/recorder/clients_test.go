@@ -2,15 +2,14 @@ package recorder
 
 import (
 	"context"
-	"encoding/pem"
 	"net/http"
-	"net/http/httptest"
 	"sync"
 	"testing"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
+
+	"github.com/liatrio/gitpulse/internal/h2server"
 )
 
 // TestNewClients_SpeakHTTP1ToTheAPIServer: over TLS to a server that
@@ -19,19 +18,12 @@ import (
 func TestNewClients_SpeakHTTP1ToTheAPIServer(t *testing.T) {
 	var mu sync.Mutex
 	var protos []string
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	cfg := h2server.Start(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
 		protos = append(protos, r.Proto)
 		mu.Unlock()
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusNotFound)
-		w.Write([]byte(`{"kind":"Status","apiVersion":"v1","status":"Failure","reason":"NotFound","code":404}`))
+		h2server.NotFound(w)
 	}))
-	srv.EnableHTTP2 = true
-	srv.StartTLS()
-	defer srv.Close()
-	cfg := &rest.Config{Host: srv.URL, TLSClientConfig: rest.TLSClientConfig{
-		CAData: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})}}
 	ctx := context.Background()
 	asked := func() string {
 		mu.Lock()
