@@ -20,7 +20,7 @@ func TestStartLogged_WaitReadyCountsOnlyALiveProcess(t *testing.T) {
 		{"ready while running", "echo hello; sleep 5", true, ""},
 		{"exits before it is ready", "echo bye; exit 3", false, "exited early"},
 		{"a health check answered for a dead process does not count", "exit 0", true, "exited early"},
-		{"never ready", "sleep 5", false, "deadline"},
+		{"never ready", "sleep 60", false, "deadline"}, // outlives the 5 s wait: killed after
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -48,10 +48,10 @@ func TestStartLogged_WaitReadyCountsOnlyALiveProcess(t *testing.T) {
 				t.Errorf("the error does not name the log: %v", err)
 			}
 			p.Kill()
-			if b, _ := os.ReadFile(log); len(b) == 0 && tt.script != "exit 0" && tt.script != "sleep 5" {
+			if b, _ := os.ReadFile(log); len(b) == 0 && tt.script != "exit 0" && tt.script != "sleep 60" {
 				t.Errorf("nothing logged to %s", log)
 			}
-			if got := Tail(log, 100); !strings.HasPrefix(got, "---- "+filepath.Base(log)) && tt.script != "exit 0" && tt.script != "sleep 5" {
+			if got := Tail(log, 100); !strings.HasPrefix(got, "---- "+filepath.Base(log)) && tt.script != "exit 0" && tt.script != "sleep 60" {
 				t.Errorf("Tail = %q", got)
 			}
 		})
