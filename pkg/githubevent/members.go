@@ -300,27 +300,23 @@ func decodeFast[T any](data []byte, dst *T, members func(*T, []byte, []byte, int
 // The members slim.go's types read, by name, as their json tags say.
 
 func (s *slimPullRequestEvent) members(name, b []byte, i, depth int) (int, bool) {
-	switch string(name) {
-	case "action":
-		return fastValue(b, i, depth, &s.Action)
-	case "number":
+	if string(name) == "number" {
 		return fastValue(b, i, depth, &s.Number)
-	case "pull_request":
-		return fastObject(b, i, depth, &s.PullRequest, (*slimPullRequest).members)
-	case "repository":
-		return fastObject(b, i, depth, &s.Repo, (*slimRepository).members)
-	case "sender":
-		return fastObject(b, i, depth, &s.Sender, (*slimUser).members)
 	}
-	return scanValue(b, i, depth)
+	return s.slimPullRequestPayload.members(name, b, i, depth)
 }
 
 func (s *slimPullRequestReviewEvent) members(name, b []byte, i, depth int) (int, bool) {
+	if string(name) == "review" {
+		return fastObject(b, i, depth, &s.Review, (*slimReview).members)
+	}
+	return s.slimPullRequestPayload.members(name, b, i, depth)
+}
+
+func (s *slimPullRequestPayload) members(name, b []byte, i, depth int) (int, bool) {
 	switch string(name) {
 	case "action":
 		return fastValue(b, i, depth, &s.Action)
-	case "review":
-		return fastObject(b, i, depth, &s.Review, (*slimReview).members)
 	case "pull_request":
 		return fastObject(b, i, depth, &s.PullRequest, (*slimPullRequest).members)
 	case "repository":

@@ -18,8 +18,15 @@ import (
 // slimPullRequestEvent is what fromPullRequest reads of a pull_request
 // payload.
 type slimPullRequestEvent struct {
+	slimPullRequestPayload
+	Number *int `json:"number,omitempty"`
+}
+
+// slimPullRequestPayload is what the recorder reads of both a pull_request
+// and a pull_request_review payload (embedded: encoding/json reads its
+// members as the outer struct's).
+type slimPullRequestPayload struct {
 	Action      *string          `json:"action,omitempty"`
-	Number      *int             `json:"number,omitempty"`
 	PullRequest *slimPullRequest `json:"pull_request,omitempty"`
 	Repo        *slimRepository  `json:"repository,omitempty"`
 	Sender      *slimUser        `json:"sender,omitempty"`
@@ -112,11 +119,8 @@ func parsePullRequestEvent(data []byte) (any, error) {
 // slimPullRequestReviewEvent is what fromReview reads of a
 // pull_request_review payload.
 type slimPullRequestReviewEvent struct {
-	Action      *string          `json:"action,omitempty"`
-	Review      *slimReview      `json:"review,omitempty"`
-	PullRequest *slimPullRequest `json:"pull_request,omitempty"`
-	Repo        *slimRepository  `json:"repository,omitempty"`
-	Sender      *slimUser        `json:"sender,omitempty"`
+	slimPullRequestPayload
+	Review *slimReview `json:"review,omitempty"`
 }
 
 type slimReview struct {
