@@ -377,10 +377,8 @@ func apiRequests(b *testing.B) (requests float64) {
 	return requests
 }
 
-// apiserverCPU is the first stack's kube-apiserver's CPU-seconds, read
-// from /proc: unlike its process_cpu_seconds_total, reading it costs the
-// API server nothing.
-func apiserverCPU() float64 { return cpuSeconds(stack.ControlPlane.APIServerPid()) }
+// apiserverCPU is the first stack's kube-apiserver's CPU-seconds.
+func apiserverCPU() float64 { return apiServerCPUOf(stack.ControlPlane) }
 
 func postCloudEvent(client *http.Client, url, eventType, id string, payload []byte) (int, error) {
 	ev, err := ghsource.FromWebhook("", eventType, id, payload) // as the GitHubSource adapter shapes it
