@@ -1,7 +1,6 @@
 package metrics
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -15,6 +14,7 @@ import (
 
 	stablev1 "github.com/liatrio/gitpulse/pkg/apis/stable/v1"
 	stablev1client "github.com/liatrio/gitpulse/pkg/client/clientset/versioned/typed/stable/v1"
+	"github.com/liatrio/gitpulse/pkg/jsonscan"
 )
 
 // The objects' first lists, decoded as they stream in. A typed client reads
@@ -25,9 +25,10 @@ import (
 // kind scan 13%, the decode 21%, their garbage a further 14% in the
 // collector). streamedList decodes the page from the response body one item
 // at a time into the record's inputs only (listedMeta; the status and the
-// managed fields are skipped unread) and makes the record at once, so a
-// page never exists decoded. Watches keep the typed client: they carry one
-// object at a time.
+// managed fields are validated, never decoded; itemfast.go decodes the
+// rest by hand in the same pass, encoding/json where it cannot decide) and
+// makes the record at once, so a page never exists decoded. Watches keep
+// the typed client: they carry one object at a time.
 
 // listedMeta is what a record needs of an object's metadata.
 type listedMeta struct {
@@ -80,8 +81,9 @@ type (
 	}
 )
 
-// decodeItem decodes one list item and returns its record.
-type decodeItem func(*json.Decoder) (runtime.Object, error)
+// decodeItem decodes one list item (its JSON, valid) and returns its
+// record.
+type decodeItem func(item []byte) (runtime.Object, error)
 
 func recordOf(obj any) (runtime.Object, error) {
 	r, err := compactObject(obj)
@@ -108,14 +110,20 @@ func (it *listedDeployment) object() any {
 	return &it.GitHubDeployment
 }
 
-// decodeAs decodes one item as T and returns its record.
+// decodeAs decodes one item as T, in one pass of what the record reads
+// (the fast method, itemfast.go) or, where that cannot decide as
+// encoding/json would, with encoding/json, and returns its record.
 func decodeAs[T any, PT interface {
 	*T
 	object() any
-}](dec *json.Decoder) (runtime.Object, error) {
+	fast([]byte) bool
+}](item []byte) (runtime.Object, error) {
 	var it T
-	if err := dec.Decode(&it); err != nil {
-		return nil, err
+	if !PT(&it).fast(item) {
+		it = *new(T)
+		if err := json.Unmarshal(item, &it); err != nil {
+			return nil, err
+		}
 	}
 	return recordOf(PT(&it).object())
 }
@@ -163,7 +171,7 @@ func streamedList(client rest.Interface, ns, resource string, decode decodeItem)
 			return nil, err
 		}
 		defer body.Close()
-		page, err := decodeList(bufio.NewReaderSize(body, 64<<10), decode)
+		page, err := decodeList(body, decode)
 		if err != nil {
 			return nil, fmt.Errorf("decoding a list of %s: %w", resource, err)
 		}
@@ -173,66 +181,107 @@ func streamedList(client rest.Interface, ns, resource string, decode decodeItem)
 
 // decodeList reads a list object ({"apiVersion", "kind", "metadata",
 // "items": [...]}, in any order), keeping its list metadata and each item's
-// record.
+// record. Each item passes through jsonscan's Reader, which validates it
+// in the same pass that finds its end (a json.Decoder scans each value
+// once to find its end and again to decode it).
 func decodeList(r io.Reader, decode decodeItem) (*slimList, error) {
-	dec := json.NewDecoder(r)
-	if err := expectDelim(dec, '{'); err != nil {
+	s := jsonscan.NewReader(r, 64<<10)
+	if err := s.Expect('{'); err != nil {
 		return nil, err
 	}
 	page := &slimList{}
-	for dec.More() {
-		tok, err := dec.Token()
+	if c, err := s.Peek(); err != nil {
+		return nil, err
+	} else if c == '}' {
+		return page, s.Expect('}')
+	}
+	for {
+		key, err := s.Next(jsonscan.String)
 		if err != nil {
 			return nil, err
 		}
-		switch key, _ := tok.(string); key {
-		case "metadata":
-			var m metav1.ListMeta
-			if err := dec.Decode(&m); err != nil {
-				return nil, err
-			}
-			page.ListMeta = metav1.ListMeta{ResourceVersion: m.ResourceVersion, Continue: m.Continue, RemainingItemCount: m.RemainingItemCount}
-		case "items":
-			tok, err := dec.Token()
+		if err := s.Expect(':'); err != nil {
+			return nil, err
+		}
+		switch string(key) {
+		case `"metadata"`:
+			v, err := s.NextValue(1)
 			if err != nil {
 				return nil, err
 			}
-			if tok == nil { // an empty list, as Go encodes a nil slice
-				continue
-			}
-			if d, ok := tok.(json.Delim); !ok || d != '[' {
-				return nil, fmt.Errorf("want the items' array, got %v", tok)
-			}
-			for dec.More() {
-				rec, err := decode(dec)
-				if err != nil {
-					return nil, err
-				}
-				page.Items = append(page.Items, rec)
-			}
-			if err := expectDelim(dec, ']'); err != nil {
+			var m metav1.ListMeta
+			if err := json.Unmarshal(v, &m); err != nil {
 				return nil, err
 			}
-		default:
-			var skip json.RawMessage // apiVersion, kind
-			if err := dec.Decode(&skip); err != nil {
+			page.ListMeta = metav1.ListMeta{ResourceVersion: m.ResourceVersion, Continue: m.Continue, RemainingItemCount: m.RemainingItemCount}
+		case `"items"`:
+			if err := decodeItems(s, page, decode); err != nil {
+				return nil, err
+			}
+		default: // apiVersion, kind
+			if _, err := s.NextValue(1); err != nil {
 				return nil, err
 			}
 		}
+		c, err := s.Peek()
+		if err != nil {
+			return nil, err
+		}
+		if err := s.Expect(c); err != nil {
+			return nil, err
+		}
+		switch c {
+		case ',':
+		case '}':
+			return page, nil
+		default:
+			return nil, fmt.Errorf("invalid character %q after a list member at offset %d", c, s.Offset()-1)
+		}
 	}
-	if err := expectDelim(dec, '}'); err != nil {
-		return nil, err
-	}
-	return page, nil
 }
 
-func expectDelim(dec *json.Decoder, want json.Delim) error {
-	tok, err := dec.Token()
+// decodeItems reads the items' array (or null, as Go encodes an empty
+// list) into page.
+func decodeItems(s *jsonscan.Reader, page *slimList, decode decodeItem) error {
+	c, err := s.Peek()
 	if err != nil {
 		return err
 	}
-	if d, ok := tok.(json.Delim); !ok || d != want {
-		return fmt.Errorf("want %q, got %v", want, tok)
+	if c == 'n' {
+		_, err := s.Next(func(b []byte, i int) (int, bool) { return jsonscan.Literal(b, i, "null") })
+		return err
 	}
-	return nil
+	if err := s.Expect('['); err != nil {
+		return fmt.Errorf("want the items' array: %w", err)
+	}
+	if c, err := s.Peek(); err != nil {
+		return err
+	} else if c == ']' {
+		return s.Expect(']')
+	}
+	for {
+		item, err := s.NextValue(2)
+		if err != nil {
+			return err
+		}
+		rec, err := decode(item)
+		if err != nil {
+			return err
+		}
+		page.Items = append(page.Items, rec)
+		c, err := s.Peek()
+		if err != nil {
+			return err
+		}
+		if err := s.Expect(c); err != nil {
+			return err
+		}
+		switch c {
+		case ',':
+		case ']':
+			return nil
+		default:
+			return fmt.Errorf("invalid character %q after an item at offset %d", c, s.Offset()-1)
+		}
+	}
 }

@@ -104,7 +104,7 @@ func TestDecodeList_RefusesWhatIsNotAList(t *testing.T) {
 		{"items not an array", `{"items":{"metadata":{}}}`},
 		{"an item not an object", `{"items":["pr"]}`},
 		{"not an object", `["items"]`},
-		{"a spec of the wrong type", `{"items":[{"spec":{"number":"one"}}]}`},
+		{"a spec field the record reads of the wrong type", `{"items":[{"spec":{"repositoryID":"one"}}]}`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
