@@ -70,8 +70,8 @@ type EventClient interface {
 
 // NewClients builds the metrics function's clients for namespace from cfg:
 // ConfigMaps and Events in protobuf (smaller, and far cheaper to decode
-// than JSON, for 100k Events), the objects in JSON (custom resources have
-// no protobuf).
+// than JSON, for 100k Events; the Events' list pages decoded by hand,
+// eventpage.go), the objects in JSON (custom resources have no protobuf).
 //
 // The core client is client-go's generic typed client (gentype, as the
 // generated CoreV1 client is) over a scheme of core/v1 alone: the generated
@@ -92,19 +92,22 @@ type EventClient interface {
 func NewClients(cfg *rest.Config, namespace string) (Clients, error) {
 	overHTTP1 := rest.CopyConfig(cfg)
 	overHTTP1.NextProtos = []string{"http/1.1"}
-	c, err := newClients(cfg, namespace)
+	c, _, err := newClients(cfg, namespace)
 	if err != nil {
 		return Clients{}, err
 	}
-	lists, err := newClients(overHTTP1, namespace)
+	lists, core, err := newClients(overHTTP1, namespace)
 	if err != nil {
 		return Clients{}, err
 	}
-	c.ListEvents, c.ListGitpulse = lists.Events, lists.Gitpulse
+	c.ListEvents = eventLister{rc: core, ns: namespace, watcher: lists.Events}
+	c.ListGitpulse = lists.Gitpulse
 	return c, nil
 }
 
-func newClients(cfg *rest.Config, namespace string) (Clients, error) {
+// newClients builds the clients for namespace from cfg, and returns the
+// core/v1 REST client under them.
+func newClients(cfg *rest.Config, namespace string) (Clients, rest.Interface, error) {
 	core := rest.CopyConfig(cfg)
 	core.GroupVersion = &corev1.SchemeGroupVersion
 	core.APIPath = "/api"
@@ -114,11 +117,11 @@ func newClients(cfg *rest.Config, namespace string) (Clients, error) {
 	}
 	rc, err := rest.RESTClientFor(core)
 	if err != nil {
-		return Clients{}, fmt.Errorf("building the core API client: %w", err)
+		return Clients{}, nil, fmt.Errorf("building the core API client: %w", err)
 	}
 	gitpulse, err := stablev1client.NewForConfig(cfg)
 	if err != nil {
-		return Clients{}, fmt.Errorf("building the gitpulse API client: %w", err)
+		return Clients{}, nil, fmt.Errorf("building the gitpulse API client: %w", err)
 	}
 	return Clients{
 		ConfigMaps: gentype.NewClientWithList("configmaps", rc, coreParameterCodec, namespace,
@@ -130,7 +133,7 @@ func newClients(cfg *rest.Config, namespace string) (Clients, error) {
 			func() *corev1.EventList { return &corev1.EventList{} },
 			gentype.PrefersProtobuf[*corev1.Event]()),
 		Gitpulse: gitpulse,
-	}, nil
+	}, rc, nil
 }
 
 // The scheme of the core client: core/v1 and the options and Status of

@@ -1,0 +1,89 @@
+package metrics
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/liatrio/gitpulse/internal/controlplane"
+	stablev1 "github.com/liatrio/gitpulse/pkg/apis/stable/v1"
+)
+
+// TestEventLister_DecodesTheRealAPIServersPagesFast: a real API server's
+// pages of Events take the fast decode, which gives client-go's Events;
+// the lister pages them, and an API error comes back as the API server's
+// Status (a continue token the API server refuses is 400 or 410, not a
+// decoding error).
+func TestEventLister_DecodesTheRealAPIServersPagesFast(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cp, err := controlplane.Start(ctx, controlplane.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cp.Stop()
+	kube := kubernetes.NewForConfigOrDie(cp.Config())
+	const ns = "default"
+	for i := range 5 {
+		ev := &corev1.Event{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("delivery-%d", i), Namespace: ns,
+			Annotations: map[string]string{stablev1.AnnotationRepository: "acme/api", stablev1.AnnotationEnvironment: "production"}},
+			InvolvedObject: corev1.ObjectReference{Kind: "PullRequest", Namespace: ns, Name: "acme-api-pr-1"},
+			Reason:         "Opened", Message: "opened", Type: corev1.EventTypeNormal, Action: "opened",
+			EventTime:           metav1.NewMicroTime(time.Now()),
+			ReportingController: stablev1.ReportingController, ReportingInstance: "recorder-1"}
+		if _, err := kube.CoreV1().Events(ns).Create(ctx, ev, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clients, err := NewClients(cp.Config(), ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lister := clients.ListEvents.(eventLister)
+
+	// The raw page, as the lister asks for it.
+	body, err := lister.rc.Get().Namespace(ns).Resource("events").SetHeader("Accept", "application/vnd.kubernetes.protobuf, application/json").DoRaw(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !pagesAlike(t, body) {
+		t.Fatalf("the fast decode declined the API server's page (%d bytes)", len(body))
+	}
+
+	// Paged through the lister: every Event once, as client-go lists them.
+	want, err := kube.CoreV1().Events(ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	o := metav1.ListOptions{Limit: 2}
+	for {
+		page, err := lister.List(ctx, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range page.Items {
+			ev, _ := slimEvent(&page.Items[i])
+			c := ev.(*cachedEvent)
+			got = append(got, fmt.Sprintf("%s %s %s %s", c.Name, c.Kind.Value(), c.Action.Value(), c.Repository.Value()))
+		}
+		if page.Continue == "" {
+			break
+		}
+		o.Continue = page.Continue
+	}
+	if len(got) != len(want.Items) || len(got) != 5 {
+		t.Errorf("listed %q, want the %d Events", got, len(want.Items))
+	}
+
+	_, err = lister.List(ctx, metav1.ListOptions{Limit: 2, Continue: "not-a-token"})
+	if !apierrors.IsBadRequest(err) && !apierrors.IsResourceExpired(err) {
+		t.Errorf("a refused continue token: %v (%T), want the API server's Status", err, err)
+	}
+}
