@@ -98,7 +98,7 @@ func NewClients(cfg *rest.Config, namespace string) (Clients, error) {
 	if err != nil {
 		return Clients{}, err
 	}
-	c.ListEvents = eventLister{rc: core, ns: namespace, watcher: lists.Events}
+	c.ListEvents = eventLister{rc: core, ns: namespace, watcher: lists.Events, pages: &pageBuffer{}}
 	c.ListGitpulse = lists.Gitpulse
 	return c, nil
 }

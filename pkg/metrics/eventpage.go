@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"fmt"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/rest"
@@ -21,37 +24,43 @@ import (
 // a CPU profile of the 100k-object start-up, after the objects' decode was
 // made lean (itemfast.go), put that decode at 13% of the function's CPU
 // and most of what its collector, another 29%, had to clear. The counter
-// reads only what slimEvent keeps. fastEventPage reads just that from the
-// page's bytes, and declines (the page is decoded by client-go, as
+// reads only what slimEvent keeps. readEventPage reads just that from the
+// page's bytes, straight into slimEvent's records, and declines (the page is decoded by client-go, as
 // before) wherever it is not the plain shape gogo-protobuf's generated
 // code writes: a field it reads with another wire type, a group, a varint
 // or length that runs past its message, a content encoding. Fields it
 // does not read are skipped by their wire type, not decoded.
-// TestFastEventPage_DecodesWhatClientGoDecodes and FuzzFastEventPage hold
-// it to client-go's decode.
+// TestReadEventPage_SlimsWhatClientGoDecodes and FuzzReadEventPage hold it
+// to client-go's decode, slimmed.
 
-// eventLister lists Events through rc (core/v1, namespace ns) decoding
-// each page with fastEventPage, and watches through watcher.
+// eventLister lists Events through rc (core/v1, namespace ns), and watches
+// through watcher. Its List is client-go's; the Events' reflector lists
+// through listSlim.
 type eventLister struct {
 	rc      rest.Interface
 	ns      string
 	watcher EventClient
+	// pages is the buffer a list's pages are read into, kept from a page
+	// to the next of one list.
+	pages *pageBuffer
 }
 
 var _ EventClient = eventLister{}
 
+// slimEventLister is a list client whose pages are the records staged
+// for counting (slimEvent's), not Events.
+type slimEventLister interface {
+	listSlim(ctx context.Context, o metav1.ListOptions) (*slimList, error)
+}
+
+func (l eventLister) request(o metav1.ListOptions) *rest.Request {
+	return l.rc.Get().Namespace(l.ns).Resource("events").VersionedParams(&o, coreParameterCodec).
+		SetHeader("Accept", "application/vnd.kubernetes.protobuf, application/json")
+}
+
 func (l eventLister) List(ctx context.Context, o metav1.ListOptions) (*corev1.EventList, error) {
-	res := l.rc.Get().Namespace(l.ns).Resource("events").VersionedParams(&o, coreParameterCodec).
-		SetHeader("Accept", "application/vnd.kubernetes.protobuf, application/json").Do(ctx)
-	body, err := res.Raw()
-	if err != nil {
-		return nil, err
-	}
-	if page, ok := fastEventPage(body); ok {
-		return page, nil
-	}
 	page := &corev1.EventList{}
-	if err := res.Into(page); err != nil {
+	if err := l.request(o).Do(ctx).Into(page); err != nil {
 		return nil, err
 	}
 	return page, nil
@@ -59,6 +68,81 @@ func (l eventLister) List(ctx context.Context, o metav1.ListOptions) (*corev1.Ev
 
 func (l eventLister) Watch(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
 	return l.watcher.Watch(ctx, o)
+}
+
+// pageBuffer holds the buffer the Events' pages are read into between the
+// pages of one list: a page of 1,000 Events is ~1 MB, which io.ReadAll
+// (client-go's read of a body) grows to by doubling, the page's size again
+// in garbage each time, 200 MB over a start-up at 100k Events. (A
+// sync.Pool loses it at every collection, and the start-up collects about
+// once a page.) The last page of a list lets it go.
+type pageBuffer struct {
+	mu  sync.Mutex
+	buf *bytes.Buffer
+}
+
+func (p *pageBuffer) get() *bytes.Buffer {
+	var b *bytes.Buffer
+	if p != nil {
+		p.mu.Lock()
+		b, p.buf = p.buf, nil
+		p.mu.Unlock()
+	}
+	if b == nil {
+		b = new(bytes.Buffer)
+	}
+	b.Reset()
+	return b
+}
+
+func (p *pageBuffer) keep(b *bytes.Buffer) {
+	if p != nil {
+		p.mu.Lock()
+		p.buf = b
+		p.mu.Unlock()
+	}
+}
+
+// listSlim lists a page of Events and returns it as the records slimEvent
+// makes: read from its protobuf by readEventPage or, where that declines,
+// decoded by client-go's codecs and slimmed. An answer other than 2xx is
+// the API server's Status, as client-go's List returns it.
+func (l eventLister) listSlim(ctx context.Context, o metav1.ListOptions) (*slimList, error) {
+	body, err := l.request(o).Stream(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer body.Close()
+	buf := l.pages.get()
+	if _, err := buf.ReadFrom(body); err != nil {
+		return nil, err
+	}
+	if page, ok := readEventPage(buf.Bytes()); ok {
+		if page.Continue != "" {
+			l.pages.keep(buf)
+		}
+		return page, nil
+	}
+	obj, err := runtime.Decode(coreCodecs.UniversalDeserializer(), buf.Bytes())
+	if err != nil {
+		return nil, err
+	}
+	list, ok := obj.(*corev1.EventList)
+	if !ok {
+		return nil, fmt.Errorf("listing Events: the API server answered a %T", obj)
+	}
+	return slimmedEvents(list), nil
+}
+
+// slimmedEvents is list with its Events slimmed (slimEvent).
+func slimmedEvents(list *corev1.EventList) *slimList {
+	page := &slimList{ListMeta: metav1.ListMeta{ResourceVersion: list.ResourceVersion, Continue: list.Continue,
+		RemainingItemCount: list.RemainingItemCount}, Items: make([]runtime.Object, len(list.Items))}
+	for i := range list.Items {
+		ev, _ := slimEvent(&list.Items[i])
+		page.Items[i] = ev.(runtime.Object)
+	}
+	return page
 }
 
 // protoMagic starts every protobuf body of the API server
@@ -198,9 +282,11 @@ func (w *wire) microTime(typ int) metav1.MicroTime {
 	return metav1.MicroTime{Time: time.Unix(secs, int64(time.Duration(nanos).Truncate(time.Microsecond))).Local()}
 }
 
-// fastEventPage decodes an EventList page in the API server's protobuf
-// into Events holding what slimEvent reads, or declines.
-func fastEventPage(body []byte) (*corev1.EventList, bool) {
+// readEventPage reads an EventList page in the API server's protobuf into
+// the records slimEvent makes of its Events, or declines. Each Event is
+// read into one scratch Event (only the fields slimEvent reads) and
+// slimmed at once.
+func readEventPage(body []byte) (*slimList, bool) {
 	if !bytes.HasPrefix(body, protoMagic) {
 		return nil, false
 	}
@@ -233,7 +319,9 @@ func fastEventPage(body []byte) (*corev1.EventList, bool) {
 	if env.bad || kind != "EventList" {
 		return nil, false
 	}
-	page := &corev1.EventList{}
+	page := &slimList{Items: make([]runtime.Object, 0, countItems(raw))}
+	var ev corev1.Event
+	annotations := map[string]string{}
 	list := wire{b: raw}
 	for list.more() {
 		num, typ := list.field()
@@ -256,13 +344,31 @@ func fastEventPage(body []byte) (*corev1.EventList, bool) {
 				}
 			})
 		case num == 2:
-			page.Items = append(page.Items, corev1.Event{})
-			list.message(typ, eventFields(&page.Items[len(page.Items)-1]))
+			clear(annotations)
+			ev = corev1.Event{ObjectMeta: metav1.ObjectMeta{Annotations: annotations}}
+			list.message(typ, eventFields(&ev))
+			rec, _ := slimEvent(&ev)
+			page.Items = append(page.Items, rec.(runtime.Object))
 		default:
 			list.skip(typ)
 		}
 	}
 	return page, !list.bad
+}
+
+// countItems counts an EventList's items (field 2), for the page's
+// capacity; 0 where the list is not well formed (readEventPage declines
+// it then).
+func countItems(raw []byte) int {
+	n := 0
+	for w := (wire{b: raw}); w.more(); {
+		num, typ := w.field()
+		if num == 2 {
+			n++
+		}
+		w.skip(typ)
+	}
+	return n
 }
 
 // eventFields reads an Event's fields into ev: 1 metadata, 2
@@ -318,10 +424,7 @@ func metaField(om *metav1.ObjectMeta, m *wire, num, typ int) {
 			}
 		})
 		if key == stablev1.AnnotationRepository || key == stablev1.AnnotationEnvironment {
-			if om.Annotations == nil {
-				om.Annotations = map[string]string{}
-			}
-			om.Annotations[key] = value
+			om.Annotations[key] = value // readEventPage's map, never nil
 		}
 	default:
 		m.skip(typ)

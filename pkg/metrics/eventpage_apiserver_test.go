@@ -3,12 +3,14 @@ package metrics
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/liatrio/gitpulse/internal/controlplane"
@@ -16,10 +18,10 @@ import (
 )
 
 // TestEventLister_DecodesTheRealAPIServersPagesFast: a real API server's
-// pages of Events take the fast decode, which gives client-go's Events;
-// the lister pages them, and an API error comes back as the API server's
-// Status (a continue token the API server refuses is 400 or 410, not a
-// decoding error).
+// pages of Events take the fast read, which gives client-go's Events
+// slimmed; the lister pages them, and an API error comes back as the API
+// server's Status (a continue token the API server refuses is 400 or 410,
+// not a decoding error).
 func TestEventLister_DecodesTheRealAPIServersPagesFast(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -56,33 +58,29 @@ func TestEventLister_DecodesTheRealAPIServersPagesFast(t *testing.T) {
 		t.Fatalf("the fast decode declined the API server's page (%d bytes)", len(body))
 	}
 
-	// Paged through the lister: every Event once, as client-go lists them.
+	// Paged through the lister: every Event once, slimmed as client-go's.
 	want, err := kube.CoreV1().Events(ns).List(ctx, metav1.ListOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got []string
+	var got []runtime.Object
 	o := metav1.ListOptions{Limit: 2}
 	for {
-		page, err := lister.List(ctx, o)
+		page, err := lister.listSlim(ctx, o)
 		if err != nil {
 			t.Fatal(err)
 		}
-		for i := range page.Items {
-			ev, _ := slimEvent(&page.Items[i])
-			c := ev.(*cachedEvent)
-			got = append(got, fmt.Sprintf("%s %s %s %s", c.Name, c.Kind.Value(), c.Action.Value(), c.Repository.Value()))
-		}
+		got = append(got, page.Items...)
 		if page.Continue == "" {
 			break
 		}
 		o.Continue = page.Continue
 	}
-	if len(got) != len(want.Items) || len(got) != 5 {
-		t.Errorf("listed %q, want the %d Events", got, len(want.Items))
+	if w := slimmedEvents(want).Items; len(w) != 5 || !reflect.DeepEqual(got, w) {
+		t.Errorf("listed %+v, want %+v", got, w)
 	}
 
-	_, err = lister.List(ctx, metav1.ListOptions{Limit: 2, Continue: "not-a-token"})
+	_, err = lister.listSlim(ctx, metav1.ListOptions{Limit: 2, Continue: "not-a-token"})
 	if !apierrors.IsBadRequest(err) && !apierrors.IsResourceExpired(err) {
 		t.Errorf("a refused continue token: %v (%T), want the API server's Status", err, err)
 	}

@@ -151,7 +151,7 @@ func TestListInPages_HandsThePagerNoEvents(t *testing.T) {
 		t.Fatal(err)
 	}
 	w := newEventWatcher(counter, newLagHistogram(time.Now), slog.New(slog.DiscardHandler))
-	list := w.listInPages(func(_ context.Context, o metav1.ListOptions) (*corev1.EventList, error) {
+	list := w.listInPages(func(_ context.Context, o metav1.ListOptions) (runtime.Object, error) {
 		_, obj, err := api.react(clienttesting.ListActionImpl{ListOptions: o})
 		if err != nil {
 			return nil, err

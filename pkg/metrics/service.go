@@ -282,8 +282,11 @@ func (s *Service) startInformers(ctx context.Context) ([]cache.InformerSynced, e
 	evLW := s.watches.instrument("events",
 		// Each page of a list is staged for counting as it arrives
 		// (listInPages).
-		s.events.listInPages(paged(func(ctx context.Context, o metav1.ListOptions) (*corev1.EventList, error) {
+		s.events.listInPages(paged(func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
 			o.FieldSelector = selector
+			if sl, ok := listEvents.(slimEventLister); ok {
+				return sl.listSlim(ctx, o)
+			}
 			return listEvents.List(ctx, o)
 		}, eventListPageSize)),
 		func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {

@@ -4,6 +4,7 @@ package metrics
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -242,12 +243,32 @@ func (w *eventWatcher) stage(items []any) {
 // listInPages is the Events' list for their reflector: each page is staged
 // for counting as it arrives (stage), and the reflector's pager is handed
 // the page's metadata without its items, so that it keeps none of them
-// until the list ends; the first page of a list starts a new staging.
-func (w *eventWatcher) listInPages(list func(context.Context, metav1.ListOptions) (*corev1.EventList, error)) cache.ListWithContextFunc {
+// until the list ends; the first page of a list starts a new staging. A
+// page is a *corev1.EventList, or a *slimList of the records slimEvent
+// makes (eventLister.listSlim).
+func (w *eventWatcher) listInPages(list func(context.Context, metav1.ListOptions) (runtime.Object, error)) cache.ListWithContextFunc {
 	return func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
 		page, err := list(ctx, o)
 		if err != nil {
 			return nil, err
+		}
+		var items []any
+		var lm metav1.ListMeta
+		switch p := page.(type) {
+		case *corev1.EventList:
+			lm = p.ListMeta
+			items = make([]any, len(p.Items))
+			for i := range p.Items {
+				items[i] = &p.Items[i]
+			}
+		case *slimList:
+			lm = p.ListMeta
+			items = make([]any, len(p.Items))
+			for i, it := range p.Items {
+				items[i] = it
+			}
+		default:
+			return nil, fmt.Errorf("listing Events: a page of %T", page)
 		}
 		if o.Continue == "" {
 			uids := w.counter.HasLegacyUIDs() // the counter's lock, never inside w.mu
@@ -255,13 +276,9 @@ func (w *eventWatcher) listInPages(list func(context.Context, metav1.ListOptions
 			w.beginListLocked(uids)
 			w.mu.Unlock()
 		}
-		items := make([]any, len(page.Items))
-		for i := range page.Items {
-			items[i] = &page.Items[i]
-		}
 		w.stage(items)
 		return &slimList{ListMeta: metav1.ListMeta{
-			ResourceVersion: page.ResourceVersion, Continue: page.Continue, RemainingItemCount: page.RemainingItemCount,
+			ResourceVersion: lm.ResourceVersion, Continue: lm.Continue, RemainingItemCount: lm.RemainingItemCount,
 		}}, nil
 	}
 }
