@@ -25,11 +25,12 @@ import (
 // made lean (itemfast.go), put that decode at 13% of the function's CPU
 // and most of what its collector, another 29%, had to clear. The counter
 // reads only what slimEvent keeps. readEventPage reads just that from the
-// page's bytes, straight into slimEvent's records, and declines (the page is decoded by client-go, as
-// before) wherever it is not the plain shape gogo-protobuf's generated
-// code writes: a field it reads with another wire type, a group, a varint
-// or length that runs past its message, a content encoding. Fields it
-// does not read are skipped by their wire type, not decoded.
+// page's bytes, straight into slimEvent's records, and declines (the page
+// is decoded by client-go, as before) wherever it is not the plain shape
+// gogo-protobuf's generated code writes: a field it reads with another
+// wire type, a group, a varint or length that runs past its message, a
+// content encoding. Fields it does not read are skipped by their wire
+// type, not decoded.
 // TestReadEventPage_SlimsWhatClientGoDecodes and FuzzReadEventPage hold it
 // to client-go's decode, slimmed.
 
