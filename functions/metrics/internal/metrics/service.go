@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"regexp"
 	"runtime/debug"
 	"slices"
@@ -224,17 +225,24 @@ func (s *Service) run(ctx context.Context) {
 		s.repos.seed(k.Repository)
 	}
 
+	restoreGC := func() {}
+	if s.ownsProcess {
+		restoreGC = s.collectRarelyDuringFirstLists()
+	}
 	eventsSynced, err := s.startInformers(ctx)
 	if err != nil {
+		restoreGC()
 		s.log.ErrorContext(ctx, "starting informers", "error", err)
 		return
 	}
 	if !cache.WaitForCacheSync(ctx.Done(), eventsSynced...) {
+		restoreGC()
 		return
 	}
 	// The first aggregate after the sync is computed before Ready, so that
 	// the first complete /metrics is complete for the objects too.
 	last, took := s.computeObjects()
+	restoreGC()
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -424,6 +432,40 @@ func paged[L runtime.Object](list func(context.Context, metav1.ListOptions) (L, 
 			}
 		}
 		return page, err
+	}
+}
+
+// firstListsGCPercent is the collector's GOGC while the first lists run.
+const firstListsGCPercent = 400
+
+// collectRarelyDuringFirstLists raises the collector's GOGC to
+// firstListsGCPercent until the returned function is called, unless GOGC is
+// set in the environment (the operator's choice stands) or is that high
+// already (or off). While the first lists run, the function's heap grows
+// from a few MB to its working set, and at the usual GOGC (50) the
+// collector ran about every 50 ms from the start, marking on the core the
+// API server was serving the lists with: ~90 collections and 1.1 of the
+// function's 2.7 CPU-s to the first complete /metrics at 100k objects. The
+// soft memory limit (pkg/memlimit) still bounds the heap, so the peak stays
+// where it was; only the collections a small heap did not need go
+// (docs/benchmarks.md, issue 23, thirteenth round). It holds the
+// exposition's lock, as a render's own change of GOGC does, so that
+// neither restores the other's value.
+func (s *Service) collectRarelyDuringFirstLists() (restore func()) {
+	if v, ok := os.LookupEnv("GOGC"); ok && v != "" {
+		return func() {}
+	}
+	s.exp.mu.Lock()
+	defer s.exp.mu.Unlock()
+	prev := debug.SetGCPercent(firstListsGCPercent)
+	if prev < 0 || prev >= firstListsGCPercent {
+		debug.SetGCPercent(prev)
+		return func() {}
+	}
+	return func() {
+		s.exp.mu.Lock()
+		defer s.exp.mu.Unlock()
+		debug.SetGCPercent(prev)
 	}
 }
 
