@@ -66,15 +66,16 @@ func (p *pagedEventsAPI) seen() []metav1.ListOptions {
 	return append([]metav1.ListOptions(nil), p.requests...)
 }
 
-// TestService_EventListsInPagesCountEachEventOnce lists 2,500 Events in
-// pages of 1,000 (eventListPageSize), as the API server answers them, also
-// when a page fails or a page's continue token has expired (the API server
-// compacted past the list): each Event is counted exactly once, and the list
-// is never taken from a part of its pages — client-go's pager, after an
-// expired token, asks for the whole list without a limit, which paged
-// answers 410 so that the reflector lists again from the start, in pages.
+// TestService_EventListsInPagesCountEachEventOnce lists two and a half
+// pages of Events (eventListPageSize a page), as the API server answers
+// them, also when a page fails or a page's continue token has expired (the
+// API server compacted past the list): each Event is counted exactly once,
+// and the list is never taken from a part of its pages — client-go's pager,
+// after an expired token, asks for the whole list without a limit, which
+// paged answers 410 so that the reflector lists again from the start, in
+// pages.
 func TestService_EventListsInPagesCountEachEventOnce(t *testing.T) {
-	const ns, n = "pages", 2500
+	const ns, n = "pages", 2*eventListPageSize + eventListPageSize/2
 	tests := []struct {
 		name string
 		fail func(n int, o metav1.ListOptions) error

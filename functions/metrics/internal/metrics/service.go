@@ -369,9 +369,14 @@ func (s *Service) runReflector(ctx context.Context, resource string, ref *cache.
 }
 
 // The first lists' page sizes. The Events' (protobuf, ~1 KB each on the
-// wire, ~2 KB decoded) are decoded a page at a time, so the page bounds the
-// function's memory; they come from etcd (the API server keeps no watch
-// cache for Events). The objects' are decoded one item at a time as they
+// wire) come from etcd (the API server keeps no watch cache for Events),
+// and each page is read into one buffer kept from page to page and from
+// there straight into the staged records (eventpage.go): the page bounds
+// that buffer, ~5 MB. They were 1,000 while each page was decoded whole;
+// at 100k Events the list was the start-up's longest, 100 requests one
+// after another, and pages of 5,000 took it from 5.3 to 4.7 s for the same
+// API server CPU (10,000: no faster, a higher peak; docs/benchmarks.md,
+// issue 23, thirteenth round). The objects' are decoded one item at a time as they
 // stream in (streamedList), so their page costs the function nothing, but
 // the API server serves them from its watch cache, where every page costs
 // it the objects left to list, not the page: each page collects every key
@@ -382,7 +387,7 @@ func (s *Service) runReflector(ctx context.Context, resource string, ref *cache.
 // (docs/benchmarks.md); 5,000 keeps the API server's own page (a deep copy
 // of every item in it) to a few tens of MB.
 const (
-	eventListPageSize  = 1000
+	eventListPageSize  = 5000
 	objectListPageSize = 5000
 )
 
