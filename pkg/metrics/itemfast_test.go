@@ -27,16 +27,18 @@ func slowDecode[T any, PT interface {
 }
 
 // itemKinds are the three kinds' decoders: decodeAs's, encoding/json's
-// alone, and the fast decode alone (whether it decides).
+// alone, and the fast decode alone (whether it decides). Each decodeAs
+// decoder is one for every test, as for a list's items: it decodes into
+// one scratch item, so what an item before left in it would show.
 var itemKinds = []struct {
 	name   string
 	decode decodeItem
 	slow   decodeItem
 	fast   func([]byte) bool
 }{
-	{"pull request", decodePullRequest, slowDecode[listedPullRequest], func(b []byte) bool { return new(listedPullRequest).fast(b) }},
-	{"branch", decodeBranch, slowDecode[listedBranch], func(b []byte) bool { return new(listedBranch).fast(b) }},
-	{"deployment", decodeDeployment, slowDecode[listedDeployment], func(b []byte) bool { return new(listedDeployment).fast(b) }},
+	{"pull request", decodePullRequest(), slowDecode[listedPullRequest], func(b []byte) bool { return new(listedPullRequest).fast(b) }},
+	{"branch", decodeBranch(), slowDecode[listedBranch], func(b []byte) bool { return new(listedBranch).fast(b) }},
+	{"deployment", decodeDeployment(), slowDecode[listedDeployment], func(b []byte) bool { return new(listedDeployment).fast(b) }},
 }
 
 // decodesAsEncodingJSON: wherever encoding/json decodes the item, the
@@ -143,7 +145,7 @@ func TestFastItem_ReadsWhatItDoesNotDecodeOnlyToValidate(t *testing.T) {
 	if _, err := slowDecode[listedPullRequest](item); err == nil {
 		t.Fatal("encoding/json decoded a number from a string")
 	}
-	got, err := decodePullRequest(item)
+	got, err := decodePullRequest()(item)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -40,7 +40,7 @@ func TestDecodeList_GivesTheRecordsOfTheTypedList(t *testing.T) {
 	tests := []struct {
 		name   string
 		list   runtime.Object
-		decode decodeItem
+		decode itemDecoder
 		want   []any
 	}{
 		{"pull requests", &stablev1.PullRequestList{TypeMeta: metav1.TypeMeta{Kind: "PullRequestList", APIVersion: "stable.liatr.io/v1"},
@@ -157,7 +157,7 @@ func FuzzDecodeList(f *testing.F) {
 		f.Add(seed)
 	}
 	f.Fuzz(func(t *testing.T, body string) {
-		for _, decode := range []decodeItem{decodePullRequest, decodeBranch, decodeDeployment} {
+		for _, decode := range []itemDecoder{decodePullRequest, decodeBranch, decodeDeployment} {
 			page, err := decodeList(strings.NewReader(body), decode)
 			if err != nil && page != nil {
 				t.Fatalf("an error (%v) with a page", err)

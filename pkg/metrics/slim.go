@@ -178,8 +178,12 @@ type cachedObject struct {
 
 func newCachedObject(m *metav1.ObjectMeta, specRepository string, repositoryID int64) cachedObject {
 	named := unixTime(0)
-	if t, err := time.Parse(time.RFC3339, m.Annotations[stablev1.AnnotationRepositoryNamedAt]); err == nil {
-		named = unixTime(t.Unix())
+	// Without the annotation, a parse of "" would fail and allocate its
+	// error.
+	if v := m.Annotations[stablev1.AnnotationRepositoryNamedAt]; v != "" {
+		if t, err := time.Parse(time.RFC3339, v); err == nil {
+			named = unixTime(t.Unix())
+		}
 	}
 	return cachedObject{
 		Name: hashName(m.Name), Namespace: intern(m.Namespace),
