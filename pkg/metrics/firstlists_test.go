@@ -3,10 +3,12 @@ package metrics
 import (
 	"context"
 	"runtime/debug"
+	"sync"
 	"testing"
 	"time"
 
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/wait"
 	kubefake "k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 
@@ -83,5 +85,54 @@ func TestService_CollectsRarelyWhileTheFirstListsRun(t *testing.T) {
 				t.Errorf("GOGC once ready = %d, want %d (what it was)", got, tc.running)
 			}
 		})
+	}
+}
+
+// TestService_AggregatesTheObjectsWhileTheEventsStillList: the objects'
+// aggregate is made once the objects' lists are done, while the Events'
+// list still runs, and the Service is Ready only once that one is done too.
+func TestService_AggregatesTheObjectsWhileTheEventsStillList(t *testing.T) {
+	kube := kubefake.NewSimpleClientset()
+	listing, release := make(chan struct{}, 1), make(chan struct{})
+	kube.PrependReactor("list", "events", func(k8stesting.Action) (bool, runtime.Object, error) {
+		select {
+		case listing <- struct{}{}:
+		default:
+		}
+		<-release
+		return false, nil, nil
+	})
+	pr := recordedPullRequest(1)
+	pr.Namespace = "ns"
+	svc, err := New(Options{Config: Config{Namespace: "ns"},
+		Clients: typedClients(kube, gpfake.NewSimpleClientset(pr), "ns")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := svc.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = svc.Stop(ctx) }()
+	var released sync.Once
+	releaseEvents := func() { released.Do(func() { close(release) }) }
+	defer releaseEvents() // before Stop, which waits for the list
+	<-listing
+	err = wait.PollUntilContextCancel(ctx, 5*time.Millisecond, true, func(context.Context) (bool, error) {
+		return svc.objects.Load() != nil, nil
+	})
+	if err != nil {
+		t.Fatal("no aggregate of the objects while the Events were listed")
+	}
+	if n := len(svc.objects.Load().pullRequestStates.keys); n != 1 {
+		t.Errorf("the aggregate holds the pull requests of %d repositories, want 1", n)
+	}
+	if ready, _ := svc.Ready(ctx); ready {
+		t.Error("Ready while the Events were still listed")
+	}
+	releaseEvents()
+	if err := svc.WaitReady(ctx); err != nil {
+		t.Fatal(err)
 	}
 }
