@@ -22,6 +22,52 @@ func currentGCPercent() int {
 	return p
 }
 
+// eventsHeld is a Service started on fake clients whose Events' list waits
+// until released: listing reports the GOGC in effect when it began.
+type eventsHeld struct {
+	svc     *Service
+	ctx     context.Context
+	listing chan int
+	release func()
+}
+
+// startWithEventsHeld starts a Service in namespace "ns" on fake clients
+// holding objects, its Events' list held until release (which the test's
+// cleanup calls too, before the Service stops: Stop waits for the list).
+func startWithEventsHeld(t *testing.T, ownsProcess bool, objects ...runtime.Object) *eventsHeld {
+	t.Helper()
+	kube := kubefake.NewSimpleClientset()
+	h := &eventsHeld{listing: make(chan int, 1)}
+	released := make(chan struct{})
+	var once sync.Once
+	h.release = func() { once.Do(func() { close(released) }) }
+	kube.PrependReactor("list", "events", func(k8stesting.Action) (bool, runtime.Object, error) {
+		select {
+		case h.listing <- currentGCPercent():
+		default:
+		}
+		<-released
+		return false, nil, nil
+	})
+	svc, err := New(Options{Config: Config{Namespace: "ns"}, OwnsProcess: ownsProcess,
+		Clients: typedClients(kube, gpfake.NewSimpleClientset(objects...), "ns")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	if err := svc.Start(ctx); err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		h.release()
+		_ = svc.Stop(ctx)
+		cancel()
+	})
+	h.svc, h.ctx = svc, ctx
+	return h
+}
+
 // TestService_CollectsRarelyWhileTheFirstListsRun: a Service that owns its
 // process runs its first lists at GOGC firstListsGCPercent and is back at
 // the GOGC it had once Ready; it leaves GOGC alone when the environment set
@@ -48,37 +94,17 @@ func TestService_CollectsRarelyWhileTheFirstListsRun(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Setenv("GOGC", tc.env)
 			debug.SetGCPercent(tc.running)
-			kube := kubefake.NewSimpleClientset()
-			listing, release := make(chan int, 1), make(chan struct{})
-			kube.PrependReactor("list", "events", func(k8stesting.Action) (bool, runtime.Object, error) {
-				select {
-				case listing <- currentGCPercent():
-				default:
-				}
-				<-release
-				return false, nil, nil
-			})
-			svc, err := New(Options{Config: Config{Namespace: "ns"}, OwnsProcess: tc.ownsProcess,
-				Clients: typedClients(kube, gpfake.NewSimpleClientset(), "ns")})
-			if err != nil {
-				t.Fatal(err)
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			if err := svc.Start(ctx); err != nil {
-				t.Fatal(err)
-			}
-			defer func() { _ = svc.Stop(ctx) }()
+			h := startWithEventsHeld(t, tc.ownsProcess)
 			select {
-			case got := <-listing:
+			case got := <-h.listing:
 				if got != tc.wantDuring {
 					t.Errorf("GOGC during the first lists = %d, want %d", got, tc.wantDuring)
 				}
-			case <-ctx.Done():
+			case <-h.ctx.Done():
 				t.Fatal("the Events were never listed")
 			}
-			close(release)
-			if err := svc.WaitReady(ctx); err != nil {
+			h.release()
+			if err := h.svc.WaitReady(h.ctx); err != nil {
 				t.Fatal(err)
 			}
 			if got := currentGCPercent(); got != tc.running {
@@ -92,47 +118,24 @@ func TestService_CollectsRarelyWhileTheFirstListsRun(t *testing.T) {
 // aggregate is made once the objects' lists are done, while the Events'
 // list still runs, and the Service is Ready only once that one is done too.
 func TestService_AggregatesTheObjectsWhileTheEventsStillList(t *testing.T) {
-	kube := kubefake.NewSimpleClientset()
-	listing, release := make(chan struct{}, 1), make(chan struct{})
-	kube.PrependReactor("list", "events", func(k8stesting.Action) (bool, runtime.Object, error) {
-		select {
-		case listing <- struct{}{}:
-		default:
-		}
-		<-release
-		return false, nil, nil
-	})
 	pr := recordedPullRequest(1)
 	pr.Namespace = "ns"
-	svc, err := New(Options{Config: Config{Namespace: "ns"},
-		Clients: typedClients(kube, gpfake.NewSimpleClientset(pr), "ns")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := svc.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = svc.Stop(ctx) }()
-	var released sync.Once
-	releaseEvents := func() { released.Do(func() { close(release) }) }
-	defer releaseEvents() // before Stop, which waits for the list
-	<-listing
-	err = wait.PollUntilContextCancel(ctx, 5*time.Millisecond, true, func(context.Context) (bool, error) {
-		return svc.objects.Load() != nil, nil
+	h := startWithEventsHeld(t, false, pr)
+	<-h.listing
+	err := wait.PollUntilContextCancel(h.ctx, 5*time.Millisecond, true, func(context.Context) (bool, error) {
+		return h.svc.objects.Load() != nil, nil
 	})
 	if err != nil {
 		t.Fatal("no aggregate of the objects while the Events were listed")
 	}
-	if n := len(svc.objects.Load().pullRequestStates.keys); n != 1 {
+	if n := len(h.svc.objects.Load().pullRequestStates.keys); n != 1 {
 		t.Errorf("the aggregate holds the pull requests of %d repositories, want 1", n)
 	}
-	if ready, _ := svc.Ready(ctx); ready {
+	if ready, _ := h.svc.Ready(h.ctx); ready {
 		t.Error("Ready while the Events were still listed")
 	}
-	releaseEvents()
-	if err := svc.WaitReady(ctx); err != nil {
+	h.release()
+	if err := h.svc.WaitReady(h.ctx); err != nil {
 		t.Fatal(err)
 	}
 }
