@@ -223,31 +223,10 @@ func (s *Service) run(ctx context.Context) {
 		s.repos.seed(k.Repository)
 	}
 
-	restoreGC := func() {}
-	if s.ownsProcess {
-		restoreGC = s.collectRarelyDuringFirstLists()
-	}
-	informers, err := s.startInformers(ctx)
-	if err != nil {
-		restoreGC()
-		s.log.ErrorContext(ctx, "starting informers", "error", err)
+	last, took, ok := s.firstSync(ctx)
+	if !ok {
 		return
 	}
-	// The first aggregate is computed once the objects' caches are synced,
-	// while the Events' list may still run (at 100k Events, 5,000 a page,
-	// it ends last about as often as the pull requests' does), and before
-	// Ready, so that the first complete /metrics is complete for the
-	// objects too. A change after it marks the aggregate for refreshObjects.
-	if !waitSynced(ctx, informers.objects...) {
-		restoreGC()
-		return
-	}
-	last, took := s.computeObjects()
-	if !waitSynced(ctx, informers.events) {
-		restoreGC()
-		return
-	}
-	restoreGC()
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -274,6 +253,30 @@ func (s *Service) run(ctx context.Context) {
 			s.flush(ctx)
 		}
 	}
+}
+
+// firstSync starts the informers and waits until their first lists are
+// done, at the first lists' GOGC, and makes the objects' first aggregate.
+// The aggregate is made once the objects' caches are synced, while the
+// Events' list may still run (at 100k Events, 5,000 a page, it ends last
+// about as often as the pull requests' does), and before Ready, so that the
+// first complete /metrics is complete for the objects too; a change after
+// it marks the aggregate for refreshObjects. ok is false when ctx ended
+// first or the informers could not start.
+func (s *Service) firstSync(ctx context.Context) (last time.Time, took time.Duration, ok bool) {
+	if s.ownsProcess {
+		defer s.collectRarelyDuringFirstLists()()
+	}
+	informers, err := s.startInformers(ctx)
+	if err != nil {
+		s.log.ErrorContext(ctx, "starting informers", "error", err)
+		return last, took, false
+	}
+	if !waitSynced(ctx, informers.objects...) {
+		return last, took, false
+	}
+	last, took = s.computeObjects()
+	return last, took, waitSynced(ctx, informers.events)
 }
 
 func (s *Service) startInformers(ctx context.Context) (startedInformers, error) {
@@ -400,21 +403,21 @@ func (s *Service) runReflector(ctx context.Context, resource string, ref *cache.
 }
 
 // The first lists' page sizes. The Events' (protobuf, ~1 KB each on the
-// wire) come from etcd (the API server keeps no watch cache for Events),
-// and each page is read into one buffer kept from page to page and from
-// there straight into the staged records (eventpage.go): the page bounds
-// that buffer, ~5 MB. They were 1,000 while each page was decoded whole;
-// at 100k Events the list was the start-up's longest, 100 requests one
-// after another, and pages of 5,000 took it from 5.3 to 4.7 s for the same
-// API server CPU (10,000: no faster, a higher peak; docs/benchmarks.md,
-// issue 23, thirteenth round). The objects' are decoded one item at a time as they
+// wire) come from etcd (the API server keeps no watch cache for Events), and
+// each page is read into one buffer kept from page to page and from there
+// straight into the staged records (eventpage.go): the page bounds that
+// buffer, ~5 MB. They were 1,000 while each page was decoded whole; at 100k
+// Events the list was the start-up's longest, 100 requests one after
+// another, and pages of 5,000 took it from 5.3 to 4.7 s for the same API
+// server CPU (10,000: no faster, a higher peak; docs/benchmarks.md, issue
+// 23, thirteenth round). The objects' are decoded one item at a time as they
 // stream in (streamedList), so their page costs the function nothing, but
-// the API server serves them from its watch cache, where every page costs
-// it the objects left to list, not the page: each page collects every key
-// from the continue token to the end of the namespace before the limit
-// cuts it (k8s.io/apiserver/pkg/storage/cacher, btreeStore.ListPrefix, in
-// 1.35). At 70,000 pull requests, pages of 500 cost the API server 10.8 and
-// 11.8 CPU-s, pages of 5,000 6.6 and 8.4, one unpaged list 6.4 and 7.1
+// the API server serves them from its watch cache, where every page costs it
+// the objects left to list, not the page: each page collects every key from
+// the continue token to the end of the namespace before the limit cuts it
+// (k8s.io/apiserver/pkg/storage/cacher, btreeStore.ListPrefix, in 1.35). At
+// 70,000 pull requests, pages of 500 cost the API server 10.8 and 11.8
+// CPU-s, pages of 5,000 6.6 and 8.4, one unpaged list 6.4 and 7.1
 // (docs/benchmarks.md); 5,000 keeps the API server's own page (a deep copy
 // of every item in it) to a few tens of MB.
 const (
