@@ -9,7 +9,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/expfmt"
+	kubefake "k8s.io/client-go/kubernetes/fake"
 
+	gpfake "github.com/liatrio/gitpulse/pkg/client/clientset/versioned/fake"
 	"github.com/liatrio/gitpulse/pkg/eventcount"
 )
 
@@ -22,11 +24,17 @@ const scrapeRepositories = 1000
 // each, over scrapeRepositories repositories.
 func scrapeView(b *testing.B) *view {
 	b.Helper()
-	repo := func(i int) string { r := i % scrapeRepositories; return fmt.Sprintf("org-%d/repo-%d", r/100, r) }
+	return viewOfRepositories(scrapeRepositories, 5000, func(r int) string { return fmt.Sprintf("org-%d/repo-%d", r/100, r) })
+}
+
+// viewOfRepositories is scrapeView's view over n repositories named by
+// name, at most maxRepos of them admitted.
+func viewOfRepositories(n, maxRepos int, name func(r int) string) *view {
+	repo := func(i int) string { return name(i % n) }
 	var prs []*cachedPullRequest
 	var brs []*cachedBranch
 	var deps []*cachedDeployment
-	for i := range 70 * scrapeRepositories {
+	for i := range 70 * n {
 		p := recordedPullRequest(i)
 		p.Spec.Repository = repo(i)
 		switch i % 7 {
@@ -38,23 +46,23 @@ func scrapeView(b *testing.B) *view {
 		o, _ := compactObject(p)
 		prs = append(prs, o.(*cachedPullRequest))
 	}
-	for i := range 25 * scrapeRepositories {
+	for i := range 25 * n {
 		br := recordedBranch(i)
 		br.Spec.Repository = repo(i)
 		o, _ := compactObject(br)
 		brs = append(brs, o.(*cachedBranch))
 	}
-	for i := range 5 * scrapeRepositories {
+	for i := range 5 * n {
 		d := recordedDeployment(i)
 		d.Spec.Repository = repo(i)
-		if i/scrapeRepositories > 2 {
+		if i/n > 2 {
 			d.Spec.Environment = "staging"
 		}
 		o, _ := compactObject(d)
 		deps = append(deps, o.(*cachedDeployment))
 	}
 	counts := map[eventcount.Key]uint64{}
-	for r := range scrapeRepositories {
+	for r := range n {
 		for _, a := range []string{"opened", "merged", "closed"} {
 			counts[eventcount.Key{Kind: kindPullRequest, Namespace: "gitpulse", Repository: repo(r), Action: a}] = 20
 		}
@@ -63,7 +71,7 @@ func scrapeView(b *testing.B) *view {
 		}
 	}
 	v := &view{counts: counts}
-	return v.admitObjects(newRepoCap(5000), aggregateObjects(prs, brs, deps))
+	return v.admitObjects(newRepoCap(maxRepos), aggregateObjects(prs, brs, deps))
 }
 
 // BenchmarkScrape_PerRepositoryFamilies measures, part by part, what
@@ -99,6 +107,28 @@ func BenchmarkScrape_PerRepositoryFamilies(b *testing.B) {
 			}
 		}
 		b.ReportMetric(float64(text.Len()), "bytes")
+	})
+	// What a render does instead of gather and encode for the text
+	// formats (textwriter.go): the families' samples written as text.
+	svc, err := New(Options{Config: Config{Namespace: "ns"},
+		Clients: typedClients(kubefake.NewSimpleClientset(), gpfake.NewSimpleClientset(), "ns")})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("write", func(b *testing.B) {
+		size := 0
+		for b.Loop() {
+			kept, err := svc.writeRepositoryTexts(v, textPlain)
+			if err != nil {
+				b.Fatal(err)
+			}
+			size = 0
+			for _, f := range kept.families {
+				size += len(f.text)
+			}
+			kept.release()
+		}
+		b.ReportMetric(float64(size), "bytes")
 	})
 	b.Run("gzip", func(b *testing.B) {
 		for b.Loop() {

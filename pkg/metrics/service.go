@@ -73,8 +73,11 @@ type Service struct {
 	// name order, rendered once per change into exp; scrapeRegistry the
 	// families gathered on every scrape (exposition.go).
 	repositoryRegistries []*prometheus.Registry
-	scrapeRegistry       *prometheus.Registry
-	exp                  exposition
+	// repositoryTexts are the same families, in the same order, written
+	// as text directly (textwriter.go).
+	repositoryTexts []textFamily
+	scrapeRegistry  *prometheus.Registry
+	exp             exposition
 	// capGen moves when the repository cap gives slots back: the
 	// per-repository families must be rendered again.
 	capGen atomic.Uint64
@@ -171,6 +174,11 @@ func New(opts Options) (*Service, error) {
 			return nil, fmt.Errorf("registering collector: %w", err)
 		}
 		s.repositoryRegistries = append(s.repositoryRegistries, r)
+		t, err := textFamilyOf(f)
+		if err != nil {
+			return nil, err
+		}
+		s.repositoryTexts = append(s.repositoryTexts, t)
 	}
 	s.scrapeRegistry = prometheus.NewRegistry()
 	// The process and Go runtime collectors (go_gc_gomemlimit_bytes and
