@@ -85,3 +85,60 @@ func TestEventLister_DecodesTheRealAPIServersPagesFast(t *testing.T) {
 		t.Errorf("a refused continue token: %v (%T), want the API server's Status", err, err)
 	}
 }
+
+// TestEventLister_AnEventWrittenAsProtobufIsCountedInUTF8: the API server
+// stores an Event's strings written as protobuf as they came, bytes that
+// are not UTF-8 among them (its JSON decoder would have replaced them).
+// Listed or watched, such an Event is counted with label values in UTF-8
+// only: its environment with a U+FFFD for each such byte (environmentLabel), a
+// repository with them not at all (not GitHub's owner/name).
+func TestEventLister_AnEventWrittenAsProtobufIsCountedInUTF8(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cp, err := controlplane.Start(ctx, controlplane.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cp.Stop()
+	cfg := cp.Config()
+	cfg.ContentType = "application/vnd.kubernetes.protobuf"
+	kube := kubernetes.NewForConfigOrDie(cfg)
+	const ns = "default"
+	for name, repo := range map[string]string{"delivery-1": "acme/api", "delivery-2": "acme/\xffapi"} {
+		ev := &corev1.Event{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns,
+			Annotations: map[string]string{stablev1.AnnotationRepository: repo, stablev1.AnnotationEnvironment: "prod\xfe\xfe"}},
+			InvolvedObject: corev1.ObjectReference{Kind: stablev1.KindGitHubDeployment, Namespace: ns, Name: "acme-api-deployment-1"},
+			Reason:         "DeploymentSucceeded", Type: corev1.EventTypeNormal, Action: stablev1.DeploymentStateSuccess,
+			EventTime:           metav1.NewMicroTime(time.Now()),
+			ReportingController: stablev1.ReportingController, ReportingInstance: "recorder-1"}
+		if _, err := kube.CoreV1().Events(ns).Create(ctx, ev, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stored, err := kube.CoreV1().Events(ns).Get(ctx, "delivery-1", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if env := stored.Annotations[stablev1.AnnotationEnvironment]; env != "prod\xfe\xfe" {
+		t.Fatalf("the API server stored %q: the premise no longer holds", env)
+	}
+
+	clients, err := NewClients(cp.Config(), ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, err := clients.ListEvents.(eventLister).listSlim(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	watched, _ := slimEvent(stored)
+	for how, obj := range map[string]runtime.Object{"listed": page.Items[0], "watched": watched.(runtime.Object)} {
+		key, reason := classify(obj.(*cachedEvent))
+		if reason != "" || key.Environment != "prod\uFFFD\uFFFD" {
+			t.Errorf("%s: counted as %+v (%q), want the environment %q", how, key, reason, "prod\uFFFD\uFFFD")
+		}
+	}
+	if _, reason := classify(page.Items[1].(*cachedEvent)); reason != reasonInvalidRepository {
+		t.Errorf("a repository that is not UTF-8: %q, want %q", reason, reasonInvalidRepository)
+	}
+}

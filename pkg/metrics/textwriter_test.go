@@ -14,8 +14,11 @@ import (
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	kubefake "k8s.io/client-go/kubernetes/fake"
 
+	stablev1 "github.com/liatrio/gitpulse/pkg/apis/stable/v1"
 	gpfake "github.com/liatrio/gitpulse/pkg/client/clientset/versioned/fake"
 	"github.com/liatrio/gitpulse/pkg/eventcount"
 )
@@ -315,6 +318,32 @@ func TestHandler_EveryFormatServesTheSameSeries(t *testing.T) {
 				t.Errorf("%s: text %s, protobuf %s", k, v, proto[k])
 				break
 			}
+		}
+	}
+}
+
+// TestTextWriter_AnEventsEnvironmentThatIsNotUTF8IsWrittenReplaced: a
+// deployment Event whose environment is not UTF-8 (an Event written as
+// protobuf; TestEventLister_AnEventWrittenAsProtobufIsCountedInUTF8) is
+// counted under the environment with U+FFFD in place of those bytes, and
+// the families render, both ways alike.
+func TestTextWriter_AnEventsEnvironmentThatIsNotUTF8IsWrittenReplaced(t *testing.T) {
+	svc := newTextService(t)
+	ev, _ := slimEvent(&corev1.Event{ObjectMeta: metav1.ObjectMeta{Name: "delivery-1", Namespace: "ns",
+		Annotations: map[string]string{stablev1.AnnotationRepository: "acme/api", stablev1.AnnotationEnvironment: "prod\xff"}},
+		InvolvedObject: corev1.ObjectReference{Kind: kindGitHubDeployment}, Action: stablev1.DeploymentStateSuccess})
+	key, reason := classify(ev.(*cachedEvent))
+	if reason != "" {
+		t.Fatalf("not countable: %s", reason)
+	}
+	v := (&view{counts: map[eventcount.Key]uint64{key: 1}}).admitObjects(newRepoCap(10), aggregateObjects(nil, nil, nil))
+	for _, format := range textFormats {
+		direct, registry, err := bothTexts(t, svc, v, format)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if direct != registry || !strings.Contains(direct, `environment="prod`+"\uFFFD"+`"`) {
+			t.Errorf("%s:\n%s", format, direct)
 		}
 	}
 }
