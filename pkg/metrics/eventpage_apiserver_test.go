@@ -17,19 +17,27 @@ import (
 	stablev1 "github.com/liatrio/gitpulse/pkg/apis/stable/v1"
 )
 
+// startAPIServer starts a real API server for the test, stopped (and its
+// context, of three minutes, cancelled) when the test ends.
+func startAPIServer(t *testing.T) (context.Context, *controlplane.ControlPlane) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	t.Cleanup(cancel)
+	cp, err := controlplane.Start(ctx, controlplane.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cp.Stop)
+	return ctx, cp
+}
+
 // TestEventLister_DecodesTheRealAPIServersPagesFast: a real API server's
 // pages of Events take the fast read, which gives client-go's Events
 // slimmed; the lister pages them, and an API error comes back as the API
 // server's Status (a continue token the API server refuses is 400 or 410,
 // not a decoding error).
 func TestEventLister_DecodesTheRealAPIServersPagesFast(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	cp, err := controlplane.Start(ctx, controlplane.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cp.Stop()
+	ctx, cp := startAPIServer(t)
 	kube := kubernetes.NewForConfigOrDie(cp.Config())
 	const ns = "default"
 	for i := range 5 {
@@ -93,13 +101,7 @@ func TestEventLister_DecodesTheRealAPIServersPagesFast(t *testing.T) {
 // only: its environment with a U+FFFD for each such byte (environmentLabel), a
 // repository with them not at all (not GitHub's owner/name).
 func TestEventLister_AnEventWrittenAsProtobufIsCountedInUTF8(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	cp, err := controlplane.Start(ctx, controlplane.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cp.Stop()
+	ctx, cp := startAPIServer(t)
 	cfg := cp.Config()
 	cfg.ContentType = "application/vnd.kubernetes.protobuf"
 	kube := kubernetes.NewForConfigOrDie(cfg)
