@@ -49,22 +49,11 @@ func startWithEventsHeld(t *testing.T, ownsProcess bool, objects ...runtime.Obje
 		<-released
 		return false, nil, nil
 	})
-	svc, err := New(Options{Config: Config{Namespace: "ns"}, OwnsProcess: ownsProcess,
+	h.svc, h.ctx = startService(t, Options{Config: Config{Namespace: "ns"}, OwnsProcess: ownsProcess,
 		Clients: typedClients(kube, gpfake.NewSimpleClientset(objects...), "ns")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	if err := svc.Start(ctx); err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		h.release()
-		_ = svc.Stop(ctx)
-		cancel()
-	})
-	h.svc, h.ctx = svc, ctx
+	// Registered after startService's, so it runs first: the held list
+	// ends before the Service stops.
+	t.Cleanup(h.release)
 	return h
 }
 

@@ -39,10 +39,18 @@ func recorderEvent(ns string, i int) *corev1.Event {
 // gitpulse clientset, stopped when the test ends; ctx bounds the test.
 func startOnFakes(t *testing.T, kube *kubefake.Clientset, ns string, checkpointInterval time.Duration) (*Service, context.Context) {
 	t.Helper()
-	svc, err := New(Options{
+	return startService(t, Options{
 		Config:  Config{Namespace: ns, CheckpointInterval: checkpointInterval},
 		Clients: typedClients(kube, gpfake.NewSimpleClientset(), ns),
 	})
+}
+
+// startService makes and starts a Service of opts, stopped when the test
+// ends (after any cleanup the caller registers later); ctx, of 30 seconds,
+// bounds the test.
+func startService(t *testing.T, opts Options) (*Service, context.Context) {
+	t.Helper()
+	svc, err := New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
