@@ -73,6 +73,7 @@ type GitHubDeployment struct {
 
 // GitHubDeploymentSpec is what GitHub told us about a deployment and its
 // statuses.
+// +structType=atomic
 type GitHubDeploymentSpec struct {
 	// Repository is GitHub's owner/name of the repository.
 	// +kubebuilder:validation:MaxLength=140
@@ -164,6 +165,7 @@ type DeployedChange struct {
 }
 
 // GitHubDeploymentStatus is the recorder's bookkeeping about a deployment.
+// +structType=atomic
 type GitHubDeploymentStatus struct {
 	// LastDeliveryID is the X-GitHub-Delivery of the newest delivery applied.
 	// +optional

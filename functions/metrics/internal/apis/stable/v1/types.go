@@ -40,6 +40,15 @@ const (
 // more than the rest of the object's data: docs/benchmarks.md, "A lean
 // object"). The order rule is spec.updatedAt; the exactly-once memory is
 // the recent-deliveries annotation.
+//
+// Spec and status are atomic for server-side apply (+structType=atomic,
+// the CRD's x-kubernetes-map-type: atomic): the recorder writes each of
+// them whole, and nothing else writes a part of one. So the API server's
+// managed fields for a create name "f:spec" and "f:status", not every
+// field in them. It converts an object's metadata, managed fields
+// included, each time it decodes or encodes the object, and an entry per
+// field cost a create about as much as the field itself (docs/benchmarks.md,
+// "Atomic spec and status").
 
 // +genclient
 // +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
@@ -75,6 +84,7 @@ type PullRequest struct {
 // PullRequestSpec is what GitHub last told us about a pull request. The first
 // four fields keep the names and meaning of the original liatrio example, so
 // objects written for it still validate.
+// +structType=atomic
 type PullRequestSpec struct {
 	// User is the login of the pull request's author.
 	User string `json:"user"`
@@ -169,6 +179,7 @@ type PullRequestSpec struct {
 }
 
 // PullRequestStatus is the recorder's bookkeeping about a pull request.
+// +structType=atomic
 type PullRequestStatus struct {
 	// LastDeliveryID is the X-GitHub-Delivery of the newest delivery applied.
 	// +optional
@@ -214,6 +225,7 @@ type Branch struct {
 
 // BranchSpec is what GitHub last told us about a branch. Name and State keep
 // the names and meaning of the original liatrio example.
+// +structType=atomic
 type BranchSpec struct {
 	// Name is the branch name as GitHub spells it (may contain slashes).
 	Name string `json:"name"`
@@ -256,6 +268,7 @@ type BranchSpec struct {
 }
 
 // BranchStatus is the recorder's bookkeeping about a branch.
+// +structType=atomic
 type BranchStatus struct {
 	// LastDeliveryID is the X-GitHub-Delivery of the newest delivery applied.
 	// +optional
