@@ -17,7 +17,7 @@ import (
 // reconcile passes (backfill and drift repair, pkg/reconcile). They carry a
 // synthetic DeliveryID that depends only on what the API said, so two passes
 // that read the same state build the same Change, and the recorder's
-// exactly-once bookkeeping (recent-deliveries, the Event's name) makes the
+// exactly-once bookkeeping (status.recentDeliveries, the Event's name) makes the
 // second a no-op. The prefix can never be a GitHub GUID.
 
 // ReconciledIDPrefix starts every synthetic DeliveryID.

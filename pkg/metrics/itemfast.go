@@ -13,8 +13,8 @@ import (
 
 // A list item's fast decode: one pass over its JSON (jsonscan) that
 // validates it and decodes only the members its record reads, by hand:
-// the metadata's name, namespace, creation time and two annotations, and
-// a few spec fields. encoding/json walked each item three times (the
+// the metadata's name, namespace, creation time and one annotation, a few
+// spec fields, and the status's repositoryNamedAt. encoding/json walked each item three times (the
 // decoder's scan for its end, Unmarshal's validation, the decode), through
 // the status and every spec field, matching names by reflection, and
 // parsed each time through a second json.Unmarshal (metav1.Time): at
@@ -35,9 +35,10 @@ import (
 
 // The members each level reads, by the JSON names of their fields.
 var (
-	itemMembers        = []string{"metadata", "spec"}
+	itemMembers        = []string{"metadata", "spec", "status"}
 	metaMembers        = []string{"name", "namespace", "creationTimestamp", "annotations"}
-	annotationMembers  = []string{stablev1.AnnotationRepository, stablev1.AnnotationRepositoryNamedAt}
+	annotationMembers  = []string{stablev1.AnnotationRepository}
+	statusMembers      = []string{"repositoryNamedAt"}
 	pullRequestMembers = []string{"repository", "repositoryID", "status", "merged", "openedAt", "mergedAt", "firstReviewAt", "firstApprovalAt"}
 	branchMembers      = []string{"repository", "repositoryID", "state"}
 	deploymentMembers  = []string{"repository", "repositoryID", "environment", "firstSuccessAt", "firstFailureAt", "changes"}
@@ -187,14 +188,20 @@ func timePointer(b []byte, i int, dst **metav1.Time) (int, bool) {
 	return end, ok
 }
 
-// fastItem decodes the item's metadata into m and its spec with spec.
-func fastItem(item []byte, m *listedMeta, spec func(b []byte, i, depth int) (int, bool)) bool {
+// fastItem decodes the item's metadata into m, its status into st and its
+// spec with spec.
+func fastItem(item []byte, m *listedMeta, st *listedStatus, spec func(b []byte, i, depth int) (int, bool)) bool {
 	i := jsonscan.Space(item, 0)
 	end, ok := memberFields(item, i, 1, itemMembers, func(k int, b []byte, i, depth int) (int, bool) {
-		if k == 0 {
+		switch k {
+		case 0:
 			return m.fast(b, i, depth+1)
+		case 1:
+			return spec(b, i, depth+1)
 		}
-		return spec(b, i, depth+1)
+		return memberFields(b, i, depth+1, statusMembers, func(_ int, b []byte, i, _ int) (int, bool) {
+			return timePointer(b, i, &st.RepositoryNamedAt)
+		})
 	})
 	return ok && jsonscan.Space(item, end) == len(item)
 }
@@ -210,18 +217,15 @@ func (m *listedMeta) fast(b []byte, i, depth int) (int, bool) {
 			return timestamp(b, i, &m.CreationTimestamp)
 		}
 		a := &m.Annotations
-		return memberFields(b, i, depth+1, annotationMembers, func(k int, b []byte, i, _ int) (int, bool) {
-			if k == 0 {
-				return plainString(b, i, &a.Repository)
-			}
-			return plainString(b, i, &a.NamedAt)
+		return memberFields(b, i, depth+1, annotationMembers, func(_ int, b []byte, i, _ int) (int, bool) {
+			return plainString(b, i, &a.Repository)
 		})
 	})
 }
 
 func (it *listedPullRequest) fast(item []byte) bool {
 	s := &it.Spec
-	return fastItem(item, &it.Metadata, func(b []byte, i, depth int) (int, bool) {
+	return fastItem(item, &it.Metadata, &it.Status, func(b []byte, i, depth int) (int, bool) {
 		return memberFields(b, i, depth, pullRequestMembers, func(k int, b []byte, i, _ int) (int, bool) {
 			switch k {
 			case 0:
@@ -246,7 +250,7 @@ func (it *listedPullRequest) fast(item []byte) bool {
 
 func (it *listedBranch) fast(item []byte) bool {
 	s := &it.Spec
-	return fastItem(item, &it.Metadata, func(b []byte, i, depth int) (int, bool) {
+	return fastItem(item, &it.Metadata, &it.Status, func(b []byte, i, depth int) (int, bool) {
 		return memberFields(b, i, depth, branchMembers, func(k int, b []byte, i, _ int) (int, bool) {
 			switch k {
 			case 0:
@@ -261,7 +265,7 @@ func (it *listedBranch) fast(item []byte) bool {
 
 func (it *listedDeployment) fast(item []byte) bool {
 	s := &it.Spec
-	return fastItem(item, &it.Metadata, func(b []byte, i, depth int) (int, bool) {
+	return fastItem(item, &it.Metadata, &it.Status, func(b []byte, i, depth int) (int, bool) {
 		return memberFields(b, i, depth, deploymentMembers, func(k int, b []byte, i, depth int) (int, bool) {
 			switch k {
 			case 0:

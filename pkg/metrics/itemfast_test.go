@@ -69,7 +69,8 @@ func decodesAsEncodingJSON(t *testing.T, item []byte) {
 // them, managed fields included.
 func recordedItems(t testing.TB) [][]byte {
 	pr, br, dep := recordedPullRequest(1), recordedBranch(2), recordedDeployment(3)
-	pr.Annotations[stablev1.AnnotationRepositoryNamedAt] = time.Unix(1_790_100_000, 0).UTC().Format(time.RFC3339)
+	named := metav1.NewTime(time.Unix(1_790_100_000, 0).UTC())
+	pr.Status.RepositoryNamedAt = &named
 	withManagedFields(&pr.ObjectMeta)
 	withManagedFields(&br.ObjectMeta)
 	withManagedFields(&dep.ObjectMeta)
@@ -110,6 +111,13 @@ var itemCases = []string{
 	`{"spec":{"status":"op\u0065n","state":"cre\u0061ted","environment":"prod\u0020live"}}`,
 	`{"spec":{"repository":7}}`, `{"spec":{"title":7}}`, `{"spec":{"number":"one"}}`, `{"apiVersion":{}}`,
 	`{"metadata":{"annotations":{"stable.liatr.io/repository":7}}}`, `{"metadata":{"annotations":{"other":7}}}`,
+	// The status's repositoryNamedAt, the one status member a record reads.
+	`{"spec":{"repositoryID":7},"status":{"repositoryNamedAt":"2026-01-02T03:04:05Z","lastDeliveryID":"d"}}`,
+	`{"status":null}`, `{"status":{"repositoryNamedAt":null}}`, `{"status":{"repositoryNamedAt":"yesterday"}}`,
+	`{"status":{"repositoryNamedAt":7}}`, `{"status":{"RepositoryNamedAt":"2026-01-02T03:04:05Z"}}`,
+	`{"status":{"repositoryNamedAt":"2026-01-02T03:04:05Z","repositoryNamedAt":"2026-01-02T03:04:06Z"}}`,
+	`{"status":{"repositoryNamedAt":"2026-01-02T03:04:05Z"},"status":{"lastDeliveryID":"d"}}`,
+	`{"status":{"repositoryNamedAt":"2026-01-02T03:04:05+02:00"}}`, `{"status":[]}`,
 	// Not an item, or not JSON.
 	`null`, `[]`, `"pr"`, `{"spec":{}} x`, `{"spec":{"repository":"a"}`, `{"spec":{"repository":"a",}}`,
 }

@@ -28,11 +28,11 @@ func withManagedFields(m *metav1.ObjectMeta) {
 // list slimmed (compactObject), for every kind, with the list's
 // resourceVersion and continue token, whatever the order of its keys.
 func TestDecodeList_GivesTheRecordsOfTheTypedList(t *testing.T) {
-	named := time.Unix(1_790_100_000, 0).UTC().Format(time.RFC3339)
+	named := metav1.NewTime(time.Unix(1_790_100_000, 0).UTC())
 	pr, renamed, legacy := recordedPullRequest(1), recordedPullRequest(2), recordedPullRequest(3)
-	renamed.Annotations[stablev1.AnnotationRepositoryNamedAt] = named
+	renamed.Status.RepositoryNamedAt = &named
 	legacy.Spec.Repository = "" // named by the annotation alone
-	legacy.Annotations[stablev1.AnnotationRepository] = "acme/legacy"
+	legacy.Annotations = map[string]string{stablev1.AnnotationRepository: "acme/legacy"}
 	br, dep := recordedBranch(4), recordedDeployment(5)
 	for _, m := range []*metav1.ObjectMeta{&pr.ObjectMeta, &renamed.ObjectMeta, &legacy.ObjectMeta, &br.ObjectMeta, &dep.ObjectMeta} {
 		withManagedFields(m)

@@ -17,8 +17,8 @@ import (
 // about what `make bench` records (21,009 objects).
 const benchObjects = 20_000
 
-// recordedMeta is an object's metadata as the recorder writes it: its
-// bookkeeping annotations (the callers add the full spec and the status).
+// recordedMeta is an object's metadata as the recorder writes it (the
+// callers add the full spec and the status).
 func recordedMeta(kind string, i int) metav1.ObjectMeta {
 	at := time.Unix(1_790_000_000+int64(i)*60, 0).UTC()
 	return metav1.ObjectMeta{
@@ -28,10 +28,18 @@ func recordedMeta(kind string, i int) metav1.ObjectMeta {
 		ResourceVersion:   strconv.Itoa(100_000 + i),
 		Generation:        3,
 		CreationTimestamp: metav1.NewTime(at),
-		Annotations: map[string]string{
-			stablev1.AnnotationRecentDeliveries: fmt.Sprintf("3f9a1c2b7d4e@%s,8e2d4f6a1b3c@%s", strconv.FormatInt(at.Unix(), 36), strconv.FormatInt(at.Unix()+60, 36)),
-			stablev1.AnnotationReconciledAt:     at.Add(time.Hour).Format(time.RFC3339),
-		},
+	}
+}
+
+// recordedBookkeeping is the status's bookkeeping as the recorder writes
+// it on the object m is the metadata of.
+func recordedBookkeeping(m metav1.ObjectMeta, i int) stablev1.Bookkeeping {
+	at := m.CreationTimestamp.Time
+	reconciled := metav1.NewTime(at.Add(time.Hour))
+	return stablev1.Bookkeeping{
+		LastDeliveryID:   fmt.Sprintf("a1b2c3d4-%04x-11ef-9a3b-0242ac120002", i%0xffff),
+		RecentDeliveries: fmt.Sprintf("3f9a1c2b7d4e@%s,8e2d4f6a1b3c@%s", strconv.FormatInt(at.Unix(), 36), strconv.FormatInt(at.Unix()+60, 36)),
+		ReconciledAt:     &reconciled,
 	}
 }
 
@@ -49,7 +57,7 @@ func recordedPullRequest(i int) *stablev1.PullRequest {
 			MergeCommitSHA: "e5bd3914e2e596debea16f433f57875b5b90bcd6", FirstReviewAt: at(time.Hour), FirstApprovalAt: at(2 * time.Hour),
 			ReviewCount: 2, ApprovalCount: 1,
 		},
-		Status: stablev1.PullRequestStatus{LastDeliveryID: fmt.Sprintf("a1b2c3d4-%04x-11ef-9a3b-0242ac120002", i%0xffff)},
+		Status: stablev1.PullRequestStatus{Bookkeeping: recordedBookkeeping(m, i), CountedReviews: fmt.Sprintf("%d:s,%d:as", 7_000_000+i, 7_000_001+i)},
 	}
 }
 
@@ -59,7 +67,7 @@ func recordedBranch(i int) *stablev1.Branch {
 	return &stablev1.Branch{ObjectMeta: m,
 		Spec: stablev1.BranchSpec{Name: fmt.Sprintf("feature/change-%d", i), State: "created", Repository: fmt.Sprintf("acme/service-%02d", i%50),
 			HeadSHA: "6dcb09b5b57875f334f61aebed695e2e4193db5e", PushCount: 4, LastPushAt: at(time.Hour), CreatedAt: at(0), UpdatedAt: at(time.Hour)},
-		Status: stablev1.BranchStatus{LastDeliveryID: fmt.Sprintf("a1b2c3d4-%04x-11ef-9a3b-0242ac120002", i%0xffff)},
+		Status: stablev1.BranchStatus{Bookkeeping: recordedBookkeeping(m, i)},
 	}
 }
 
@@ -75,7 +83,7 @@ func recordedDeployment(i int) *stablev1.GitHubDeployment {
 				{Number: int64(i), OpenedAt: at(-3 * time.Hour), MergedAt: at(-time.Hour), By: "sha"},
 				{Number: int64(i + 1), OpenedAt: at(-2 * time.Hour), MergedAt: at(-time.Hour), By: "window"},
 			}, ChangeCount: 2},
-		Status: stablev1.GitHubDeploymentStatus{LastDeliveryID: fmt.Sprintf("a1b2c3d4-%04x-11ef-9a3b-0242ac120002", i%0xffff)},
+		Status: stablev1.GitHubDeploymentStatus{Bookkeeping: recordedBookkeeping(m, i), CountedStatuses: fmt.Sprintf("%d,%d,%d", 8_000_000+i, 8_000_001+i, 8_000_002+i)},
 	}
 }
 

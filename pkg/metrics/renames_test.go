@@ -14,19 +14,22 @@ import (
 // series, and the former name's end (no double counting). Objects without
 // an id keep their own name; namespaces are apart.
 func TestAggregate_ObjectsOfOneRepositoryIDFollowTheNewestName(t *testing.T) {
-	named := func(at int64) map[string]string {
+	named := func(at int64) stablev1.Bookkeeping {
 		if at == 0 {
-			return nil
+			return stablev1.Bookkeeping{}
 		}
-		return map[string]string{stablev1.AnnotationRepositoryNamedAt: time.Unix(at, 0).UTC().Format(time.RFC3339)}
+		t := metav1.NewTime(time.Unix(at, 0).UTC())
+		return stablev1.Bookkeeping{RepositoryNamedAt: &t}
 	}
 	pr := func(name, ns, repo string, id, at int64) *stablev1.PullRequest {
-		return &stablev1.PullRequest{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Annotations: named(at)},
-			Spec: stablev1.PullRequestSpec{Repository: repo, RepositoryID: id, Status: "open"}}
+		return &stablev1.PullRequest{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
+			Spec:   stablev1.PullRequestSpec{Repository: repo, RepositoryID: id, Status: "open"},
+			Status: stablev1.PullRequestStatus{Bookkeeping: named(at)}}
 	}
 	br := func(name, ns, repo string, id, at int64) *stablev1.Branch {
-		return &stablev1.Branch{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Annotations: named(at)},
-			Spec: stablev1.BranchSpec{Repository: repo, RepositoryID: id, Name: name, State: "created"}}
+		return &stablev1.Branch{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
+			Spec:   stablev1.BranchSpec{Repository: repo, RepositoryID: id, Name: name, State: "created"},
+			Status: stablev1.BranchStatus{Bookkeeping: named(at)}}
 	}
 	type key = nsRepo
 	tests := []struct {

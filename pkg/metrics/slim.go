@@ -9,7 +9,6 @@ import (
 	"hash/maphash"
 	"math"
 	"slices"
-	"time"
 	"unique"
 
 	stablev1 "github.com/liatrio/gitpulse/pkg/apis/stable/v1"
@@ -169,21 +168,17 @@ type cachedObject struct {
 	// annotation): "" when the object has no valid one (it is left out).
 	Repository unique.Handle[string]
 	// RepositoryID is spec.repositoryID (0: unknown), and NamedAt when the
-	// object was given Repository (stablev1.AnnotationRepositoryNamedAt,
-	// 0 without it): the families label every object of one id with
-	// the name of the one named last (renames.go).
+	// object was given Repository (status.repositoryNamedAt, 0 without
+	// it): the families label every object of one id with the name of
+	// the one named last (renames.go).
 	RepositoryID int64
 	NamedAt      unixTime
 }
 
-func newCachedObject(m *metav1.ObjectMeta, specRepository string, repositoryID int64) cachedObject {
+func newCachedObject(m *metav1.ObjectMeta, specRepository string, repositoryID int64, namedAt *metav1.Time) cachedObject {
 	named := unixTime(0)
-	// Without the annotation, a parse of "" would fail and allocate its
-	// error.
-	if v := m.Annotations[stablev1.AnnotationRepositoryNamedAt]; v != "" {
-		if t, err := time.Parse(time.RFC3339, v); err == nil {
-			named = unixTime(t.Unix())
-		}
+	if namedAt != nil {
+		named = unixTime(namedAt.Unix())
 	}
 	return cachedObject{
 		Name: hashName(m.Name), Namespace: intern(m.Namespace),
@@ -289,7 +284,7 @@ func compactObject(obj any) (any, error) {
 	case *stablev1.PullRequest:
 		s := &o.Spec
 		return &cachedPullRequest{
-			cachedObject: newCachedObject(&o.ObjectMeta, s.Repository, s.RepositoryID),
+			cachedObject: newCachedObject(&o.ObjectMeta, s.Repository, s.RepositoryID, o.Status.RepositoryNamedAt),
 			State:        intern(s.Status),
 			Merged:       s.Merged,
 			Created:      unixTime(o.CreationTimestamp.Unix()),
@@ -297,11 +292,11 @@ func compactObject(obj any) (any, error) {
 			FirstReviewAt: timeOf(s.FirstReviewAt), FirstApprovalAt: timeOf(s.FirstApprovalAt),
 		}, nil
 	case *stablev1.Branch:
-		return &cachedBranch{cachedObject: newCachedObject(&o.ObjectMeta, o.Spec.Repository, o.Spec.RepositoryID), State: intern(o.Spec.State)}, nil
+		return &cachedBranch{cachedObject: newCachedObject(&o.ObjectMeta, o.Spec.Repository, o.Spec.RepositoryID, o.Status.RepositoryNamedAt), State: intern(o.Spec.State)}, nil
 	case *stablev1.GitHubDeployment:
 		s := &o.Spec
 		d := &cachedDeployment{
-			cachedObject:   newCachedObject(&o.ObjectMeta, s.Repository, s.RepositoryID),
+			cachedObject:   newCachedObject(&o.ObjectMeta, s.Repository, s.RepositoryID, o.Status.RepositoryNamedAt),
 			Environment:    intern(environmentLabel(s.Environment)),
 			FirstSuccessAt: timeOf(s.FirstSuccessAt), FirstFailureAt: timeOf(s.FirstFailureAt),
 		}

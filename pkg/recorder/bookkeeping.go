@@ -14,12 +14,12 @@ import (
 	"github.com/liatrio/gitpulse/pkg/githubevent"
 )
 
-// The recorder's bookkeeping on every object it writes, whatever its kind:
-// which deliveries it applied (and when), the digests of their payloads,
-// the repository's labels, and the small time rules the kinds share. It is
-// written in the same update as the spec.
+// The recorder's bookkeeping on every object it writes, whatever its kind
+// (the status's stablev1.Bookkeeping): which deliveries it applied (and
+// when), the digests of their payloads, and the small time rules the
+// kinds share. It is written in the same update as the spec.
 
-// PayloadDigest is what an object's recent-deliveries entry keeps of its
+// PayloadDigest is what an object's status.recentDeliveries entry keeps of its
 // delivery's payload, for the replay check: 72 bits of its SHA-256 in
 // URL-safe base64 (12 characters). A payload byte-for-byte identical to
 // one of the object's recent ones under another delivery id, that would
@@ -28,11 +28,11 @@ import (
 func PayloadDigest(data []byte) string { return digest72(data) }
 
 // replayed reports whether digest is among the object's recent payloads.
-func replayed(meta *metav1.ObjectMeta, digest string) bool {
+func replayed(bk *stablev1.Bookkeeping, digest string) bool {
 	if digest == "" {
 		return false
 	}
-	for _, e := range recentDeliveries(meta) {
+	for _, e := range recentDeliveries(bk) {
 		if e.digest == digest {
 			return true
 		}
@@ -41,18 +41,17 @@ func replayed(meta *metav1.ObjectMeta, digest string) bool {
 }
 
 // The recorder remembers, on each object, which deliveries it applied and
-// when (AnnotationRecentDeliveries), for as long as GitHub may redeliver
+// when (status.recentDeliveries), for as long as GitHub may redeliver
 // them. That memory, not the delivery's Event, is what makes a redelivery
 // of any age a no-op: Events expire after the API server's --event-ttl
 // (an hour by default), GitHub redelivers for days.
 //
 // Each entry is "<key>@<unix seconds, base 36>", newest first, where key is
 // deliveryKey(id): 12 characters instead of a 36-character GUID, so that a
-// busy branch's three days fit in one annotation. The newest
+// busy branch's three days fit in one field. The newest
 // DefaultRecentPayloads entries of deliveries (not reconcile passes) also
 // carry their payload's digest, "<key>@<time>@<digest>", for the replay
-// check: one annotation, one field for the API server's bookkeeping, where
-// there were two. An entry with a digest outlives the window while it is
+// check: one field, where there were two. An entry with a digest outlives the window while it is
 // among those, so that a payload is remembered as long as it used to be
 // (its own count, not the window). Bare delivery ids without a time are
 // matched as such and kept among the newest DefaultRecentPayloads entries
@@ -65,10 +64,10 @@ const (
 	// GitHub, the Broker's retries and the recorder.
 	DefaultDeliveryWindow = 73 * time.Hour
 	// DefaultRecentDeliveries bounds the entries kept whatever their age:
-	// about 20 bytes each, 6,000 are ~120 KB of the 256 KiB that all of
-	// an object's annotations may hold together — 83 deliveries an hour
-	// to one object, sustained for three days. Beyond
-	// that the oldest are forgotten early (see README, "Exactly once").
+	// about 20 bytes each, 6,000 are ~120 KB, well inside the ~1.5 MiB an
+	// object may have on the API server — 83 deliveries an hour to one
+	// object, sustained for three days. Beyond that the oldest are
+	// forgotten early (see README, "Exactly once").
 	DefaultRecentDeliveries = 6000
 	// DefaultRecentPayloads bounds the entries that carry a payload digest
 	// (the replay check looks at recent payloads only) and the bare-id
@@ -84,7 +83,7 @@ const (
 func deliveryKey(id string) string { return digest72([]byte(id)) }
 
 // digest72 is 72 bits of data's SHA-256 in URL-safe base64 (12
-// characters): what the recent-deliveries entries keep of delivery ids and
+// characters): what the status.recentDeliveries entries keep of delivery ids and
 // payloads alike.
 func digest72(data []byte) string {
 	sum := sha256.Sum256(data)
@@ -110,8 +109,8 @@ func (e remembered) String() string {
 	return s
 }
 
-func recentDeliveries(meta *metav1.ObjectMeta) []remembered {
-	v := meta.Annotations[stablev1.AnnotationRecentDeliveries]
+func recentDeliveries(bk *stablev1.Bookkeeping) []remembered {
+	v := bk.RecentDeliveries
 	if v == "" {
 		return nil
 	}
@@ -134,9 +133,9 @@ func recentDeliveries(meta *metav1.ObjectMeta) []remembered {
 // appliedAt reports whether deliveryID is among the object's remembered
 // deliveries, and when it was applied (zero for a legacy entry, whose time
 // is unknown).
-func appliedAt(meta *metav1.ObjectMeta, deliveryID string) (time.Time, bool) {
+func appliedAt(bk *stablev1.Bookkeeping, deliveryID string) (time.Time, bool) {
 	key := deliveryKey(deliveryID)
-	for _, e := range recentDeliveries(meta) {
+	for _, e := range recentDeliveries(bk) {
 		if (!e.at.IsZero() && e.key == key) || (e.at.IsZero() && e.key == deliveryID) {
 			return e.at, true
 		}
@@ -144,14 +143,14 @@ func appliedAt(meta *metav1.ObjectMeta, deliveryID string) (time.Time, bool) {
 	return time.Time{}, false
 }
 
-// Remembers reports whether an object's recent-deliveries annotation holds
+// Remembers reports whether an object's status.recentDeliveries holds
 // deliveryID, that is whether the recorder applied it within the delivery
-// window (the annotation keeps digests, not the ids themselves).
-func Remembers(meta *metav1.ObjectMeta, deliveryID string) bool { return seen(meta, deliveryID) }
+// window (the field keeps digests, not the ids themselves).
+func Remembers(bk *stablev1.Bookkeeping, deliveryID string) bool { return seen(bk, deliveryID) }
 
 // seen reports whether deliveryID is among the object's remembered deliveries.
-func seen(meta *metav1.ObjectMeta, deliveryID string) bool {
-	_, ok := appliedAt(meta, deliveryID)
+func seen(bk *stablev1.Bookkeeping, deliveryID string) bool {
+	_, ok := appliedAt(bk, deliveryID)
 	return ok
 }
 
@@ -160,14 +159,14 @@ func seen(meta *metav1.ObjectMeta, deliveryID string) bool {
 // than window, unless they are among the newest DefaultRecentPayloads
 // with a digest, keeps the digests of those only, and keeps at most max
 // entries.
-func remember(meta *metav1.ObjectMeta, deliveryID, digest string, now time.Time, window time.Duration, max int) {
+func remember(bk *stablev1.Bookkeeping, deliveryID, digest string, now time.Time, window time.Duration, max int) {
 	entry := remembered{key: deliveryKey(deliveryID), at: now, digest: digest}
 	kept := []string{entry.String()}
 	digests := 0
 	if digest != "" {
 		digests++
 	}
-	for i, e := range recentDeliveries(meta) {
+	for i, e := range recentDeliveries(bk) {
 		if len(kept) >= max {
 			break
 		}
@@ -186,14 +185,7 @@ func remember(meta *metav1.ObjectMeta, deliveryID, digest string, now time.Time,
 		}
 		kept = append(kept, e.String())
 	}
-	setAnnotation(meta, stablev1.AnnotationRecentDeliveries, strings.Join(kept, ","))
-}
-
-func setAnnotation(meta *metav1.ObjectMeta, key, value string) {
-	if meta.Annotations == nil {
-		meta.Annotations = map[string]string{}
-	}
-	meta.Annotations[key] = value
+	bk.RecentDeliveries = strings.Join(kept, ",")
 }
 
 // repositorySelector selects repository's objects by their selectable
@@ -211,7 +203,13 @@ func repositoryIDSelector(id int64) fields.Selector {
 
 // markApplied says in the status which delivery moved the object last.
 func markApplied(s recordedStatus, ch githubevent.Change) {
-	*s.lastDeliveryID = ch.DeliveryID
+	s.bookkeeping.LastDeliveryID = ch.DeliveryID
+}
+
+// markReconciled says in the status that a reconcile pass at now changed
+// the object.
+func markReconciled(bk *stablev1.Bookkeeping, now metav1.Time) {
+	bk.ReconciledAt = &now
 }
 
 // newer reports whether a delivery at t may move an object last moved at

@@ -41,7 +41,7 @@ var branches = objectKind[*stablev1.Branch]{
 	spec: func(o *stablev1.Branch) any { return o.Spec },
 	status: func(o *stablev1.Branch) recordedStatus {
 		s := &o.Status
-		return recordedStatus{s, &s.LastDeliveryID}
+		return recordedStatus{s, &s.Bookkeeping}
 	},
 }
 
@@ -130,7 +130,7 @@ func applyBranch(b *stablev1.Branch, ch githubevent.Change) bool {
 
 // applyReconciledBranch creates what a branch from the API says, on a new
 // object only: the list has no time to order it against deliveries by.
-func applyReconciledBranch(b *stablev1.Branch, ch githubevent.Change, now string) bool {
+func applyReconciledBranch(b *stablev1.Branch, ch githubevent.Change, now metav1.Time) bool {
 	s := &b.Spec
 	s.Name, s.Repository = ch.Branch.Name, ch.Repository
 	if s.State != "" {
@@ -139,7 +139,7 @@ func applyReconciledBranch(b *stablev1.Branch, ch githubevent.Change, now string
 	s.State = string(stablev1.BranchCreated)
 	s.HeadSHA = ch.Branch.HeadSHA
 	markApplied(branches.status(b), ch)
-	setAnnotation(&b.ObjectMeta, stablev1.AnnotationReconciledAt, now)
+	markReconciled(&b.Status.Bookkeeping, now)
 	return true
 }
 
@@ -148,7 +148,7 @@ func applyReconciledBranch(b *stablev1.Branch, ch githubevent.Change, now string
 // deleted a branch GitHub no longer lists (FromAPIBranchAbsent) with the
 // delete delivery's rules, at the time the list was read. Counts are not
 // the API's to move: a listed branch never pushes.
-func (r *Recorder) reconcileBranch(ctx context.Context, ch githubevent.Change, now string) (upsertResult, error) {
+func (r *Recorder) reconcileBranch(ctx context.Context, ch githubevent.Change, now metav1.Time) (upsertResult, error) {
 	w := write[*stablev1.Branch]{
 		names:    branchNames(ch),
 		namedAt:  ch.NamedAt(),
@@ -159,7 +159,7 @@ func (r *Recorder) reconcileBranch(ctx context.Context, ch githubevent.Change, n
 		w.apply = func(o *stablev1.Branch) bool {
 			moved := applyBranch(o, ch)
 			if moved {
-				setAnnotation(&o.ObjectMeta, stablev1.AnnotationReconciledAt, now)
+				markReconciled(&o.Status.Bookkeeping, now)
 			}
 			return moved
 		}

@@ -5,10 +5,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
-	stablev1 "github.com/liatrio/gitpulse/pkg/apis/stable/v1"
 )
 
 // A review or a deployment status can reach the recorder twice under two
@@ -17,18 +13,10 @@ import (
 // counts on the object (reviewCount, approvalCount, dismissedCount,
 // statusCount) must move once per review or status, not once per way it
 // arrived, so the object keeps the GitHub ids it has counted, with what
-// each was counted as, in an annotation; both paths count an id only when
-// it is not there yet. A delivery without an id (never seen from GitHub)
-// still counts once per delivery.
-const (
-	// AnnotationCountedReviews holds "<review id>:<flags>" entries, comma
-	// separated, sorted by id; flags are s (counted in reviewCount), a
-	// (approvalCount) and d (dismissedCount).
-	AnnotationCountedReviews = stablev1.GroupName + "/counted-reviews"
-	// AnnotationCountedStatuses holds the deployment status ids counted in
-	// statusCount, comma separated, sorted.
-	AnnotationCountedStatuses = stablev1.GroupName + "/counted-statuses"
-)
+// each was counted as, in its status (status.countedReviews,
+// status.countedStatuses); both paths count an id only when it is not
+// there yet. A delivery without an id (never seen from GitHub) still
+// counts once per delivery.
 
 // Review count flags.
 const (
@@ -37,12 +25,14 @@ const (
 	countedDismissal = 'd'
 )
 
-// countedSet is the decoded form of one of those annotations.
+// countedSet is the decoded form of one of those fields: "<id>:<flags>"
+// entries, comma separated, sorted by id (flags: countedReview, ...; none
+// for a deployment status).
 type countedSet map[int64]string
 
-func readCounted(m *metav1.ObjectMeta, key string) countedSet {
+func readCounted(field string) countedSet {
 	set := countedSet{}
-	for _, e := range strings.Split(m.Annotations[key], ",") {
+	for _, e := range strings.Split(field, ",") {
 		id, flags, _ := strings.Cut(e, ":")
 		if n, err := strconv.ParseInt(id, 10, 64); err == nil && n > 0 {
 			set[n] = flags
@@ -51,7 +41,7 @@ func readCounted(m *metav1.ObjectMeta, key string) countedSet {
 	return set
 }
 
-func (set countedSet) write(m *metav1.ObjectMeta, key string) {
+func (set countedSet) write(field *string) {
 	ids := make([]int64, 0, len(set))
 	for id := range set {
 		ids = append(ids, id)
@@ -70,7 +60,7 @@ func (set countedSet) write(m *metav1.ObjectMeta, key string) {
 	if b.Len() == 0 {
 		return
 	}
-	setAnnotation(m, key, b.String())
+	*field = b.String()
 }
 
 // add records flag for id; reports whether it was not recorded before.
@@ -100,17 +90,17 @@ func (set countedSet) with(flag byte) int64 {
 	return n
 }
 
-// countOnce records flag for id on the object's set under key and reports
+// countOnce records flag for id in the object's set in field and reports
 // whether the count it stands for should move: always for an id GitHub did
 // not give (id <= 0), else only the first time.
-func countOnce(m *metav1.ObjectMeta, key string, id int64, flag byte) bool {
+func countOnce(field *string, id int64, flag byte) bool {
 	if id <= 0 {
 		return true
 	}
-	set := readCounted(m, key)
+	set := readCounted(*field)
 	if !set.add(id, flag) {
 		return false
 	}
-	set.write(m, key)
+	set.write(field)
 	return true
 }

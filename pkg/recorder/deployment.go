@@ -43,7 +43,7 @@ var deployments = objectKind[*stablev1.GitHubDeployment]{
 	spec: func(o *stablev1.GitHubDeployment) any { return o.Spec },
 	status: func(o *stablev1.GitHubDeployment) recordedStatus {
 		s := &o.Status
-		return recordedStatus{s, &s.LastDeliveryID}
+		return recordedStatus{s, &s.Bookkeeping}
 	},
 }
 
@@ -121,7 +121,7 @@ func applyDeployment(o *stablev1.GitHubDeployment, ch githubevent.Change) bool {
 	if st := d.Status; st != nil {
 		// Once per status id (counted.go): a status also read by a
 		// reconcile pass's backfill is not counted twice.
-		if countOnce(&o.ObjectMeta, AnnotationCountedStatuses, st.ID, 0) {
+		if countOnce(&o.Status.CountedStatuses, st.ID, 0) {
 			s.StatusCount++
 		}
 		if s.StateAt == nil || st.At.After(s.StateAt.Time) || (st.At.Equal(s.StateAt.Time) && st.ID >= s.StateID) {
@@ -148,7 +148,7 @@ func applyDeployment(o *stablev1.GitHubDeployment, ch githubevent.Change) bool {
 // earliest seen; statusCount counts each status id once (raised to at
 // least the ids recorded, never lowered). It reports whether the spec
 // moved.
-func applyReconciledDeployment(o *stablev1.GitHubDeployment, ch githubevent.Change, now string) bool {
+func applyReconciledDeployment(o *stablev1.GitHubDeployment, ch githubevent.Change, now metav1.Time) bool {
 	before := o.Spec.DeepCopy()
 	d := *ch.Deployment
 	d.Status, d.Statuses = nil, nil
@@ -156,7 +156,7 @@ func applyReconciledDeployment(o *stablev1.GitHubDeployment, ch githubevent.Chan
 	plain.Deployment = &d
 	applyDeployment(o, plain)
 	s := &o.Spec
-	set := readCounted(&o.ObjectMeta, AnnotationCountedStatuses)
+	set := readCounted(o.Status.CountedStatuses)
 	for _, st := range ch.Deployment.Statuses {
 		set.add(st.ID, 0)
 		if s.StateAt == nil || st.At.After(s.StateAt.Time) || (st.At.Equal(s.StateAt.Time) && st.ID >= s.StateID) {
@@ -173,15 +173,15 @@ func applyReconciledDeployment(o *stablev1.GitHubDeployment, ch githubevent.Chan
 	if equality.Semantic.DeepEqual(*before, o.Spec) {
 		return false
 	}
-	set.write(&o.ObjectMeta, AnnotationCountedStatuses)
+	set.write(&o.Status.CountedStatuses)
 	markApplied(deployments.status(o), ch)
-	setAnnotation(&o.ObjectMeta, stablev1.AnnotationReconciledAt, now)
+	markReconciled(&o.Status.Bookkeeping, now)
 	return true
 }
 
 // reconcileDeployment writes a deployment read from the API with its
 // statuses (githubevent.FromAPIDeployment).
-func (r *Recorder) reconcileDeployment(ctx context.Context, ch githubevent.Change, now string) (upsertResult, error) {
+func (r *Recorder) reconcileDeployment(ctx context.Context, ch githubevent.Change, now metav1.Time) (upsertResult, error) {
 	return reconcileWrite(ctx, r, deployments, write[*stablev1.GitHubDeployment]{
 		names:    deploymentNames(ch),
 		namedAt:  ch.NamedAt(),

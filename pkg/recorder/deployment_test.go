@@ -111,7 +111,7 @@ func TestReconciledDeployment_SameResultAsDeliveriesInEveryOrder(t *testing.T) {
 		o := &stablev1.GitHubDeployment{}
 		for _, ch := range order {
 			if ch.Deployment.Statuses != nil {
-				applyReconciledDeployment(o, ch, "now")
+				applyReconciledDeployment(o, ch, testNow)
 			} else {
 				applyDeployment(o, ch)
 			}
@@ -123,7 +123,13 @@ func TestReconciledDeployment_SameResultAsDeliveriesInEveryOrder(t *testing.T) {
 		}
 	})
 	o := &stablev1.GitHubDeployment{}
-	if !applyReconciledDeployment(o, whole, "now") || applyReconciledDeployment(o, whole, "later") {
+	if !applyReconciledDeployment(o, whole, testNow) || applyReconciledDeployment(o, whole, testLater) {
 		t.Fatal("a backfilled deployment must move a new object once, and not again for the same list")
 	}
 }
+
+// The times of two reconcile passes, for the apply functions' now.
+var (
+	testNow   = metav1.NewTime(time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC))
+	testLater = metav1.NewTime(time.Date(2026, 11, 20, 11, 0, 0, 0, time.UTC))
+)

@@ -36,7 +36,7 @@ func (r *Recorder) deliveryEvent(ch githubevent.Change, ref corev1.ObjectReferen
 
 // reconciledEvent is a reconcile pass's one Event for the object. Only the
 // pass whose write applied the change writes it (a concurrent pass that
-// read the same state finds the synthetic id in recent-deliveries); the
+// read the same state finds the synthetic id in status.recentDeliveries); the
 // name is the id's and the object's UID, so a retry of this pass gets
 // AlreadyExists, while the same state written again into an object
 // recreated after a deletion (drift repair) gets an Event of its own. Its

@@ -42,7 +42,7 @@ var pullRequests = objectKind[*stablev1.PullRequest]{
 	spec: func(o *stablev1.PullRequest) any { return o.Spec },
 	status: func(o *stablev1.PullRequest) recordedStatus {
 		s := &o.Status
-		return recordedStatus{s, &s.LastDeliveryID}
+		return recordedStatus{s, &s.Bookkeeping}
 	},
 }
 
@@ -125,7 +125,7 @@ func applyPullRequest(pr *stablev1.PullRequest, ch githubevent.Change) bool {
 // and its reviews when the pass listed them
 // (githubevent.FromAPIPullRequestWithReviews; review.go). A pull request
 // from the API may be anything but new to GitHub.
-func (r *Recorder) reconcilePullRequest(ctx context.Context, ch githubevent.Change, now string) (upsertResult, error) {
+func (r *Recorder) reconcilePullRequest(ctx context.Context, ch githubevent.Change, now metav1.Time) (upsertResult, error) {
 	return reconcileWrite(ctx, r, pullRequests, write[*stablev1.PullRequest]{
 		names:    pullRequestNames(ch, ch.PullRequest.Number),
 		namedAt:  ch.NamedAt(),
@@ -137,7 +137,7 @@ func (r *Recorder) reconcilePullRequest(ctx context.Context, ch githubevent.Chan
 				moved = true
 			}
 			if moved {
-				setAnnotation(&o.ObjectMeta, stablev1.AnnotationReconciledAt, now)
+				markReconciled(&o.Status.Bookkeeping, now)
 			}
 			return moved
 		},

@@ -11,16 +11,18 @@ import (
 	"strings"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	"github.com/liatrio/gitpulse/pkg/githubevent"
 )
 
 // subjectRules is how the recorder writes one subject of change into its
 // object: delivered (digest is the payload's, for the replay check), or
 // read by a reconcile pass (now is the pass's time, for
-// AnnotationReconciledAt). Each lives in the file of its kind.
+// status.reconciledAt). Each lives in the file of its kind.
 type subjectRules struct {
 	deliver   func(r *Recorder, ctx context.Context, ch githubevent.Change, digest string) (upsertResult, error)
-	reconcile func(r *Recorder, ctx context.Context, ch githubevent.Change, now string) (upsertResult, error)
+	reconcile func(r *Recorder, ctx context.Context, ch githubevent.Change, now metav1.Time) (upsertResult, error)
 }
 
 var subjects = map[githubevent.Subject]subjectRules{
@@ -115,11 +117,11 @@ const Reconciled Outcome = "reconciled"
 //
 // Nothing is written when the object already says what the API says (a pass
 // that finds no drift writes nothing): the outcome is Duplicate. When it
-// writes, the object gets AnnotationReconciledAt and one Event with reason
+// writes, the object gets status.reconciledAt and one Event with reason
 // Reconciled and reportingController ReconcilerController, which the
 // metrics function's delivery counters do not select. The Change's
 // synthetic DeliveryID depends only on the API's state, so overlapping
-// passes write once: the second finds the id in recent-deliveries, or its
+// passes write once: the second finds the id in status.recentDeliveries, or its
 // Event already exists.
 func (r *Recorder) RecordReconciled(ctx context.Context, ch githubevent.Change) (Outcome, error) {
 	if !strings.HasPrefix(ch.DeliveryID, githubevent.ReconciledIDPrefix) {
@@ -129,7 +131,7 @@ func (r *Recorder) RecordReconciled(ctx context.Context, ch githubevent.Change) 
 	if !ok || !r.ownerAllowed(ch.Repository) {
 		return Ignored, nil
 	}
-	now := r.opts.Now().UTC().Truncate(time.Second).Format(time.RFC3339)
+	now := metav1.NewTime(r.opts.Now().UTC().Truncate(time.Second))
 	res, err := rules.reconcile(r, ctx, ch, now)
 	if err != nil {
 		return "", err

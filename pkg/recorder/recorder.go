@@ -37,8 +37,9 @@ type Options struct {
 	// MaxBodyBytes refuses larger event data with 413; 0 means
 	// DefaultMaxBodyBytes.
 	MaxBodyBytes int64
-	// RecentDeliveries bounds the entries of the recent-deliveries
-	// annotation whatever their age; 0 means DefaultRecentDeliveries.
+	// RecentDeliveries bounds the entries of an object's
+	// status.recentDeliveries whatever their age; 0 means
+	// DefaultRecentDeliveries.
 	RecentDeliveries int
 	// DeliveryWindow is how long an object remembers a delivery it
 	// applied, so that a redelivery within it is a no-op: at least the

@@ -10,6 +10,7 @@ import (
 	"context"
 
 	"k8s.io/apimachinery/pkg/api/equality"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	stablev1 "github.com/liatrio/gitpulse/pkg/apis/stable/v1"
 	"github.com/liatrio/gitpulse/pkg/githubevent"
@@ -64,16 +65,16 @@ func applyReview(pr *stablev1.PullRequest, ch githubevent.Change) bool {
 	// reconcile pass's backfill is not counted twice.
 	switch rv.Action {
 	case "submitted":
-		if countOnce(&pr.ObjectMeta, AnnotationCountedReviews, rv.ID, countedReview) {
+		if countOnce(&pr.Status.CountedReviews, rv.ID, countedReview) {
 			s.ReviewCount++
 			moved = true
 		}
-		if rv.State == githubevent.ReviewApproved && countOnce(&pr.ObjectMeta, AnnotationCountedReviews, rv.ID, countedApproval) {
+		if rv.State == githubevent.ReviewApproved && countOnce(&pr.Status.CountedReviews, rv.ID, countedApproval) {
 			s.ApprovalCount++
 			moved = true
 		}
 	case "dismissed":
-		if countOnce(&pr.ObjectMeta, AnnotationCountedReviews, rv.ID, countedDismissal) {
+		if countOnce(&pr.Status.CountedReviews, rv.ID, countedDismissal) {
 			s.DismissedCount++
 			moved = true
 		}
@@ -101,7 +102,7 @@ func applyReview(pr *stablev1.PullRequest, ch githubevent.Change) bool {
 //
 // A pull request without an object is filled from the list's copy, as a
 // review delivery does. It reports whether the spec moved.
-func applyReconciledReviews(pr *stablev1.PullRequest, ch githubevent.Change, now string) bool {
+func applyReconciledReviews(pr *stablev1.PullRequest, ch githubevent.Change, now metav1.Time) bool {
 	rv := ch.Review
 	before := pr.Spec.DeepCopy()
 	s := &pr.Spec
@@ -109,7 +110,7 @@ func applyReconciledReviews(pr *stablev1.PullRequest, ch githubevent.Change, now
 		numberPullRequest(pr, ch.Repository, rv.PullRequest.Number)
 		fillPullRequest(s, rv.PullRequest)
 	}
-	set := readCounted(&pr.ObjectMeta, AnnotationCountedReviews)
+	set := readCounted(pr.Status.CountedReviews)
 	for _, l := range rv.Listed {
 		set.add(l.ID, countedReview)
 		earliest(&s.FirstReviewAt, l.SubmittedAt)
@@ -127,14 +128,14 @@ func applyReconciledReviews(pr *stablev1.PullRequest, ch githubevent.Change, now
 	if equality.Semantic.DeepEqual(*before, pr.Spec) {
 		return false
 	}
-	set.write(&pr.ObjectMeta, AnnotationCountedReviews)
-	setAnnotation(&pr.ObjectMeta, stablev1.AnnotationReconciledAt, now)
+	set.write(&pr.Status.CountedReviews)
+	markReconciled(&pr.Status.Bookkeeping, now)
 	return true
 }
 
 // reconcileReviews writes a pull request's review list read alone
 // (githubevent.FromAPIReviews).
-func (r *Recorder) reconcileReviews(ctx context.Context, ch githubevent.Change, now string) (upsertResult, error) {
+func (r *Recorder) reconcileReviews(ctx context.Context, ch githubevent.Change, now metav1.Time) (upsertResult, error) {
 	return reconcileWrite(ctx, r, pullRequests, write[*stablev1.PullRequest]{
 		names:    pullRequestNames(ch, ch.Review.PullRequest.Number),
 		namedAt:  ch.NamedAt(),

@@ -84,7 +84,7 @@ func listed(reviewID int64, state, submitted string) githubevent.ReviewChange {
 // delivery (applyReview) or a reconcile pass's review list.
 func applyAnyReview(pr *stablev1.PullRequest, ch githubevent.Change) {
 	if ch.Review.Action == stablev1.ActionReconciled {
-		applyReconciledReviews(pr, ch, "now")
+		applyReconciledReviews(pr, ch, testNow)
 		return
 	}
 	applyReview(pr, ch)
@@ -143,7 +143,7 @@ func TestReconciledReviews_FromScratchAndOnOlderObjects(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			pr := &stablev1.PullRequest{Spec: tt.before}
-			moved := applyReconciledReviews(pr, list, "now")
+			moved := applyReconciledReviews(pr, list, testNow)
 			s := pr.Spec
 			if moved != tt.moved || s.ReviewCount != tt.reviews || s.ApprovalCount != tt.approvals || s.DismissedCount != tt.dismissed {
 				t.Fatalf("moved %v reviews %d approvals %d dismissed %d; want %v %d %d %d", moved,
@@ -152,7 +152,7 @@ func TestReconciledReviews_FromScratchAndOnOlderObjects(t *testing.T) {
 			if fmtT(s.FirstReviewAt) != "10:00:00" || fmtT(s.FirstApprovalAt) != "11:00:00" {
 				t.Fatalf("first review %s approval %s", fmtT(s.FirstReviewAt), fmtT(s.FirstApprovalAt))
 			}
-			if again := applyReconciledReviews(pr, list, "later"); again {
+			if again := applyReconciledReviews(pr, list, testLater); again {
 				t.Fatal("the same list moved the object a second time")
 			}
 		})

@@ -37,8 +37,8 @@ type objectKind[T any] struct {
 	keyField string
 	// list lists the kind's objects in the recorder's namespace.
 	list func(ctx context.Context, r *Recorder, opts metav1.ListOptions) ([]T, error)
-	// rename writes repository (and, when not 0, its id) into the object:
-	// spec and labels and annotations.
+	// rename writes repository (and, when not 0, its id) into the
+	// object's spec.
 	rename func(obj T, repository string, repositoryID int64)
 	// spec is the object's spec, to compare two versions.
 	spec func(T) any
@@ -46,13 +46,17 @@ type objectKind[T any] struct {
 	status func(T) recordedStatus
 }
 
-// recordedStatus points at what every kind's status says: which delivery
-// moved the object last (what it did is on that delivery's Event); whole
-// is the status, to compare two versions.
+// recordedStatus points at what every kind's status says: the recorder's
+// bookkeeping (which delivery moved the object last, what it did being on
+// that delivery's Event; which it applied recently; when the repository
+// got its name); whole is the status, to compare two versions.
 type recordedStatus struct {
-	whole          any
-	lastDeliveryID *string
+	whole       any
+	bookkeeping *stablev1.Bookkeeping
 }
+
+// bookkeeping is obj's status's stablev1.Bookkeeping, to change in place.
+func (k objectKind[T]) bookkeeping(obj T) *stablev1.Bookkeeping { return k.status(obj).bookkeeping }
 
 // meta is obj's ObjectMeta, to change in place.
 func (k objectKind[T]) meta(obj T) *metav1.ObjectMeta {
@@ -262,7 +266,7 @@ func (k objectKind[T]) find(ctx context.Context, r *Recorder, id identity) (T, e
 // follow names obj, which w's change was just applied to (apply writes the
 // change's repository name), after the change's repository: its id when
 // the change knows it and, when the name differs from cur's, the new name
-// with the time it was given (AnnotationRepositoryNamedAt) — unless the
+// with the time it was given (status.repositoryNamedAt) — unless the
 // change is older than cur's name, which then stays. It returns the name
 // cur had when obj takes another.
 func (k objectKind[T]) follow(cur, obj T, w write[T]) string {
@@ -273,7 +277,7 @@ func (k objectKind[T]) follow(cur, obj T, w write[T]) string {
 	if was.repository == k.identity(obj).repository {
 		return ""
 	}
-	if at, err := time.Parse(time.RFC3339, k.meta(cur).Annotations[stablev1.AnnotationRepositoryNamedAt]); err == nil && w.namedAt.Before(at) {
+	if at := k.bookkeeping(cur).RepositoryNamedAt; at != nil && w.namedAt.Before(at.Time) {
 		k.rename(obj, was.repository, 0)
 		return ""
 	}
@@ -284,7 +288,7 @@ func (k objectKind[T]) follow(cur, obj T, w write[T]) string {
 // nameAt records when obj's repository had the name it has now.
 func (k objectKind[T]) nameAt(obj T, at time.Time) {
 	if !at.IsZero() {
-		setAnnotation(k.meta(obj), stablev1.AnnotationRepositoryNamedAt, at.UTC().Truncate(time.Second).Format(time.RFC3339))
+		k.bookkeeping(obj).RepositoryNamedAt = timeOrNil(at)
 	}
 }
 
@@ -343,7 +347,7 @@ func upsert[E any, T recordedObject[E]](ctx context.Context, r *Recorder, k obje
 				k.rename(obj, k.identity(obj).repository, id)
 			}
 			k.nameAt(obj, w.namedAt)
-			remember(m, w.delivery, w.digest, now, r.opts.DeliveryWindow, r.opts.RecentDeliveries)
+			remember(k.bookkeeping(obj), w.delivery, w.digest, now, r.opts.DeliveryWindow, r.opts.RecentDeliveries)
 			out, werr = c.Create(ctx, obj, metav1.CreateOptions{})
 		case !k.identity(cur).same(names.identity) && !fromCache:
 			r.log.Error("BUG: the object named after this delivery's identity is about another one; nothing written",
@@ -354,7 +358,7 @@ func upsert[E any, T recordedObject[E]](ctx context.Context, r *Recorder, k obje
 		case !k.identity(cur).same(names.identity):
 			werr = apierrors.NewConflict(schema.GroupResource{}, name, errors.New("cached object has another identity"))
 		default:
-			if at, ok := appliedAt(metaOf(cur), w.delivery); ok {
+			if at, ok := appliedAt(k.bookkeeping(cur), w.delivery); ok {
 				res.already, res.appliedAt, out = true, at, cur
 				r.objects.add(k.name, key, out)
 				res.object = k.reference(out)
@@ -367,7 +371,7 @@ func upsert[E any, T recordedObject[E]](ctx context.Context, r *Recorder, k obje
 			// counts. The same bytes can legitimately come again when the
 			// state moved in between (a branch created, deleted and created
 			// again within one second of pushed_at): that one is applied.
-			if replayed(metaOf(cur), w.digest) && sameState(cur, obj) {
+			if replayed(k.bookkeeping(cur), w.digest) && sameState(cur, obj) {
 				if fromCache { // decide on the live object, not the cache's
 					werr = apierrors.NewConflict(schema.GroupResource{}, name, errors.New("replay seen in the cache"))
 					break
@@ -376,7 +380,7 @@ func upsert[E any, T recordedObject[E]](ctx context.Context, r *Recorder, k obje
 				res.object = k.reference(out)
 				return out, res, nil
 			}
-			remember(metaOf(obj), w.delivery, w.digest, now, r.opts.DeliveryWindow, r.opts.RecentDeliveries)
+			remember(k.bookkeeping(obj), w.delivery, w.digest, now, r.opts.DeliveryWindow, r.opts.RecentDeliveries)
 			dropManagedFields(metaOf(obj))
 			// The status rides in the same write: the CRDs have no status
 			// subresource.
@@ -446,7 +450,7 @@ func unchanged[E any, T recordedObject[E]](ctx context.Context, r *Recorder, k o
 	case err != nil:
 		return false, err
 	}
-	if seen(metaOf(cur), w.delivery) {
+	if seen(k.bookkeeping(cur), w.delivery) {
 		return true, nil
 	}
 	next := T(cur.DeepCopy())

@@ -33,11 +33,11 @@ func TestMarkApplied_WritesEveryKindsStatus(t *testing.T) {
 		want   any
 	}{
 		{"PullRequest", pullRequests.status(pr), func() any { return pr.Status },
-			stablev1.PullRequestStatus{LastDeliveryID: "guid"}},
+			stablev1.PullRequestStatus{Bookkeeping: stablev1.Bookkeeping{LastDeliveryID: "guid"}}},
 		{"Branch", branches.status(b), func() any { return b.Status },
-			stablev1.BranchStatus{LastDeliveryID: "guid"}},
+			stablev1.BranchStatus{Bookkeeping: stablev1.Bookkeeping{LastDeliveryID: "guid"}}},
 		{"GitHubDeployment", deployments.status(d), func() any { return d.Status },
-			stablev1.GitHubDeploymentStatus{LastDeliveryID: "guid"}},
+			stablev1.GitHubDeploymentStatus{Bookkeeping: stablev1.Bookkeeping{LastDeliveryID: "guid"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -174,7 +174,7 @@ func TestTypedClient_RoundTripsPullRequestAndBranchWithStatus(t *testing.T) {
 		},
 	}
 	// The status is stored with the spec, in one create.
-	in.Status = stablev1.PullRequestStatus{LastDeliveryID: "d-1"}
+	in.Status = stablev1.PullRequestStatus{Bookkeeping: stablev1.Bookkeeping{LastDeliveryID: "d-1"}}
 	if _, err := prs.Create(ctx, in, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}

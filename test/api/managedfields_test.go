@@ -38,7 +38,7 @@ func TestCreate_TracksSpecAndStatusWhole(t *testing.T) {
 				ObjectMeta: metav1.ObjectMeta{Name: naming.PullRequestName("acme/api", 7, 1)},
 				Spec: stablev1.PullRequestSpec{User: "u", Branch: "b", Status: "open", ID: "1", Repository: "acme/api",
 					Number: 1, RepositoryID: 7, Title: "t", BaseBranch: "main", HeadSHA: "abc", OpenedAt: &now, UpdatedAt: &now},
-				Status: stablev1.PullRequestStatus{LastDeliveryID: "d-1"},
+				Status: stablev1.PullRequestStatus{Bookkeeping: stablev1.Bookkeeping{LastDeliveryID: "d-1"}},
 			}, metav1.CreateOptions{})
 		}, func(name string, patch []byte) error {
 			_, err := gp.PullRequests(ns).Patch(ctx, name, types.ApplyPatchType, patch, metav1.PatchOptions{FieldManager: "someone-else"})
@@ -49,7 +49,7 @@ func TestCreate_TracksSpecAndStatusWhole(t *testing.T) {
 				ObjectMeta: metav1.ObjectMeta{Name: naming.BranchName("acme/api", 7, "main")},
 				Spec: stablev1.BranchSpec{Name: "main", State: "created", Repository: "acme/api", RepositoryID: 7,
 					HeadSHA: "abc", PushCount: 1, LastPushAt: &now, UpdatedAt: &now},
-				Status: stablev1.BranchStatus{LastDeliveryID: "d-2"},
+				Status: stablev1.BranchStatus{Bookkeeping: stablev1.Bookkeeping{LastDeliveryID: "d-2"}},
 			}, metav1.CreateOptions{})
 		}, func(name string, patch []byte) error {
 			_, err := gp.Branches(ns).Patch(ctx, name, types.ApplyPatchType, patch, metav1.PatchOptions{FieldManager: "someone-else"})
@@ -60,7 +60,7 @@ func TestCreate_TracksSpecAndStatusWhole(t *testing.T) {
 				ObjectMeta: metav1.ObjectMeta{Name: naming.DeploymentName("acme/api", 7, 11)},
 				Spec: stablev1.GitHubDeploymentSpec{Repository: "acme/api", RepositoryID: 7, DeploymentID: 11,
 					Environment: "production", SHA: "abc", CreatedAt: &now},
-				Status: stablev1.GitHubDeploymentStatus{LastDeliveryID: "d-3"},
+				Status: stablev1.GitHubDeploymentStatus{Bookkeeping: stablev1.Bookkeeping{LastDeliveryID: "d-3"}},
 			}, metav1.CreateOptions{})
 		}, func(name string, patch []byte) error {
 			_, err := gp.GitHubDeployments(ns).Patch(ctx, name, types.ApplyPatchType, patch, metav1.PatchOptions{FieldManager: "someone-else"})

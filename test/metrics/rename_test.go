@@ -33,14 +33,16 @@ func TestObjects_ARenameMovesEverySeriesOfTheRepositoryAtOnce(t *testing.T) {
 	)
 	opened := metav1.NewTime(time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC))
 	merged := metav1.NewTime(opened.Add(2 * time.Hour))
-	namedAt := func(at time.Time) map[string]string {
-		return map[string]string{stablev1.AnnotationRepositoryNamedAt: at.UTC().Format(time.RFC3339)}
+	namedAt := func(at time.Time) stablev1.Bookkeeping {
+		t := metav1.NewTime(at.UTC())
+		return stablev1.Bookkeeping{RepositoryNamedAt: &t}
 	}
 	for n := int64(1); n <= 3; n++ {
 		pr := &stablev1.PullRequest{
-			ObjectMeta: metav1.ObjectMeta{Name: naming.PullRequestName(from, id, n), Annotations: namedAt(opened.Time)},
+			ObjectMeta: metav1.ObjectMeta{Name: naming.PullRequestName(from, id, n)},
 			Spec: stablev1.PullRequestSpec{User: "octocat", Branch: "feature", Status: "open", ID: fmt.Sprint(n),
 				Repository: from, RepositoryID: id, Number: n, OpenedAt: &opened},
+			Status: stablev1.PullRequestStatus{Bookkeeping: namedAt(opened.Time)},
 		}
 		if n == 3 {
 			pr.Spec.Status, pr.Spec.Merged, pr.Spec.MergedAt = "merged", true, &merged
@@ -49,8 +51,9 @@ func TestObjects_ARenameMovesEverySeriesOfTheRepositoryAtOnce(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	br := &stablev1.Branch{ObjectMeta: metav1.ObjectMeta{Name: naming.BranchName(from, id, "main"), Annotations: namedAt(opened.Time)},
-		Spec: stablev1.BranchSpec{Name: "main", State: "created", Repository: from, RepositoryID: id}}
+	br := &stablev1.Branch{ObjectMeta: metav1.ObjectMeta{Name: naming.BranchName(from, id, "main")},
+		Spec:   stablev1.BranchSpec{Name: "main", State: "created", Repository: from, RepositoryID: id},
+		Status: stablev1.BranchStatus{Bookkeeping: namedAt(opened.Time)}}
 	if _, err := env.Gitpulse.StableV1().Branches(ns).Create(ctx, br, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +105,7 @@ func TestObjects_ARenameMovesEverySeriesOfTheRepositoryAtOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	pr.Spec.Repository = to
-	pr.Annotations = namedAt(opened.Add(time.Hour))
+	pr.Status.Bookkeeping = namedAt(opened.Add(time.Hour))
 	if _, err := prs.Update(ctx, pr, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}

@@ -301,8 +301,8 @@ func TestBackfill_RepositoryWithHistory(t *testing.T) {
 		if want := states[n%3].merged; want != (pr.Spec.MergedAt != nil) {
 			t.Errorf("pull request %d mergedAt %v", n, pr.Spec.MergedAt)
 		}
-		if pr.Annotations[stablev1.AnnotationReconciledAt] == "" {
-			t.Errorf("pull request %d has no %s", n, stablev1.AnnotationReconciledAt)
+		if pr.Status.ReconciledAt == nil {
+			t.Errorf("pull request %d has no status.reconciledAt", n)
 		}
 	}
 	if _, err := prs.Get(context.Background(), naming.PullRequestName(repo, ghwebhook.Repo(repo).ID(), 130), metav1.GetOptions{}); !apierrors.IsNotFound(err) {
@@ -501,8 +501,8 @@ func TestDriftRepair_BranchesGitHubNoLongerListsAreMarkedDeleted(t *testing.T) {
 		t.Errorf("full pass reconciled %d objects, want 1 (gone)", rep.Reconciled)
 	}
 	gone := state("gone")
-	if gone.Spec.State != string(stablev1.BranchDeleted) || gone.Spec.DeletedAt == nil || gone.Annotations[stablev1.AnnotationReconciledAt] == "" {
-		t.Errorf("gone = %s deletedAt %v reconciled-at %q; want deleted by the pass", gone.Spec.State, gone.Spec.DeletedAt, gone.Annotations[stablev1.AnnotationReconciledAt])
+	if gone.Spec.State != string(stablev1.BranchDeleted) || gone.Spec.DeletedAt == nil || gone.Status.ReconciledAt == nil {
+		t.Errorf("gone = %s deletedAt %v reconciledAt %v; want deleted by the pass", gone.Spec.State, gone.Spec.DeletedAt, gone.Status.ReconciledAt)
 	}
 	for _, name := range []string{"main", "late"} {
 		if b := state(name); b.Spec.State != string(stablev1.BranchCreated) {

@@ -146,7 +146,7 @@ func expectPullRequest(t *testing.T, h *harness, m mode, p payload, lastDelivery
 	mm.eq("spec.updatedAt", fmtTime(s.UpdatedAt), p.time(t, "pull_request.updated_at"))
 	if lastDelivery != "" { // "": checked by the caller
 		mm.eq("status.lastDeliveryID", pr.Status.LastDeliveryID, lastDelivery)
-		mm.eq("recent deliveries has it", recorder.Remembers(&pr.ObjectMeta, lastDelivery), true)
+		mm.eq("recent deliveries has it", recorder.Remembers(&pr.Status.Bookkeeping, lastDelivery), true)
 	}
 	mm.lean(&pr.ObjectMeta)
 	mm.report(t, "PullRequest "+pr.Name)

@@ -11,15 +11,6 @@ const (
 	// AnnotationDeliveryID holds the X-GitHub-Delivery GUID on an Event
 	// whose name cannot carry it as it stands (read both with DeliveryID).
 	AnnotationDeliveryID = GroupName + "/delivery-id"
-	// AnnotationRecentDeliveries holds, on PullRequest and Branch objects, the
-	// deliveries already applied within the redelivery window, newest first,
-	// comma separated: "<digest of the delivery id>@<unix seconds, base
-	// 36>", with "@<digest of the payload>" on the newest ones that had a
-	// payload (replays of the same bytes under another id are recognised by
-	// it) (pkg/recorder.Remembers reads it; older versions wrote bare ids). It is
-	// written in the same update as the spec, so a retried or redelivered
-	// delivery can tell that its change is already in place.
-	AnnotationRecentDeliveries = GroupName + "/recent-deliveries"
 
 	// ReportingController is the Event reportingController (field selector
 	// reportingComponent) of every Event the recorder writes.
@@ -92,13 +83,6 @@ var BranchActions = []string{ActionCreated, ActionPushed, ActionDeleted}
 // Renames: a repository renamed or transferred on GitHub keeps its id, and
 // so do its objects (their names keep the prefix they were created with).
 const (
-	// AnnotationRepositoryNamedAt is, on every object, the time (RFC 3339)
-	// of the change that gave it its spec.repository: GitHub's time of the
-	// delivery, or a reconcile pass's when it read the name from the API.
-	// A change older than it never names the object back; the metrics
-	// function labels all objects of one repository id with the name of
-	// the object named last.
-	AnnotationRepositoryNamedAt = GroupName + "/repository-named-at"
 	// ReasonRenamed is the reason of the Event written on an object whose
 	// repository was renamed or transferred (its message says from and to).
 	// It is not a delivery: its reportingController is ReconcilerController,
@@ -112,9 +96,6 @@ const (
 // from the GitHub REST API (backfill and drift repair) instead of a delivery;
 // its objects and Events are told apart from delivered ones by these names.
 const (
-	// AnnotationReconciledAt is set, on a PullRequest or Branch a reconcile
-	// pass changed, to the time of that pass (RFC 3339).
-	AnnotationReconciledAt = GroupName + "/reconciled-at"
 	// ReasonReconciled is the reason of the one Event a pass writes for an
 	// object it changed. It is not a delivery: its reportingController is
 	// ReconcilerController, so the metrics function's delivery counters

@@ -167,9 +167,13 @@ type DeployedChange struct {
 // GitHubDeploymentStatus is the recorder's bookkeeping about a deployment.
 // +structType=atomic
 type GitHubDeploymentStatus struct {
-	// LastDeliveryID is the X-GitHub-Delivery of the newest delivery applied.
+	Bookkeeping `json:",inline"`
+	// CountedStatuses are the GitHub ids of the deployment statuses counted
+	// in spec.statusCount, comma separated, sorted: a status that reaches
+	// the recorder both as a delivery and from a reconcile pass is counted
+	// once.
 	// +optional
-	LastDeliveryID string `json:"lastDeliveryID,omitempty"`
+	CountedStatuses string `json:"countedStatuses,omitempty"`
 }
 
 // +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object

@@ -32,14 +32,18 @@ const (
 // write as the change (one request per delivery instead of two), and is
 // never out of step with the spec.
 //
-// The status is as small as the recorder's rules allow: which delivery
-// moved the object last and what it did. It has no conditions and no
-// observedGeneration: nothing reconciles these objects towards a desired
-// state, every write carries spec and status together, so a Ready
+// The status is the recorder's bookkeeping, as small as its rules allow:
+// which delivery moved the object last (what it did is on that delivery's
+// Event), which deliveries it applied recently (exactly once), when the
+// repository got its name (renames), what it counted. It has no conditions
+// and no observedGeneration: nothing reconciles these objects towards a
+// desired state, every write carries spec and status together, so a Ready
 // condition would always be True and say nothing (it cost the API server
 // more than the rest of the object's data: docs/benchmarks.md, "A lean
-// object"). The order rule is spec.updatedAt; the exactly-once memory is
-// the recent-deliveries annotation.
+// object"). The order rule is spec.updatedAt. The bookkeeping is not in
+// annotations: the API server converts an object's metadata on every
+// decode and encode, and tracks each annotation in its managed fields
+// (docs/benchmarks.md, "The bookkeeping in the status").
 //
 // Spec and status are atomic for server-side apply (+structType=atomic,
 // the CRD's x-kubernetes-map-type: atomic): the recorder writes each of
@@ -181,9 +185,45 @@ type PullRequestSpec struct {
 // PullRequestStatus is the recorder's bookkeeping about a pull request.
 // +structType=atomic
 type PullRequestStatus struct {
+	Bookkeeping `json:",inline"`
+	// CountedReviews are the GitHub ids of the reviews counted in the
+	// spec's counts, each with what it was counted as: "<review
+	// id>:<flags>", comma separated, sorted by id; flags are s
+	// (reviewCount), a (approvalCount) and d (dismissedCount). A review
+	// that reaches the recorder both as a delivery and from a reconcile
+	// pass is counted once.
+	// +optional
+	CountedReviews string `json:"countedReviews,omitempty"`
+}
+
+// Bookkeeping is what the recorder keeps on every object it writes, in
+// its status, for its own rules: the deliveries it applied (exactly
+// once), when the repository got the name the object has (renames), and
+// the last reconcile pass that changed it.
+type Bookkeeping struct {
 	// LastDeliveryID is the X-GitHub-Delivery of the newest delivery applied.
 	// +optional
 	LastDeliveryID string `json:"lastDeliveryID,omitempty"`
+	// RecentDeliveries are the deliveries applied within the redelivery
+	// window, newest first, comma separated: "<digest of the delivery
+	// id>@<unix seconds, base 36>", with "@<digest of the payload>" on the
+	// newest ones that had a payload (pkg/recorder.Remembers reads it). It
+	// is written in the same update as the spec, so a retried or
+	// redelivered delivery can tell that its change is already in place,
+	// and a payload replayed under another delivery id is recognised.
+	// +optional
+	RecentDeliveries string `json:"recentDeliveries,omitempty"`
+	// RepositoryNamedAt is when the object's repository had the name in
+	// its spec.repository: GitHub's time of the change that gave it, or a
+	// reconcile pass's when it read the name from the API. A change older
+	// than it never names the object back; the metrics function labels
+	// all objects of one repository id with the name of the object named
+	// last.
+	// +optional
+	RepositoryNamedAt *metav1.Time `json:"repositoryNamedAt,omitempty"`
+	// ReconciledAt is when a reconcile pass last changed the object.
+	// +optional
+	ReconciledAt *metav1.Time `json:"reconciledAt,omitempty"`
 }
 
 // +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
@@ -270,9 +310,7 @@ type BranchSpec struct {
 // BranchStatus is the recorder's bookkeeping about a branch.
 // +structType=atomic
 type BranchStatus struct {
-	// LastDeliveryID is the X-GitHub-Delivery of the newest delivery applied.
-	// +optional
-	LastDeliveryID string `json:"lastDeliveryID,omitempty"`
+	Bookkeeping `json:",inline"`
 }
 
 // +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
