@@ -18,8 +18,11 @@ import (
 )
 
 // startAPIServer starts a real API server for the test, stopped (and its
-// context, of three minutes, cancelled) when the test ends.
-func startAPIServer(t *testing.T) (context.Context, *controlplane.ControlPlane) {
+// context, of three minutes, cancelled) when the test ends, and creates a
+// namespace ns of the test's own. The tests list every Event of their
+// namespace, and in "default" one run listed an Event the test had not
+// written, and failed.
+func startAPIServer(t *testing.T) (ctx context.Context, cp *controlplane.ControlPlane, ns string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	t.Cleanup(cancel)
@@ -28,7 +31,13 @@ func startAPIServer(t *testing.T) (context.Context, *controlplane.ControlPlane) 
 		t.Fatal(err)
 	}
 	t.Cleanup(cp.Stop)
-	return ctx, cp
+	ns = "gitpulse-events"
+	_, err = kubernetes.NewForConfigOrDie(cp.Config()).CoreV1().Namespaces().Create(ctx,
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ctx, cp, ns
 }
 
 // TestEventLister_DecodesTheRealAPIServersPagesFast: a real API server's
@@ -37,9 +46,8 @@ func startAPIServer(t *testing.T) (context.Context, *controlplane.ControlPlane) 
 // server's Status (a continue token the API server refuses is 400 or 410,
 // not a decoding error).
 func TestEventLister_DecodesTheRealAPIServersPagesFast(t *testing.T) {
-	ctx, cp := startAPIServer(t)
+	ctx, cp, ns := startAPIServer(t)
 	kube := kubernetes.NewForConfigOrDie(cp.Config())
-	const ns = "default"
 	for i := range 5 {
 		ev := &corev1.Event{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("delivery-%d", i), Namespace: ns,
 			Annotations: map[string]string{stablev1.AnnotationRepository: "acme/api", stablev1.AnnotationEnvironment: "production"}},
@@ -85,7 +93,7 @@ func TestEventLister_DecodesTheRealAPIServersPagesFast(t *testing.T) {
 		o.Continue = page.Continue
 	}
 	if w := slimmedEvents(want).Items; len(w) != 5 || !reflect.DeepEqual(got, w) {
-		t.Errorf("listed %+v, want %+v", got, w)
+		t.Errorf("listed %s, want %s", eventsText(got), eventsText(w))
 	}
 
 	_, err = lister.listSlim(ctx, metav1.ListOptions{Limit: 2, Continue: "not-a-token"})
@@ -101,11 +109,10 @@ func TestEventLister_DecodesTheRealAPIServersPagesFast(t *testing.T) {
 // only: its environment with a U+FFFD for each such byte (environmentLabel), a
 // repository with them not at all (not GitHub's owner/name).
 func TestEventLister_AnEventWrittenAsProtobufIsCountedInUTF8(t *testing.T) {
-	ctx, cp := startAPIServer(t)
+	ctx, cp, ns := startAPIServer(t)
 	cfg := cp.Config()
 	cfg.ContentType = "application/vnd.kubernetes.protobuf"
 	kube := kubernetes.NewForConfigOrDie(cfg)
-	const ns = "default"
 	for name, repo := range map[string]string{"delivery-1": "acme/api", "delivery-2": "acme/\xffapi"} {
 		ev := &corev1.Event{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns,
 			Annotations: map[string]string{stablev1.AnnotationRepository: repo, stablev1.AnnotationEnvironment: "prod\xfe\xfe"}},
@@ -143,4 +150,14 @@ func TestEventLister_AnEventWrittenAsProtobufIsCountedInUTF8(t *testing.T) {
 	if _, reason := classify(page.Items[1].(*cachedEvent)); reason != reasonInvalidRepository {
 		t.Errorf("a repository that is not UTF-8: %q, want %q", reason, reasonInvalidRepository)
 	}
+}
+
+// eventsText renders listed Events for a failure message (their records
+// are pointers).
+func eventsText(items []runtime.Object) string {
+	out := make([]string, len(items))
+	for i, it := range items {
+		out[i] = fmt.Sprintf("%+v", it)
+	}
+	return fmt.Sprint(out)
 }
