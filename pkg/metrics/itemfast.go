@@ -14,12 +14,12 @@ import (
 // A list item's fast decode: one pass over its JSON (jsonscan) that
 // validates it and decodes only the members its record reads, by hand:
 // the metadata's name, namespace, creation time and one annotation, a few
-// spec fields, and the status's repositoryNamedAt. encoding/json walked each item three times (the
-// decoder's scan for its end, Unmarshal's validation, the decode), through
-// the status and every spec field, matching names by reflection, and
-// parsed each time through a second json.Unmarshal (metav1.Time): at
-// 70,000 pull requests most of the function's start-up CPU
-// (docs/benchmarks.md, issue 23, twelfth round).
+// spec fields, and the status's repositoryNamedAt. encoding/json walked
+// each item three times (the decoder's scan for its end, Unmarshal's
+// validation, the decode), through the status and every spec field,
+// matching names by reflection, and parsed each time through a second
+// json.Unmarshal (metav1.Time): at 70,000 pull requests most of the
+// function's start-up CPU (docs/benchmarks.md, issue 23, twelfth round).
 //
 // Wherever the fast decode cannot tell that encoding/json would decode the
 // same record, it declines and the item goes to encoding/json whole

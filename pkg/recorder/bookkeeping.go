@@ -19,8 +19,8 @@ import (
 // when), the digests of their payloads, and the small time rules the
 // kinds share. It is written in the same update as the spec.
 
-// PayloadDigest is what an object's status.recentDeliveries entry keeps of its
-// delivery's payload, for the replay check: 72 bits of its SHA-256 in
+// PayloadDigest is what an object's status.recentDeliveries entry keeps of
+// its delivery's payload, for the replay check: 72 bits of its SHA-256 in
 // URL-safe base64 (12 characters). A payload byte-for-byte identical to
 // one of the object's recent ones under another delivery id, that would
 // change nothing but counts, is a replay (the signature does not cover
@@ -51,9 +51,9 @@ func replayed(bk *stablev1.Bookkeeping, digest string) bool {
 // busy branch's three days fit in one field. The newest
 // DefaultRecentPayloads entries of deliveries (not reconcile passes) also
 // carry their payload's digest, "<key>@<time>@<digest>", for the replay
-// check: one field, where there were two. An entry with a digest outlives the window while it is
-// among those, so that a payload is remembered as long as it used to be
-// (its own count, not the window). Bare delivery ids without a time are
+// check: one field, where there were two. An entry with a digest outlives
+// the window while it is among those, so that a payload is remembered as
+// long as it used to be (its own count, not the window). Bare delivery ids without a time are
 // matched as such and kept among the newest DefaultRecentPayloads entries
 // only.
 const (
