@@ -31,7 +31,8 @@ func TestCreate_TracksSpecAndStatusWhole(t *testing.T) {
 		// unset is a spec field the create leaves out.
 		unset  map[string]any
 		create func() (metav1.Object, error)
-		apply  func(name string, patch []byte) error
+		// resource is the kind's resource, for the apply.
+		resource string
 	}{
 		{"PullRequest", map[string]any{"mergeCommitSHA": "def"}, func() (metav1.Object, error) {
 			return gp.PullRequests(ns).Create(ctx, &stablev1.PullRequest{
@@ -40,10 +41,7 @@ func TestCreate_TracksSpecAndStatusWhole(t *testing.T) {
 					Number: 1, RepositoryID: 7, Title: "t", BaseBranch: "main", HeadSHA: "abc", OpenedAt: &now, UpdatedAt: &now},
 				Status: stablev1.PullRequestStatus{Bookkeeping: stablev1.Bookkeeping{LastDeliveryID: "d-1"}},
 			}, metav1.CreateOptions{})
-		}, func(name string, patch []byte) error {
-			_, err := gp.PullRequests(ns).Patch(ctx, name, types.ApplyPatchType, patch, metav1.PatchOptions{FieldManager: "someone-else"})
-			return err
-		}},
+		}, "pullrequests"},
 		{"Branch", map[string]any{"lastPushForced": true}, func() (metav1.Object, error) {
 			return gp.Branches(ns).Create(ctx, &stablev1.Branch{
 				ObjectMeta: metav1.ObjectMeta{Name: naming.BranchName("acme/api", 7, "main")},
@@ -51,10 +49,7 @@ func TestCreate_TracksSpecAndStatusWhole(t *testing.T) {
 					HeadSHA: "abc", PushCount: 1, LastPushAt: &now, UpdatedAt: &now},
 				Status: stablev1.BranchStatus{Bookkeeping: stablev1.Bookkeeping{LastDeliveryID: "d-2"}},
 			}, metav1.CreateOptions{})
-		}, func(name string, patch []byte) error {
-			_, err := gp.Branches(ns).Patch(ctx, name, types.ApplyPatchType, patch, metav1.PatchOptions{FieldManager: "someone-else"})
-			return err
-		}},
+		}, "branches"},
 		{"GitHubDeployment", map[string]any{"task": "deploy"}, func() (metav1.Object, error) {
 			return gp.GitHubDeployments(ns).Create(ctx, &stablev1.GitHubDeployment{
 				ObjectMeta: metav1.ObjectMeta{Name: naming.DeploymentName("acme/api", 7, 11)},
@@ -62,10 +57,7 @@ func TestCreate_TracksSpecAndStatusWhole(t *testing.T) {
 					Environment: "production", SHA: "abc", CreatedAt: &now},
 				Status: stablev1.GitHubDeploymentStatus{Bookkeeping: stablev1.Bookkeeping{LastDeliveryID: "d-3"}},
 			}, metav1.CreateOptions{})
-		}, func(name string, patch []byte) error {
-			_, err := gp.GitHubDeployments(ns).Patch(ctx, name, types.ApplyPatchType, patch, metav1.PatchOptions{FieldManager: "someone-else"})
-			return err
-		}},
+		}, "githubdeployments"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.kind, func(t *testing.T) {
@@ -90,7 +82,9 @@ func TestCreate_TracksSpecAndStatusWhole(t *testing.T) {
 			// recorder's create owns the spec whole.
 			patch, _ := json.Marshal(map[string]any{"apiVersion": stablev1.SchemeGroupVersion.String(), "kind": tt.kind,
 				"metadata": map[string]any{"name": obj.GetName()}, "spec": tt.unset})
-			if err := tt.apply(obj.GetName(), patch); !apierrors.IsConflict(err) {
+			err = gp.RESTClient().Patch(types.ApplyPatchType).Namespace(ns).Resource(tt.resource).Name(obj.GetName()).
+				Param("fieldManager", "someone-else").Body(patch).Do(ctx).Error()
+			if !apierrors.IsConflict(err) {
 				t.Errorf("another manager's apply of %v: %v, want a conflict (the spec owned whole)", tt.unset, err)
 			}
 		})
